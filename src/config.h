@@ -1,0 +1,68 @@
+/* config.h — the daemon's INI configuration (see API.md "Config").
+ *
+ * config_load() reads a file into a config, checking every key: type, range,
+ * required-ness, unknown sections and keys. Every problem is reported, not just
+ * the first, as "FILE:LINE: [section] key: what is wrong". A config owns all
+ * its strings; release with config_free(). Strings are never NULL after a
+ * successful load (an unset optional string is ""). */
+#ifndef SEQR_CONFIG_H
+#define SEQR_CONFIG_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+
+typedef struct {
+    /* [http] */
+    char *http_listen;        /* default "127.0.0.1" */
+    int http_port;            /* 1..65535, default 8080 */
+    char *http_api_key;       /* "" = no key required */
+    char *http_public_url;    /* extension: base URL at which SEQR can reach this gateway
+                                 for notificationUrl ("" = none) */
+    long http_max_body_bytes; /* extension: request body cap, default 1048576 */
+    int http_threads;         /* extension: libmicrohttpd thread pool size, default 4 */
+    int http_max_connections; /* extension: default 512 */
+    int http_connection_timeout_s; /* extension: idle client timeout, default 30 */
+
+    /* [seqr] */
+    char *seqr_url;              /* required; http(s):// URL */
+    char *seqr_terminal_id;      /* required */
+    char *seqr_password;         /* required (secret) */
+    char *seqr_client_id;        /* default "Company Name" */
+    char *seqr_client_reference; /* default "seqr-gateway " VERSION, <= 32 chars */
+    char *seqr_channel;          /* default "WS" */
+    long seqr_timeout_ms;        /* 100..600000, default 15000 */
+    char *seqr_ca_file;          /* "" = system CAs; must be a readable file when set */
+
+    /* [reseller] (all optional; needed for /periods, /reports, /terminals) */
+    char *reseller_id;
+    char *reseller_user_id;
+    char *reseller_password; /* secret */
+
+    /* [store] */
+    char *store_path; /* default "/var/lib/seqr-gateway/gateway.db" */
+
+    /* [poller] */
+    long poller_interval_ms;  /* 100..60000, default 1000 */
+    long poller_invoice_ttl_s; /* 10..604800, default 900 */
+    bool poller_auto_receipt; /* default true */
+    int poller_max_in_flight; /* extension: concurrent getPaymentStatus, default 256 */
+
+    /* [log] (extension) */
+    char *log_level; /* error|warn|info|debug, default "info" */
+} config;
+
+/* Fills cfg with every default (required strings are ""). */
+void config_defaults(config *cfg);
+
+/* Loads path into cfg (which it first fills with defaults). Returns the number
+ * of problems found: 0 means cfg is valid. Each problem is appended to errors
+ * as one line "FILE:LINE: [section] key: message\n" (LINE 0 for a missing
+ * required key, or for a file that cannot be read). Also appends (to warnings,
+ * which may be NULL) a line when the file holds a password or api_key and is
+ * readable by group or others. On failure cfg still must be config_free()d. */
+int config_load(const char *path, config *cfg, buf *errors, buf *warnings);
+
+void config_free(config *cfg);
+
+#endif

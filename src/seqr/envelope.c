@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int seqr_placeholder_envelope;

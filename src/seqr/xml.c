@@ -1,0 +1,308 @@
+/* seqr/xml.c — SOAP envelope helpers; see seqr/xml.h. */
+#include "xml.h"
+
+#include <libxml/parser.h>
+#include <libxml/xmlsave.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    bool saw_dtd;
+} seqr_xml_guard;
+
+static void seqr_xml_refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext_id,
+                                const xmlChar *sys_id)
+{
+    (void)name;
+    (void)ext_id;
+    (void)sys_id;
+    xmlParserCtxtPtr ctxt = ctx;
+    seqr_xml_guard *g = ctxt->_private;
+    if (g != NULL)
+        g->saw_dtd = true;
+    xmlStopParser(ctxt);
+}
+
+static void seqr_xml_refuse_entity(void *ctx, const xmlChar *name, int type,
+                                   const xmlChar *public_id, const xmlChar *system_id,
+                                   xmlChar *content)
+{
+    (void)name;
+    (void)type;
+    (void)public_id;
+    (void)system_id;
+    (void)content;
+    xmlParserCtxtPtr ctxt = ctx;
+    seqr_xml_guard *g = ctxt->_private;
+    if (g != NULL)
+        g->saw_dtd = true;
+    xmlStopParser(ctxt);
+}
+
+xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
+{
+    xmlDocPtr doc = NULL;
+    xmlParserCtxtPtr ctxt = NULL;
+    seqr_xml_guard guard = {false};
+
+    if (data == NULL || len == 0) {
+        snprintf(err, errlen, "empty document");
+        goto cleanup;
+    }
+    if (len > SEQR_XML_MAX_BYTES) {
+        snprintf(err, errlen, "document larger than %d bytes", SEQR_XML_MAX_BYTES);
+        goto cleanup;
+    }
+    if (len > (size_t)0x7fffffff) {
+        snprintf(err, errlen, "document too large");
+        goto cleanup;
+    }
+    ctxt = xmlNewParserCtxt();
+    if (ctxt == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    ctxt->_private = &guard;
+    ctxt->sax->internalSubset = seqr_xml_refuse_dtd;
+    ctxt->sax->externalSubset = seqr_xml_refuse_dtd;
+    ctxt->sax->entityDecl = seqr_xml_refuse_entity;
+    doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL,
+                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                XML_PARSE_NOCDATA);
+    if (guard.saw_dtd) {
+        snprintf(err, errlen, "DOCTYPE/DTD not allowed");
+        if (doc != NULL) {
+            xmlFreeDoc(doc);
+            doc = NULL;
+        }
+        goto cleanup;
+    }
+    if (doc == NULL || !ctxt->wellFormed) {
+        const xmlError *e = xmlCtxtGetLastError(ctxt);
+        if (e != NULL && e->message != NULL) {
+            snprintf(err, errlen, "malformed XML at line %d: %s", e->line, e->message);
+            size_t n = strlen(err);
+            if (n > 0 && err[n - 1] == '\n')
+                err[n - 1] = '\0';
+        } else {
+            snprintf(err, errlen, "malformed XML");
+        }
+        if (doc != NULL) {
+            xmlFreeDoc(doc);
+            doc = NULL;
+        }
+        goto cleanup;
+    }
+    if (doc->intSubset != NULL || doc->extSubset != NULL) {
+        snprintf(err, errlen, "DOCTYPE/DTD not allowed");
+        xmlFreeDoc(doc);
+        doc = NULL;
+        goto cleanup;
+    }
+cleanup:
+    if (ctxt != NULL)
+        xmlFreeParserCtxt(ctxt);
+    return doc;
+}
+
+xmlDocPtr seqr_xml_new_envelope(const char *soap_prefix, const char *op_prefix,
+                                const char *op_name, xmlNodePtr *op_out)
+{
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");
+    xmlDocSetRootElement(doc, env);
+    xmlNsPtr soap = xmlNewNs(env, BAD_CAST SEQR_XML_SOAP_NS, BAD_CAST soap_prefix);
+    xmlSetNs(env, soap);
+    xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
+    xmlNodePtr op = xmlNewChild(body, NULL, BAD_CAST op_name, NULL);
+    xmlNsPtr ns = xmlNewNs(op, BAD_CAST SEQR_XML_NS, BAD_CAST op_prefix);
+    xmlSetNs(op, ns);
+    if (op_out != NULL)
+        *op_out = op;
+    return doc;
+}
+
+static bool seqr_xml_in_soap_ns(xmlNodePtr n)
+{
+    return n->ns != NULL && n->ns->href != NULL &&
+           strcmp((const char *)n->ns->href, SEQR_XML_SOAP_NS) == 0;
+}
+
+xmlNodePtr seqr_xml_body_child(xmlDocPtr doc)
+{
+    if (doc == NULL)
+        return NULL;
+    xmlNodePtr env = xmlDocGetRootElement(doc);
+    if (env == NULL || strcmp((const char *)env->name, "Envelope") != 0 ||
+        !seqr_xml_in_soap_ns(env))
+        return NULL;
+    for (xmlNodePtr n = seqr_xml_first_element(env); n; n = seqr_xml_next_element(n)) {
+        if (strcmp((const char *)n->name, "Body") == 0 && seqr_xml_in_soap_ns(n))
+            return seqr_xml_first_element(n);
+    }
+    return NULL;
+}
+
+xmlNodePtr seqr_xml_first_element(xmlNodePtr parent)
+{
+    if (parent == NULL)
+        return NULL;
+    for (xmlNodePtr n = parent->children; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE)
+            return n;
+    return NULL;
+}
+
+xmlNodePtr seqr_xml_next_element(xmlNodePtr node)
+{
+    if (node == NULL)
+        return NULL;
+    for (xmlNodePtr n = node->next; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE)
+            return n;
+    return NULL;
+}
+
+const char *seqr_xml_name(xmlNodePtr node)
+{
+    return node && node->name ? (const char *)node->name : "";
+}
+
+xmlNodePtr seqr_xml_child(xmlNodePtr parent, const char *name)
+{
+    for (xmlNodePtr n = seqr_xml_first_element(parent); n; n = seqr_xml_next_element(n))
+        if (strcmp((const char *)n->name, name) == 0)
+            return n;
+    return NULL;
+}
+
+xmlNodePtr seqr_xml_next(xmlNodePtr node, const char *name)
+{
+    for (xmlNodePtr n = seqr_xml_next_element(node); n; n = seqr_xml_next_element(n))
+        if (strcmp((const char *)n->name, name) == 0)
+            return n;
+    return NULL;
+}
+
+char *seqr_xml_text(xmlNodePtr node)
+{
+    xmlChar *c = xmlNodeGetContent(node);
+    char *s = strdup(c ? (const char *)c : "");
+    xmlFree(c);
+    if (s == NULL)
+        abort();
+    return s;
+}
+
+char *seqr_xml_child_text(xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr n = seqr_xml_child(parent, name);
+    return n ? seqr_xml_text(n) : NULL;
+}
+
+bool seqr_xml_child_copy(xmlNodePtr parent, const char *name, char *dst, size_t dstlen)
+{
+    if (dstlen == 0)
+        return false;
+    dst[0] = '\0';
+    char *t = seqr_xml_child_text(parent, name);
+    if (t == NULL)
+        return false;
+    size_t n = strlen(t);
+    bool ok = n < dstlen;
+    if (ok)
+        memcpy(dst, t, n + 1);
+    free(t);
+    return ok;
+}
+
+xmlNodePtr seqr_xml_add_text(xmlNodePtr parent, const char *name, const char *text)
+{
+    if (text == NULL)
+        return NULL;
+    /* xmlNewTextChild escapes &, <, > in text; xmlNewChild would not. */
+    return xmlNewTextChild(parent, NULL, BAD_CAST name, BAD_CAST text);
+}
+
+xmlNodePtr seqr_xml_add_node(xmlNodePtr parent, const char *name)
+{
+    return xmlNewChild(parent, NULL, BAD_CAST name, NULL);
+}
+
+xmlNodePtr seqr_xml_add_amount(xmlNodePtr parent, const char *name, int64_t minor,
+                               const char *currency)
+{
+    char m[MONEY_BUFLEN];
+    xmlNodePtr n = seqr_xml_add_node(parent, name);
+    seqr_xml_add_text(n, "value", money_format(minor, m));
+    seqr_xml_add_text(n, "currency", currency ? currency : "");
+    return n;
+}
+
+xmlNodePtr seqr_xml_add_int(xmlNodePtr parent, const char *name, long long value)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%lld", value);
+    return seqr_xml_add_text(parent, name, t);
+}
+
+void seqr_xml_serialize(xmlDocPtr doc, buf *out)
+{
+    xmlChar *mem = NULL;
+    int size = 0;
+    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+    if (mem != NULL)
+        buf_append(out, mem, (size_t)size);
+    xmlFree(mem);
+}
+
+static void seqr_xml_mask_passwords(xmlNodePtr node)
+{
+    for (xmlNodePtr n = seqr_xml_first_element(node); n; n = seqr_xml_next_element(n)) {
+        if (strcmp((const char *)n->name, "password") == 0)
+            xmlNodeSetContent(n, BAD_CAST "********");
+        else
+            seqr_xml_mask_passwords(n);
+    }
+}
+
+void seqr_xml_serialize_redacted(xmlDocPtr doc, buf *out)
+{
+    xmlDocPtr copy = xmlCopyDoc(doc, 1);
+    if (copy == NULL)
+        return;
+    seqr_xml_mask_passwords((xmlNodePtr)copy);
+    seqr_xml_serialize(copy, out);
+    xmlFreeDoc(copy);
+}
+
+bool seqr_xml_fault(xmlNodePtr body_child, char *code, size_t codelen, char *string,
+                    size_t stringlen)
+{
+    if (body_child == NULL || strcmp((const char *)body_child->name, "Fault") != 0 ||
+        !seqr_xml_in_soap_ns(body_child))
+        return false;
+    char *c = seqr_xml_child_text(body_child, "faultcode");
+    char *s = seqr_xml_child_text(body_child, "faultstring");
+    snprintf(code, codelen, "%s", c ? c : "");
+    snprintf(string, stringlen, "%s", s ? s : "");
+    free(c);
+    free(s);
+    return true;
+}
+
+void seqr_xml_build_fault(const char *faultcode, const char *faultstring, buf *out)
+{
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");
+    xmlDocSetRootElement(doc, env);
+    xmlNsPtr soap = xmlNewNs(env, BAD_CAST SEQR_XML_SOAP_NS, BAD_CAST "soap");
+    xmlSetNs(env, soap);
+    xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
+    xmlNodePtr fault = xmlNewChild(body, soap, BAD_CAST "Fault", NULL);
+    seqr_xml_add_text(fault, "faultcode", faultcode);
+    seqr_xml_add_text(fault, "faultstring", faultstring);
+    seqr_xml_serialize(doc, out);
+    xmlFreeDoc(doc);
+}
