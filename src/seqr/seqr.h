@@ -70,7 +70,7 @@ bool seqr_status_is_final(seqr_status s);
 typedef struct {
     const char *url;                 /* endpoint, http:// or https:// */
     const char *ca_file;             /* NULL/"" = system CA store; TLS always verified */
-    long timeout_ms;                 /* per call, connect + answer */
+    long timeout_ms;                 /* per call, connect + answer; <= 0 means 30 s */
     const char *user_agent;          /* e.g. "seqr-gateway/0.1.0" */
     const char *channel;             /* "WS" */
     const char *client_id;           /* "Company Name" */
@@ -87,6 +87,8 @@ typedef struct seqr_client seqr_client;
 /* Creates a client; copies every option string. NULL on failure. Call
  * curl_global_init() and xmlInitParser() first (main does). */
 seqr_client *seqr_client_new(const seqr_client_options *opts);
+/* Frees c; no call may be running and every seqr_status_request of c must
+ * have been freed. NULL is fine. */
 void seqr_client_free(seqr_client *c);
 
 /* Per-call overrides (pass NULL for none). Borrowed. */
@@ -245,7 +247,11 @@ seqr_status_request *seqr_status_request_new(seqr_client *c, const seqr_call_opt
 CURL *seqr_status_request_easy(seqr_status_request *r);
 seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc,
                                     seqr_payment_status *out, seqr_result *res);
+/* Frees r and its easy handle (remove that from the CURLM first). NULL is fine. */
 void seqr_status_request_free(seqr_status_request *r);
+/* An opaque pointer the caller attaches to a request (the poller's entry). */
+void seqr_status_request_set_user(seqr_status_request *r, void *user);
+void *seqr_status_request_user(const seqr_status_request *r);
 
 /* --- for tests and debug logs --- */
 /* Builds the getPaymentStatus envelope without sending it (redacted if asked). */

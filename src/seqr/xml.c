@@ -217,17 +217,25 @@ bool seqr_xml_child_copy(xmlNodePtr parent, const char *name, char *dst, size_t 
     return ok;
 }
 
+xmlNodePtr seqr_xml_add_node(xmlNodePtr parent, const char *name)
+{
+    /* xmlNewChild(parent, NULL, ...) would give the child the parent's
+     * namespace; SEQR's children are unqualified, so build the node bare. */
+    xmlNodePtr n = xmlNewDocNode(parent->doc, NULL, BAD_CAST name, NULL);
+    if (n == NULL)
+        abort();
+    xmlAddChild(parent, n);
+    return n;
+}
+
 xmlNodePtr seqr_xml_add_text(xmlNodePtr parent, const char *name, const char *text)
 {
     if (text == NULL)
         return NULL;
-    /* xmlNewTextChild escapes &, <, > in text; xmlNewChild would not. */
-    return xmlNewTextChild(parent, NULL, BAD_CAST name, BAD_CAST text);
-}
-
-xmlNodePtr seqr_xml_add_node(xmlNodePtr parent, const char *name)
-{
-    return xmlNewChild(parent, NULL, BAD_CAST name, NULL);
+    xmlNodePtr n = seqr_xml_add_node(parent, name);
+    /* A text node: &, < and > are escaped when the document is written. */
+    xmlNodeAddContent(n, BAD_CAST text);
+    return n;
 }
 
 xmlNodePtr seqr_xml_add_amount(xmlNodePtr parent, const char *name, int64_t minor,
