@@ -20,7 +20,6 @@ typedef struct {
     char *http_public_url;    /* extension: base URL at which SEQR can reach this gateway
                                  for notificationUrl ("" = none) */
     long http_max_body_bytes; /* extension: request body cap, default 1048576 */
-    int http_threads;         /* extension: libmicrohttpd thread pool size, default 4 */
     int http_max_connections; /* extension: default 512 */
     int http_connection_timeout_s; /* extension: idle client timeout, default 30 */
 

@@ -1,0 +1,760 @@
+/* http/api.c — the REST endpoints of API.md: routing table, request JSON
+ * validation for the small bodies, and the handlers, each a thin layer over
+ * one service_* use case. Invoice bodies are validated by invoice.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/server.h"
+#include "log.h"
+#include "money.h"
+#include "qr.h"
+#include "store.h"
+
+#define API_MAX_PARAMS 16
+
+typedef void (*api_handler)(const http_context *ctx, const http_request *req,
+                            const char *const *args, http_response *resp);
+
+typedef struct {
+    const char *method;
+    const char *pattern; /* "/invoices/{}/refunds": {} matches one segment */
+    api_handler handler;
+} api_route;
+
+/* --- small helpers --- */
+
+/* Parses the body as a JSON object. An empty body is {} when optional. On error
+ * sets a 400 answer and returns NULL. Caller decrefs. */
+static json_t *api_body(const http_request *req, http_response *resp, bool optional)
+{
+    if (req->body_len == 0) {
+        if (optional)
+            return json_object();
+        http_respond_fail(resp, 400, "invalid_json", NULL, "a JSON object body is required");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
+        http_respond_fail(resp, 400, "invalid_json", NULL, msg);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_respond_fail(resp, 400, "invalid_json", NULL, "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* Rejects members not in allowed (NULL-terminated). */
+static bool api_only(const json_t *obj, const char *const *allowed, http_response *resp)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        if (!ok) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "unknown field %s", key);
+            http_respond_fail(resp, 400, "unknown_field", key, msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Reads an optional (or required) string member of at most max_len bytes. */
+static bool api_string(const json_t *obj, const char *name, bool required, size_t max_len,
+                       const char **out, http_response *resp)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = NULL;
+    char msg[200];
+    if (v == NULL || json_is_null(v)) {
+        if (!required)
+            return true;
+        snprintf(msg, sizeof msg, "%s is required", name);
+        http_respond_fail(resp, 400, "missing_field", name, msg);
+        return false;
+    }
+    if (!json_is_string(v)) {
+        snprintf(msg, sizeof msg, "%s must be a string", name);
+        http_respond_fail(resp, 400, "invalid_type", name, msg);
+        return false;
+    }
+    const char *s = json_string_value(v);
+    if (strlen(s) > max_len || (required && s[0] == '\0')) {
+        snprintf(msg, sizeof msg, "%s must be 1 to %zu characters", name, max_len);
+        http_respond_fail(resp, 422, "invalid_value", name, msg);
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20) {
+            snprintf(msg, sizeof msg, "%s contains a control character", name);
+            http_respond_fail(resp, 422, "invalid_value", name, msg);
+            return false;
+        }
+    }
+    *out = s;
+    return true;
+}
+
+static bool api_amount(const json_t *obj, const char *name, bool required, int64_t *out,
+                       bool *present, http_response *resp)
+{
+    json_t *v = json_object_get(obj, name);
+    *present = false;
+    char msg[200];
+    if (v == NULL || json_is_null(v)) {
+        if (!required)
+            return true;
+        snprintf(msg, sizeof msg, "%s is required", name);
+        http_respond_fail(resp, 400, "missing_field", name, msg);
+        return false;
+    }
+    if (!json_is_string(v) && !json_is_number(v)) {
+        snprintf(msg, sizeof msg, "%s must be a decimal string like \"10.00\"", name);
+        http_respond_fail(resp, 400, "invalid_type", name, msg);
+        return false;
+    }
+    money_err me = invoice_json_amount(v, MONEY_DECIMALS, out);
+    if (me != MONEY_OK) {
+        snprintf(msg, sizeof msg, "%s: %s", name, money_strerror(me));
+        http_respond_fail(resp, me == MONEY_SYNTAX && json_is_string(v) ? 400 : 422,
+                          me == MONEY_PRECISION ? "invalid_precision" : "invalid_amount", name,
+                          msg);
+        return false;
+    }
+    if (*out <= 0) {
+        snprintf(msg, sizeof msg, "%s must be greater than 0", name);
+        http_respond_fail(resp, 422, "invalid_amount", name, msg);
+        return false;
+    }
+    *present = true;
+    return true;
+}
+
+/* Answers with the invoice (status) after a successful use case. */
+static void api_invoice_answer(const http_context *ctx, http_response *resp, int status,
+                               store_invoice *inv)
+{
+    http_respond_json(resp, status, service_invoice_json(ctx->svc, inv));
+    store_invoice_clear(inv);
+}
+
+/* --- endpoints --- */
+
+static void api_healthz(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
+{
+    poller_stats ps;
+    poller_get_stats(ctx->poller, &ps);
+    int64_t pending = 0, unknown = 0;
+    bool db_ok = service_counts(ctx->svc, &pending, &unknown);
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(db_ok ? "ok" : "degraded"));
+    json_object_set_new(o, "version", json_string(SEQR_VERSION));
+    json_object_set_new(o, "uptimeSeconds",
+                        json_integer((store_now_ms() - ctx->started_ms) / 1000));
+    json_object_set_new(o, "database", json_string(db_ok ? "ok" : "failing"));
+    json_object_set_new(o, "pendingInvoices", json_integer(ps.pending));
+    json_object_set_new(o, "pollsInFlight", json_integer(ps.in_flight));
+    json_object_set_new(o, "polls", json_integer((json_int_t)ps.polls));
+    json_object_set_new(o, "pollErrors", json_integer((json_int_t)ps.errors));
+    json_object_set_new(o, "seqrReachable", json_boolean(ps.seqr_reachable));
+    json_t *gap = json_object();
+    json_object_set_new(gap, "p50Ms", json_integer(ps.gap_p50_ms));
+    json_object_set_new(gap, "p99Ms", json_integer(ps.gap_p99_ms));
+    json_object_set_new(gap, "maxMs", json_integer(ps.gap_max_ms));
+    json_object_set_new(gap, "samples", json_integer((json_int_t)ps.gap_samples));
+    json_object_set_new(o, "pollGap", gap);
+    json_object_set_new(o, "unknownOutcomes", json_integer(unknown));
+    http_respond_json(resp, db_ok ? 200 : 503, o);
+}
+
+static void api_create_invoice(const http_context *ctx, const http_request *req,
+                               const char *const *a, http_response *resp)
+{
+    json_t *body = api_body(req, resp, false);
+    if (body == NULL)
+        return;
+    invoice_input in;
+    api_error err;
+    api_error_clear(&err);
+    store_invoice inv;
+    if (!invoice_parse(body, &in, &err) || !service_create_invoice(ctx->svc, &in, &inv, &err))
+        http_respond_error(resp, &err);
+    else
+        api_invoice_answer(ctx, resp, 201, &inv);
+    invoice_input_free(&in);
+    json_decref(body);
+}
+
+static void api_update_invoice(const http_context *ctx, const http_request *req,
+                               const char *const *a, http_response *resp)
+{
+    json_t *body = api_body(req, resp, false);
+    if (body == NULL)
+        return;
+    invoice_input in;
+    api_error err;
+    api_error_clear(&err);
+    store_invoice inv;
+    if (json_object_get(body, "terminalId") != NULL) {
+        http_respond_fail(resp, 422, "invalid_value", "terminalId",
+                          "the terminal of an invoice cannot change");
+    } else if (!invoice_parse(body, &in, &err) ||
+               !service_update_invoice(ctx->svc, a[0], &in, &inv, &err)) {
+        http_respond_error(resp, &err);
+    } else {
+        api_invoice_answer(ctx, resp, 200, &inv);
+    }
+    if (in.doc != NULL || in.rows != NULL)
+        invoice_input_free(&in);
+    json_decref(body);
+}
+
+static bool api_valid_status(const char *s)
+{
+    return seqr_status_parse(s) != SEQR_STATUS_UNKNOWN;
+}
+
+static void api_list_invoices(const http_context *ctx, const http_request *req,
+                              const char *const *a, http_response *resp)
+{
+    const char *status = http_query(req, "status");
+    const char *limit_s = http_query(req, "limit");
+    const char *after_s = http_query(req, "after");
+    long limit = 50;
+    long long after = 0;
+    char *end;
+    if (status != NULL && !api_valid_status(status)) {
+        http_respond_fail(resp, 400, "invalid_value", "status",
+                          "status must be one of ISSUED, PENDING_ISSUER_ACKNOWLEDGE, RESERVED, "
+                          "PARTIALLY_PAID, PAID, CANCELED, FAILED");
+        return;
+    }
+    if (limit_s != NULL) {
+        limit = strtol(limit_s, &end, 10);
+        if (end == limit_s || *end != '\0' || limit < 1 || limit > 200) {
+            http_respond_fail(resp, 400, "invalid_value", "limit",
+                              "limit must be a whole number from 1 to 200");
+            return;
+        }
+    }
+    if (after_s != NULL) {
+        after = strtoll(after_s, &end, 10);
+        if (end == after_s || *end != '\0' || after <= 0) {
+            http_respond_fail(resp, 400, "invalid_value", "after",
+                              "after must be a cursor returned as \"next\"");
+            return;
+        }
+    }
+    json_t *result = NULL;
+    api_error err;
+    if (!service_list_invoices(ctx->svc, status, after, (int)limit, &result, &err))
+        http_respond_error(resp, &err);
+    else
+        http_respond_json(resp, 200, result);
+}
+
+static void api_get_invoice(const http_context *ctx, const http_request *req,
+                            const char *const *a, http_response *resp)
+{
+    store_invoice inv;
+    api_error err;
+    if (!service_get_invoice(ctx->svc, a[0], &inv, &err))
+        http_respond_error(resp, &err);
+    else
+        api_invoice_answer(ctx, resp, 200, &inv);
+}
+
+static void api_refresh_invoice(const http_context *ctx, const http_request *req,
+                                const char *const *a, http_response *resp)
+{
+    store_invoice inv;
+    api_error err;
+    if (!service_refresh_status(ctx->svc, a[0], &inv, &err))
+        http_respond_error(resp, &err);
+    else
+        api_invoice_answer(ctx, resp, 200, &inv);
+}
+
+static void api_cancel_invoice(const http_context *ctx, const http_request *req,
+                               const char *const *a, http_response *resp)
+{
+    static const char *const allowed[] = {NULL};
+    json_t *body = api_body(req, resp, true);
+    if (body == NULL)
+        return;
+    store_invoice inv;
+    api_error err;
+    if (!api_only(body, allowed, resp)) {
+        /* answered */
+    } else if (!service_cancel_invoice(ctx->svc, a[0], &inv, &err)) {
+        http_respond_error(resp, &err);
+    } else {
+        api_invoice_answer(ctx, resp, 200, &inv);
+    }
+    json_decref(body);
+}
+
+static bool api_base64_valid(const char *s)
+{
+    size_t n = 0, pad = 0;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        if (c == '=') {
+            pad++;
+        } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   c == '+' || c == '/') {
+            if (pad > 0)
+                return false;
+        } else {
+            return false;
+        }
+        n++;
+    }
+    return n % 4 == 0 && pad <= 2;
+}
+
+static void api_receipt(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
+{
+    static const char *const allowed[] = {"mimeType", "receiptType", "receiptData", NULL};
+    static const char *const types[] = {"PAYMENT_RECEIPT", "WARRANTY", "VOUCHER", "OTHER"};
+    json_t *body = api_body(req, resp, true);
+    if (body == NULL)
+        return;
+    const char *mime = NULL, *type = NULL, *data = NULL;
+    store_invoice inv;
+    api_error err;
+    if (!api_only(body, allowed, resp) || !api_string(body, "mimeType", false, 100, &mime, resp) ||
+        !api_string(body, "receiptType", false, 32, &type, resp))
+        goto cleanup;
+    json_t *d = json_object_get(body, "receiptData");
+    if (d != NULL && !json_is_null(d)) {
+        if (!json_is_string(d)) {
+            http_respond_fail(resp, 400, "invalid_type", "receiptData",
+                              "receiptData must be a base64 string");
+            goto cleanup;
+        }
+        data = json_string_value(d);
+        if (!api_base64_valid(data)) {
+            http_respond_fail(resp, 422, "invalid_value", "receiptData",
+                              "receiptData is not valid base64");
+            goto cleanup;
+        }
+    }
+    if (type != NULL) {
+        bool ok = false;
+        for (size_t i = 0; i < 4; i++)
+            ok = ok || strcmp(type, types[i]) == 0;
+        if (!ok) {
+            http_respond_fail(resp, 422, "invalid_value", "receiptType",
+                              "receiptType must be PAYMENT_RECEIPT, WARRANTY, VOUCHER or OTHER");
+            goto cleanup;
+        }
+    }
+    if (data != NULL && data[0] != '\0' && mime == NULL) {
+        http_respond_fail(resp, 422, "missing_field", "mimeType",
+                          "mimeType is required with receiptData (e.g. text/html)");
+        goto cleanup;
+    }
+    if (data != NULL && type == NULL)
+        type = "PAYMENT_RECEIPT";
+    if (!service_submit_receipt(ctx->svc, a[0], mime, type, data, &inv, &err))
+        http_respond_error(resp, &err);
+    else
+        api_invoice_answer(ctx, resp, 200, &inv);
+cleanup:
+    json_decref(body);
+}
+
+static void api_refund(const http_context *ctx, const http_request *req, const char *const *a,
+                       http_response *resp)
+{
+    static const char *const allowed[] = {"amount", "title", NULL};
+    json_t *body = api_body(req, resp, false);
+    if (body == NULL)
+        return;
+    int64_t amount;
+    bool present;
+    const char *title = NULL;
+    json_t *refund = NULL;
+    api_error err;
+    if (!api_only(body, allowed, resp) ||
+        !api_amount(body, "amount", true, &amount, &present, resp) ||
+        !api_string(body, "title", false, 200, &title, resp))
+        goto cleanup;
+    if (!service_refund(ctx->svc, a[0], amount, title, &refund, &err))
+        http_respond_error(resp, &err);
+    else
+        http_respond_json(resp, 201, refund);
+cleanup:
+    json_decref(body);
+}
+
+static void api_list_refunds(const http_context *ctx, const http_request *req,
+                             const char *const *a, http_response *resp)
+{
+    store_invoice inv;
+    api_error err;
+    if (!service_get_invoice(ctx->svc, a[0], &inv, &err)) {
+        http_respond_error(resp, &err);
+        return;
+    }
+    json_t *full = service_invoice_json(ctx->svc, &inv);
+    json_t *o = json_object();
+    json_object_set(o, "refunds", json_object_get(full, "refunds"));
+    json_object_set(o, "refundedAmount", json_object_get(full, "refundedAmount"));
+    json_decref(full);
+    store_invoice_clear(&inv);
+    http_respond_json(resp, 200, o);
+}
+
+static void api_commit(const http_context *ctx, const http_request *req, const char *const *a,
+                       http_response *resp)
+{
+    static const char *const allowed[] = {"amount", NULL};
+    json_t *body = api_body(req, resp, true);
+    if (body == NULL)
+        return;
+    int64_t amount = 0;
+    bool present = false;
+    store_invoice inv;
+    api_error err;
+    if (!api_only(body, allowed, resp) ||
+        !api_amount(body, "amount", false, &amount, &present, resp))
+        goto cleanup;
+    if (!service_commit(ctx->svc, a[0], present, amount, &inv, &err))
+        http_respond_error(resp, &err);
+    else
+        api_invoice_answer(ctx, resp, 200, &inv);
+cleanup:
+    json_decref(body);
+}
+
+static void api_periods(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
+{
+    static const char *const allowed[] = {"terminalId", NULL};
+    json_t *body = api_body(req, resp, true);
+    if (body == NULL)
+        return;
+    const char *terminal = NULL;
+    char period[64];
+    api_error err;
+    if (!api_only(body, allowed, resp) ||
+        !api_string(body, "terminalId", false, 64, &terminal, resp))
+        goto cleanup;
+    if (!service_mark_period(ctx->svc, terminal, period, &err)) {
+        http_respond_error(resp, &err);
+    } else {
+        json_t *o = json_object();
+        json_object_set_new(o, "transactionPeriodId", json_string(period));
+        if (terminal != NULL)
+            json_object_set_new(o, "terminalId", json_string(terminal));
+        http_respond_json(resp, 201, o);
+    }
+cleanup:
+    json_decref(body);
+}
+
+static void api_reports(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
+{
+    static const char *const allowed[] = {"reportId", "language", "parameters", NULL};
+    json_t *body = api_body(req, resp, false);
+    if (body == NULL)
+        return;
+    const char *report_id = NULL, *language = NULL;
+    seqr_param params[API_MAX_PARAMS];
+    size_t n = 0;
+    api_error err;
+    seqr_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (!api_only(body, allowed, resp) ||
+        !api_string(body, "reportId", true, 128, &report_id, resp) ||
+        !api_string(body, "language", false, 8, &language, resp))
+        goto cleanup;
+    json_t *p = json_object_get(body, "parameters");
+    if (p == NULL || !json_is_object(p)) {
+        http_respond_fail(resp, 400, p == NULL ? "missing_field" : "invalid_type", "parameters",
+                          "parameters must be an object with at least transactionPeriodId");
+        goto cleanup;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(p, key, v)
+    {
+        char field[96];
+        snprintf(field, sizeof field, "parameters.%s", key);
+        if (!json_is_string(v) || strlen(json_string_value(v)) > 128) {
+            http_respond_fail(resp, 400, "invalid_type", field,
+                              "every parameter must be a string of at most 128 characters");
+            goto cleanup;
+        }
+        if (n == API_MAX_PARAMS) {
+            http_respond_fail(resp, 422, "invalid_value", "parameters", "too many parameters");
+            goto cleanup;
+        }
+        params[n].key = key;
+        params[n].value = json_string_value(v);
+        n++;
+    }
+    if (json_object_get(p, "transactionPeriodId") == NULL) {
+        http_respond_fail(resp, 400, "missing_field", "parameters.transactionPeriodId",
+                          "parameters.transactionPeriodId is required (from POST /periods)");
+        goto cleanup;
+    }
+    if (!service_report(ctx->svc, report_id, language ? language : "en", params, n, &rep, &err)) {
+        http_respond_error(resp, &err);
+        goto cleanup;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "title", rep.title ? json_string(rep.title) : json_null());
+    json_object_set_new(o, "mimeType", rep.mime_type ? json_string(rep.mime_type) : json_null());
+    json_object_set_new(o, "contentString",
+                        rep.content_string ? json_string(rep.content_string) : json_null());
+    json_object_set_new(o, "content", rep.content ? json_string(rep.content) : json_null());
+    http_respond_json(resp, 200, o);
+cleanup:
+    seqr_report_free(&rep);
+    json_decref(body);
+}
+
+static void api_register_terminal(const http_context *ctx, const http_request *req,
+                                  const char *const *a, http_response *resp)
+{
+    static const char *const allowed[] = {"externalTerminalId", "name", "password", NULL};
+    json_t *body = api_body(req, resp, false);
+    if (body == NULL)
+        return;
+    const char *ext = NULL, *name = NULL, *password = NULL;
+    char terminal_id[64];
+    api_error err;
+    if (!api_only(body, allowed, resp) ||
+        !api_string(body, "externalTerminalId", true, 100, &ext, resp) ||
+        !api_string(body, "name", true, 100, &name, resp) ||
+        !api_string(body, "password", false, 100, &password, resp))
+        goto cleanup;
+    if (password != NULL && password[0] != '\0' && strlen(password) < 8) {
+        http_respond_fail(resp, 422, "invalid_value", "password",
+                          "password must be at least 8 characters (or leave it out to have a "
+                          "strong one generated)");
+        goto cleanup;
+    }
+    if (!service_register_terminal(ctx->svc, ext, name, password, terminal_id, &err)) {
+        http_respond_error(resp, &err);
+    } else {
+        json_t *o = json_object();
+        json_object_set_new(o, "terminalId", json_string(terminal_id));
+        json_object_set_new(o, "externalTerminalId", json_string(ext));
+        json_object_set_new(o, "name", json_string(name));
+        http_respond_json(resp, 201, o);
+    }
+cleanup:
+    json_decref(body);
+}
+
+static void api_assign_seqr_id(const http_context *ctx, const http_request *req,
+                               const char *const *a, http_response *resp)
+{
+    static const char *const allowed[] = {"seqrId", NULL};
+    json_t *body = api_body(req, resp, false);
+    if (body == NULL)
+        return;
+    const char *seqr_id = NULL;
+    api_error err;
+    if (!api_only(body, allowed, resp) || !api_string(body, "seqrId", true, 100, &seqr_id, resp))
+        goto cleanup;
+    if (!service_assign_seqr_id(ctx->svc, a[0], seqr_id, &err)) {
+        http_respond_error(resp, &err);
+    } else {
+        buf qr = BUF_INIT;
+        buf_printf(&qr, "HTTP://SEQR.SE/Q%s", seqr_id);
+        json_t *o = json_object();
+        json_object_set_new(o, "terminalId", json_string(a[0]));
+        json_object_set_new(o, "seqrId", json_string(seqr_id));
+        json_object_set_new(o, "qrCode", json_string(buf_cstr(&qr)));
+        buf_free(&qr);
+        http_respond_json(resp, 200, o);
+    }
+cleanup:
+    json_decref(body);
+}
+
+static void api_unregister_terminal(const http_context *ctx, const http_request *req,
+                                    const char *const *a, http_response *resp)
+{
+    api_error err;
+    if (!service_unregister_terminal(ctx->svc, a[0], &err)) {
+        http_respond_error(resp, &err);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "terminalId", json_string(a[0]));
+    json_object_set_new(o, "unregistered", json_true());
+    http_respond_json(resp, 200, o);
+}
+
+static void api_notify(const http_context *ctx, const http_request *req, const char *const *a,
+                       http_response *resp)
+{
+    char ref[64];
+    const char *token = http_query(req, "token");
+    if (!service_check_notify(ctx->svc, a[0], token, ref)) {
+        http_respond_fail(resp, 404, "not_found", NULL, "unknown invoice or wrong token");
+        return;
+    }
+    poller_poke(ctx->poller, ref);
+    json_t *o = json_object();
+    json_object_set_new(o, "accepted", json_true());
+    json_object_set_new(o, "invoiceReference", json_string(ref));
+    http_respond_json(resp, 200, o);
+}
+
+/* QR images: the invoice's code, or a terminal's static code. */
+static void api_qr(const http_request *req, const char *text, const char *format,
+                   http_response *resp)
+{
+    if (strcmp(format, "svg") != 0 && strcmp(format, "png") != 0 && strcmp(format, "txt") != 0) {
+        http_respond_fail(resp, 404, "not_found", NULL,
+                          "no such QR format; use qr.svg, qr.png or qr.txt");
+        return;
+    }
+    qr_options opts;
+    qr_options_default(&opts, format);
+    const char *size = http_query(req, "size");
+    const char *margin = http_query(req, "margin");
+    const char *invert = http_query(req, "invert");
+    opts.invert = invert != NULL && (strcmp(invert, "1") == 0 || strcmp(invert, "true") == 0);
+    char msg[160];
+    if (!qr_options_parse(&opts, size, margin, msg, sizeof msg)) {
+        http_respond_fail(resp, 400, "invalid_value", size && !margin ? "size" : "margin", msg);
+        return;
+    }
+    qr_err e = qr_render(text, format, &opts, &resp->raw, &resp->content_type);
+    if (e != QR_OK) {
+        http_respond_fail(resp, 500, "qr_failed", NULL, qr_strerror(e));
+        return;
+    }
+    resp->status = 200;
+}
+
+static void api_invoice_qr(const http_context *ctx, const http_request *req,
+                           const char *const *a, http_response *resp)
+{
+    store_invoice inv;
+    api_error err;
+    if (!service_get_invoice(ctx->svc, a[0], &inv, &err)) {
+        http_respond_error(resp, &err);
+        return;
+    }
+    if (inv.qr_code[0] == '\0')
+        http_respond_fail(resp, 409, "invalid_state", NULL, "this invoice has no QR code");
+    else
+        api_qr(req, inv.qr_code, a[1], resp);
+    store_invoice_clear(&inv);
+}
+
+static void api_terminal_qr(const http_context *ctx, const http_request *req,
+                            const char *const *a, http_response *resp)
+{
+    char seqr_id[128];
+    api_error err;
+    if (!service_terminal_seqr_id(ctx->svc, a[0], seqr_id, &err)) {
+        http_respond_error(resp, &err);
+        return;
+    }
+    buf text = BUF_INIT;
+    buf_printf(&text, "HTTP://SEQR.SE/Q%s", seqr_id);
+    api_qr(req, buf_cstr(&text), a[1], resp);
+    buf_free(&text);
+}
+
+static const api_route api_routes[] = {
+    {"GET", "/healthz", api_healthz},
+    {"POST", "/invoices", api_create_invoice},
+    {"GET", "/invoices", api_list_invoices},
+    {"GET", "/invoices/{}", api_get_invoice},
+    {"PUT", "/invoices/{}", api_update_invoice},
+    {"GET", "/invoices/{}/status", api_refresh_invoice},
+    {"POST", "/invoices/{}/cancel", api_cancel_invoice},
+    {"POST", "/invoices/{}/receipt", api_receipt},
+    {"POST", "/invoices/{}/refunds", api_refund},
+    {"GET", "/invoices/{}/refunds", api_list_refunds},
+    {"POST", "/invoices/{}/commit", api_commit},
+    {"GET", "/invoices/{}/qr.{}", api_invoice_qr},
+    {"POST", "/periods", api_periods},
+    {"POST", "/reports", api_reports},
+    {"POST", "/terminals", api_register_terminal},
+    {"POST", "/terminals/{}/seqr-id", api_assign_seqr_id},
+    {"DELETE", "/terminals/{}", api_unregister_terminal},
+    {"GET", "/terminals/{}/qr.{}", api_terminal_qr},
+    {"POST", "/seqr/notify/{}", api_notify},
+};
+
+/* Matches path against pattern; captured segments go to args (each into its
+ * own slot of segs). "{}" matches a non-empty run without '/' (or, after
+ * "qr.", the extension). */
+static bool api_match(const char *pattern, const char *path, char segs[][128], int *nargs)
+{
+    *nargs = 0;
+    const char *p = pattern, *s = path;
+    while (*p) {
+        if (p[0] == '{' && p[1] == '}') {
+            p += 2;
+            char stop = *p; /* '/', '.', or '\0' */
+            const char *start = s;
+            while (*s && *s != '/' && !(stop == '.' && *s == '.'))
+                s++;
+            size_t n = (size_t)(s - start);
+            if (n == 0 || n >= 128 || *nargs == 4)
+                return false;
+            memcpy(segs[*nargs], start, n);
+            segs[*nargs][n] = '\0';
+            (*nargs)++;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *s == '\0';
+}
+
+void http_api_dispatch(const http_context *ctx, const http_request *req, http_response *resp)
+{
+    char segs[4][128];
+    const char *args[4];
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof api_routes / sizeof *api_routes; i++) {
+        int n;
+        if (!api_match(api_routes[i].pattern, req->path, segs, &n))
+            continue;
+        path_known = true;
+        if (strcmp(api_routes[i].method, req->method) != 0 &&
+            !(strcmp(req->method, "HEAD") == 0 && strcmp(api_routes[i].method, "GET") == 0))
+            continue;
+        for (int k = 0; k < n; k++)
+            args[k] = segs[k];
+        api_routes[i].handler(ctx, req, args, resp);
+        return;
+    }
+    if (path_known)
+        http_respond_fail(resp, 405, "method_not_allowed", NULL,
+                          "this path does not support that method");
+    else
+        http_respond_fail(resp, 404, "not_found", NULL, "no such endpoint");
+}

@@ -1,0 +1,71 @@
+/* http/server.h — the REST API's HTTP server on libmicrohttpd.
+ *
+ * Owns the listening socket and the per-request plumbing that every endpoint
+ * shares: body collection with a size cap (413), the API key check
+ * (Authorization: Bearer, constant-time compare, /healthz exempt), JSON error
+ * bodies in the contract's shape, Idempotency-Key replay for POSTs, routing
+ * (404/405 as JSON) and one access-log line per request. Endpoints live in
+ * http/api.c and are reached through http_api_dispatch().
+ *
+ * Connections get a thread each (handlers may wait on SEQR for seconds), up to
+ * [http] max_connections; idle clients are dropped after connection_timeout_s.
+ * http_server_stop() stops accepting and waits for requests in flight. */
+#ifndef SEQR_HTTP_SERVER_H
+#define SEQR_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api_error.h"
+#include "buf.h"
+#include "config.h"
+#include "poller.h"
+#include "service.h"
+
+/* What the endpoints need; all borrowed. */
+typedef struct {
+    const config *cfg;
+    service *svc;
+    poller *poller;
+    int64_t started_ms;
+} http_context;
+
+typedef struct {
+    const char *method;              /* "GET", "POST", ... */
+    const char *path;                /* decoded path without query */
+    const char *body;                /* NUL-terminated; "" when none */
+    size_t body_len;
+    struct MHD_Connection *conn;     /* for query arguments and headers */
+} http_request;
+
+typedef struct {
+    int status;
+    json_t *json;             /* owned; rendered when set */
+    buf raw;                  /* otherwise this body ... */
+    const char *content_type; /* ... with this type (static string) */
+    int retry_after_s;        /* > 0: Retry-After header */
+} http_response;
+
+/* Sets resp to a JSON body (takes the reference). */
+void http_respond_json(http_response *resp, int status, json_t *json);
+/* Sets resp to the contract's error body for err. */
+void http_respond_error(http_response *resp, const api_error *err);
+/* Shorthand for http_respond_error with a fresh error. */
+void http_respond_fail(http_response *resp, int status, const char *code, const char *field,
+                       const char *message);
+/* Query argument (decoded, borrowed) or NULL. */
+const char *http_query(const http_request *req, const char *name);
+
+typedef struct http_server http_server;
+
+/* Starts listening on [http] listen/port. NULL with a message in err on failure. */
+http_server *http_server_start(const http_context *ctx, buf *err);
+/* Stops accepting, waits for requests in flight, frees. */
+void http_server_stop(http_server *srv);
+
+/* Implemented in http/api.c: routes one request. */
+void http_api_dispatch(const http_context *ctx, const http_request *req, http_response *resp);
+
+#endif

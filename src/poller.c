@@ -1,0 +1,695 @@
+/* poller.c — background getPaymentStatus polling; see poller.h. */
+#include "poller.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+/* Longest wait between two polls of one invoice while SEQR fails. */
+#define POLLER_MAX_BACKOFF_MS 5000
+/* Longest sleep of the loop when nothing is due (so stop is noticed). */
+#define POLLER_MAX_SLEEP_MS 200
+/* Poll-gap histogram: 10 ms buckets up to 20 s (the last bucket is "more"),
+ * reported over windows of 10 s. */
+#define POLLER_GAP_BUCKET_MS 10
+#define POLLER_GAP_BUCKETS 2001
+#define POLLER_GAP_WINDOW_MS 10000
+
+typedef struct poller_entry {
+    char ref[64];
+    int64_t version;
+    int64_t expires_at;  /* wall clock ms */
+    char terminal_id[64];
+    char client_reference[40];
+    int64_t due;         /* monotonic ms */
+    int64_t last_launch; /* monotonic ms of the previous poll, 0 before the first */
+    int failures;
+    bool in_flight;
+    bool expire_requested;
+    size_t heap_index;   /* valid while !in_flight */
+    seqr_status_request *req; /* the call under way while in_flight */
+    struct poller_entry *next_in_bucket;
+} poller_entry;
+
+/* Follow-up work for the job thread. */
+typedef enum { POLLER_JOB_RECEIPT, POLLER_JOB_EXPIRE } poller_job_kind;
+typedef struct poller_job {
+    poller_job_kind kind;
+    char ref[64];
+    struct poller_job *next;
+} poller_job;
+
+/* Inbox from other threads: new invoices and pokes. */
+typedef struct poller_msg {
+    bool poke;
+    poller_entry entry; /* for adds; entry.ref for pokes */
+    struct poller_msg *next;
+} poller_msg;
+
+struct poller {
+    const config *cfg;
+    service *svc;
+    store *st;
+    seqr_client *seqr;
+    CURLM *multi;
+
+    /* owned by the poller thread */
+    poller_entry **buckets;
+    size_t nbuckets;
+    size_t count;
+    poller_entry **heap;
+    size_t heap_len, heap_cap;
+    int in_flight;
+    int consecutive_errors;
+
+    /* gaps between two polls of one invoice (poller thread only) */
+    uint32_t gap_hist[POLLER_GAP_BUCKETS];
+    uint64_t gap_count;
+    int64_t gap_window_start;
+
+    pthread_t thread, job_thread;
+    bool started;
+
+    pthread_mutex_t lock; /* guards inbox, jobs, stop flags and stats */
+    pthread_cond_t job_cond;
+    poller_msg *inbox;
+    poller_job *jobs, *jobs_tail;
+    bool stopping;
+    poller_stats stats;
+};
+
+static int64_t poller_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- hash of entries by reference --- */
+
+static size_t poller_hash(const char *s)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static poller_entry *poller_find(poller *p, const char *ref)
+{
+    for (poller_entry *e = p->buckets[poller_hash(ref) & (p->nbuckets - 1)]; e;
+         e = e->next_in_bucket)
+        if (strcmp(e->ref, ref) == 0)
+            return e;
+    return NULL;
+}
+
+static void poller_hash_insert(poller *p, poller_entry *e)
+{
+    if (p->count + 1 > p->nbuckets * 3 / 4) {
+        size_t n = p->nbuckets * 2;
+        poller_entry **nb = calloc(n, sizeof *nb);
+        if (nb == NULL)
+            abort();
+        for (size_t i = 0; i < p->nbuckets; i++) {
+            poller_entry *x = p->buckets[i];
+            while (x) {
+                poller_entry *next = x->next_in_bucket;
+                size_t b = poller_hash(x->ref) & (n - 1);
+                x->next_in_bucket = nb[b];
+                nb[b] = x;
+                x = next;
+            }
+        }
+        free(p->buckets);
+        p->buckets = nb;
+        p->nbuckets = n;
+    }
+    size_t b = poller_hash(e->ref) & (p->nbuckets - 1);
+    e->next_in_bucket = p->buckets[b];
+    p->buckets[b] = e;
+    p->count++;
+}
+
+static void poller_hash_remove(poller *p, poller_entry *e)
+{
+    poller_entry **pp = &p->buckets[poller_hash(e->ref) & (p->nbuckets - 1)];
+    while (*pp && *pp != e)
+        pp = &(*pp)->next_in_bucket;
+    if (*pp) {
+        *pp = e->next_in_bucket;
+        p->count--;
+    }
+}
+
+/* --- min-heap of entries by due time --- */
+
+static void poller_heap_swap(poller *p, size_t a, size_t b)
+{
+    poller_entry *t = p->heap[a];
+    p->heap[a] = p->heap[b];
+    p->heap[b] = t;
+    p->heap[a]->heap_index = a;
+    p->heap[b]->heap_index = b;
+}
+
+static void poller_heap_up(poller *p, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (p->heap[parent]->due <= p->heap[i]->due)
+            break;
+        poller_heap_swap(p, parent, i);
+        i = parent;
+    }
+}
+
+static void poller_heap_down(poller *p, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < p->heap_len && p->heap[l]->due < p->heap[m]->due)
+            m = l;
+        if (r < p->heap_len && p->heap[r]->due < p->heap[m]->due)
+            m = r;
+        if (m == i)
+            break;
+        poller_heap_swap(p, i, m);
+        i = m;
+    }
+}
+
+static void poller_heap_push(poller *p, poller_entry *e)
+{
+    if (p->heap_len == p->heap_cap) {
+        size_t cap = p->heap_cap ? p->heap_cap * 2 : 256;
+        poller_entry **h = realloc(p->heap, cap * sizeof *h);
+        if (h == NULL)
+            abort();
+        p->heap = h;
+        p->heap_cap = cap;
+    }
+    e->heap_index = p->heap_len;
+    p->heap[p->heap_len++] = e;
+    poller_heap_up(p, e->heap_index);
+}
+
+static poller_entry *poller_heap_pop(poller *p)
+{
+    poller_entry *top = p->heap[0];
+    p->heap_len--;
+    if (p->heap_len > 0) {
+        p->heap[0] = p->heap[p->heap_len];
+        p->heap[0]->heap_index = 0;
+        poller_heap_down(p, 0);
+    }
+    return top;
+}
+
+/* Moves an entry already in the heap to a new due time. */
+static void poller_heap_reschedule(poller *p, poller_entry *e, int64_t due)
+{
+    int64_t old = e->due;
+    e->due = due;
+    if (due < old)
+        poller_heap_up(p, e->heap_index);
+    else
+        poller_heap_down(p, e->heap_index);
+}
+
+/* --- lifecycle --- */
+
+poller *poller_new(const config *cfg, service *svc, store *st, seqr_client *seqr)
+{
+    poller *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->cfg = cfg;
+    p->svc = svc;
+    p->st = st;
+    p->seqr = seqr;
+    p->nbuckets = 1024;
+    p->buckets = calloc(p->nbuckets, sizeof *p->buckets);
+    p->multi = curl_multi_init();
+    if (p->buckets == NULL || p->multi == NULL) {
+        poller_free(p);
+        return NULL;
+    }
+    /* Reuse connections; several per host so a slow answer does not queue others. */
+    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->poller_max_in_flight);
+    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)cfg->poller_max_in_flight);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->job_cond, NULL);
+    p->stats.seqr_reachable = true;
+    p->stats.heartbeat_ms = poller_mono_ms();
+    p->gap_window_start = poller_mono_ms();
+    return p;
+}
+
+void poller_free(poller *p)
+{
+    if (p == NULL)
+        return;
+    if (p->buckets != NULL) {
+        for (size_t i = 0; i < p->nbuckets; i++) {
+            poller_entry *e = p->buckets[i];
+            while (e) {
+                poller_entry *next = e->next_in_bucket;
+                free(e);
+                e = next;
+            }
+        }
+    }
+    free(p->buckets);
+    free(p->heap);
+    while (p->inbox) {
+        poller_msg *m = p->inbox;
+        p->inbox = m->next;
+        free(m);
+    }
+    while (p->jobs) {
+        poller_job *j = p->jobs;
+        p->jobs = j->next;
+        free(j);
+    }
+    if (p->multi)
+        curl_multi_cleanup(p->multi);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->job_cond);
+    free(p);
+}
+
+static void poller_fill_entry(poller_entry *e, const store_invoice *inv)
+{
+    memset(e, 0, sizeof *e);
+    snprintf(e->ref, sizeof e->ref, "%s", inv->reference);
+    e->version = inv->version;
+    e->expires_at = inv->expires_at;
+    snprintf(e->terminal_id, sizeof e->terminal_id, "%s", inv->terminal_id);
+    snprintf(e->client_reference, sizeof e->client_reference, "%s", inv->client_reference);
+}
+
+void poller_add(poller *p, const store_invoice *inv)
+{
+    poller_msg *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        abort();
+    poller_fill_entry(&m->entry, inv);
+    pthread_mutex_lock(&p->lock);
+    m->next = p->inbox;
+    p->inbox = m;
+    pthread_mutex_unlock(&p->lock);
+    curl_multi_wakeup(p->multi);
+}
+
+void poller_pending_hook(void *ud, const store_invoice *inv)
+{
+    poller_add(ud, inv);
+}
+
+bool poller_poke(poller *p, const char *ref)
+{
+    poller_msg *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        abort();
+    m->poke = true;
+    snprintf(m->entry.ref, sizeof m->entry.ref, "%s", ref);
+    pthread_mutex_lock(&p->lock);
+    m->next = p->inbox;
+    p->inbox = m;
+    pthread_mutex_unlock(&p->lock);
+    curl_multi_wakeup(p->multi);
+    return true;
+}
+
+void poller_get_stats(poller *p, poller_stats *out)
+{
+    pthread_mutex_lock(&p->lock);
+    *out = p->stats;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void poller_push_job(poller *p, poller_job_kind kind, const char *ref)
+{
+    poller_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        abort();
+    j->kind = kind;
+    snprintf(j->ref, sizeof j->ref, "%s", ref);
+    pthread_mutex_lock(&p->lock);
+    if (p->jobs_tail)
+        p->jobs_tail->next = j;
+    else
+        p->jobs = j;
+    p->jobs_tail = j;
+    pthread_cond_signal(&p->job_cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* --- the polling thread --- */
+
+static void poller_drain_inbox(poller *p, int64_t now)
+{
+    pthread_mutex_lock(&p->lock);
+    poller_msg *m = p->inbox;
+    p->inbox = NULL;
+    pthread_mutex_unlock(&p->lock);
+    /* The inbox is a stack; reverse it so invoices are polled in arrival order. */
+    poller_msg *rev = NULL;
+    while (m) {
+        poller_msg *next = m->next;
+        m->next = rev;
+        rev = m;
+        m = next;
+    }
+    while (rev) {
+        poller_msg *next = rev->next;
+        poller_entry *e = poller_find(p, rev->entry.ref);
+        if (rev->poke) {
+            if (e != NULL && !e->in_flight)
+                poller_heap_reschedule(p, e, now);
+        } else if (e == NULL) {
+            e = malloc(sizeof *e);
+            if (e == NULL)
+                abort();
+            *e = rev->entry;
+            e->due = now;
+            poller_hash_insert(p, e);
+            poller_heap_push(p, e);
+        }
+        free(rev);
+        rev = next;
+    }
+}
+
+static void poller_launch(poller *p, poller_entry *e)
+{
+    seqr_call_opts o;
+    char pw[128];
+    if (!service_call_opts(p->svc, e->terminal_id, &o, pw)) {
+        service_stop_polling(p->svc, e->ref, "its terminal is no longer registered");
+        poller_hash_remove(p, e);
+        free(e);
+        return;
+    }
+    if (e->client_reference[0] != '\0')
+        o.client_reference = e->client_reference;
+    seqr_status_request *r = seqr_status_request_new(p->seqr, &o, e->ref, e->version);
+    memset(pw, 0, sizeof pw);
+    if (r == NULL) {
+        e->due = poller_mono_ms() + POLLER_MAX_BACKOFF_MS;
+        poller_heap_push(p, e);
+        return;
+    }
+    CURL *easy = seqr_status_request_easy(r);
+    /* CURLOPT_PRIVATE points at the request; the request points at the entry. */
+    seqr_status_request_set_user(r, e);
+    if (curl_multi_add_handle(p->multi, easy) != CURLM_OK) {
+        seqr_status_request_free(r);
+        e->due = poller_mono_ms() + POLLER_MAX_BACKOFF_MS;
+        poller_heap_push(p, e);
+        return;
+    }
+    e->in_flight = true;
+    e->req = r;
+    p->in_flight++;
+    int64_t now = poller_mono_ms();
+    if (e->last_launch > 0) {
+        int64_t b = (now - e->last_launch) / POLLER_GAP_BUCKET_MS;
+        p->gap_hist[b < POLLER_GAP_BUCKETS - 1 ? b : POLLER_GAP_BUCKETS - 1]++;
+        p->gap_count++;
+    }
+    e->last_launch = now;
+    if (!e->expire_requested && e->expires_at > 0 && store_now_ms() > e->expires_at) {
+        e->expire_requested = true;
+        poller_push_job(p, POLLER_JOB_EXPIRE, e->ref);
+    }
+}
+
+static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_t now)
+{
+    poller_entry *e = seqr_status_request_user(r);
+    seqr_payment_status ps;
+    seqr_result res;
+    seqr_err err = seqr_status_request_finish(r, rc, &ps, &res);
+    curl_multi_remove_handle(p->multi, seqr_status_request_easy(r));
+    seqr_status_request_free(r);
+    e->in_flight = false;
+    e->req = NULL;
+    p->in_flight--;
+
+    pthread_mutex_lock(&p->lock);
+    p->stats.polls++;
+    if (err == SEQR_OK) {
+        p->stats.last_ok_ms = store_now_ms();
+        p->stats.seqr_reachable = true;
+    } else if (!(err == SEQR_ERR_RESULT && res.code != 90 && res.code != 94)) {
+        p->stats.errors++;
+        p->stats.seqr_reachable = false;
+    }
+    pthread_mutex_unlock(&p->lock);
+
+    if (err == SEQR_OK) {
+        if (p->consecutive_errors > 0)
+            log_info("SEQR polling recovered after %d failed polls", p->consecutive_errors);
+        p->consecutive_errors = 0;
+        e->failures = 0;
+        e->version = ps.version;
+        bool final = false, needs_receipt = false;
+        service_apply_status(p->svc, e->ref, &ps, &final, &needs_receipt);
+        if (needs_receipt)
+            poller_push_job(p, POLLER_JOB_RECEIPT, e->ref);
+        if (final) {
+            poller_hash_remove(p, e);
+            free(e);
+            return;
+        }
+        /* Keep the cadence: next poll one interval after this one was due. */
+        int64_t next = e->due + p->cfg->poller_interval_ms;
+        e->due = next > now ? next : now;
+        poller_heap_push(p, e);
+        return;
+    }
+    if (err == SEQR_ERR_RESULT && res.code == 54) {
+        service_stop_polling(p->svc, e->ref, "SEQR does not know this invoice (54)");
+        poller_hash_remove(p, e);
+        free(e);
+        return;
+    }
+    if (p->consecutive_errors == 0)
+        log_warn("SEQR polling is failing (%s); retrying with backoff, no invoice is dropped",
+                 res.message);
+    p->consecutive_errors++;
+    e->failures++;
+    int64_t delay = p->cfg->poller_interval_ms;
+    for (int i = 1; i < e->failures && delay < POLLER_MAX_BACKOFF_MS; i++)
+        delay *= 2;
+    if (delay > POLLER_MAX_BACKOFF_MS)
+        delay = POLLER_MAX_BACKOFF_MS;
+    e->due = now + delay;
+    poller_heap_push(p, e);
+}
+
+/* The gap below which fraction q of the window's gaps fall, in ms. */
+static int64_t poller_gap_quantile(const poller *p, double q)
+{
+    if (p->gap_count == 0)
+        return 0;
+    uint64_t want = (uint64_t)((double)p->gap_count * q);
+    uint64_t seen = 0;
+    for (int i = 0; i < POLLER_GAP_BUCKETS; i++) {
+        seen += p->gap_hist[i];
+        if (seen > want)
+            return (int64_t)(i + 1) * POLLER_GAP_BUCKET_MS;
+    }
+    return (int64_t)POLLER_GAP_BUCKETS * POLLER_GAP_BUCKET_MS;
+}
+
+/* Closes a gap window: publishes its quantiles and starts the next. */
+static void poller_gap_rotate(poller *p, int64_t now)
+{
+    if (now - p->gap_window_start < POLLER_GAP_WINDOW_MS)
+        return;
+    int64_t p50 = poller_gap_quantile(p, 0.50), p99 = poller_gap_quantile(p, 0.99);
+    int64_t max = 0;
+    for (int i = POLLER_GAP_BUCKETS - 1; i >= 0; i--) {
+        if (p->gap_hist[i] > 0) {
+            max = (int64_t)(i + 1) * POLLER_GAP_BUCKET_MS;
+            break;
+        }
+    }
+    pthread_mutex_lock(&p->lock);
+    p->stats.gap_p50_ms = p50;
+    p->stats.gap_p99_ms = p99;
+    p->stats.gap_max_ms = max;
+    p->stats.gap_samples = p->gap_count;
+    pthread_mutex_unlock(&p->lock);
+    memset(p->gap_hist, 0, sizeof p->gap_hist);
+    p->gap_count = 0;
+    p->gap_window_start = now;
+}
+
+static bool poller_stopping(poller *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool s = p->stopping;
+    pthread_mutex_unlock(&p->lock);
+    return s;
+}
+
+static void *poller_main(void *arg)
+{
+    poller *p = arg;
+    int64_t stop_deadline = 0;
+    for (;;) {
+        int64_t now = poller_mono_ms();
+        bool stopping = poller_stopping(p);
+        if (stopping) {
+            if (stop_deadline == 0)
+                stop_deadline = now + p->cfg->seqr_timeout_ms;
+            if (p->in_flight == 0 || now > stop_deadline)
+                break;
+        } else {
+            poller_drain_inbox(p, now);
+            while (p->heap_len > 0 && p->in_flight < p->cfg->poller_max_in_flight &&
+                   p->heap[0]->due <= now)
+                poller_launch(p, poller_heap_pop(p));
+        }
+        int running = 0;
+        curl_multi_perform(p->multi, &running);
+
+        int left;
+        CURLMsg *msg;
+        bool batch = false;
+        while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            if (!batch) {
+                store_batch_begin(p->st);
+                batch = true;
+            }
+            seqr_status_request *r = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            poller_finish(p, r, msg->data.result, poller_mono_ms());
+        }
+        if (batch)
+            store_batch_commit(p->st);
+
+        poller_gap_rotate(p, poller_mono_ms());
+        pthread_mutex_lock(&p->lock);
+        p->stats.pending = (int64_t)p->count;
+        p->stats.in_flight = p->in_flight;
+        p->stats.heartbeat_ms = poller_mono_ms();
+        pthread_mutex_unlock(&p->lock);
+
+        int timeout = POLLER_MAX_SLEEP_MS;
+        if (!stopping && p->heap_len > 0 && p->in_flight < p->cfg->poller_max_in_flight) {
+            int64_t wait = p->heap[0]->due - poller_mono_ms();
+            if (wait < timeout)
+                timeout = wait < 0 ? 0 : (int)wait;
+        }
+        curl_multi_poll(p->multi, NULL, 0, timeout, NULL);
+    }
+    /* Abandon anything still running past the deadline. */
+    for (size_t i = 0; i < p->nbuckets; i++) {
+        for (poller_entry *e = p->buckets[i]; e; e = e->next_in_bucket) {
+            if (!e->in_flight)
+                continue;
+            curl_multi_remove_handle(p->multi, seqr_status_request_easy(e->req));
+            seqr_status_request_free(e->req);
+            e->req = NULL;
+            e->in_flight = false;
+            p->in_flight--;
+        }
+    }
+    return NULL;
+}
+
+static void *poller_jobs_main(void *arg)
+{
+    poller *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (p->jobs == NULL && !p->stopping)
+            pthread_cond_wait(&p->job_cond, &p->lock);
+        poller_job *j = p->jobs;
+        if (j != NULL) {
+            p->jobs = j->next;
+            if (p->jobs == NULL)
+                p->jobs_tail = NULL;
+        }
+        bool stop = p->stopping && j == NULL;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            break;
+        if (j == NULL)
+            continue;
+        api_error err;
+        api_error_clear(&err);
+        if (j->kind == POLLER_JOB_RECEIPT) {
+            if (!service_auto_receipt(p->svc, j->ref, &err))
+                log_warn("invoice %s: automatic receipt failed: %s", j->ref, err.message);
+        } else {
+            if (!service_expire(p->svc, j->ref, &err))
+                log_warn("invoice %s: cancel after TTL failed: %s", j->ref, err.message);
+            poller_poke(p, j->ref);
+        }
+        free(j);
+    }
+    return NULL;
+}
+
+typedef struct {
+    poller *p;
+    int64_t n;
+} poller_load_ctx;
+
+static bool poller_load_one(const store_invoice *inv, void *ud)
+{
+    poller_load_ctx *ctx = ud;
+    poller_add(ctx->p, inv);
+    ctx->n++;
+    return true;
+}
+
+bool poller_start(poller *p)
+{
+    poller_load_ctx ctx = {p, 0};
+    if (store_pending(p->st, poller_load_one, &ctx) != STORE_OK) {
+        log_error("poller: cannot load pending invoices from the store");
+        return false;
+    }
+    if (ctx.n > 0)
+        log_info("poller: resuming %lld pending invoices", (long long)ctx.n);
+    /* Receipts that a crash left unsent are due now as well. */
+    if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
+        return false;
+    if (pthread_create(&p->job_thread, NULL, poller_jobs_main, p) != 0) {
+        pthread_mutex_lock(&p->lock);
+        p->stopping = true;
+        pthread_mutex_unlock(&p->lock);
+        curl_multi_wakeup(p->multi);
+        pthread_join(p->thread, NULL);
+        return false;
+    }
+    p->started = true;
+    return true;
+}
+
+void poller_stop(poller *p)
+{
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->job_cond);
+    pthread_mutex_unlock(&p->lock);
+    curl_multi_wakeup(p->multi);
+    pthread_join(p->thread, NULL);
+    pthread_join(p->job_thread, NULL);
+    p->started = false;
+}

@@ -1,0 +1,58 @@
+/* poller.h — the heartbeat: keeps every open invoice polled with
+ * getPaymentStatus about once per interval, so SEQR never reverses a payment
+ * the shop did not hear about (the 20-second rule).
+ *
+ * One thread runs a libcurl multi handle with up to max_in_flight calls at
+ * once (connections reused), a min-heap of due times, and a hash of invoices
+ * by reference. Results of one round go to the store in one transaction. SEQR
+ * errors back off (at most 5 s between polls, so a PAID invoice is still seen
+ * in time) and are logged once per outage. A second thread runs the blocking
+ * follow-ups: automatic receipts and canceling invoices past their TTL.
+ *
+ * poller_start() loads every pending invoice from the store and polls them all
+ * at once; poller_add()/poller_poke() are thread-safe. */
+#ifndef SEQR_POLLER_H
+#define SEQR_POLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "seqr/seqr.h"
+#include "service.h"
+#include "store.h"
+
+typedef struct poller poller;
+
+typedef struct {
+    int64_t pending;        /* invoices being polled */
+    int64_t in_flight;      /* getPaymentStatus calls under way */
+    uint64_t polls;         /* answers received since start */
+    uint64_t errors;        /* failed polls since start */
+    bool seqr_reachable;    /* false while polls fail */
+    int64_t last_ok_ms;     /* wall clock of the last good answer, 0 if none */
+    int64_t heartbeat_ms;   /* monotonic time the loop last went round (watchdog) */
+    /* Time between two polls of the same invoice over the last full 10 s
+     * window (10 ms resolution): the 20-second rule's safety margin. */
+    int64_t gap_p50_ms, gap_p99_ms, gap_max_ms;
+    uint64_t gap_samples;
+} poller_stats;
+
+/* All arguments are borrowed and must outlive the poller. */
+poller *poller_new(const config *cfg, service *svc, store *st, seqr_client *seqr);
+/* Loads pending invoices and starts the threads. False on failure. */
+bool poller_start(poller *p);
+/* Stops: lets calls in flight finish (bounded by the SOAP timeout), joins. */
+void poller_stop(poller *p);
+void poller_free(poller *p);
+
+/* Starts polling an invoice (ignored if already polled). */
+void poller_add(poller *p, const store_invoice *inv);
+/* Polls ref now (notification, webshop asking); false if ref is not polled. */
+bool poller_poke(poller *p, const char *ref);
+void poller_get_stats(poller *p, poller_stats *out);
+
+/* Adapter for service_set_pending_hook (ud is the poller). */
+void poller_pending_hook(void *ud, const store_invoice *inv);
+
+#endif

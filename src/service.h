@@ -1,0 +1,113 @@
+/* service.h — one function per use case of the gateway: create, read, refresh,
+ * update, cancel, commit, receipt, refund, reconciliation, terminals.
+ *
+ * The service is the only place that talks to both the store and SEQR. It
+ * follows "write before you call": the intent is stored before any SOAP call
+ * that creates or moves money, and the outcome after it. HTTP handlers and
+ * the poller call in here; nothing in here knows about HTTP requests.
+ *
+ * Every use case returns true on success, or false with err filled in the
+ * contract's shape (HTTP status, code, field, SEQR result). A store_invoice
+ * handed out must be released with store_invoice_clear(). Thread-safe. */
+#ifndef SEQR_SERVICE_H
+#define SEQR_SERVICE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api_error.h"
+#include "config.h"
+#include "invoice.h"
+#include "seqr/seqr.h"
+#include "store.h"
+
+typedef struct service service;
+
+/* Called (from the creating thread) whenever an invoice starts needing polls. */
+typedef void (*service_pending_fn)(void *ud, const store_invoice *inv);
+
+/* cfg, st and seqr are borrowed and must outlive the service. */
+service *service_new(const config *cfg, store *st, seqr_client *seqr);
+void service_free(service *svc);
+void service_set_pending_hook(service *svc, service_pending_fn fn, void *ud);
+
+/* Call options for an invoice of terminal_id ("" = the configured terminal):
+ * fills o, with the password copied into pw. False if the terminal is unknown. */
+bool service_call_opts(service *svc, const char *terminal_id, seqr_call_opts *o,
+                       char pw[static 128]);
+
+/* The contract's invoice object (caller decrefs). */
+json_t *service_invoice_json(service *svc, const store_invoice *inv);
+
+bool service_create_invoice(service *svc, const invoice_input *in, store_invoice *out,
+                            api_error *err);
+bool service_get_invoice(service *svc, const char *ref, store_invoice *out, api_error *err);
+/* Calls getPaymentStatus now, stores the answer, sends the automatic receipt. */
+bool service_refresh_status(service *svc, const char *ref, store_invoice *out, api_error *err);
+bool service_update_invoice(service *svc, const char *ref, const invoice_input *in,
+                            store_invoice *out, api_error *err);
+bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, api_error *err);
+/* mime_type, receipt_type, data_b64 may be NULL (an empty receiptDocument). */
+bool service_submit_receipt(service *svc, const char *ref, const char *mime_type,
+                            const char *receipt_type, const char *data_b64, store_invoice *out,
+                            api_error *err);
+/* *refund receives the refund object (caller decrefs). */
+bool service_refund(service *svc, const char *ref, int64_t amount, const char *title,
+                    json_t **refund, api_error *err);
+bool service_commit(service *svc, const char *ref, bool has_amount, int64_t amount,
+                    store_invoice *out, api_error *err);
+/* Lists invoices (see store_invoice_list); *result receives {"invoices", "next"}. */
+bool service_list_invoices(service *svc, const char *status, int64_t after, int limit,
+                           json_t **result, api_error *err);
+
+/* Reconciliation (reseller principal). terminal_id may be NULL/"". */
+bool service_mark_period(service *svc, const char *terminal_id, char period_id[static 64],
+                         api_error *err);
+/* Retries REPORT_NOT_READY a few times (bounded), then 503 with retry_after_s. */
+bool service_report(service *svc, const char *report_id, const char *language,
+                    const seqr_param *params, size_t n_params, seqr_report *out,
+                    api_error *err);
+
+/* Points of sale. password may be NULL/"" (a strong one is generated). */
+bool service_register_terminal(service *svc, const char *external_id, const char *name,
+                               const char *password, char terminal_id[static 64],
+                               api_error *err);
+bool service_assign_seqr_id(service *svc, const char *terminal_id, const char *seqr_id,
+                            api_error *err);
+bool service_unregister_terminal(service *svc, const char *terminal_id, api_error *err);
+/* The SEQR ID assigned to a registered terminal (404 unknown, 409 none yet). */
+bool service_terminal_seqr_id(service *svc, const char *terminal_id, char seqr_id[static 128],
+                              api_error *err);
+
+/* --- Idempotency-Key bookkeeping (see store_idem_claim) --- */
+store_err service_idem_claim(service *svc, const char *key, const char *method, const char *path,
+                             const char *body, bool *same_request, int *status, char **response);
+void service_idem_finish(service *svc, const char *key, int status, const char *response);
+void service_idem_release(service *svc, const char *key);
+
+/* Counts for /healthz and the systemd status line. */
+bool service_counts(service *svc, int64_t *pending, int64_t *unknown);
+/* Checks a notification token for an invoice given as SEQR reference or
+ * "gw-<local id>"; on success copies the SEQR reference into ref_out. */
+bool service_check_notify(service *svc, const char *ref, const char *token,
+                          char ref_out[static 64]);
+
+/* --- for the poller --- */
+
+/* Stores a status answer for ref. *final tells whether polling can stop;
+ * *needs_receipt whether an automatic receipt is due now. */
+void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps,
+                          bool *final, bool *needs_receipt);
+/* Sends the automatic (empty) receipt for a PAID invoice if not yet sent. */
+bool service_auto_receipt(service *svc, const char *ref, api_error *err);
+/* Cancels an invoice unpaid past its TTL. */
+bool service_expire(service *svc, const char *ref, api_error *err);
+/* Stops polling an invoice SEQR no longer knows (result 54). */
+void service_stop_polling(service *svc, const char *ref, const char *why);
+
+/* Maps a failed SEQR call into err (503 unreachable, 504 timeout, 502 bad
+ * answer/fault, resultCode via the code table). op names the operation. */
+void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, const char *op);
+
+#endif

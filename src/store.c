@@ -1,0 +1,1047 @@
+/* store.c — SQLite store; see store.h. */
+#include "store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STORE_MAX_STMTS 64
+
+struct store {
+    sqlite3 *db;
+    pthread_mutex_t lock; /* recursive: batch holds it across calls */
+    int batch_depth;
+    struct {
+        const char *sql; /* static string, compared by address */
+        sqlite3_stmt *stmt;
+    } cache[STORE_MAX_STMTS];
+    int ncache;
+};
+
+/* Forward migrations; index i brings user_version i to i + 1. */
+static const char *const store_migrations[] = {
+    "CREATE TABLE invoices("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " reference TEXT UNIQUE,"
+    " send_state TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " version INTEGER NOT NULL DEFAULT 0,"
+    " qr_code TEXT NOT NULL DEFAULT '',"
+    " currency TEXT NOT NULL,"
+    " total INTEGER NOT NULL,"
+    " terminal_id TEXT NOT NULL DEFAULT '',"
+    " payment_mode TEXT NOT NULL DEFAULT '',"
+    " client_reference TEXT NOT NULL DEFAULT '',"
+    " ers_reference TEXT NOT NULL DEFAULT '',"
+    " doc TEXT NOT NULL,"
+    " receipt TEXT,"
+    " receipt_submitted INTEGER NOT NULL DEFAULT 0,"
+    " polling_stopped INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " paid_at INTEGER NOT NULL DEFAULT 0,"
+    " notify_token TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX invoices_status ON invoices(status, id);"
+    "CREATE INDEX invoices_pending ON invoices(id) WHERE send_state = 'sent'"
+    " AND polling_stopped = 0 AND status NOT IN ('PAID', 'CANCELED', 'FAILED');"
+    "CREATE TABLE status_history("
+    " id INTEGER PRIMARY KEY,"
+    " invoice_id INTEGER NOT NULL REFERENCES invoices(id),"
+    " status TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " at INTEGER NOT NULL);"
+    "CREATE INDEX status_history_invoice ON status_history(invoice_id);"
+    "CREATE TABLE refunds("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " invoice_id INTEGER NOT NULL REFERENCES invoices(id),"
+    " amount INTEGER NOT NULL CHECK (amount > 0),"
+    " title TEXT NOT NULL DEFAULT '',"
+    " state TEXT NOT NULL,"
+    " ers_reference TEXT NOT NULL DEFAULT '',"
+    " error TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE INDEX refunds_invoice ON refunds(invoice_id);"
+    "CREATE TABLE receipts("
+    " id INTEGER PRIMARY KEY,"
+    " invoice_id INTEGER NOT NULL REFERENCES invoices(id),"
+    " mime_type TEXT NOT NULL DEFAULT '',"
+    " receipt_type TEXT NOT NULL DEFAULT '',"
+    " data_len INTEGER NOT NULL DEFAULT 0,"
+    " result_code INTEGER NOT NULL,"
+    " at INTEGER NOT NULL);"
+    "CREATE TABLE periods("
+    " id INTEGER PRIMARY KEY,"
+    " period_id TEXT NOT NULL,"
+    " terminal_id TEXT NOT NULL DEFAULT '',"
+    " at INTEGER NOT NULL);"
+    "CREATE TABLE terminals("
+    " terminal_id TEXT PRIMARY KEY,"
+    " external_id TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " password TEXT NOT NULL,"
+    " seqr_id TEXT NOT NULL DEFAULT '',"
+    " unregistered INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE idempotency("
+    " key TEXT PRIMARY KEY,"
+    " method TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " status INTEGER NOT NULL DEFAULT 0,"
+    " response TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL);",
+};
+#define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
+
+const char *store_strerror(store_err err)
+{
+    switch (err) {
+    case STORE_OK:
+        return "ok";
+    case STORE_NOT_FOUND:
+        return "not found";
+    case STORE_CONFLICT:
+        return "conflict";
+    case STORE_IO:
+        return "database error";
+    }
+    return "unknown store error";
+}
+
+int64_t store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void store_lock(store *st)
+{
+    pthread_mutex_lock(&st->lock);
+}
+
+static void store_unlock(store *st)
+{
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* Returns the cached prepared statement for sql (a static string), reset and
+ * with bindings cleared; NULL on a prepare error (logged to stderr). */
+static sqlite3_stmt *store_stmt(store *st, const char *sql)
+{
+    for (int i = 0; i < st->ncache; i++) {
+        if (st->cache[i].sql == sql) {
+            sqlite3_reset(st->cache[i].stmt);
+            sqlite3_clear_bindings(st->cache[i].stmt);
+            return st->cache[i].stmt;
+        }
+    }
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        fprintf(stderr, "store: prepare failed: %s\n", sqlite3_errmsg(st->db));
+        return NULL;
+    }
+    if (st->ncache < STORE_MAX_STMTS) {
+        st->cache[st->ncache].sql = sql;
+        st->cache[st->ncache].stmt = stmt;
+        st->ncache++;
+    }
+    return stmt;
+}
+
+/* Statements beyond the cache are finalised by the caller via this. */
+static void store_done(store *st, sqlite3_stmt *stmt)
+{
+    for (int i = 0; i < st->ncache; i++) {
+        if (st->cache[i].stmt == stmt) {
+            sqlite3_reset(stmt);
+            return;
+        }
+    }
+    sqlite3_finalize(stmt);
+}
+
+static void store_bind_text(sqlite3_stmt *s, int i, const char *text)
+{
+    sqlite3_bind_text(s, i, text ? text : "", -1, SQLITE_TRANSIENT);
+}
+
+static store_err store_exec(store *st, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fprintf(stderr, "store: %s: %s\n", sql, msg ? msg : "?");
+        sqlite3_free(msg);
+        return STORE_IO;
+    }
+    return STORE_OK;
+}
+
+/* Every write runs inside a savepoint: a transaction of its own, or a part
+ * of the poller's batch. */
+static store_err store_tx_begin(store *st)
+{
+    store_lock(st);
+    store_err e = store_exec(st, "SAVEPOINT store_tx");
+    if (e != STORE_OK)
+        store_unlock(st);
+    return e;
+}
+
+static store_err store_tx_end(store *st, store_err result)
+{
+    if (result == STORE_OK) {
+        if (store_exec(st, "RELEASE store_tx") != STORE_OK) {
+            store_exec(st, "ROLLBACK TO store_tx");
+            store_exec(st, "RELEASE store_tx");
+            result = STORE_IO;
+        }
+    } else {
+        store_exec(st, "ROLLBACK TO store_tx");
+        store_exec(st, "RELEASE store_tx");
+    }
+    store_unlock(st);
+    return result;
+}
+
+static store_err store_step_done(store *st, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    store_err e = STORE_OK;
+    if (rc == SQLITE_CONSTRAINT)
+        e = STORE_CONFLICT;
+    else if (rc != SQLITE_DONE) {
+        fprintf(stderr, "store: step failed: %s\n", sqlite3_errmsg(st->db));
+        e = STORE_IO;
+    }
+    store_done(st, s);
+    return e;
+}
+
+static store_err store_migrate(store *st, buf *err)
+{
+    sqlite3_stmt *s = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    if (version > STORE_SCHEMA_VERSION) {
+        buf_printf(err, "database schema version %d is newer than this seqr-gateway (%d)",
+                   version, STORE_SCHEMA_VERSION);
+        return STORE_IO;
+    }
+    for (; version < STORE_SCHEMA_VERSION; version++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
+        if (store_exec(st, "BEGIN IMMEDIATE") != STORE_OK)
+            goto fail;
+        if (store_exec(st, store_migrations[version]) != STORE_OK ||
+            store_exec(st, pragma) != STORE_OK) {
+            store_exec(st, "ROLLBACK");
+            goto fail;
+        }
+        if (store_exec(st, "COMMIT") != STORE_OK)
+            goto fail;
+    }
+    return STORE_OK;
+fail:
+    buf_printf(err, "migrating the database failed: %s", sqlite3_errmsg(st->db));
+    return STORE_IO;
+}
+
+/* Crash recovery: an intent without an outcome has an unknown outcome. */
+static store_err store_recover(store *st)
+{
+    if (store_exec(st, "UPDATE invoices SET send_state = 'unknown',"
+                       " last_error = 'gateway stopped during sendInvoice; outcome unknown'"
+                       " WHERE send_state = 'sending'") != STORE_OK)
+        return STORE_IO;
+    return store_exec(st, "UPDATE refunds SET state = 'unknown',"
+                          " error = 'gateway stopped during refundPayment; outcome unknown'"
+                          " WHERE state = 'sending'");
+}
+
+store_err store_open(const char *path, store **out, buf *err)
+{
+    store *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        buf_puts(err, "out of memory");
+        return STORE_IO;
+    }
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&st->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+
+    int rc = sqlite3_open_v2(path, &st->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        buf_printf(err, "cannot open database %s: %s", path,
+                   st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    if (store_exec(st, "PRAGMA journal_mode = WAL") != STORE_OK ||
+        store_exec(st, "PRAGMA synchronous = FULL") != STORE_OK ||
+        store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK) {
+        buf_printf(err, "cannot configure database %s: %s", path, sqlite3_errmsg(st->db));
+        goto fail;
+    }
+    if (store_migrate(st, err) != STORE_OK)
+        goto fail;
+    if (store_recover(st) != STORE_OK) {
+        buf_printf(err, "crash recovery failed: %s", sqlite3_errmsg(st->db));
+        goto fail;
+    }
+    *out = st;
+    return STORE_OK;
+fail:
+    store_close(st);
+    return STORE_IO;
+}
+
+void store_close(store *st)
+{
+    if (st == NULL)
+        return;
+    for (int i = 0; i < st->ncache; i++)
+        sqlite3_finalize(st->cache[i].stmt);
+    if (st->db != NULL)
+        sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+void store_batch_begin(store *st)
+{
+    store_lock(st);
+    st->batch_depth++;
+    store_exec(st, "BEGIN IMMEDIATE");
+}
+
+store_err store_batch_commit(store *st)
+{
+    store_err e = store_exec(st, "COMMIT");
+    if (e != STORE_OK)
+        store_exec(st, "ROLLBACK");
+    st->batch_depth--;
+    store_unlock(st);
+    return e;
+}
+
+/* --- invoices --- */
+
+void store_invoice_clear(store_invoice *inv)
+{
+    free(inv->doc_json);
+    free(inv->receipt_json);
+    memset(inv, 0, sizeof *inv);
+}
+
+static void store_copy_col(sqlite3_stmt *s, int col, char *dst, size_t dstlen)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    snprintf(dst, dstlen, "%s", t ? (const char *)t : "");
+}
+
+static char *store_dup_col(sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    if (t == NULL)
+        return NULL;
+    char *d = strdup((const char *)t);
+    if (d == NULL)
+        abort();
+    return d;
+}
+
+#define STORE_INVOICE_COLUMNS                                                                  \
+    "i.id, ifnull(i.reference, ''), i.send_state, i.status, i.version, i.qr_code, i.currency,"  \
+    " i.total, i.terminal_id, i.payment_mode, i.client_reference, i.ers_reference, i.doc,"    \
+    " i.receipt, i.receipt_submitted, i.polling_stopped, i.last_error, i.created_at,"         \
+    " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                 \
+    " (SELECT ifnull(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                \
+    "  AND r.state IN ('sending', 'done', 'unknown'))"
+
+static void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
+{
+    memset(inv, 0, sizeof *inv);
+    inv->id = sqlite3_column_int64(s, 0);
+    store_copy_col(s, 1, inv->reference, sizeof inv->reference);
+    store_copy_col(s, 2, inv->send_state, sizeof inv->send_state);
+    store_copy_col(s, 3, inv->status, sizeof inv->status);
+    inv->version = sqlite3_column_int64(s, 4);
+    store_copy_col(s, 5, inv->qr_code, sizeof inv->qr_code);
+    store_copy_col(s, 6, inv->currency, sizeof inv->currency);
+    inv->total = sqlite3_column_int64(s, 7);
+    store_copy_col(s, 8, inv->terminal_id, sizeof inv->terminal_id);
+    store_copy_col(s, 9, inv->payment_mode, sizeof inv->payment_mode);
+    store_copy_col(s, 10, inv->client_reference, sizeof inv->client_reference);
+    store_copy_col(s, 11, inv->ers_reference, sizeof inv->ers_reference);
+    inv->doc_json = store_dup_col(s, 12);
+    inv->receipt_json = store_dup_col(s, 13);
+    inv->receipt_submitted = sqlite3_column_int(s, 14) != 0;
+    inv->polling_stopped = sqlite3_column_int(s, 15) != 0;
+    store_copy_col(s, 16, inv->last_error, sizeof inv->last_error);
+    inv->created_at = sqlite3_column_int64(s, 17);
+    inv->updated_at = sqlite3_column_int64(s, 18);
+    inv->expires_at = sqlite3_column_int64(s, 19);
+    inv->paid_at = sqlite3_column_int64(s, 20);
+    store_copy_col(s, 21, inv->notify_token, sizeof inv->notify_token);
+    inv->refunded = sqlite3_column_int64(s, 22);
+}
+
+store_err store_invoice_begin(store *st, store_invoice *inv)
+{
+    static const char sql[] =
+        "INSERT INTO invoices(send_state, status, currency, total, terminal_id, payment_mode,"
+        " client_reference, doc, created_at, updated_at, expires_at, notify_token)"
+        " VALUES('sending', 'ISSUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    int64_t now = store_now_ms();
+    store_bind_text(s, 1, inv->currency);
+    sqlite3_bind_int64(s, 2, inv->total);
+    store_bind_text(s, 3, inv->terminal_id);
+    store_bind_text(s, 4, inv->payment_mode);
+    store_bind_text(s, 5, inv->client_reference);
+    store_bind_text(s, 6, inv->doc_json ? inv->doc_json : "{}");
+    sqlite3_bind_int64(s, 7, now);
+    sqlite3_bind_int64(s, 8, now);
+    sqlite3_bind_int64(s, 9, inv->expires_at);
+    store_bind_text(s, 10, inv->notify_token);
+    e = store_step_done(st, s);
+    if (e == STORE_OK) {
+        inv->id = sqlite3_last_insert_rowid(st->db);
+        inv->created_at = inv->updated_at = now;
+        snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENDING);
+    }
+    return store_tx_end(st, e);
+}
+
+static store_err store_history_add(store *st, int64_t invoice_id, const char *status,
+                                   int64_t version, int64_t at)
+{
+    static const char sql[] =
+        "INSERT INTO status_history(invoice_id, status, version, at) VALUES(?, ?, ?, ?)";
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return STORE_IO;
+    sqlite3_bind_int64(s, 1, invoice_id);
+    store_bind_text(s, 2, status);
+    sqlite3_bind_int64(s, 3, version);
+    sqlite3_bind_int64(s, 4, at);
+    return store_step_done(st, s);
+}
+
+store_err store_invoice_sent(store *st, int64_t id, const char *reference, const char *qr_code)
+{
+    static const char sql[] =
+        "UPDATE invoices SET reference = ?, qr_code = ?, send_state = 'sent', status = 'ISSUED',"
+        " version = 0, updated_at = ? WHERE id = ? AND send_state = 'sending'";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    int64_t now = store_now_ms();
+    store_bind_text(s, 1, reference);
+    store_bind_text(s, 2, qr_code);
+    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_int64(s, 4, id);
+    e = store_step_done(st, s);
+    if (e == STORE_OK && sqlite3_changes(st->db) == 0)
+        e = STORE_NOT_FOUND;
+    if (e == STORE_OK)
+        e = store_history_add(st, id, "ISSUED", 0, now);
+    return store_tx_end(st, e);
+}
+
+store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,
+                                    const char *error)
+{
+    static const char sql[] =
+        "UPDATE invoices SET send_state = ?, last_error = ?, updated_at = ? WHERE id = ?";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, send_state);
+    store_bind_text(s, 2, error);
+    sqlite3_bind_int64(s, 3, store_now_ms());
+    sqlite3_bind_int64(s, 4, id);
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+static store_err store_invoice_get_by(store *st, const char *sql, const char *reference,
+                                      int64_t id, store_invoice *out)
+{
+    memset(out, 0, sizeof *out);
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s == NULL)
+        goto cleanup;
+    if (reference != NULL)
+        store_bind_text(s, 1, reference);
+    else
+        sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        store_read_invoice(s, out);
+        e = STORE_OK;
+    } else if (rc == SQLITE_DONE) {
+        e = STORE_NOT_FOUND;
+    }
+    store_done(st, s);
+cleanup:
+    store_unlock(st);
+    return e;
+}
+
+store_err store_invoice_get(store *st, const char *reference, store_invoice *out)
+{
+    static const char sql[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.reference = ?";
+    return store_invoice_get_by(st, sql, reference, 0, out);
+}
+
+store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out)
+{
+    static const char sql[] = "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.id = ?";
+    return store_invoice_get_by(st, sql, NULL, id, out);
+}
+
+store_err store_invoice_list(store *st, const char *status, int64_t before_id, int limit,
+                             store_invoice_fn fn, void *ud, int64_t *last_id, bool *more)
+{
+    static const char sql_any[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+        " AND i.id < ? ORDER BY i.id DESC LIMIT ?";
+    static const char sql_status[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+        " AND i.id < ? AND i.status = ? ORDER BY i.id DESC LIMIT ?";
+    *last_id = 0;
+    *more = false;
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, status ? sql_status : sql_any);
+    store_err e = STORE_IO;
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_int64(s, 1, before_id > 0 ? before_id : INT64_MAX);
+    if (status) {
+        store_bind_text(s, 2, status);
+        sqlite3_bind_int(s, 3, limit + 1);
+    } else {
+        sqlite3_bind_int(s, 2, limit + 1);
+    }
+    int n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == limit) {
+            *more = true;
+            break;
+        }
+        store_invoice inv;
+        store_read_invoice(s, &inv);
+        *last_id = inv.id;
+        n++;
+        bool go_on = fn(&inv, ud);
+        store_invoice_clear(&inv);
+        if (!go_on)
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : STORE_IO;
+    store_done(st, s);
+cleanup:
+    store_unlock(st);
+    return e;
+}
+
+store_err store_invoice_set_status(store *st, const char *reference, const char *status,
+                                   int64_t version, const char *ers_reference,
+                                   const char *receipt_json, bool *changed)
+{
+    static const char sql_get[] = "SELECT id, status, version FROM invoices WHERE reference = ?";
+    static const char sql_set[] =
+        "UPDATE invoices SET status = ?, version = ?,"
+        " ers_reference = CASE WHEN ?3 = '' THEN ers_reference ELSE ?3 END,"
+        " receipt = ifnull(?4, receipt), updated_at = ?5,"
+        " paid_at = CASE WHEN ?1 = 'PAID' AND paid_at = 0 THEN ?5 ELSE paid_at END"
+        " WHERE id = ?6";
+    if (changed)
+        *changed = false;
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql_get);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, reference);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        store_done(st, s);
+        return store_tx_end(st, rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_IO);
+    }
+    int64_t id = sqlite3_column_int64(s, 0);
+    bool differs = strcmp((const char *)sqlite3_column_text(s, 1), status) != 0 ||
+                   sqlite3_column_int64(s, 2) != version;
+    store_done(st, s);
+    if (!differs && ers_reference == NULL && receipt_json == NULL)
+        return store_tx_end(st, STORE_OK);
+
+    int64_t now = store_now_ms();
+    s = store_stmt(st, sql_set);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, status);
+    sqlite3_bind_int64(s, 2, version);
+    store_bind_text(s, 3, ers_reference ? ers_reference : "");
+    if (receipt_json)
+        store_bind_text(s, 4, receipt_json);
+    else
+        sqlite3_bind_null(s, 4);
+    sqlite3_bind_int64(s, 5, now);
+    sqlite3_bind_int64(s, 6, id);
+    e = store_step_done(st, s);
+    if (e == STORE_OK && differs) {
+        e = store_history_add(st, id, status, version, now);
+        if (changed)
+            *changed = true;
+    }
+    return store_tx_end(st, e);
+}
+
+/* Runs an UPDATE keyed by reference (last parameter) inside a transaction. */
+static store_err store_update_ref(store *st, const char *sql, const char *text1,
+                                  const int64_t *int2, const char *reference)
+{
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    int i = 1;
+    sqlite3_bind_int64(s, i++, store_now_ms());
+    if (text1)
+        store_bind_text(s, i++, text1);
+    if (int2)
+        sqlite3_bind_int64(s, i++, *int2);
+    store_bind_text(s, i, reference);
+    e = store_step_done(st, s);
+    if (e == STORE_OK && sqlite3_changes(st->db) == 0)
+        e = STORE_NOT_FOUND;
+    return store_tx_end(st, e);
+}
+
+store_err store_invoice_set_doc(store *st, const char *reference, const char *doc_json,
+                                int64_t total)
+{
+    static const char sql[] =
+        "UPDATE invoices SET updated_at = ?, doc = ?, total = ? WHERE reference = ?";
+    return store_update_ref(st, sql, doc_json, &total, reference);
+}
+
+store_err store_invoice_set_receipt_submitted(store *st, const char *reference)
+{
+    static const char sql[] =
+        "UPDATE invoices SET updated_at = ?, receipt_submitted = 1 WHERE reference = ?";
+    return store_update_ref(st, sql, NULL, NULL, reference);
+}
+
+store_err store_invoice_stop_polling(store *st, const char *reference, const char *error)
+{
+    static const char sql[] = "UPDATE invoices SET updated_at = ?, last_error = ?,"
+                              " polling_stopped = 1 WHERE reference = ?";
+    return store_update_ref(st, sql, error, NULL, reference);
+}
+
+store_err store_invoice_set_error(store *st, const char *reference, const char *error)
+{
+    static const char sql[] =
+        "UPDATE invoices SET updated_at = ?, last_error = ? WHERE reference = ?";
+    return store_update_ref(st, sql, error, NULL, reference);
+}
+
+/* Runs a query whose single column is a JSON text; copies it to *json. */
+static store_err store_query_json(store *st, const char *sql, int64_t id, char **json)
+{
+    *json = NULL;
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+        *json = store_dup_col(s, 0);
+        e = STORE_OK;
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        e = STORE_NOT_FOUND;
+    }
+    store_done(st, s);
+cleanup:
+    store_unlock(st);
+    return e;
+}
+
+store_err store_invoice_history(store *st, int64_t invoice_id, char **json)
+{
+    static const char sql[] =
+        "SELECT json_group_array(json_object('status', status, 'version', version, 'at', at))"
+        " FROM (SELECT status, version, at FROM status_history WHERE invoice_id = ?"
+        " ORDER BY id)";
+    return store_query_json(st, sql, invoice_id, json);
+}
+
+store_err store_pending(store *st, store_invoice_fn fn, void *ud)
+{
+    static const char sql[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+        " AND i.polling_stopped = 0 AND i.status NOT IN ('PAID', 'CANCELED', 'FAILED')"
+        " ORDER BY i.id";
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s == NULL)
+        goto cleanup;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        store_invoice inv;
+        store_read_invoice(s, &inv);
+        bool go_on = fn(&inv, ud);
+        store_invoice_clear(&inv);
+        if (!go_on)
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : STORE_IO;
+    store_done(st, s);
+cleanup:
+    store_unlock(st);
+    return e;
+}
+
+store_err store_counts(store *st, int64_t *pending, int64_t *unknown)
+{
+    static const char sql[] =
+        "SELECT (SELECT count(*) FROM invoices WHERE send_state = 'sent'"
+        "  AND polling_stopped = 0 AND status NOT IN ('PAID', 'CANCELED', 'FAILED')),"
+        " (SELECT count(*) FROM invoices WHERE send_state = 'unknown')"
+        " + (SELECT count(*) FROM refunds WHERE state = 'unknown')";
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s != NULL && sqlite3_step(s) == SQLITE_ROW) {
+        *pending = sqlite3_column_int64(s, 0);
+        *unknown = sqlite3_column_int64(s, 1);
+        e = STORE_OK;
+    }
+    if (s != NULL)
+        store_done(st, s);
+    store_unlock(st);
+    return e;
+}
+
+/* --- refunds --- */
+
+store_err store_refund_begin(store *st, int64_t invoice_id, int64_t amount, const char *title,
+                             int64_t *refund_id)
+{
+    static const char sql_check[] =
+        "SELECT i.total, i.status,"
+        " (SELECT ifnull(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"
+        "  AND r.state IN ('sending', 'done', 'unknown')),"
+        " (SELECT count(*) FROM refunds r WHERE r.invoice_id = i.id"
+        "  AND r.state IN ('sending', 'unknown'))"
+        " FROM invoices i WHERE i.id = ?";
+    static const char sql_insert[] =
+        "INSERT INTO refunds(invoice_id, amount, title, state, created_at, updated_at)"
+        " VALUES(?, ?, ?, 'sending', ?, ?)";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql_check);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    sqlite3_bind_int64(s, 1, invoice_id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        store_done(st, s);
+        return store_tx_end(st, STORE_NOT_FOUND);
+    }
+    int64_t total = sqlite3_column_int64(s, 0);
+    int64_t refunded = sqlite3_column_int64(s, 2);
+    int64_t open = sqlite3_column_int64(s, 3);
+    store_done(st, s);
+    int64_t after;
+    if (open > 0 || amount <= 0 || __builtin_add_overflow(refunded, amount, &after) ||
+        after > total)
+        return store_tx_end(st, STORE_CONFLICT);
+
+    s = store_stmt(st, sql_insert);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    int64_t now = store_now_ms();
+    sqlite3_bind_int64(s, 1, invoice_id);
+    sqlite3_bind_int64(s, 2, amount);
+    store_bind_text(s, 3, title);
+    sqlite3_bind_int64(s, 4, now);
+    sqlite3_bind_int64(s, 5, now);
+    e = store_step_done(st, s);
+    if (e == STORE_OK)
+        *refund_id = sqlite3_last_insert_rowid(st->db);
+    return store_tx_end(st, e);
+}
+
+store_err store_refund_finish(store *st, int64_t refund_id, const char *state,
+                              const char *ers_reference, const char *error)
+{
+    static const char sql[] = "UPDATE refunds SET state = ?, ers_reference = ?, error = ?,"
+                              " updated_at = ? WHERE id = ?";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, state);
+    store_bind_text(s, 2, ers_reference);
+    store_bind_text(s, 3, error);
+    sqlite3_bind_int64(s, 4, store_now_ms());
+    sqlite3_bind_int64(s, 5, refund_id);
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+#define STORE_REFUND_JSON                                                                      \
+    "json_object('id', id, 'amount', amount, 'status', state, 'ersReference',"                 \
+    " CASE WHEN ers_reference = '' THEN NULL ELSE ers_reference END, 'title', title,"         \
+    " 'createdAt', created_at, 'error', CASE WHEN error = '' THEN NULL ELSE error END)"
+
+store_err store_refund_list(store *st, int64_t invoice_id, char **json)
+{
+    static const char sql[] = "SELECT json_group_array(json(j)) FROM (SELECT " STORE_REFUND_JSON
+                              " AS j FROM refunds WHERE invoice_id = ? ORDER BY id)";
+    return store_query_json(st, sql, invoice_id, json);
+}
+
+store_err store_refund_get(store *st, int64_t refund_id, char **json)
+{
+    static const char sql[] = "SELECT " STORE_REFUND_JSON " FROM refunds WHERE id = ?";
+    return store_query_json(st, sql, refund_id, json);
+}
+
+/* --- receipts, periods --- */
+
+store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type,
+                            const char *receipt_type, int64_t data_len, int result_code)
+{
+    static const char sql[] = "INSERT INTO receipts(invoice_id, mime_type, receipt_type,"
+                              " data_len, result_code, at) VALUES(?, ?, ?, ?, ?, ?)";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    sqlite3_bind_int64(s, 1, invoice_id);
+    store_bind_text(s, 2, mime_type);
+    store_bind_text(s, 3, receipt_type);
+    sqlite3_bind_int64(s, 4, data_len);
+    sqlite3_bind_int(s, 5, result_code);
+    sqlite3_bind_int64(s, 6, store_now_ms());
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+store_err store_period_add(store *st, const char *period_id, const char *terminal_id)
+{
+    static const char sql[] = "INSERT INTO periods(period_id, terminal_id, at) VALUES(?, ?, ?)";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, period_id);
+    store_bind_text(s, 2, terminal_id);
+    sqlite3_bind_int64(s, 3, store_now_ms());
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+/* --- terminals --- */
+
+store_err store_terminal_add(store *st, const store_terminal *t)
+{
+    static const char sql[] =
+        "INSERT OR REPLACE INTO terminals(terminal_id, external_id, name, password, seqr_id,"
+        " unregistered, created_at) VALUES(?, ?, ?, ?, '', 0, ?)";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, t->terminal_id);
+    store_bind_text(s, 2, t->external_id);
+    store_bind_text(s, 3, t->name);
+    store_bind_text(s, 4, t->password);
+    sqlite3_bind_int64(s, 5, store_now_ms());
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+store_err store_terminal_get(store *st, const char *terminal_id, store_terminal *out)
+{
+    static const char sql[] = "SELECT terminal_id, external_id, name, password, seqr_id,"
+                              " unregistered, created_at FROM terminals WHERE terminal_id = ?";
+    memset(out, 0, sizeof *out);
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s == NULL)
+        goto cleanup;
+    store_bind_text(s, 1, terminal_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        store_copy_col(s, 0, out->terminal_id, sizeof out->terminal_id);
+        store_copy_col(s, 1, out->external_id, sizeof out->external_id);
+        store_copy_col(s, 2, out->name, sizeof out->name);
+        store_copy_col(s, 3, out->password, sizeof out->password);
+        store_copy_col(s, 4, out->seqr_id, sizeof out->seqr_id);
+        out->unregistered = sqlite3_column_int(s, 5) != 0;
+        out->created_at = sqlite3_column_int64(s, 6);
+        e = STORE_OK;
+    } else if (rc == SQLITE_DONE) {
+        e = STORE_NOT_FOUND;
+    }
+    store_done(st, s);
+cleanup:
+    store_unlock(st);
+    return e;
+}
+
+static store_err store_terminal_update(store *st, const char *sql, const char *text,
+                                       const char *terminal_id)
+{
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    int i = 1;
+    if (text)
+        store_bind_text(s, i++, text);
+    store_bind_text(s, i, terminal_id);
+    e = store_step_done(st, s);
+    if (e == STORE_OK && sqlite3_changes(st->db) == 0)
+        e = STORE_NOT_FOUND;
+    return store_tx_end(st, e);
+}
+
+store_err store_terminal_set_seqr_id(store *st, const char *terminal_id, const char *seqr_id)
+{
+    static const char sql[] = "UPDATE terminals SET seqr_id = ? WHERE terminal_id = ?";
+    return store_terminal_update(st, sql, seqr_id, terminal_id);
+}
+
+store_err store_terminal_unregister(store *st, const char *terminal_id)
+{
+    static const char sql[] = "UPDATE terminals SET unregistered = 1 WHERE terminal_id = ?";
+    return store_terminal_update(st, sql, NULL, terminal_id);
+}
+
+/* --- idempotency --- */
+
+store_err store_idem_claim(store *st, const char *key, const char *method, const char *path,
+                           const char *body, bool *same_request, int *status, char **response)
+{
+    static const char sql_get[] =
+        "SELECT method, path, body, status, response FROM idempotency WHERE key = ?";
+    static const char sql_put[] = "INSERT INTO idempotency(key, method, path, body, created_at)"
+                                  " VALUES(?, ?, ?, ?, ?)";
+    *same_request = false;
+    *status = 0;
+    *response = NULL;
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql_get);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *same_request = strcmp((const char *)sqlite3_column_text(s, 0), method) == 0 &&
+                        strcmp((const char *)sqlite3_column_text(s, 1), path) == 0 &&
+                        strcmp((const char *)sqlite3_column_text(s, 2), body) == 0;
+        *status = sqlite3_column_int(s, 3);
+        *response = store_dup_col(s, 4);
+        store_done(st, s);
+        return store_tx_end(st, STORE_CONFLICT);
+    }
+    store_done(st, s);
+    if (rc != SQLITE_DONE)
+        return store_tx_end(st, STORE_IO);
+    s = store_stmt(st, sql_put);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, key);
+    store_bind_text(s, 2, method);
+    store_bind_text(s, 3, path);
+    store_bind_text(s, 4, body);
+    sqlite3_bind_int64(s, 5, store_now_ms());
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+store_err store_idem_finish(store *st, const char *key, int status, const char *response)
+{
+    static const char sql[] = "UPDATE idempotency SET status = ?, response = ? WHERE key = ?";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    sqlite3_bind_int(s, 1, status);
+    store_bind_text(s, 2, response);
+    store_bind_text(s, 3, key);
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+store_err store_idem_release(store *st, const char *key)
+{
+    static const char sql[] = "DELETE FROM idempotency WHERE key = ?";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, key);
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}

@@ -1,0 +1,183 @@
+/* store.h — the gateway's SQLite store: invoices, status history, refunds,
+ * receipts, reconciliation periods, terminals and idempotency keys.
+ *
+ * One connection guarded by a mutex, so every function is thread-safe. The
+ * database runs in WAL mode with busy_timeout, foreign_keys=ON and
+ * synchronous=FULL; the schema version lives in PRAGMA user_version and
+ * store_open() applies forward migrations. Every state change is one
+ * transaction. store_batch_begin()/store_batch_commit() let the poller group
+ * many status updates into one transaction.
+ *
+ * Write before you call: an invoice or refund is recorded as an intent
+ * ("sending") before the SOAP call and completed after it. store_open()
+ * turns intents left by a crash into "unknown" so they stay visible.
+ *
+ * Times are Unix milliseconds (int64). Amounts are int64 minor units.
+ * Structs returned to the caller are owned by the caller; release them with the
+ * matching *_clear() function. */
+#ifndef SEQR_STORE_H
+#define SEQR_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+typedef enum {
+    STORE_OK = 0,
+    STORE_NOT_FOUND, /* no such row */
+    STORE_CONFLICT,  /* uniqueness or a business rule inside a transaction */
+    STORE_IO         /* SQLite failed (disk, corruption, busy past timeout) */
+} store_err;
+
+const char *store_strerror(store_err err);
+
+typedef struct store store;
+
+/* Opens (creating if needed) the database at path and migrates it. On error
+ * returns STORE_IO with a message in err. */
+store_err store_open(const char *path, store **out, buf *err);
+void store_close(store *st);
+
+/* Current Unix time in milliseconds. */
+int64_t store_now_ms(void);
+
+/* Invoice send states (the gateway's own bookkeeping around sendInvoice). */
+#define STORE_SEND_SENDING "sending"   /* intent recorded, call under way */
+#define STORE_SEND_SENT "sent"         /* SEQR answered with a reference */
+#define STORE_SEND_REJECTED "rejected" /* SEQR answered with an error: no invoice exists */
+#define STORE_SEND_UNKNOWN "unknown"   /* no answer (timeout/crash): outcome unknown */
+
+typedef struct {
+    int64_t id;               /* gateway-local id */
+    char reference[64];       /* SEQR invoiceReference; "" until sent */
+    char send_state[16];      /* STORE_SEND_* */
+    char status[40];          /* SEQR status; "ISSUED" once sent */
+    int64_t version;          /* latest invoiceVersion received */
+    char qr_code[256];
+    char currency[4];
+    int64_t total;
+    char terminal_id[64];     /* "" = the configured terminal */
+    char payment_mode[40];
+    char client_reference[40];
+    char ers_reference[64];
+    char *doc_json;           /* malloc'd: the invoice as the webshop gave it (normalised) */
+    char *receipt_json;       /* malloc'd or NULL: SEQR's receipt once PAID */
+    bool receipt_submitted;
+    int64_t refunded;         /* refunds done, sending or unknown (never over-refund) */
+    bool polling_stopped;     /* SEQR no longer knows it (54): not polled */
+    char last_error[256];
+    int64_t created_at, updated_at, expires_at, paid_at;
+    char notify_token[40];    /* secret for POST /seqr/notify/{ref}?token= */
+} store_invoice;
+
+void store_invoice_clear(store_invoice *inv);
+
+/* Records the intent to send an invoice. Fills inv->id (and timestamps). Only
+ * currency, total, terminal_id, payment_mode, client_reference, doc_json, notify_token and
+ * expires_at are read from inv. */
+store_err store_invoice_begin(store *st, store_invoice *inv);
+/* Completes a send: reference, QR code, status ISSUED, version 0. */
+store_err store_invoice_sent(store *st, int64_t id, const char *reference, const char *qr_code);
+/* Marks a send as rejected or unknown (STORE_SEND_*), with an error text. */
+store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,
+                                    const char *error);
+
+/* Reads by SEQR reference or by local id. */
+store_err store_invoice_get(store *st, const char *reference, store_invoice *out);
+store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out);
+
+/* Lists sent invoices newest first, optionally by status (NULL = any), with
+ * id < before_id (0 = from the newest). Calls fn for each (inv borrowed for the
+ * call); stops early when fn returns false. *last_id receives the id of the last
+ * row handed out (0 if none), *more whether more rows follow. */
+typedef bool (*store_invoice_fn)(const store_invoice *inv, void *ud);
+store_err store_invoice_list(store *st, const char *status, int64_t before_id, int limit,
+                             store_invoice_fn fn, void *ud, int64_t *last_id, bool *more);
+
+/* Stores a status answer. Appends a history row when status or version changed.
+ * ers_reference and receipt_json may be NULL (kept as they were). Sets paid_at
+ * the first time status is PAID. *changed (may be NULL) tells whether anything
+ * changed. */
+store_err store_invoice_set_status(store *st, const char *reference, const char *status,
+                                   int64_t version, const char *ers_reference,
+                                   const char *receipt_json, bool *changed);
+/* Replaces the document and total (updateInvoice). */
+store_err store_invoice_set_doc(store *st, const char *reference, const char *doc_json,
+                                int64_t total);
+store_err store_invoice_set_receipt_submitted(store *st, const char *reference);
+store_err store_invoice_stop_polling(store *st, const char *reference, const char *error);
+store_err store_invoice_set_error(store *st, const char *reference, const char *error);
+
+/* Status history of an invoice, oldest first, as a JSON array text
+ * [{"status","version","at"}] (malloc'd into *json). */
+store_err store_invoice_history(store *st, int64_t invoice_id, char **json);
+
+/* Calls fn for every sent, non-final invoice that is still polled (restart). */
+store_err store_pending(store *st, store_invoice_fn fn, void *ud);
+/* Counts: pending (polled) invoices and send/refund intents of unknown outcome. */
+store_err store_counts(store *st, int64_t *pending, int64_t *unknown);
+
+/* Groups the following calls into one transaction (poller ticks). Other
+ * threads wait until store_batch_commit(). Nested calls are not allowed. */
+void store_batch_begin(store *st);
+store_err store_batch_commit(store *st);
+
+/* --- refunds --- */
+#define STORE_REFUND_SENDING "sending"
+#define STORE_REFUND_DONE "done"
+#define STORE_REFUND_FAILED "failed"
+#define STORE_REFUND_UNKNOWN "unknown"
+
+/* Records a refund intent of amount for the invoice, inside one transaction
+ * that checks amount <= paid total - refunded (STORE_CONFLICT otherwise) and that
+ * no earlier refund's outcome is unknown or under way (STORE_CONFLICT). *refund_id
+ * receives the new id. */
+store_err store_refund_begin(store *st, int64_t invoice_id, int64_t amount, const char *title,
+                             int64_t *refund_id);
+/* Completes a refund: state is STORE_REFUND_DONE (with ers_reference),
+ * STORE_REFUND_FAILED (SEQR said no: the amount is released) or
+ * STORE_REFUND_UNKNOWN (no answer: the amount stays reserved). */
+store_err store_refund_finish(store *st, int64_t refund_id, const char *state,
+                              const char *ers_reference, const char *error);
+/* Refunds of an invoice, oldest first, as a JSON array text (malloc'd):
+ * [{"id","amount","status","ersReference","title","createdAt","error"}]. */
+store_err store_refund_list(store *st, int64_t invoice_id, char **json);
+/* One refund as a JSON object text (malloc'd). */
+store_err store_refund_get(store *st, int64_t refund_id, char **json);
+
+/* --- receipts submitted --- */
+store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type,
+                            const char *receipt_type, int64_t data_len, int result_code);
+
+/* --- reconciliation periods --- */
+store_err store_period_add(store *st, const char *period_id, const char *terminal_id);
+
+/* --- terminals registered through this gateway --- */
+typedef struct {
+    char terminal_id[64];
+    char external_id[128];
+    char name[128];
+    char password[128]; /* secret */
+    char seqr_id[128];
+    bool unregistered;
+    int64_t created_at;
+} store_terminal;
+store_err store_terminal_add(store *st, const store_terminal *t);
+store_err store_terminal_get(store *st, const char *terminal_id, store_terminal *out);
+store_err store_terminal_set_seqr_id(store *st, const char *terminal_id, const char *seqr_id);
+store_err store_terminal_unregister(store *st, const char *terminal_id);
+
+/* --- idempotency keys --- */
+/* Claims key for a request (method, path, body). Returns STORE_OK when the key
+ * is new (the caller must later store_idem_finish or store_idem_release it);
+ * STORE_CONFLICT with *status and *response filled (malloc'd) when the key was
+ * used: *same_request tells whether method/path/body match, and *status is 0
+ * while the first request is still running. */
+store_err store_idem_claim(store *st, const char *key, const char *method, const char *path,
+                           const char *body, bool *same_request, int *status, char **response);
+store_err store_idem_finish(store *st, const char *key, int status, const char *response);
+/* Forgets a claimed key (the request failed before anything happened). */
+store_err store_idem_release(store *st, const char *key);
+
+#endif

@@ -1,0 +1,263 @@
+/* check_store.c — the SQLite store on a real file: schema and migrations,
+ * write-before-call intents and crash recovery, status history, refund
+ * limits, idempotency keys, terminals. */
+#include <check.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "testutil.h"
+
+static char db_path[600];
+
+static store *open_fresh(void)
+{
+    char *d = tu_tempdir();
+    ck_assert_ptr_nonnull(d);
+    snprintf(db_path, sizeof db_path, "%s/t.db", d);
+    free(d);
+    store *st = NULL;
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    return st;
+}
+
+static store *reopen(store *st)
+{
+    store_close(st);
+    store *again = NULL;
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &again, &err), STORE_OK);
+    buf_free(&err);
+    return again;
+}
+
+static int64_t new_invoice(store *st, int64_t total, const char *ref)
+{
+    store_invoice inv;
+    memset(&inv, 0, sizeof inv);
+    snprintf(inv.currency, sizeof inv.currency, "SEK");
+    inv.total = total;
+    inv.doc_json = "{\"title\":\"t\"}";
+    inv.expires_at = store_now_ms() + 60000;
+    ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
+    ck_assert_int_gt(inv.id, 0);
+    if (ref != NULL)
+        ck_assert_int_eq(store_invoice_sent(st, inv.id, ref, "HTTP://SEQR.SE/Rx"), STORE_OK);
+    return inv.id;
+}
+
+static int pending_count(store *st)
+{
+    int64_t pending = -1, unknown = -1;
+    ck_assert_int_eq(store_counts(st, &pending, &unknown), STORE_OK);
+    return (int)pending;
+}
+
+START_TEST(schema_and_pragmas)
+{
+    store *st = open_fresh();
+    store_close(st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 1);
+    sqlite3_finalize(s);
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    /* A database from a newer version is refused, not damaged. */
+    sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+    sqlite3_close(db);
+    store *again = NULL;
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &again, &err), STORE_IO);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&err), "newer"));
+    buf_free(&err);
+}
+END_TEST
+
+START_TEST(intent_then_outcome_and_crash_recovery)
+{
+    store *st = open_fresh();
+    int64_t sent = new_invoice(st, 1000, "1000000000001");
+    int64_t lost = new_invoice(st, 2000, NULL); /* crash during sendInvoice */
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(st, lost, &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_SENDING);
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(pending_count(st), 1);
+
+    st = reopen(st);
+    ck_assert_int_eq(store_invoice_get_id(st, lost, &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_UNKNOWN);
+    ck_assert(strlen(inv.last_error) > 0);
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_invoice_get(st, "1000000000001", &inv), STORE_OK);
+    ck_assert_int_eq(inv.id, sent);
+    ck_assert_str_eq(inv.status, "ISSUED");
+    ck_assert_str_eq(inv.doc_json, "{\"title\":\"t\"}");
+    store_invoice_clear(&inv);
+    int64_t pending, unknown;
+    store_counts(st, &pending, &unknown);
+    ck_assert_int_eq(pending, 1);
+    ck_assert_int_eq(unknown, 1);
+    ck_assert_int_eq(store_invoice_get(st, "nope", &inv), STORE_NOT_FOUND);
+    store_close(st);
+}
+END_TEST
+
+START_TEST(status_history_and_paid)
+{
+    store *st = open_fresh();
+    int64_t id = new_invoice(st, 1000, "1000000000002");
+    bool changed;
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "ISSUED", 0, NULL, NULL,
+                                              &changed),
+                     STORE_OK);
+    ck_assert(!changed);
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "PENDING_ISSUER_ACKNOWLEDGE",
+                                              1, NULL, NULL, &changed),
+                     STORE_OK);
+    ck_assert(changed);
+    store_batch_begin(st); /* the poller's one-transaction round */
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "PAID", 2,
+                                              "2026112410184861801032678", "{\"r\":1}", &changed),
+                     STORE_OK);
+    ck_assert_int_eq(store_batch_commit(st), STORE_OK);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
+    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_int_eq(inv.version, 2);
+    ck_assert_str_eq(inv.ers_reference, "2026112410184861801032678");
+    ck_assert_str_eq(inv.receipt_json, "{\"r\":1}");
+    ck_assert_int_gt(inv.paid_at, 0);
+    store_invoice_clear(&inv);
+    char *hist = NULL;
+    ck_assert_int_eq(store_invoice_history(st, id, &hist), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(hist, "\"ISSUED\""));
+    ck_assert_ptr_nonnull(strstr(hist, "\"PENDING_ISSUER_ACKNOWLEDGE\""));
+    ck_assert_ptr_nonnull(strstr(hist, "\"PAID\""));
+    free(hist);
+    ck_assert_int_eq(pending_count(st), 0); /* final: no longer polled */
+    store_close(st);
+}
+END_TEST
+
+START_TEST(refunds_never_exceed_and_never_repeat)
+{
+    store *st = open_fresh();
+    int64_t id = new_invoice(st, 10000, "1000000000003");
+    int64_t r1, r2, r3;
+    ck_assert_int_eq(store_refund_begin(st, id, 6000, "a", &r1), STORE_OK);
+    /* While r1 is under way, nothing else may start. */
+    ck_assert_int_eq(store_refund_begin(st, id, 100, "b", &r2), STORE_CONFLICT);
+    ck_assert_int_eq(store_refund_finish(st, r1, STORE_REFUND_DONE, "E1", ""), STORE_OK);
+    ck_assert_int_eq(store_refund_begin(st, id, 4001, "c", &r2), STORE_CONFLICT);
+    ck_assert_int_eq(store_refund_begin(st, id, 3000, "d", &r2), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, r2, STORE_REFUND_FAILED, "", "no"), STORE_OK);
+    /* A failed refund releases its amount; an unknown one keeps it and blocks. */
+    ck_assert_int_eq(store_refund_begin(st, id, 4000, "e", &r3), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, r3, STORE_REFUND_UNKNOWN, "", "timeout"), STORE_OK);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
+    ck_assert_int_eq(inv.refunded, 10000);
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_refund_begin(st, id, 1, "f", &r2), STORE_CONFLICT);
+
+    /* A refund under way when the process dies comes back as unknown. */
+    int64_t id2 = new_invoice(st, 500, "1000000000004");
+    ck_assert_int_eq(store_refund_begin(st, id2, 500, "g", &r1), STORE_OK);
+    st = reopen(st);
+    char *json = NULL;
+    ck_assert_int_eq(store_refund_get(st, r1, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"unknown\""));
+    free(json);
+    ck_assert_int_eq(store_refund_list(st, id, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"E1\""));
+    free(json);
+    store_close(st);
+}
+END_TEST
+
+START_TEST(idempotency_keys)
+{
+    store *st = open_fresh();
+    bool same;
+    int status;
+    char *resp;
+    ck_assert_int_eq(store_idem_claim(st, "k1", "POST", "/invoices", "{}", &same, &status, &resp),
+                     STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "k1", "POST", "/invoices", "{}", &same, &status, &resp),
+                     STORE_CONFLICT);
+    ck_assert(same);
+    ck_assert_int_eq(status, 0); /* still running */
+    free(resp);
+    ck_assert_int_eq(store_idem_finish(st, "k1", 201, "{\"a\":1}"), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "k1", "POST", "/invoices", "{}", &same, &status, &resp),
+                     STORE_CONFLICT);
+    ck_assert_int_eq(status, 201);
+    ck_assert_str_eq(resp, "{\"a\":1}");
+    free(resp);
+    ck_assert_int_eq(
+        store_idem_claim(st, "k1", "POST", "/invoices", "{\"x\":1}", &same, &status, &resp),
+        STORE_CONFLICT);
+    ck_assert(!same);
+    free(resp);
+    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp),
+                     STORE_OK);
+    ck_assert_int_eq(store_idem_release(st, "k2"), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp),
+                     STORE_OK);
+    store_close(st);
+}
+END_TEST
+
+START_TEST(terminals)
+{
+    store *st = open_fresh();
+    store_terminal t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.terminal_id, sizeof t.terminal_id, "abc");
+    snprintf(t.external_id, sizeof t.external_id, "Till 4");
+    snprintf(t.name, sizeof t.name, "Register");
+    snprintf(t.password, sizeof t.password, "s3cret-pass");
+    ck_assert_int_eq(store_terminal_add(st, &t), STORE_OK);
+    ck_assert_int_eq(store_terminal_set_seqr_id(st, "abc", "shop1"), STORE_OK);
+    store_terminal got;
+    ck_assert_int_eq(store_terminal_get(st, "abc", &got), STORE_OK);
+    ck_assert_str_eq(got.password, "s3cret-pass");
+    ck_assert_str_eq(got.seqr_id, "shop1");
+    ck_assert(!got.unregistered);
+    ck_assert_int_eq(store_terminal_unregister(st, "abc"), STORE_OK);
+    ck_assert_int_eq(store_terminal_get(st, "abc", &got), STORE_OK);
+    ck_assert(got.unregistered);
+    ck_assert_int_eq(store_terminal_get(st, "zzz", &got), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_terminal_unregister(st, "zzz"), STORE_NOT_FOUND);
+    store_close(st);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, schema_and_pragmas);
+    tcase_add_test(tc, intent_then_outcome_and_crash_recovery);
+    tcase_add_test(tc, status_history_and_paid);
+    tcase_add_test(tc, refunds_never_exceed_and_never_repeat);
+    tcase_add_test(tc, idempotency_keys);
+    tcase_add_test(tc, terminals);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
