@@ -1,0 +1,255 @@
+/* loadgen.c — a small HTTP load generator on libcurl multi, used by bench/run
+ * for both the gateway and the simulator (the same tool for the baseline and
+ * the measured path, in the same run).
+ *
+ *   loadgen --url URL [--method POST] [--body-file F] [--header H]...
+ *           [--concurrency N] [--seconds S | --requests N] [--expect STATUS]
+ *           [--print-refs]
+ *
+ * Keeps N requests in flight on reused connections until the time or count
+ * is reached, then prints one line of JSON: requests, errors, seconds,
+ * rps, p50_ms, p90_ms, p99_ms, max_ms. With --print-refs it also prints every
+ * answer's "invoiceReference" (one per line, before the summary) so a
+ * scenario can fill the gateway and then act on the invoices. The body may
+ * contain @SEQ@, replaced by a running number (unique idempotency keys,
+ * clientInvoiceIds). */
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOADGEN_MAX_HEADERS 16
+#define LOADGEN_MAX_SAMPLES 4000000
+
+typedef struct {
+    CURL *easy;
+    char *body;
+    size_t body_len;
+    char *answer;
+    size_t answer_len;
+    double started;
+    struct curl_slist *headers;
+} loadgen_slot;
+
+static double loadgen_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static size_t loadgen_collect(char *data, size_t size, size_t n, void *ud)
+{
+    loadgen_slot *s = ud;
+    char *grown = realloc(s->answer, s->answer_len + size * n + 1);
+    if (grown == NULL)
+        return 0;
+    s->answer = grown;
+    memcpy(s->answer + s->answer_len, data, size * n);
+    s->answer_len += size * n;
+    s->answer[s->answer_len] = '\0';
+    return size * n;
+}
+
+static int loadgen_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double loadgen_pct(const double *sorted, long n, double p)
+{
+    return n > 0 ? sorted[(long)((double)(n - 1) * p)] : 0.0;
+}
+
+static char *loadgen_read(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s == NULL || fread(s, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(s);
+        return NULL;
+    }
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Replaces every @SEQ@ in tmpl by seq. Caller frees. */
+static char *loadgen_expand(const char *tmpl, long seq, size_t *len)
+{
+    size_t cap = strlen(tmpl) + 64;
+    char *out = malloc(cap);
+    size_t o = 0;
+    for (const char *p = tmpl; *p;) {
+        if (strncmp(p, "@SEQ@", 5) == 0) {
+            char num[32];
+            int n = snprintf(num, sizeof num, "%ld", seq);
+            if (o + (size_t)n + 1 > cap) {
+                cap = cap * 2 + (size_t)n;
+                out = realloc(out, cap);
+            }
+            memcpy(out + o, num, (size_t)n);
+            o += (size_t)n;
+            p += 5;
+        } else {
+            if (o + 2 > cap) {
+                cap *= 2;
+                out = realloc(out, cap);
+            }
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = NULL, *method = "GET", *body_file = NULL;
+    const char *headers[LOADGEN_MAX_HEADERS];
+    int nheaders = 0, concurrency = 16;
+    double seconds = 0;
+    long max_requests = 0, expect = 0;
+    int print_refs = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
+            url = argv[++i];
+        else if (strcmp(argv[i], "--method") == 0 && i + 1 < argc)
+            method = argv[++i];
+        else if (strcmp(argv[i], "--body-file") == 0 && i + 1 < argc)
+            body_file = argv[++i];
+        else if (strcmp(argv[i], "--header") == 0 && i + 1 < argc && nheaders < LOADGEN_MAX_HEADERS)
+            headers[nheaders++] = argv[++i];
+        else if (strcmp(argv[i], "--concurrency") == 0 && i + 1 < argc)
+            concurrency = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            seconds = strtod(argv[++i], NULL);
+        else if (strcmp(argv[i], "--requests") == 0 && i + 1 < argc)
+            max_requests = atol(argv[++i]);
+        else if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc)
+            expect = atol(argv[++i]);
+        else if (strcmp(argv[i], "--print-refs") == 0)
+            print_refs = 1;
+        else {
+            fprintf(stderr, "loadgen: unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (url == NULL || concurrency < 1 || (seconds <= 0 && max_requests <= 0)) {
+        fprintf(stderr, "usage: loadgen --url URL [--method M] [--body-file F] [--header H] "
+                        "[--concurrency N] (--seconds S | --requests N) [--expect STATUS]\n");
+        return 2;
+    }
+    char *tmpl = body_file ? loadgen_read(body_file) : NULL;
+    if (body_file && tmpl == NULL) {
+        fprintf(stderr, "loadgen: cannot read %s\n", body_file);
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLM *multi = curl_multi_init();
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)concurrency);
+    loadgen_slot *slots = calloc((size_t)concurrency, sizeof *slots);
+    double *samples = malloc(sizeof(double) * LOADGEN_MAX_SAMPLES);
+    long done = 0, errors = 0, started = 0, nsamples = 0;
+    double t0 = loadgen_now();
+
+    for (int i = 0; i < concurrency; i++) {
+        slots[i].easy = curl_easy_init();
+        for (int h = 0; h < nheaders; h++)
+            slots[i].headers = curl_slist_append(slots[i].headers, headers[h]);
+    }
+    /* start(i): issue the next request on slot i. */
+    int active = 0;
+    for (;;) {
+        double now = loadgen_now();
+        bool more = (seconds <= 0 || now - t0 < seconds) && (max_requests <= 0 || started < max_requests);
+        for (int i = 0; more && i < concurrency; i++) {
+            loadgen_slot *s = &slots[i];
+            if (s->started != 0)
+                continue;
+            if (max_requests > 0 && started >= max_requests)
+                break;
+            free(s->body);
+            s->body = tmpl ? loadgen_expand(tmpl, started, &s->body_len) : NULL;
+            s->answer_len = 0;
+            CURL *e = s->easy;
+            curl_easy_reset(e);
+            curl_easy_setopt(e, CURLOPT_URL, url);
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+            if (s->body) {
+                curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
+                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)s->body_len);
+            }
+            curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, loadgen_collect);
+            curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+            curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+            curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
+            curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+            s->started = loadgen_now();
+            curl_multi_add_handle(multi, e);
+            started++;
+            active++;
+        }
+        if (active == 0 && !more)
+            break;
+        int running;
+        curl_multi_perform(multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            loadgen_slot *s = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+            long status = 0;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+            double ms = (loadgen_now() - s->started) * 1000.0;
+            bool ok = m->data.result == CURLE_OK && (expect == 0 ? status < 400 : status == expect);
+            if (!ok)
+                errors++;
+            else if (nsamples < LOADGEN_MAX_SAMPLES)
+                samples[nsamples++] = ms;
+            if (print_refs && ok && s->answer) {
+                const char *k = strstr(s->answer, "\"invoiceReference\":\"");
+                if (k) {
+                    k += 20;
+                    printf("%.*s\n", (int)strcspn(k, "\""), k);
+                }
+            }
+            done++;
+            curl_multi_remove_handle(multi, m->easy_handle);
+            s->started = 0;
+            active--;
+        }
+        curl_multi_poll(multi, NULL, 0, 5, NULL);
+    }
+    double elapsed = loadgen_now() - t0;
+    qsort(samples, (size_t)nsamples, sizeof *samples, loadgen_cmp);
+    printf("{\"requests\": %ld, \"errors\": %ld, \"seconds\": %.3f, \"rps\": %.1f, "
+           "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
+           done, errors, elapsed, (double)done / elapsed, loadgen_pct(samples, nsamples, 0.50),
+           loadgen_pct(samples, nsamples, 0.90), loadgen_pct(samples, nsamples, 0.99), nsamples ? samples[nsamples - 1] : 0.0);
+    for (int i = 0; i < concurrency; i++) {
+        curl_easy_cleanup(slots[i].easy);
+        curl_slist_free_all(slots[i].headers);
+        free(slots[i].body);
+        free(slots[i].answer);
+    }
+    free(slots);
+    free(samples);
+    free(tmpl);
+    curl_multi_cleanup(multi);
+    curl_global_cleanup();
+    return errors > 0 && done == errors ? 1 : 0;
+}

@@ -1,0 +1,29 @@
+// Create a SEQR invoice through seqr-gateway from Node 18+ (built-in fetch),
+// then wait until the gateway has seen it paid. Run: node create-invoice.mjs
+const gateway = process.env.GATEWAY_URL ?? "http://127.0.0.1:8080";
+const apiKey = process.env.API_KEY ?? "";
+
+async function call(method, path, body, idempotencyKey) {
+  const headers = { "Content-Type": "application/json" };
+  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  const res = await fetch(gateway + path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await res.json();
+  if (!res.ok) throw new Error(answer.error?.message ?? `HTTP ${res.status}`);
+  return answer;
+}
+
+let invoice = await call("POST", "/invoices", {
+  currency: "SEK", // amounts are strings: exact, no floats
+  title: "Order 1001",
+  clientInvoiceId: "1001",
+  rows: [{ quantity: "1", totalAmount: "149.99", description: "T-shirt" }],
+}, "order-1001");
+console.log(`Show this QR code: ${invoice.qrCode} (or link phones to ${invoice.seqrUrl})`);
+while (!["PAID", "CANCELED", "FAILED"].includes(invoice.status)) {
+  await new Promise((r) => setTimeout(r, 1000));
+  invoice = await call("GET", `/invoices/${invoice.invoiceReference}`);
+}
+console.log(`Invoice is ${invoice.status}`);

@@ -1,0 +1,38 @@
+<?php
+// Create a SEQR invoice through seqr-gateway from PHP (curl extension), then
+// poll the gateway (not SEQR) until it is paid. Run: php create-invoice.php
+$gateway = getenv('GATEWAY_URL') ?: 'http://127.0.0.1:8080';
+$apiKey = getenv('API_KEY') ?: '';
+
+function gateway(string $method, string $path, ?array $body = null): array {
+    global $gateway, $apiKey;
+    $ch = curl_init($gateway . $path);
+    $headers = ['Content-Type: application/json'];
+    if ($apiKey !== '') $headers[] = 'Authorization: Bearer ' . $apiKey;
+    if ($method === 'POST') $headers[] = 'Idempotency-Key: order-' . ($body['clientInvoiceId'] ?? uniqid());
+    curl_setopt_array($ch, [
+        CURLOPT_CUSTOMREQUEST => $method,
+        CURLOPT_HTTPHEADER => $headers,
+        CURLOPT_RETURNTRANSFER => true,
+        CURLOPT_POSTFIELDS => $body === null ? null : json_encode($body),
+    ]);
+    $answer = json_decode(curl_exec($ch), true);
+    $status = curl_getinfo($ch, CURLINFO_RESPONSE_CODE);
+    curl_close($ch);
+    if ($status >= 400) throw new RuntimeException($answer['error']['message'] ?? "HTTP $status");
+    return $answer;
+}
+
+$invoice = gateway('POST', '/invoices', [
+    'currency' => 'SEK',                       // amounts are strings: exact, no floats
+    'title' => 'Order 1001',
+    'clientInvoiceId' => '1001',
+    'rows' => [['quantity' => '1', 'totalAmount' => '149.99', 'description' => 'T-shirt']],
+]);
+echo "Show this QR code: {$invoice['qrCode']} (image: /invoices/{$invoice['invoiceReference']}/qr.svg)\n";
+echo "On a phone, link to: {$invoice['seqrUrl']}\n";
+do {
+    sleep(1);
+    $invoice = gateway('GET', '/invoices/' . $invoice['invoiceReference']);
+} while (!in_array($invoice['status'], ['PAID', 'CANCELED', 'FAILED'], true));
+echo "Invoice is {$invoice['status']}\n";

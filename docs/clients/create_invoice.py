@@ -1,0 +1,38 @@
+"""Create a SEQR invoice through seqr-gateway from Python (standard library
+only), then wait until the gateway has seen it paid. Run: python3 create_invoice.py"""
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+GATEWAY = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080")
+API_KEY = os.environ.get("API_KEY", "")
+
+
+def gateway(method, path, body=None, idempotency_key=None):
+    headers = {"Content-Type": "application/json"}
+    if API_KEY:
+        headers["Authorization"] = "Bearer " + API_KEY
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(GATEWAY + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(json.load(e)["error"]["message"]) from None
+
+
+invoice = gateway("POST", "/invoices", {
+    "currency": "SEK",  # amounts are strings: exact, no floats
+    "title": "Order 1001",
+    "clientInvoiceId": "1001",
+    "rows": [{"quantity": "1", "totalAmount": "149.99", "description": "T-shirt"}],
+}, idempotency_key="order-1001")
+print("Show this QR code:", invoice["qrCode"], "or link phones to", invoice["seqrUrl"])
+while invoice["status"] not in ("PAID", "CANCELED", "FAILED"):
+    time.sleep(1)
+    invoice = gateway("GET", "/invoices/" + invoice["invoiceReference"])
+print("Invoice is", invoice["status"])
