@@ -793,6 +793,122 @@ START_TEST(openapi_paths_answer)
 }
 END_TEST
 
+/* --- points of sale --- */
+
+START_TEST(pos_terminal_flow)
+{
+    long st;
+    json_t *j = gw_call(&env, "POST", "/terminals",
+                        "{\"externalTerminalId\":\"Store 1/Till 4\",\"name\":\"Till 4\"}", NULL,
+                        &st);
+    ck_assert_int_eq(st, 201);
+    char term[64];
+    snprintf(term, sizeof term, "%s", str(j, "terminalId"));
+    ck_assert_int_eq(strlen(term), 32);
+    json_decref(j);
+
+    char path[200], body[400];
+    snprintf(path, sizeof path, "/terminals/%s/qr.txt", term);
+    j = gw_call(&env, "GET", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 409); /* no SEQR ID yet */
+    json_decref(j);
+    snprintf(path, sizeof path, "/terminals/%s/seqr-id", term);
+    j = gw_call(&env, "POST", path, "{\"seqrId\":\"storeonetill4\"}", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(str(j, "qrCode"), "HTTP://SEQR.SE/Qstoreonetill4");
+    json_decref(j);
+    snprintf(path, sizeof path, "/terminals/%s/qr.svg", term);
+    tu_response r;
+    char url[300];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", env.gw_port, path);
+    const char *h[] = {"Authorization: Bearer " API_KEY, NULL};
+    ck_assert_int_eq(tu_http("GET", url, h, NULL, 0, &r), 200);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&r.body), "<svg"));
+    tu_response_free(&r);
+
+    /* An invoice on behalf of the terminal, paid and polled with its credentials. */
+    snprintf(body, sizeof body,
+             "{\"currency\":\"SEK\",\"terminalId\":\"%s\",\"rows\":[{\"quantity\":\"1\","
+             "\"totalAmount\":\"75.00\"}]}",
+             term);
+    j = gw_call(&env, "POST", "/invoices", body, NULL, &st);
+    ck_assert_int_eq(st, 201);
+    char ref[64];
+    snprintf(ref, sizeof ref, "%s", str(j, "invoiceReference"));
+    ck_assert_str_eq(str(j, "terminalId"), term);
+    json_decref(j);
+    json_t *s = sim_state(&env, ref);
+    ck_assert_str_eq(str(s, "terminalId"), term);
+    json_decref(s);
+    sim_pay(&env, ref);
+    json_decref(wait_status(&env, ref, "PAID", 3000));
+
+    snprintf(body, sizeof body, "{\"terminalId\":\"%s\"}", term);
+    j = gw_call(&env, "POST", "/periods", body, NULL, &st);
+    ck_assert_int_eq(st, 201);
+    char period[64];
+    snprintf(period, sizeof period, "%s", str(j, "transactionPeriodId"));
+    json_decref(j);
+    snprintf(body, sizeof body,
+             "{\"reportId\":\"Reconciliation/STD_RECON_006.xml\",\"parameters\":"
+             "{\"transactionPeriodId\":\"%s\",\"TERMINALID\":\"%s\"}}",
+             period, term);
+    j = gw_call(&env, "POST", "/reports", body, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+
+    snprintf(path, sizeof path, "/terminals/%s", term);
+    j = gw_call(&env, "DELETE", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+    j = gw_call(&env, "DELETE", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 404);
+    json_decref(j);
+    snprintf(body, sizeof body,
+             "{\"currency\":\"SEK\",\"terminalId\":\"%s\",\"rows\":[{\"quantity\":\"1\","
+             "\"totalAmount\":\"75.00\"}]}",
+             term);
+    j = gw_call(&env, "POST", "/invoices", body, NULL, &st);
+    ck_assert_int_eq(st, 422);
+    ck_assert_str_eq(error_field(j), "terminalId");
+    json_decref(j);
+
+    j = gw_call(&env, "POST", "/terminals", "{\"name\":\"x\"}", NULL, &st);
+    ck_assert_int_eq(st, 400);
+    ck_assert_str_eq(error_field(j), "externalTerminalId");
+    json_decref(j);
+}
+END_TEST
+
+/* dev/certify walks the procedure with curl against the simulator. */
+static void run_certify(const char *mode_flag, const char *expect_line)
+{
+    char out[700], cmd[2048];
+    snprintf(out, sizeof out, "%s/certify%s.log", env.dir, mode_flag);
+    snprintf(cmd, sizeof cmd,
+             "GATEWAY_URL=http://127.0.0.1:%d API_KEY=%s SIM_URL=http://127.0.0.1:%d "
+             "'%s/dev/certify' %s --wait-seconds 1 > '%s' 2>&1",
+             env.gw_port, API_KEY, env.sim_port, tu_env("SEQR_SRCDIR", "."), mode_flag, out);
+    int rc = system(cmd);
+    char *text = tu_read_file(out, NULL);
+    ck_assert_msg(rc == 0, "dev/certify %s failed:\n%s", mode_flag, text ? text : "");
+    ck_assert_msg(strstr(text, expect_line) != NULL, "no '%s' in:\n%s", expect_line, text);
+    ck_assert_ptr_null(strstr(text, "FAIL"));
+    free(text);
+}
+
+START_TEST(certify_script_webshop)
+{
+    run_certify("", "6 passed, 0 failed");
+}
+END_TEST
+
+START_TEST(certify_script_pos)
+{
+    run_certify("--pos", "9 passed, 0 failed");
+}
+END_TEST
+
 /* --- SEQR trouble --- */
 
 START_TEST(seqr_garbage_slow_down)
@@ -960,6 +1076,9 @@ int main(void)
     tcase_add_test(shared, idempotency_key);
     tcase_add_test(shared, qr_text_and_images);
     tcase_add_test(shared, openapi_paths_answer);
+    tcase_add_test(shared, pos_terminal_flow);
+    tcase_add_test(shared, certify_script_webshop);
+    tcase_add_test(shared, certify_script_pos);
     tcase_add_test(shared, seqr_garbage_slow_down);
     suite_add_tcase(s, shared);
 
