@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +113,26 @@ static enum MHD_Result sim_soap(struct MHD_Connection *conn, const sim_conn *sc)
     return ret;
 }
 
+static enum MHD_Result sim_find_wsdl(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, "wsdl") == 0) {
+        *(bool *)cls = true;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* True for "?wsdl" (which has no value, so a plain lookup cannot see it). */
+static bool sim_has_wsdl_arg(struct MHD_Connection *conn)
+{
+    bool found = false;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, sim_find_wsdl, &found);
+    return found;
+}
+
 static enum MHD_Result sim_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -142,7 +163,7 @@ static enum MHD_Result sim_handle(void *cls, struct MHD_Connection *conn, const 
         buf_puts(&answer, "{\"error\":{\"code\":\"body_too_large\",\"message\":\"over 2 MB\"}}");
         ret = sim_send(conn, 413, "application/json", &answer);
     } else if (strcmp(url, "/soap") == 0 && strcmp(method, "GET") == 0 &&
-               MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "wsdl") != NULL) {
+               sim_has_wsdl_arg(conn)) {
         sim_wsdl(sim_location, &answer);
         ret = sim_send(conn, 200, "text/xml; charset=utf-8", &answer);
     } else if (strcmp(url, "/soap") == 0 && strcmp(method, "POST") == 0) {
