@@ -293,17 +293,24 @@ static void poller_fill_entry(poller_entry *e, const store_invoice *inv)
     snprintf(e->client_reference, sizeof e->client_reference, "%s", inv->client_reference);
 }
 
-void poller_add(poller *p, const store_invoice *inv)
+/* Queues an invoice for the polling thread; due 0 means "now". */
+static void poller_enqueue(poller *p, const store_invoice *inv, int64_t due)
 {
     poller_msg *m = calloc(1, sizeof *m);
     if (m == NULL)
         abort();
     poller_fill_entry(&m->entry, inv);
+    m->entry.due = due;
     pthread_mutex_lock(&p->lock);
     m->next = p->inbox;
     p->inbox = m;
     pthread_mutex_unlock(&p->lock);
     curl_multi_wakeup(p->multi);
+}
+
+void poller_add(poller *p, const store_invoice *inv)
+{
+    poller_enqueue(p, inv, poller_mono_ms() + p->cfg->poller_interval_ms);
 }
 
 void poller_pending_hook(void *ud, const store_invoice *inv)
@@ -377,7 +384,9 @@ static void poller_drain_inbox(poller *p, int64_t now)
             if (e == NULL)
                 abort();
             *e = rev->entry;
-            e->due = now;
+            /* A new invoice cannot have been paid yet: first poll after one
+             * interval. Invoices loaded at start-up are due at once. */
+            e->due = rev->entry.due > 0 ? rev->entry.due : now;
             poller_hash_insert(p, e);
             poller_heap_push(p, e);
         }
@@ -651,7 +660,7 @@ typedef struct {
 static bool poller_load_one(const store_invoice *inv, void *ud)
 {
     poller_load_ctx *ctx = ud;
-    poller_add(ctx->p, inv);
+    poller_enqueue(ctx->p, inv, 0); /* after a restart: poll at once */
     ctx->n++;
     return true;
 }

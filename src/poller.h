@@ -46,7 +46,8 @@ bool poller_start(poller *p);
 void poller_stop(poller *p);
 void poller_free(poller *p);
 
-/* Starts polling an invoice (ignored if already polled). */
+/* Starts polling a new invoice, first after one interval (ignored if already
+ * polled). */
 void poller_add(poller *p, const store_invoice *inv);
 /* Polls ref now (notification, webshop asking); false if ref is not polled. */
 bool poller_poke(poller *p, const char *ref);

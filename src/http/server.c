@@ -295,12 +295,12 @@ http_server *http_server_start(const http_context *ctx, buf *err)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)ctx->cfg->http_port, NULL, NULL, http_handle, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ctx->cfg->http_connection_timeout_s,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
         MHD_OPTION_END);
     freeaddrinfo(ai);
