@@ -107,8 +107,10 @@ void sim_new_digits(char *out, int n);
 void sim_invoice_set_status(sim_invoice *inv, const char *status);
 /* Marks an invoice paid now (ersReference, version + 1). */
 void sim_invoice_pay(sim_invoice *inv);
-/* Applies the reversal rule to every invoice. */
+/* Applies the reversal rule to every invoice (the background sweep). */
 void sim_apply_reversals(void);
+/* Applies it to one invoice (on each status call; O(1)). */
+void sim_apply_reversal(sim_invoice *inv, int64_t now_mono);
 int sim_reversal_seconds(void);
 
 sim_period *sim_period_new(const char *terminal_id);

@@ -314,7 +314,7 @@ static int sim_get_payment_status(sim_call *c)
         sim_deviation(c, "invoiceVersion %lld is older than version %lld already received", seen,
                       (long long)inv->last_version_seen);
     inv->status_fetches++;
-    sim_apply_reversals();
+    sim_apply_reversal(inv, sim_mono_ms());
     if (strcmp(inv->status, "PAID") == 0)
         inv->fetches_after_paid++;
     inv->last_version_seen = inv->version;

@@ -282,23 +282,25 @@ void sim_invoice_pay(sim_invoice *inv)
     sim_invoice_set_status(inv, "PAID");
 }
 
+void sim_apply_reversal(sim_invoice *inv, int64_t now_mono)
+{
+    int64_t window = (int64_t)sim_reversal_s * 1000;
+    if (strcmp(inv->status, "PAID") == 0 && !inv->reversed && inv->fetches_after_paid == 0 &&
+        now_mono - inv->paid_mono > window) {
+        /* SEQR assumes the shop never learned of the payment: money back to
+         * the buyer, the invoice is void. */
+        inv->reversed = true;
+        sim_invoice_set_status(inv, "CANCELED");
+        fprintf(stderr, "seqr-sim: payment of invoice %s reversed: status not fetched within %d s\n",
+                inv->reference, sim_reversal_s);
+    }
+}
+
 void sim_apply_reversals(void)
 {
     int64_t now = sim_mono_ms();
-    int64_t window = (int64_t)sim_reversal_s * 1000;
-    for (size_t i = 0; i < sim_ninvoices; i++) {
-        sim_invoice *inv = sim_invoices[i];
-        if (strcmp(inv->status, "PAID") == 0 && !inv->reversed && inv->fetches_after_paid == 0 &&
-            now - inv->paid_mono > window) {
-            /* SEQR assumes the shop never learned of the payment: money back
-             * to the buyer, the invoice is void. */
-            inv->reversed = true;
-            sim_invoice_set_status(inv, "CANCELED");
-            fprintf(stderr, "seqr-sim: payment of invoice %s reversed: status not fetched "
-                            "within %d s\n",
-                    inv->reference, sim_reversal_s);
-        }
-    }
+    for (size_t i = 0; i < sim_ninvoices; i++)
+        sim_apply_reversal(sim_invoices[i], now);
 }
 
 sim_period *sim_period_new(const char *terminal_id)
