@@ -618,13 +618,32 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
+/* How often receipts that are still due are retried (after a crash, or
+ * while SEQR refused them). */
+#define POLLER_RECEIPT_SWEEP_S 30
+
+static bool poller_receipt_due(const store_invoice *inv, void *ud)
+{
+    poller_push_job(ud, POLLER_JOB_RECEIPT, inv->reference);
+    return true;
+}
+
 static void *poller_jobs_main(void *arg)
 {
     poller *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (p->jobs == NULL && !p->stopping)
-            pthread_cond_wait(&p->job_cond, &p->lock);
+        while (p->jobs == NULL && !p->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += POLLER_RECEIPT_SWEEP_S;
+            if (pthread_cond_timedwait(&p->job_cond, &p->lock, &until) != 0 &&
+                p->cfg->poller_auto_receipt) {
+                pthread_mutex_unlock(&p->lock);
+                store_receipts_due(p->st, poller_receipt_due, p);
+                pthread_mutex_lock(&p->lock);
+            }
+        }
         poller_job *j = p->jobs;
         if (j != NULL) {
             p->jobs = j->next;
@@ -675,6 +694,9 @@ bool poller_start(poller *p)
     if (ctx.n > 0)
         log_info("poller: resuming %lld pending invoices", (long long)ctx.n);
     /* Receipts that a crash left unsent are due now as well. */
+    if (p->cfg->poller_auto_receipt &&
+        store_receipts_due(p->st, poller_receipt_due, p) != STORE_OK)
+        log_warn("poller: cannot look up receipts still to send");
     if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
         return false;
     if (pthread_create(&p->job_thread, NULL, poller_jobs_main, p) != 0) {

@@ -286,9 +286,13 @@ static store_err store_recover(store *st)
                        " last_error = 'gateway stopped during sendInvoice; outcome unknown'"
                        " WHERE send_state = 'sending'") != STORE_OK)
         return STORE_IO;
-    return store_exec(st, "UPDATE refunds SET state = 'unknown',"
-                          " error = 'gateway stopped during refundPayment; outcome unknown'"
-                          " WHERE state = 'sending'");
+    if (store_exec(st, "UPDATE refunds SET state = 'unknown',"
+                       " error = 'gateway stopped during refundPayment; outcome unknown'"
+                       " WHERE state = 'sending'") != STORE_OK)
+        return STORE_IO;
+    /* Idempotency keys claimed by requests that died with the process: let a
+     * retry run again (the intents above keep it from doing anything twice). */
+    return store_exec(st, "DELETE FROM idempotency WHERE status = 0");
 }
 
 store_err store_open(const char *path, store **out, buf *err)
@@ -362,6 +366,8 @@ store_err store_batch_commit(store *st)
 }
 
 /* --- invoices --- */
+
+static store_err store_for_each(store *st, const char *sql, store_invoice_fn fn, void *ud);
 
 void store_invoice_clear(store_invoice *inv)
 {
@@ -759,6 +765,12 @@ store_err store_pending(store *st, store_invoice_fn fn, void *ud)
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.polling_stopped = 0 AND i.status NOT IN ('PAID', 'CANCELED', 'FAILED')"
         " ORDER BY i.id";
+    return store_for_each(st, sql, fn, ud);
+}
+
+/* Runs a SELECT of STORE_INVOICE_COLUMNS and hands every row to fn. */
+static store_err store_for_each(store *st, const char *sql, store_invoice_fn fn, void *ud)
+{
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);
     store_err e = STORE_IO;
@@ -778,6 +790,14 @@ store_err store_pending(store *st, store_invoice_fn fn, void *ud)
 cleanup:
     store_unlock(st);
     return e;
+}
+
+store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud)
+{
+    static const char sql[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+        " AND i.status = 'PAID' AND i.receipt_submitted = 0 ORDER BY i.id";
+    return store_for_each(st, sql, fn, ud);
 }
 
 store_err store_counts(store *st, int64_t *pending, int64_t *unknown)

@@ -115,6 +115,9 @@ store_err store_invoice_history(store *st, int64_t invoice_id, char **json);
 
 /* Calls fn for every sent, non-final invoice that is still polled (restart). */
 store_err store_pending(store *st, store_invoice_fn fn, void *ud);
+/* Calls fn for every PAID invoice whose receipt has not been submitted yet
+ * (an automatic receipt cut short by a crash or a SEQR outage). */
+store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud);
 /* Counts: pending (polled) invoices and send/refund intents of unknown outcome. */
 store_err store_counts(store *st, int64_t *pending, int64_t *unknown);
 

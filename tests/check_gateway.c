@@ -12,236 +12,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "testutil.h"
-
-#define API_KEY "test-api-key-0123456789"
-#define TERMINAL_PASSWORD "gw-test-terminal-secret"
-#define RESELLER_PASSWORD "gw-test-reseller-secret"
-
-typedef struct {
-    tu_proc sim, gw;
-    int sim_port, gw_port;
-    char dir[512];
-    char conf[600];
-    char db[600];
-} gw_env;
+#include "gwtest.h"
 
 static gw_env env; /* the shared pair for the main test cases */
 
-/* --- plumbing --- */
-
-static void write_config(gw_env *e, const char *extra_seqr, const char *extra_poller,
-                         int seqr_port)
-{
-    char text[4096];
-    snprintf(text, sizeof text,
-             "# test config\n"
-             "[http]\nlisten = 127.0.0.1\nport = %d\napi_key = " API_KEY "\n"
-             "max_body_bytes = 65536\n\n"
-             "[seqr]\nurl = http://127.0.0.1:%d/soap\nterminal_id = gw-test-terminal\n"
-             "password = " TERMINAL_PASSWORD "\nclient_id = Company Name\n"
-             "client_reference = seqr-gateway test\n%s\n"
-             "[reseller]\nid = gw-test-reseller\nuser_id = 9900\npassword = " RESELLER_PASSWORD
-             "\n\n[store]\npath = %s\n\n"
-             "[poller]\ninterval_ms = 300\ninvoice_ttl_s = 900\nauto_receipt = true\n%s\n"
-             "[log]\nlevel = debug\n",
-             e->gw_port, seqr_port, extra_seqr ? extra_seqr : "timeout_ms = 3000\n", e->db,
-             extra_poller ? extra_poller : "");
-    ck_assert(tu_write_file(e->conf, text));
-    chmod(e->conf, 0600);
-}
-
-static void start_sim(gw_env *e, const char *reversal_seconds)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", e->sim_port);
-    char log[700];
-    snprintf(log, sizeof log, "%s/sim.log", e->dir);
-    char *argv[] = {(char *)tu_env("SEQR_SIM_BIN", "src/seqr-sim"),
-                    "--port",
-                    port,
-                    "--terminal",
-                    "gw-test-terminal:" TERMINAL_PASSWORD,
-                    "--reseller",
-                    "gw-test-reseller:9900:" RESELLER_PASSWORD,
-                    "--reversal-seconds",
-                    (char *)reversal_seconds,
-                    NULL};
-    ck_assert(tu_spawn(&e->sim, argv, log));
-    ck_assert_msg(tu_wait_port(e->sim_port, 10000), "seqr-sim did not start");
-}
-
-static void start_gw(gw_env *e)
-{
-    char log[700];
-    snprintf(log, sizeof log, "%s/gateway.log", e->dir);
-    char *argv[] = {(char *)tu_env("SEQR_GATEWAY_BIN", "src/seqr-gateway"), "--config", e->conf,
-                    NULL};
-    ck_assert(tu_spawn(&e->gw, argv, log));
-    ck_assert_msg(tu_wait_port(e->gw_port, 10000), "seqr-gateway did not start");
-}
-
-static void env_init(gw_env *e, const char *reversal_seconds)
-{
-    memset(e, 0, sizeof *e);
-    char *d = tu_tempdir();
-    ck_assert_ptr_nonnull(d);
-    snprintf(e->dir, sizeof e->dir, "%s", d);
-    free(d);
-    snprintf(e->conf, sizeof e->conf, "%s/gateway.conf", e->dir);
-    snprintf(e->db, sizeof e->db, "%s/gateway.db", e->dir);
-    e->sim_port = tu_free_port();
-    e->gw_port = tu_free_port();
-    start_sim(e, reversal_seconds);
-}
-
-static void env_stop(gw_env *e)
-{
-    if (e->gw.pid > 0)
-        tu_stop(&e->gw, SIGTERM, 10000);
-    if (e->sim.pid > 0)
-        tu_stop(&e->sim, SIGTERM, 5000);
-}
-
 static void shared_setup(void)
 {
-    env_init(&env, "20");
-    write_config(&env, NULL, NULL, env.sim_port);
-    start_gw(&env);
+    gwt_env_init(&env, "20");
+    gwt_write_config(&env, NULL, NULL, env.sim_port);
+    gwt_start_gw(&env);
 }
 
 static void shared_teardown(void)
 {
-    env_stop(&env);
-}
-
-/* A request to the gateway with the API key; returns the parsed body. */
-static json_t *gw_call(const gw_env *e, const char *method, const char *path, const char *body,
-                       const char *idem_key, long *status)
-{
-    char url[600], idem[300];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->gw_port, path);
-    const char *headers[4] = {"Authorization: Bearer " API_KEY, "Content-Type: application/json",
-                              NULL, NULL};
-    if (idem_key != NULL) {
-        snprintf(idem, sizeof idem, "Idempotency-Key: %s", idem_key);
-        headers[2] = idem;
-    }
-    tu_response r;
-    *status = tu_http(method, url, headers, body, body ? strlen(body) : 0, &r);
-    json_t *j = tu_json(&r);
-    tu_response_free(&r);
-    return j;
-}
-
-static json_t *sim_call(const gw_env *e, const char *method, const char *path, const char *body,
-                        long *status)
-{
-    char url[600];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->sim_port, path);
-    static const char *const headers[] = {"Content-Type: application/json", NULL};
-    tu_response r;
-    *status = tu_http(method, url, headers, body, body ? strlen(body) : 0, &r);
-    json_t *j = tu_json(&r);
-    tu_response_free(&r);
-    return j;
-}
-
-/* How many SOAP calls of op the simulator has seen. */
-static int sim_count(const gw_env *e, const char *op)
-{
-    long st;
-    char path[128];
-    snprintf(path, sizeof path, "/sim/requests?operation=%s", op);
-    json_t *j = sim_call(e, "GET", path, NULL, &st);
-    ck_assert_int_eq(st, 200);
-    int n = (int)json_array_size(json_object_get(j, "requests"));
-    json_decref(j);
-    return n;
-}
-
-static const char *str(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static const char *error_code(const json_t *o)
-{
-    return str(json_object_get(o, "error"), "code");
-}
-
-static const char *error_field(const json_t *o)
-{
-    return str(json_object_get(o, "error"), "field");
-}
-
-static const char invoice_body[] =
-    "{\"currency\":\"SEK\",\"title\":\"Order 1001 & <friends>\",\"clientInvoiceId\":\"1001\","
-    "\"cashierId\":\"web\",\"footer\":\"Thanks\","
-    "\"rows\":[{\"quantity\":\"2\",\"totalAmount\":\"500.00\",\"description\":\"Laptop\","
-    "\"unitPrice\":\"250.00\",\"taxRate\":25,\"sku\":\"16\",\"unit\":\"pcs\"},"
-    "{\"quantity\":1,\"totalAmount\":49.5,\"description\":\"Shipping\"}],"
-    "\"totalAmount\":\"549.50\"}";
-
-/* Creates an invoice; returns its reference (static buffer per call site). */
-static void create_invoice(const gw_env *e, char ref[64])
-{
-    long st;
-    json_t *j = gw_call(e, "POST", "/invoices", invoice_body, NULL, &st);
-    ck_assert_msg(st == 201, "POST /invoices gave %ld", st);
-    snprintf(ref, 64, "%s", str(j, "invoiceReference"));
-    ck_assert_int_eq(strlen(ref), 13);
-    json_decref(j);
-}
-
-/* Polls GET /invoices/{ref} until status is want or timeout_ms passes. */
-static json_t *wait_status(const gw_env *e, const char *ref, const char *want, int timeout_ms)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/invoices/%s", ref);
-    long long end = tu_now_ms() + timeout_ms;
-    for (;;) {
-        long st;
-        json_t *j = gw_call(e, "GET", path, NULL, NULL, &st);
-        ck_assert_int_eq(st, 200);
-        if (strcmp(str(j, "status"), want) == 0)
-            return j;
-        if (tu_now_ms() > end) {
-            ck_abort_msg("invoice %s stayed %s, wanted %s", ref, str(j, "status"), want);
-            json_decref(j);
-            return NULL;
-        }
-        json_decref(j);
-        tu_sleep_ms(50);
-    }
-}
-
-static void sim_pay(const gw_env *e, const char *ref)
-{
-    long st;
-    char path[128];
-    snprintf(path, sizeof path, "/sim/invoices/%s/pay", ref);
-    json_t *j = sim_call(e, "POST", path, NULL, &st);
-    ck_assert_msg(st == 200, "sim pay gave %ld", st);
-    json_decref(j);
-}
-
-static json_t *sim_state(const gw_env *e, const char *ref)
-{
-    long st;
-    char path[128];
-    snprintf(path, sizeof path, "/sim/invoices/%s", ref);
-    json_t *j = sim_call(e, "GET", path, NULL, &st);
-    ck_assert_int_eq(st, 200);
-    return j;
-}
-
-static void paid_invoice(const gw_env *e, char ref[64])
-{
-    create_invoice(e, ref);
-    sim_pay(e, ref);
-    json_decref(wait_status(e, ref, "PAID", 5000));
+    gwt_env_stop(&env);
 }
 
 /* --- operations --- */
@@ -253,14 +37,14 @@ START_TEST(healthz_and_auth)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", env.gw_port);
     json_t *j = tu_get_json(url, &st); /* no key needed */
     ck_assert_int_eq(st, 200);
-    ck_assert_str_eq(str(j, "status"), "ok");
-    ck_assert_str_eq(str(j, "version"), "0.1.0");
+    ck_assert_str_eq(gwt_str(j, "status"), "ok");
+    ck_assert_str_eq(gwt_str(j, "version"), "0.1.0");
     json_decref(j);
 
     snprintf(url, sizeof url, "http://127.0.0.1:%d/invoices", env.gw_port);
     j = tu_get_json(url, &st);
     ck_assert_int_eq(st, 401);
-    ck_assert_str_eq(error_code(j), "unauthorized");
+    ck_assert_str_eq(gwt_error_code(j), "unauthorized");
     json_decref(j);
 
     const char *wrong[] = {"Authorization: Bearer not-the-key", NULL};
@@ -278,16 +62,16 @@ END_TEST
 START_TEST(unknown_paths_and_methods)
 {
     long st;
-    json_t *j = gw_call(&env, "GET", "/nope", NULL, NULL, &st);
+    json_t *j = gwt_gw_call(&env, "GET", "/nope", NULL, NULL, &st);
     ck_assert_int_eq(st, 404);
-    ck_assert_str_eq(error_code(j), "not_found");
+    ck_assert_str_eq(gwt_error_code(j), "not_found");
     json_decref(j);
-    j = gw_call(&env, "DELETE", "/invoices", NULL, NULL, &st);
+    j = gwt_gw_call(&env, "DELETE", "/invoices", NULL, NULL, &st);
     ck_assert_int_eq(st, 405);
     json_decref(j);
-    j = gw_call(&env, "GET", "/invoices/9999999999999", NULL, NULL, &st);
+    j = gwt_gw_call(&env, "GET", "/invoices/9999999999999", NULL, NULL, &st);
     ck_assert_int_eq(st, 404);
-    ck_assert_str_eq(error_code(j), "not_found");
+    ck_assert_str_eq(gwt_error_code(j), "not_found");
     json_decref(j);
 }
 END_TEST
@@ -301,9 +85,9 @@ START_TEST(body_too_large)
     big[n - 1] = '}';
     big[n] = '\0';
     long st;
-    json_t *j = gw_call(&env, "POST", "/invoices", big, NULL, &st);
+    json_t *j = gwt_gw_call(&env, "POST", "/invoices", big, NULL, &st);
     ck_assert_int_eq(st, 413);
-    ck_assert_str_eq(error_code(j), "body_too_large");
+    ck_assert_str_eq(gwt_error_code(j), "body_too_large");
     json_decref(j);
     free(big);
 }
@@ -314,37 +98,37 @@ END_TEST
 START_TEST(cert1_send_invoice)
 {
     long st;
-    json_t *j = gw_call(&env, "POST", "/invoices", invoice_body, NULL, &st);
+    json_t *j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st);
     ck_assert_int_eq(st, 201);
-    const char *ref = str(j, "invoiceReference");
+    const char *ref = gwt_str(j, "invoiceReference");
     char qr[128], url[128];
     snprintf(qr, sizeof qr, "HTTP://SEQR.SE/R%s", ref);
     snprintf(url, sizeof url, "SEQR://SEQR.SE/R%s", ref);
-    ck_assert_str_eq(str(j, "status"), "ISSUED");
-    ck_assert_str_eq(str(j, "qrCode"), qr);
-    ck_assert_str_eq(str(j, "seqrUrl"), url);
-    ck_assert_str_eq(str(j, "totalAmount"), "549.50");
-    ck_assert_str_eq(str(j, "currency"), "SEK");
-    ck_assert_str_eq(str(j, "title"), "Order 1001 & <friends>");
-    ck_assert_str_eq(str(j, "refundedAmount"), "0.00");
+    ck_assert_str_eq(gwt_str(j, "status"), "ISSUED");
+    ck_assert_str_eq(gwt_str(j, "qrCode"), qr);
+    ck_assert_str_eq(gwt_str(j, "seqrUrl"), url);
+    ck_assert_str_eq(gwt_str(j, "totalAmount"), "549.50");
+    ck_assert_str_eq(gwt_str(j, "currency"), "SEK");
+    ck_assert_str_eq(gwt_str(j, "title"), "Order 1001 & <friends>");
+    ck_assert_str_eq(gwt_str(j, "refundedAmount"), "0.00");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "version")), 0);
     json_t *rows = json_object_get(j, "rows");
     ck_assert_int_eq(json_array_size(rows), 2);
-    ck_assert_str_eq(str(json_array_get(rows, 1), "totalAmount"), "49.50");
+    ck_assert_str_eq(gwt_str(json_array_get(rows, 1), "totalAmount"), "49.50");
     ck_assert(json_is_null(json_object_get(j, "ersReference")));
     ck_assert(json_is_false(json_object_get(j, "receiptSubmitted")));
 
     /* What SEQR saw: a certification-clean sendInvoice for the same amount. */
-    json_t *s = sim_state(&env, ref);
-    ck_assert_str_eq(str(s, "totalAmount"), "549.50");
-    ck_assert_str_eq(str(s, "title"), "Order 1001 & <friends>");
+    json_t *s = gwt_sim_state(&env, ref);
+    ck_assert_str_eq(gwt_str(s, "totalAmount"), "549.50");
+    ck_assert_str_eq(gwt_str(s, "title"), "Order 1001 & <friends>");
     json_decref(s);
     long st2;
-    json_t *reqs = sim_call(&env, "GET", "/sim/requests?operation=sendInvoice", NULL, &st2);
+    json_t *reqs = gwt_sim_call(&env, "GET", "/sim/requests?operation=sendInvoice", NULL, &st2);
     json_t *arr = json_object_get(reqs, "requests");
     json_t *last = json_array_get(arr, json_array_size(arr) - 1);
     ck_assert_int_eq(json_array_size(json_object_get(last, "deviations")), 0);
-    ck_assert_str_eq(str(last, "clientReference"), "seqr-gateway test");
+    ck_assert_str_eq(gwt_str(last, "clientReference"), "seqr-gateway test");
     json_decref(reqs);
     json_decref(j);
 }
@@ -353,28 +137,28 @@ END_TEST
 START_TEST(cert2_status_scan_paid_and_receipt)
 {
     char ref[64];
-    create_invoice(&env, ref);
+    gwt_create_invoice(&env, ref);
     char path[128];
     snprintf(path, sizeof path, "/invoices/%s/status", ref);
     long st;
-    json_t *j = gw_call(&env, "GET", path, NULL, NULL, &st); /* before the scan */
+    json_t *j = gwt_gw_call(&env, "GET", path, NULL, NULL, &st); /* before the scan */
     ck_assert_int_eq(st, 200);
-    ck_assert_str_eq(str(j, "status"), "ISSUED");
+    ck_assert_str_eq(gwt_str(j, "status"), "ISSUED");
     json_decref(j);
 
-    sim_pay(&env, ref); /* the buyer scans and pays */
-    j = wait_status(&env, ref, "PAID", 3000); /* the poller sees it */
-    ck_assert_int_eq(strlen(str(j, "ersReference")), 25);
+    gwt_sim_pay(&env, ref); /* the buyer scans and pays */
+    j = gwt_wait_status(&env, ref, "PAID", 3000); /* the poller sees it */
+    ck_assert_int_eq(strlen(gwt_str(j, "ersReference")), 25);
     json_t *receipt = json_object_get(j, "receipt");
     ck_assert(json_is_object(receipt));
-    ck_assert_str_eq(str(receipt, "invoiceReference"), ref);
+    ck_assert_str_eq(gwt_str(receipt, "invoiceReference"), ref);
     json_decref(j);
 
     /* Automatic (empty) receipt follows the payment. */
     long long end = tu_now_ms() + 5000;
     bool submitted = false;
     while (!submitted && tu_now_ms() < end) {
-        json_t *s = sim_state(&env, ref);
+        json_t *s = gwt_sim_state(&env, ref);
         submitted = json_is_true(json_object_get(s, "receiptSubmitted"));
         ck_assert(json_is_false(json_object_get(s, "reversed")));
         json_decref(s);
@@ -382,21 +166,21 @@ START_TEST(cert2_status_scan_paid_and_receipt)
             tu_sleep_ms(50);
     }
     ck_assert_msg(submitted, "no automatic receipt reached SEQR");
-    j = wait_status(&env, ref, "PAID", 100);
+    j = gwt_wait_status(&env, ref, "PAID", 100);
     ck_assert(json_is_true(json_object_get(j, "receiptSubmitted")));
     json_decref(j);
 
     /* Step 3 by hand as well: a base64 HTML receipt. */
     snprintf(path, sizeof path, "/invoices/%s/receipt", ref);
-    j = gw_call(&env, "POST", path,
+    j = gwt_gw_call(&env, "POST", path,
                 "{\"mimeType\":\"text/html\",\"receiptType\":\"PAYMENT_RECEIPT\","
                 "\"receiptData\":\"PGh0bWw+PC9odG1sPg==\"}",
                 NULL, &st);
     ck_assert_int_eq(st, 200);
     json_decref(j);
-    j = gw_call(&env, "POST", path, "{\"receiptData\":\"not base64!\"}", NULL, &st);
+    j = gwt_gw_call(&env, "POST", path, "{\"receiptData\":\"not base64!\"}", NULL, &st);
     ck_assert_int_eq(st, 422);
-    ck_assert_str_eq(error_field(j), "receiptData");
+    ck_assert_str_eq(gwt_error_field(j), "receiptData");
     json_decref(j);
 }
 END_TEST
@@ -405,15 +189,15 @@ START_TEST(cert2_old_reference_after_30s_rule)
 {
     /* Step 2.4-2.6: a second invoice; the first is still answerable later. */
     char first[64], second[64];
-    create_invoice(&env, first);
-    create_invoice(&env, second);
+    gwt_create_invoice(&env, first);
+    gwt_create_invoice(&env, second);
     ck_assert_str_ne(first, second);
     char path[128];
     snprintf(path, sizeof path, "/invoices/%s/status", first);
     long st;
-    json_t *j = gw_call(&env, "GET", path, NULL, NULL, &st);
+    json_t *j = gwt_gw_call(&env, "GET", path, NULL, NULL, &st);
     ck_assert_int_eq(st, 200);
-    ck_assert_str_eq(str(j, "invoiceReference"), first);
+    ck_assert_str_eq(gwt_str(j, "invoiceReference"), first);
     json_decref(j);
 }
 END_TEST
@@ -421,25 +205,25 @@ END_TEST
 START_TEST(cert4_cancel)
 {
     char ref[64];
-    create_invoice(&env, ref);
+    gwt_create_invoice(&env, ref);
     char path[128];
     snprintf(path, sizeof path, "/invoices/%s/cancel", ref);
     long st;
-    json_t *j = gw_call(&env, "POST", path, NULL, NULL, &st);
+    json_t *j = gwt_gw_call(&env, "POST", path, NULL, NULL, &st);
     ck_assert_int_eq(st, 200);
-    ck_assert_str_eq(str(j, "status"), "CANCELED");
+    ck_assert_str_eq(gwt_str(j, "status"), "CANCELED");
     json_decref(j);
-    json_t *s = sim_state(&env, ref);
-    ck_assert_str_eq(str(s, "status"), "CANCELED");
+    json_t *s = gwt_sim_state(&env, ref);
+    ck_assert_str_eq(gwt_str(s, "status"), "CANCELED");
     json_decref(s);
-    j = gw_call(&env, "POST", path, NULL, NULL, &st); /* again */
+    j = gwt_gw_call(&env, "POST", path, NULL, NULL, &st); /* again */
     ck_assert_int_eq(st, 409);
     json_decref(j);
 
     char paid[64];
-    paid_invoice(&env, paid);
+    gwt_paid_invoice(&env, paid);
     snprintf(path, sizeof path, "/invoices/%s/cancel", paid);
-    j = gw_call(&env, "POST", path, NULL, NULL, &st);
+    j = gwt_gw_call(&env, "POST", path, NULL, NULL, &st);
     ck_assert_int_eq(st, 409);
     json_decref(j);
 }
@@ -448,61 +232,61 @@ END_TEST
 START_TEST(cert5_refunds)
 {
     char ref[64];
-    paid_invoice(&env, ref);
+    gwt_paid_invoice(&env, ref);
     char path[128];
     snprintf(path, sizeof path, "/invoices/%s/refunds", ref);
     long st;
-    json_t *j = gw_call(&env, "POST", path, "{\"amount\":\"100.00\",\"title\":\"Broken item\"}",
+    json_t *j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"100.00\",\"title\":\"Broken item\"}",
                         NULL, &st);
     ck_assert_int_eq(st, 201);
-    ck_assert_str_eq(str(j, "amount"), "100.00");
-    ck_assert_str_eq(str(j, "currency"), "SEK");
-    ck_assert_int_eq(strlen(str(j, "ersReference")), 25);
-    ck_assert(strlen(str(j, "createdAt")) > 0);
+    ck_assert_str_eq(gwt_str(j, "amount"), "100.00");
+    ck_assert_str_eq(gwt_str(j, "currency"), "SEK");
+    ck_assert_int_eq(strlen(gwt_str(j, "ersReference")), 25);
+    ck_assert(strlen(gwt_str(j, "createdAt")) > 0);
     json_decref(j);
 
-    int before = sim_count(&env, "refundPayment");
-    j = gw_call(&env, "POST", path, "{\"amount\":\"449.51\"}", NULL, &st); /* 0.01 too much */
+    int before = gwt_sim_count(&env, "refundPayment");
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"449.51\"}", NULL, &st); /* 0.01 too much */
     ck_assert_int_eq(st, 422);
-    ck_assert_str_eq(error_code(j), "refund_too_large");
+    ck_assert_str_eq(gwt_error_code(j), "refund_too_large");
     json_decref(j);
-    ck_assert_int_eq(sim_count(&env, "refundPayment"), before); /* nothing sent */
+    ck_assert_int_eq(gwt_sim_count(&env, "refundPayment"), before); /* nothing sent */
 
-    j = gw_call(&env, "POST", path, "{\"amount\":\"449.50\"}", NULL, &st); /* the rest */
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"449.50\"}", NULL, &st); /* the rest */
     ck_assert_int_eq(st, 201);
     json_decref(j);
     snprintf(path, sizeof path, "/invoices/%s", ref);
-    j = gw_call(&env, "GET", path, NULL, NULL, &st);
-    ck_assert_str_eq(str(j, "refundedAmount"), "549.50");
+    j = gwt_gw_call(&env, "GET", path, NULL, NULL, &st);
+    ck_assert_str_eq(gwt_str(j, "refundedAmount"), "549.50");
     ck_assert_int_eq(json_array_size(json_object_get(j, "refunds")), 2);
     json_decref(j);
-    json_t *s = sim_state(&env, ref);
-    ck_assert_str_eq(str(s, "refundedAmount"), "549.50");
+    json_t *s = gwt_sim_state(&env, ref);
+    ck_assert_str_eq(gwt_str(s, "refundedAmount"), "549.50");
     json_decref(s);
 
     /* Unpaid invoice: 409, nothing sent. */
     char open[64];
-    create_invoice(&env, open);
+    gwt_create_invoice(&env, open);
     snprintf(path, sizeof path, "/invoices/%s/refunds", open);
-    before = sim_count(&env, "refundPayment");
-    j = gw_call(&env, "POST", path, "{\"amount\":\"1.00\"}", NULL, &st);
+    before = gwt_sim_count(&env, "refundPayment");
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"1.00\"}", NULL, &st);
     ck_assert_int_eq(st, 409);
     json_decref(j);
-    j = gw_call(&env, "POST", path, "{\"amount\":\"1.001\"}", NULL, &st);
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"1.001\"}", NULL, &st);
     ck_assert_int_eq(st, 422);
-    ck_assert_str_eq(error_field(j), "amount");
+    ck_assert_str_eq(gwt_error_field(j), "amount");
     json_decref(j);
-    ck_assert_int_eq(sim_count(&env, "refundPayment"), before);
+    ck_assert_int_eq(gwt_sim_count(&env, "refundPayment"), before);
 }
 END_TEST
 
 START_TEST(cert6_period_and_report)
 {
     long st;
-    json_t *j = gw_call(&env, "POST", "/periods", "{}", NULL, &st);
+    json_t *j = gwt_gw_call(&env, "POST", "/periods", "{}", NULL, &st);
     ck_assert_int_eq(st, 201);
     char period[64];
-    snprintf(period, sizeof period, "%s", str(j, "transactionPeriodId"));
+    snprintf(period, sizeof period, "%s", gwt_str(j, "transactionPeriodId"));
     ck_assert(strlen(period) > 0);
     json_decref(j);
     char body[256];
@@ -510,14 +294,14 @@ START_TEST(cert6_period_and_report)
              "{\"reportId\":\"Reconciliation/STD_RECON_003.xml\",\"language\":\"en\","
              "\"parameters\":{\"transactionPeriodId\":\"%s\"}}",
              period);
-    j = gw_call(&env, "POST", "/reports", body, NULL, &st); /* NOT_READY retried inside */
+    j = gwt_gw_call(&env, "POST", "/reports", body, NULL, &st); /* NOT_READY retried inside */
     ck_assert_msg(st == 200, "POST /reports gave %ld", st);
-    ck_assert(strlen(str(j, "content")) > 0);
-    ck_assert(strlen(str(j, "title")) > 0);
+    ck_assert(strlen(gwt_str(j, "content")) > 0);
+    ck_assert(strlen(gwt_str(j, "title")) > 0);
     json_decref(j);
-    j = gw_call(&env, "POST", "/reports", "{\"reportId\":\"x\",\"parameters\":{}}", NULL, &st);
+    j = gwt_gw_call(&env, "POST", "/reports", "{\"reportId\":\"x\",\"parameters\":{}}", NULL, &st);
     ck_assert_int_eq(st, 400);
-    ck_assert_str_eq(error_field(j), "parameters.transactionPeriodId");
+    ck_assert_str_eq(gwt_error_field(j), "parameters.transactionPeriodId");
     json_decref(j);
 }
 END_TEST
@@ -592,23 +376,23 @@ static const bad_case bad_invoices[] = {
 
 START_TEST(bad_invoices_change_nothing)
 {
-    int before = sim_count(&env, "sendInvoice");
+    int before = gwt_sim_count(&env, "sendInvoice");
     long st;
-    json_t *list = gw_call(&env, "GET", "/invoices?limit=200", NULL, NULL, &st);
+    json_t *list = gwt_gw_call(&env, "GET", "/invoices?limit=200", NULL, NULL, &st);
     size_t stored_before = json_array_size(json_object_get(list, "invoices"));
     json_decref(list);
     for (size_t i = 0; i < sizeof bad_invoices / sizeof *bad_invoices; i++) {
         const bad_case *c = &bad_invoices[i];
-        json_t *j = gw_call(&env, "POST", "/invoices", c->body, NULL, &st);
+        json_t *j = gwt_gw_call(&env, "POST", "/invoices", c->body, NULL, &st);
         ck_assert_msg(st == c->status, "case %zu (%s): status %ld, want %ld", i, c->body, st,
                       c->status);
         ck_assert_msg(json_is_object(json_object_get(j, "error")), "case %zu: no error object",
                       i);
-        ck_assert_msg(strlen(str(json_object_get(j, "error"), "message")) > 0,
+        ck_assert_msg(strlen(gwt_str(json_object_get(j, "error"), "message")) > 0,
                       "case %zu: empty message", i);
         if (c->field != NULL)
-            ck_assert_msg(strcmp(error_field(j), c->field) == 0, "case %zu: field '%s', want '%s'",
-                          i, error_field(j), c->field);
+            ck_assert_msg(strcmp(gwt_error_field(j), c->field) == 0, "case %zu: field '%s', want '%s'",
+                          i, gwt_error_field(j), c->field);
         json_decref(j);
     }
     /* A thousand rows: refused as too many, no crash. */
@@ -617,14 +401,14 @@ START_TEST(bad_invoices_change_nothing)
     for (int i = 0; i < 1000; i++)
         buf_printf(&big, "%s{\"quantity\":\"1\",\"totalAmount\":\"1.00\"}", i ? "," : "");
     buf_puts(&big, "]}");
-    json_t *j = gw_call(&env, "POST", "/invoices", buf_cstr(&big), NULL, &st);
+    json_t *j = gwt_gw_call(&env, "POST", "/invoices", buf_cstr(&big), NULL, &st);
     ck_assert_int_eq(st, 422);
-    ck_assert_str_eq(error_code(j), "too_many_rows");
+    ck_assert_str_eq(gwt_error_code(j), "too_many_rows");
     json_decref(j);
     buf_free(&big);
 
-    ck_assert_int_eq(sim_count(&env, "sendInvoice"), before);
-    list = gw_call(&env, "GET", "/invoices?limit=200", NULL, NULL, &st);
+    ck_assert_int_eq(gwt_sim_count(&env, "sendInvoice"), before);
+    list = gwt_gw_call(&env, "GET", "/invoices?limit=200", NULL, NULL, &st);
     ck_assert_int_eq(json_array_size(json_object_get(list, "invoices")), stored_before);
     json_decref(list);
 }
@@ -633,62 +417,62 @@ END_TEST
 START_TEST(list_and_update)
 {
     char a[64], b[64];
-    create_invoice(&env, a);
-    create_invoice(&env, b);
+    gwt_create_invoice(&env, a);
+    gwt_create_invoice(&env, b);
     long st;
-    json_t *j = gw_call(&env, "GET", "/invoices?status=ISSUED&limit=1", NULL, NULL, &st);
+    json_t *j = gwt_gw_call(&env, "GET", "/invoices?status=ISSUED&limit=1", NULL, NULL, &st);
     ck_assert_int_eq(st, 200);
     json_t *arr = json_object_get(j, "invoices");
     ck_assert_int_eq(json_array_size(arr), 1);
-    ck_assert_str_eq(str(json_array_get(arr, 0), "invoiceReference"), b); /* newest first */
-    const char *next = str(j, "next");
+    ck_assert_str_eq(gwt_str(json_array_get(arr, 0), "invoiceReference"), b); /* newest first */
+    const char *next = gwt_str(j, "next");
     ck_assert(strlen(next) > 0);
     char path[128];
     snprintf(path, sizeof path, "/invoices?status=ISSUED&limit=1&after=%s", next);
-    json_t *j2 = gw_call(&env, "GET", path, NULL, NULL, &st);
-    ck_assert_str_eq(str(json_array_get(json_object_get(j2, "invoices"), 0), "invoiceReference"),
+    json_t *j2 = gwt_gw_call(&env, "GET", path, NULL, NULL, &st);
+    ck_assert_str_eq(gwt_str(json_array_get(json_object_get(j2, "invoices"), 0), "invoiceReference"),
                      a);
     json_decref(j2);
     json_decref(j);
-    j = gw_call(&env, "GET", "/invoices?status=BOGUS", NULL, NULL, &st);
+    j = gwt_gw_call(&env, "GET", "/invoices?status=BOGUS", NULL, NULL, &st);
     ck_assert_int_eq(st, 400);
     json_decref(j);
-    j = gw_call(&env, "GET", "/invoices?limit=0", NULL, NULL, &st);
+    j = gwt_gw_call(&env, "GET", "/invoices?limit=0", NULL, NULL, &st);
     ck_assert_int_eq(st, 400);
     json_decref(j);
 
     snprintf(path, sizeof path, "/invoices/%s", a);
-    j = gw_call(&env, "PUT", path,
+    j = gwt_gw_call(&env, "PUT", path,
                 "{\"currency\":\"SEK\",\"title\":\"Member price\","
                 "\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"450.00\"}]}",
                 NULL, &st);
     ck_assert_int_eq(st, 200);
-    ck_assert_str_eq(str(j, "totalAmount"), "450.00");
-    ck_assert_str_eq(str(j, "title"), "Member price");
+    ck_assert_str_eq(gwt_str(j, "totalAmount"), "450.00");
+    ck_assert_str_eq(gwt_str(j, "title"), "Member price");
     json_decref(j);
-    json_t *s = sim_state(&env, a);
-    ck_assert_str_eq(str(s, "totalAmount"), "450.00");
+    json_t *s = gwt_sim_state(&env, a);
+    ck_assert_str_eq(gwt_str(s, "totalAmount"), "450.00");
     json_decref(s);
 }
 END_TEST
 
 START_TEST(idempotency_key)
 {
-    int before = sim_count(&env, "sendInvoice");
+    int before = gwt_sim_count(&env, "sendInvoice");
     long st1, st2, st3;
-    json_t *a = gw_call(&env, "POST", "/invoices", invoice_body, "order-77", &st1);
-    json_t *b = gw_call(&env, "POST", "/invoices", invoice_body, "order-77", &st2);
+    json_t *a = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, "order-77", &st1);
+    json_t *b = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, "order-77", &st2);
     ck_assert_int_eq(st1, 201);
     ck_assert_int_eq(st2, 201);
-    ck_assert_str_eq(str(a, "invoiceReference"), str(b, "invoiceReference"));
-    ck_assert_int_eq(sim_count(&env, "sendInvoice"), before + 1);
-    json_t *c = gw_call(&env, "POST", "/invoices",
+    ck_assert_str_eq(gwt_str(a, "invoiceReference"), gwt_str(b, "invoiceReference"));
+    ck_assert_int_eq(gwt_sim_count(&env, "sendInvoice"), before + 1);
+    json_t *c = gwt_gw_call(&env, "POST", "/invoices",
                         "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":"
                         "\"1.00\"}]}",
                         "order-77", &st3);
     ck_assert_int_eq(st3, 422);
-    ck_assert_str_eq(error_code(c), "idempotency_key_reused");
-    ck_assert_int_eq(sim_count(&env, "sendInvoice"), before + 1);
+    ck_assert_str_eq(gwt_error_code(c), "idempotency_key_reused");
+    ck_assert_int_eq(gwt_sim_count(&env, "sendInvoice"), before + 1);
     json_decref(a);
     json_decref(b);
     json_decref(c);
@@ -698,7 +482,7 @@ END_TEST
 START_TEST(qr_text_and_images)
 {
     char ref[64];
-    create_invoice(&env, ref);
+    gwt_create_invoice(&env, ref);
     static const char *const formats[] = {"svg", "png", "txt"};
     for (int i = 0; i < 3; i++) {
         char url[200];
@@ -714,7 +498,7 @@ START_TEST(qr_text_and_images)
     long st;
     char path[128];
     snprintf(path, sizeof path, "/invoices/%s/qr.gif", ref);
-    json_t *j = gw_call(&env, "GET", path, NULL, NULL, &st);
+    json_t *j = gwt_gw_call(&env, "GET", path, NULL, NULL, &st);
     ck_assert_int_eq(st, 404); /* no such image format */
     json_decref(j);
 }
@@ -729,7 +513,7 @@ START_TEST(openapi_paths_answer)
     char *doc = tu_read_file(path, NULL);
     ck_assert_ptr_nonnull(doc);
     char ref[64];
-    create_invoice(&env, ref);
+    gwt_create_invoice(&env, ref);
     int checked = 0;
     char current[256] = "";
     bool in_paths = false;
@@ -775,10 +559,10 @@ START_TEST(openapi_paths_answer)
                 method[k] = (char)toupper((unsigned char)methods[m][k]);
             method[k] = '\0';
             long st;
-            json_t *j = gw_call(&env, method, buf_cstr(&url),
+            json_t *j = gwt_gw_call(&env, method, buf_cstr(&url),
                                 strcmp(method, "GET") && strcmp(method, "DELETE") ? "{}" : NULL,
                                 NULL, &st);
-            const char *msg = str(json_object_get(j, "error"), "message");
+            const char *msg = gwt_str(json_object_get(j, "error"), "message");
             ck_assert_msg(st != 405 && strcmp(msg, "no such endpoint") != 0,
                           "%s %s (documented as %s) is not served: %ld %s", method,
                           buf_cstr(&url), current, st, msg);
@@ -798,24 +582,24 @@ END_TEST
 START_TEST(pos_terminal_flow)
 {
     long st;
-    json_t *j = gw_call(&env, "POST", "/terminals",
+    json_t *j = gwt_gw_call(&env, "POST", "/terminals",
                         "{\"externalTerminalId\":\"Store 1/Till 4\",\"name\":\"Till 4\"}", NULL,
                         &st);
     ck_assert_int_eq(st, 201);
     char term[64];
-    snprintf(term, sizeof term, "%s", str(j, "terminalId"));
+    snprintf(term, sizeof term, "%s", gwt_str(j, "terminalId"));
     ck_assert_int_eq(strlen(term), 32);
     json_decref(j);
 
     char path[200], body[400];
     snprintf(path, sizeof path, "/terminals/%s/qr.txt", term);
-    j = gw_call(&env, "GET", path, NULL, NULL, &st);
+    j = gwt_gw_call(&env, "GET", path, NULL, NULL, &st);
     ck_assert_int_eq(st, 409); /* no SEQR ID yet */
     json_decref(j);
     snprintf(path, sizeof path, "/terminals/%s/seqr-id", term);
-    j = gw_call(&env, "POST", path, "{\"seqrId\":\"storeonetill4\"}", NULL, &st);
+    j = gwt_gw_call(&env, "POST", path, "{\"seqrId\":\"storeonetill4\"}", NULL, &st);
     ck_assert_int_eq(st, 200);
-    ck_assert_str_eq(str(j, "qrCode"), "HTTP://SEQR.SE/Qstoreonetill4");
+    ck_assert_str_eq(gwt_str(j, "qrCode"), "HTTP://SEQR.SE/Qstoreonetill4");
     json_decref(j);
     snprintf(path, sizeof path, "/terminals/%s/qr.svg", term);
     tu_response r;
@@ -831,51 +615,51 @@ START_TEST(pos_terminal_flow)
              "{\"currency\":\"SEK\",\"terminalId\":\"%s\",\"rows\":[{\"quantity\":\"1\","
              "\"totalAmount\":\"75.00\"}]}",
              term);
-    j = gw_call(&env, "POST", "/invoices", body, NULL, &st);
+    j = gwt_gw_call(&env, "POST", "/invoices", body, NULL, &st);
     ck_assert_int_eq(st, 201);
     char ref[64];
-    snprintf(ref, sizeof ref, "%s", str(j, "invoiceReference"));
-    ck_assert_str_eq(str(j, "terminalId"), term);
+    snprintf(ref, sizeof ref, "%s", gwt_str(j, "invoiceReference"));
+    ck_assert_str_eq(gwt_str(j, "terminalId"), term);
     json_decref(j);
-    json_t *s = sim_state(&env, ref);
-    ck_assert_str_eq(str(s, "terminalId"), term);
+    json_t *s = gwt_sim_state(&env, ref);
+    ck_assert_str_eq(gwt_str(s, "terminalId"), term);
     json_decref(s);
-    sim_pay(&env, ref);
-    json_decref(wait_status(&env, ref, "PAID", 3000));
+    gwt_sim_pay(&env, ref);
+    json_decref(gwt_wait_status(&env, ref, "PAID", 3000));
 
     snprintf(body, sizeof body, "{\"terminalId\":\"%s\"}", term);
-    j = gw_call(&env, "POST", "/periods", body, NULL, &st);
+    j = gwt_gw_call(&env, "POST", "/periods", body, NULL, &st);
     ck_assert_int_eq(st, 201);
     char period[64];
-    snprintf(period, sizeof period, "%s", str(j, "transactionPeriodId"));
+    snprintf(period, sizeof period, "%s", gwt_str(j, "transactionPeriodId"));
     json_decref(j);
     snprintf(body, sizeof body,
              "{\"reportId\":\"Reconciliation/STD_RECON_006.xml\",\"parameters\":"
              "{\"transactionPeriodId\":\"%s\",\"TERMINALID\":\"%s\"}}",
              period, term);
-    j = gw_call(&env, "POST", "/reports", body, NULL, &st);
+    j = gwt_gw_call(&env, "POST", "/reports", body, NULL, &st);
     ck_assert_int_eq(st, 200);
     json_decref(j);
 
     snprintf(path, sizeof path, "/terminals/%s", term);
-    j = gw_call(&env, "DELETE", path, NULL, NULL, &st);
+    j = gwt_gw_call(&env, "DELETE", path, NULL, NULL, &st);
     ck_assert_int_eq(st, 200);
     json_decref(j);
-    j = gw_call(&env, "DELETE", path, NULL, NULL, &st);
+    j = gwt_gw_call(&env, "DELETE", path, NULL, NULL, &st);
     ck_assert_int_eq(st, 404);
     json_decref(j);
     snprintf(body, sizeof body,
              "{\"currency\":\"SEK\",\"terminalId\":\"%s\",\"rows\":[{\"quantity\":\"1\","
              "\"totalAmount\":\"75.00\"}]}",
              term);
-    j = gw_call(&env, "POST", "/invoices", body, NULL, &st);
+    j = gwt_gw_call(&env, "POST", "/invoices", body, NULL, &st);
     ck_assert_int_eq(st, 422);
-    ck_assert_str_eq(error_field(j), "terminalId");
+    ck_assert_str_eq(gwt_error_field(j), "terminalId");
     json_decref(j);
 
-    j = gw_call(&env, "POST", "/terminals", "{\"name\":\"x\"}", NULL, &st);
+    j = gwt_gw_call(&env, "POST", "/terminals", "{\"name\":\"x\"}", NULL, &st);
     ck_assert_int_eq(st, 400);
-    ck_assert_str_eq(error_field(j), "externalTerminalId");
+    ck_assert_str_eq(gwt_error_field(j), "externalTerminalId");
     json_decref(j);
 }
 END_TEST
@@ -914,41 +698,41 @@ END_TEST
 START_TEST(seqr_garbage_slow_down)
 {
     long st;
-    json_t *j = sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":1}", &st);
+    json_t *j = gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":1}", &st);
     ck_assert_int_eq(st, 200);
     json_decref(j);
-    j = gw_call(&env, "POST", "/invoices", invoice_body, NULL, &st);
+    j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st);
     ck_assert_int_eq(st, 502);
-    ck_assert_str_eq(error_code(j), "seqr_bad_answer");
+    ck_assert_str_eq(gwt_error_code(j), "seqr_bad_answer");
     json_decref(j);
 
-    json_decref(sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":0,\"httpErrorRate\":1}",
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":0,\"httpErrorRate\":1}",
                          &st));
-    j = gw_call(&env, "POST", "/invoices", invoice_body, NULL, &st);
+    j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st);
     ck_assert_int_eq(st, 502);
     json_decref(j);
 
-    json_decref(sim_call(&env, "POST", "/sim/faults",
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults",
                          "{\"httpErrorRate\":0,\"latencyMs\":4500}", &st));
-    j = gw_call(&env, "POST", "/invoices", invoice_body, NULL, &st); /* timeout_ms = 3000 */
+    j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st); /* timeout_ms = 3000 */
     ck_assert_int_eq(st, 504);
-    ck_assert_str_eq(error_code(j), "seqr_timeout");
+    ck_assert_str_eq(gwt_error_code(j), "seqr_timeout");
     json_decref(j);
 
-    json_decref(sim_call(&env, "POST", "/sim/faults",
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults",
                          "{\"latencyMs\":0,\"downForSeconds\":2}", &st));
-    j = gw_call(&env, "POST", "/invoices", invoice_body, NULL, &st);
+    j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st);
     ck_assert_msg(st == 503, "SEQR down gave %ld", st);
-    ck_assert_str_eq(error_code(j), "seqr_unreachable");
+    ck_assert_str_eq(gwt_error_code(j), "seqr_unreachable");
     json_decref(j);
-    json_decref(sim_call(&env, "POST", "/sim/faults",
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults",
                          "{\"latencyMs\":0,\"garbageRate\":0,\"httpErrorRate\":0,"
                          "\"downForSeconds\":0}",
                          &st));
 
     /* The daemon is still fine. */
     char ref[64];
-    create_invoice(&env, ref);
+    gwt_create_invoice(&env, ref);
 }
 END_TEST
 
@@ -962,12 +746,12 @@ START_TEST(seqr_unreachable_port)
     snprintf(e.conf, sizeof e.conf, "%s/gateway.conf", e.dir);
     snprintf(e.db, sizeof e.db, "%s/gateway.db", e.dir);
     e.gw_port = tu_free_port();
-    write_config(&e, NULL, NULL, tu_free_port()); /* nothing listens there */
-    start_gw(&e);
+    gwt_write_config(&e, NULL, NULL, tu_free_port()); /* nothing listens there */
+    gwt_start_gw(&e);
     long st;
-    json_t *j = gw_call(&e, "POST", "/invoices", invoice_body, NULL, &st);
+    json_t *j = gwt_gw_call(&e, "POST", "/invoices", gwt_invoice_body, NULL, &st);
     ck_assert_int_eq(st, 503);
-    ck_assert_str_eq(error_code(j), "seqr_unreachable");
+    ck_assert_str_eq(gwt_error_code(j), "seqr_unreachable");
     json_decref(j);
     ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
 }
@@ -978,40 +762,40 @@ END_TEST
 START_TEST(kill9_restart_payment_recorded_in_time)
 {
     gw_env e;
-    env_init(&e, "5"); /* reversal after 5 s without a status fetch */
-    write_config(&e, NULL, NULL, e.sim_port);
-    start_gw(&e);
+    gwt_env_init(&e, "5"); /* reversal after 5 s without a status fetch */
+    gwt_write_config(&e, NULL, NULL, e.sim_port);
+    gwt_start_gw(&e);
     char refs[3][64];
     for (int i = 0; i < 3; i++)
-        create_invoice(&e, refs[i]);
+        gwt_create_invoice(&e, refs[i]);
     ck_assert_int_eq(tu_stop(&e.gw, SIGKILL, 5000), 128 + SIGKILL);
-    sim_pay(&e, refs[1]); /* paid while the gateway is down */
+    gwt_sim_pay(&e, refs[1]); /* paid while the gateway is down */
     tu_sleep_ms(1500);
-    start_gw(&e);
-    json_t *j = wait_status(&e, refs[1], "PAID", 3000);
+    gwt_start_gw(&e);
+    json_t *j = gwt_wait_status(&e, refs[1], "PAID", 3000);
     json_decref(j);
-    json_t *s = sim_state(&e, refs[1]);
+    json_t *s = gwt_sim_state(&e, refs[1]);
     ck_assert(json_is_false(json_object_get(s, "reversed")));
     ck_assert_int_ge(json_integer_value(json_object_get(s, "statusFetchesAfterPaid")), 1);
     json_decref(s);
     /* The others are still polled after the restart. */
-    sim_pay(&e, refs[2]);
-    json_decref(wait_status(&e, refs[2], "PAID", 3000));
+    gwt_sim_pay(&e, refs[2]);
+    json_decref(gwt_wait_status(&e, refs[2], "PAID", 3000));
     ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
-    env_stop(&e);
+    gwt_env_stop(&e);
 }
 END_TEST
 
 START_TEST(sigterm_exits_zero_and_secrets_stay_out_of_logs)
 {
     gw_env e;
-    env_init(&e, "20");
-    write_config(&e, NULL, NULL, e.sim_port);
-    start_gw(&e);
+    gwt_env_init(&e, "20");
+    gwt_write_config(&e, NULL, NULL, e.sim_port);
+    gwt_start_gw(&e);
     char ref[64];
-    paid_invoice(&e, ref);
+    gwt_paid_invoice(&e, ref);
     long st;
-    json_decref(gw_call(&e, "POST", "/periods", "{}", NULL, &st));
+    json_decref(gwt_gw_call(&e, "POST", "/periods", "{}", NULL, &st));
     ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
     char log[700];
     snprintf(log, sizeof log, "%s/gateway.log", e.dir);
@@ -1022,7 +806,7 @@ START_TEST(sigterm_exits_zero_and_secrets_stay_out_of_logs)
     ck_assert_ptr_null(strstr(text, RESELLER_PASSWORD));
     ck_assert_ptr_null(strstr(text, API_KEY));
     free(text);
-    env_stop(&e);
+    gwt_env_stop(&e);
 }
 END_TEST
 

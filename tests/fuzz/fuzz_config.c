@@ -1,5 +1,4 @@
 /* fuzz_config.c — libFuzzer harness: any bytes as a configuration file. */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
