@@ -10,10 +10,27 @@
 
 #define STORE_MAX_STMTS 64
 
+/* One "sent" outcome waiting for the group commit (on the caller's stack). */
+typedef struct store_gc_op {
+    int64_t id;
+    const char *reference;
+    const char *qr_code;
+    store_err result;
+    bool done;
+    struct store_gc_op *next;
+} store_gc_op;
+
 struct store {
     sqlite3 *db;
     pthread_mutex_t lock; /* recursive: batch holds it across calls */
     int batch_depth;
+    /* Group commit of sendInvoice outcomes: callers queue, one thread commits
+     * everything queued in one transaction (one fsync), then wakes them all. */
+    pthread_mutex_t gc_lock;
+    pthread_cond_t gc_wake, gc_done;
+    store_gc_op *gc_head, *gc_tail;
+    bool gc_stop, gc_started;
+    pthread_t gc_thread;
     struct {
         const char *sql; /* static string, compared by address */
         sqlite3_stmt *stmt;
@@ -279,6 +296,8 @@ fail:
     return STORE_IO;
 }
 
+static void *store_gc_main(void *arg);
+
 /* Crash recovery: an intent without an outcome has an unknown outcome. */
 static store_err store_recover(store *st)
 {
@@ -329,6 +348,10 @@ store_err store_open(const char *path, store **out, buf *err)
         buf_printf(err, "crash recovery failed: %s", sqlite3_errmsg(st->db));
         goto fail;
     }
+    pthread_mutex_init(&st->gc_lock, NULL);
+    pthread_cond_init(&st->gc_wake, NULL);
+    pthread_cond_init(&st->gc_done, NULL);
+    st->gc_started = pthread_create(&st->gc_thread, NULL, store_gc_main, st) == 0;
     *out = st;
     return STORE_OK;
 fail:
@@ -340,6 +363,17 @@ void store_close(store *st)
 {
     if (st == NULL)
         return;
+    if (st->gc_started) {
+        pthread_mutex_lock(&st->gc_lock);
+        st->gc_stop = true;
+        pthread_cond_signal(&st->gc_wake);
+        pthread_mutex_unlock(&st->gc_lock);
+        pthread_join(st->gc_thread, NULL);
+        st->gc_started = false;
+        pthread_mutex_destroy(&st->gc_lock);
+        pthread_cond_destroy(&st->gc_wake);
+        pthread_cond_destroy(&st->gc_done);
+    }
     for (int i = 0; i < st->ncache; i++)
         sqlite3_finalize(st->cache[i].stmt);
     if (st->db != NULL)
@@ -493,7 +527,8 @@ static store_err store_history_add(store *st, int64_t invoice_id, const char *st
     return store_step_done(st, s);
 }
 
-store_err store_invoice_sent(store *st, int64_t id, const char *reference, const char *qr_code)
+static store_err store_invoice_sent_one(store *st, int64_t id, const char *reference,
+                                        const char *qr_code)
 {
     static const char sql[] =
         "UPDATE invoices SET reference = ?, qr_code = ?, send_state = 'sent', status = 'ISSUED',"
@@ -515,6 +550,56 @@ store_err store_invoice_sent(store *st, int64_t id, const char *reference, const
     if (e == STORE_OK)
         e = store_history_add(st, id, "ISSUED", 0, now);
     return store_tx_end(st, e);
+}
+
+/* The group-commit thread: takes every queued outcome, applies each in its own
+ * savepoint inside one transaction, commits once, wakes the callers. */
+static void *store_gc_main(void *arg)
+{
+    store *st = arg;
+    pthread_mutex_lock(&st->gc_lock);
+    for (;;) {
+        while (st->gc_head == NULL && !st->gc_stop)
+            pthread_cond_wait(&st->gc_wake, &st->gc_lock);
+        if (st->gc_head == NULL)
+            break;
+        store_gc_op *batch = st->gc_head;
+        st->gc_head = st->gc_tail = NULL;
+        pthread_mutex_unlock(&st->gc_lock);
+
+        store_batch_begin(st);
+        for (store_gc_op *op = batch; op; op = op->next)
+            op->result = store_invoice_sent_one(st, op->id, op->reference, op->qr_code);
+        store_err commit = store_batch_commit(st);
+
+        pthread_mutex_lock(&st->gc_lock);
+        for (store_gc_op *op = batch; op; op = op->next) {
+            if (commit != STORE_OK)
+                op->result = STORE_IO;
+            op->done = true;
+        }
+        pthread_cond_broadcast(&st->gc_done);
+    }
+    pthread_mutex_unlock(&st->gc_lock);
+    return NULL;
+}
+
+store_err store_invoice_sent(store *st, int64_t id, const char *reference, const char *qr_code)
+{
+    if (!st->gc_started)
+        return store_invoice_sent_one(st, id, reference, qr_code);
+    store_gc_op op = {id, reference, qr_code, STORE_OK, false, NULL};
+    pthread_mutex_lock(&st->gc_lock);
+    if (st->gc_tail)
+        st->gc_tail->next = &op;
+    else
+        st->gc_head = &op;
+    st->gc_tail = &op;
+    pthread_cond_signal(&st->gc_wake);
+    while (!op.done)
+        pthread_cond_wait(&st->gc_done, &st->gc_lock);
+    pthread_mutex_unlock(&st->gc_lock);
+    return op.result;
 }
 
 store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,

@@ -6,7 +6,8 @@
  * synchronous=FULL; the schema version lives in PRAGMA user_version and
  * store_open() applies forward migrations. Every state change is one
  * transaction. store_batch_begin()/store_batch_commit() let the poller group
- * many status updates into one transaction.
+ * many status updates into one transaction; sendInvoice outcomes are group-
+ * committed the same way (see store_invoice_sent).
  *
  * Write before you call: an invoice or refund is recorded as an intent
  * ("sending") before the SOAP call and completed after it. store_open()
@@ -77,7 +78,10 @@ void store_invoice_clear(store_invoice *inv);
  * currency, total, terminal_id, payment_mode, client_reference, doc_json, notify_token and
  * expires_at are read from inv. */
 store_err store_invoice_begin(store *st, store_invoice *inv);
-/* Completes a send: reference, QR code, status ISSUED, version 0. */
+/* Completes a send: reference, QR code, status ISSUED, version 0. Durable when
+ * it returns. Concurrent callers share one transaction and one fsync (group
+ * commit on a thread of the store's own), so the outcome step scales with the
+ * number of requests in flight instead of the disk's fsync rate. */
 store_err store_invoice_sent(store *st, int64_t id, const char *reference, const char *qr_code);
 /* Marks a send as rejected or unknown (STORE_SEND_*), with an error text. */
 store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,

@@ -4,7 +4,10 @@
  * kind of bad input (which must reach neither the store nor SEQR), SEQR
  * down/slow/garbage, idempotency, refunds, restarts after kill -9, SIGTERM. */
 #include <check.h>
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -693,6 +696,59 @@ START_TEST(certify_script_pos)
 }
 END_TEST
 
+/* --- abuse: nothing a client sends may crash the daemon or starve others --- */
+
+START_TEST(abuse_deep_json_header_flood_idle_connections)
+{
+    long st;
+    /* 20,000 nested arrays: refused as malformed, no stack blow-up. */
+    buf deep = BUF_INIT;
+    for (int i = 0; i < 20000; i++)
+        buf_putc(&deep, '[');
+    for (int i = 0; i < 20000; i++)
+        buf_putc(&deep, ']');
+    json_t *j = gwt_gw_call(&env, "POST", "/invoices", buf_cstr(&deep), NULL, &st);
+    ck_assert_int_eq(st, 400);
+    json_decref(j);
+    buf_free(&deep);
+
+    /* A flood of headers: an error answer (or a closed connection), no crash. */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/invoices", env.gw_port);
+    const char **h = calloc(3002, sizeof *h);
+    h[0] = "Authorization: Bearer " API_KEY;
+    for (int i = 1; i <= 3000; i++)
+        h[i] = "X-Flood: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    tu_response r;
+    st = tu_http("GET", url, h, NULL, 0, &r);
+    ck_assert_msg(st == 0 || st >= 400, "a header flood got %ld", st);
+    tu_response_free(&r);
+    free(h);
+
+    /* 100 clients that connect and say nothing must not starve a real one. */
+    int idle[100];
+    for (int i = 0; i < 100; i++) {
+        idle[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)env.gw_port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        ck_assert_int_eq(connect(idle[i], (struct sockaddr *)&a, sizeof a), 0);
+        static const char half[] = "GET /invoices HTTP/1.1\r\nHost: x\r\n";
+        if (i % 2 == 0) /* half of them send half a request */
+            ck_assert_int_gt(write(idle[i], half, sizeof half - 1), 0);
+    }
+    long long t0 = tu_now_ms();
+    j = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_int_lt(tu_now_ms() - t0, 1000);
+    json_decref(j);
+    char ref[64];
+    gwt_create_invoice(&env, ref);
+    for (int i = 0; i < 100; i++)
+        close(idle[i]);
+    ck_assert(tu_alive(&env.gw));
+}
+END_TEST
+
 /* --- SEQR trouble --- */
 
 START_TEST(seqr_garbage_slow_down)
@@ -860,6 +916,7 @@ int main(void)
     tcase_add_test(shared, idempotency_key);
     tcase_add_test(shared, qr_text_and_images);
     tcase_add_test(shared, openapi_paths_answer);
+    tcase_add_test(shared, abuse_deep_json_header_flood_idle_connections);
     tcase_add_test(shared, pos_terminal_flow);
     tcase_add_test(shared, certify_script_webshop);
     tcase_add_test(shared, certify_script_pos);
