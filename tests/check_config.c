@@ -1,0 +1,250 @@
+/* check_config.c — the INI parser (every key, every kind of bad value,
+ * unknown sections and keys, duplicates, missing file, comments and quoting,
+ * the permission warning, secrets kept out of messages) and the log redactor. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "log.h"
+#include "testutil.h"
+
+#define REQUIRED "[seqr]\nurl = https://seqr.example/soap\nterminal_id = T1\npassword = s3cret-pw\n"
+
+static char *write_conf(const char *text, mode_t mode)
+{
+    static char path[600];
+    char *d = tu_tempdir();
+    snprintf(path, sizeof path, "%s/gw.conf", d);
+    free(d);
+    ck_assert(tu_write_file(path, text));
+    chmod(path, mode);
+    return path;
+}
+
+/* Loads text; returns the problem count and fills errors/warnings. */
+static int load(const char *text, config *cfg, buf *errors, buf *warnings)
+{
+    buf_init(errors);
+    buf_init(warnings);
+    return config_load(write_conf(text, 0600), cfg, errors, warnings);
+}
+
+START_TEST(defaults_and_every_key)
+{
+    config cfg;
+    buf e, w;
+    ck_assert_int_eq(load(REQUIRED, &cfg, &e, &w), 0);
+    ck_assert_str_eq(cfg.http_listen, "127.0.0.1");
+    ck_assert_int_eq(cfg.http_port, 8080);
+    ck_assert_str_eq(cfg.http_api_key, "");
+    ck_assert_int_eq(cfg.seqr_timeout_ms, 15000);
+    ck_assert_str_eq(cfg.seqr_client_id, "Company Name");
+    ck_assert_str_eq(cfg.seqr_client_reference, "seqr-gateway " SEQR_VERSION);
+    ck_assert_str_eq(cfg.seqr_channel, "WS");
+    ck_assert_str_eq(cfg.store_path, "/var/lib/seqr-gateway/gateway.db");
+    ck_assert_int_eq(cfg.poller_interval_ms, 1000);
+    ck_assert_int_eq(cfg.poller_invoice_ttl_s, 900);
+    ck_assert(cfg.poller_auto_receipt);
+    ck_assert_str_eq(cfg.log_level, "info");
+    config_free(&cfg);
+    buf_free(&e);
+    buf_free(&w);
+
+    const char *full = "# every key\n"
+                       "[http]\nlisten = ::1\nport = 9000\napi_key = k3y-value\n"
+                       "public_url = https://pay.example\nmax_body_bytes = 2048\n"
+                       "max_connections = 10\nconnection_timeout_s = 5\n"
+                       "[seqr]\nurl = https://seqr.example/soap  # trailing comment\n"
+                       "terminal_id = T1\npassword = \"p#ss word\"\nclient_id = Shop AB\n"
+                       "client_reference = shop 1.0\nchannel = extWS\ntimeout_ms = 100\n"
+                       "ca_file = /etc/hostname\n"
+                       "[reseller]\nid = R\nuser_id = 9900\npassword = rpw-secret\n"
+                       "[store]\npath = /tmp/x.db\n"
+                       "[poller]\ninterval_ms = 100\ninvoice_ttl_s = 10\nauto_receipt = off\n"
+                       "max_in_flight = 1\n[log]\nlevel = debug\n";
+    ck_assert_int_eq(load(full, &cfg, &e, &w), 0);
+    ck_assert_str_eq(cfg.http_listen, "::1");
+    ck_assert_int_eq(cfg.http_port, 9000);
+    ck_assert_str_eq(cfg.http_api_key, "k3y-value");
+    ck_assert_str_eq(cfg.http_public_url, "https://pay.example");
+    ck_assert_int_eq(cfg.http_max_body_bytes, 2048);
+    ck_assert_int_eq(cfg.http_max_connections, 10);
+    ck_assert_int_eq(cfg.http_connection_timeout_s, 5);
+    ck_assert_str_eq(cfg.seqr_url, "https://seqr.example/soap");
+    ck_assert_str_eq(cfg.seqr_password, "p#ss word");
+    ck_assert_str_eq(cfg.seqr_client_id, "Shop AB");
+    ck_assert_str_eq(cfg.seqr_channel, "extWS");
+    ck_assert_int_eq(cfg.seqr_timeout_ms, 100);
+    ck_assert_str_eq(cfg.seqr_ca_file, "/etc/hostname");
+    ck_assert_str_eq(cfg.reseller_user_id, "9900");
+    ck_assert_str_eq(cfg.store_path, "/tmp/x.db");
+    ck_assert(!cfg.poller_auto_receipt);
+    ck_assert_int_eq(cfg.poller_max_in_flight, 1);
+    ck_assert_str_eq(cfg.log_level, "debug");
+    config_free(&cfg);
+    buf_free(&e);
+    buf_free(&w);
+}
+END_TEST
+
+typedef struct {
+    const char *text;     /* appended after REQUIRED */
+    const char *expect;   /* a substring of the single problem line */
+} bad_value;
+
+static const bad_value bad_values[] = {
+    {"[http]\nport = 0\n", ":6: [http] port: 0 is out of range"},
+    {"[http]\nport = 65536\n", "[http] port: 65536 is out of range"},
+    {"[http]\nport = 80x\n", "[http] port: \"80x\" is not a whole number"},
+    {"[http]\nport =\n", "[http] port: \"\" is not a whole number"},
+    {"[http]\nport = 99999999999999999999\n", "[http] port"},
+    {"[http]\nlisten = not a host!\n", "[http] listen: not an IP address or host name"},
+    {"[http]\npublic_url = ftp://x\n", "[http] public_url"},
+    {"[http]\nmax_body_bytes = 10\n", "[http] max_body_bytes: 10 is out of range"},
+    {"[http]\nmax_connections = -1\n", "[http] max_connections"},
+    {"[http]\nconnection_timeout_s = 0\n", "[http] connection_timeout_s"},
+    {"[seqr]\nclient_reference = 123456789012345678901234567890123\n",
+     "[seqr] client_reference: longer than 32 characters"},
+    {"[seqr]\nchannel = SOAP\n", "[seqr] channel: must be WS, ClientWS or extWS"},
+    {"[seqr]\ntimeout_ms = 99\n", "[seqr] timeout_ms: 99 is out of range"},
+    {"[seqr]\nca_file = /nonexistent/ca.pem\n", "[seqr] ca_file: not a readable file"},
+    {"[reseller]\nid = R\n", "[reseller] give all of id, user_id and password"},
+    {"[store]\npath =\n", "[store] path: must not be empty"},
+    {"[poller]\ninterval_ms = 50\n", "[poller] interval_ms: 50 is out of range"},
+    {"[poller]\ninvoice_ttl_s = 604801\n", "[poller] invoice_ttl_s"},
+    {"[poller]\nauto_receipt = maybe\n", "[poller] auto_receipt: \"maybe\" is not true/false"},
+    {"[poller]\nmax_in_flight = 0\n", "[poller] max_in_flight"},
+    {"[log]\nlevel = loud\n", "[log] level: must be error, warn, info or debug"},
+    {"[http]\nbogus = 1\n", "[http] bogus: unknown key"},
+    {"[nope]\nx = 1\n", "[nope] unknown section"},
+    {"[http]\nport = 1\nport = 2\n", "[http] port: given twice (first on line 6)"},
+    {"[http]\njust words\n", "[http] expected \"key = value\""},
+    {"[http\n", "malformed section header"},
+    {"[seqr]\nclient_id = \"unterminated\n", "[seqr] client_id: unterminated"},
+};
+
+START_TEST(each_bad_value_is_named)
+{
+    for (size_t i = 0; i < sizeof bad_values / sizeof *bad_values; i++) {
+        buf text = BUF_INIT;
+        buf_puts(&text, REQUIRED);
+        buf_puts(&text, bad_values[i].text);
+        config cfg;
+        buf e, w;
+        int n = load(buf_cstr(&text), &cfg, &e, &w);
+        ck_assert_msg(n == 1, "case %zu: %d problems:\n%s", i, n, buf_cstr(&e));
+        ck_assert_msg(strstr(buf_cstr(&e), bad_values[i].expect) != NULL,
+                      "case %zu: no '%s' in:\n%s", i, bad_values[i].expect, buf_cstr(&e));
+        config_free(&cfg);
+        buf_free(&e);
+        buf_free(&w);
+        buf_free(&text);
+    }
+}
+END_TEST
+
+START_TEST(every_problem_reported_with_lines)
+{
+    config cfg;
+    buf e, w;
+    int n = load("port = 1\n[http]\nport = 99999\nbogus = 1\n[seqr]\nurl = ftp://x\n"
+                 "password = hunter2-secret\n[poller]\nauto_receipt = maybe\n",
+                 &cfg, &e, &w);
+    const char *out = buf_cstr(&e);
+    ck_assert_int_eq(n, 6);
+    ck_assert_ptr_nonnull(strstr(out, ":1: port: key outside any [section]"));
+    ck_assert_ptr_nonnull(strstr(out, ":3: [http] port:"));
+    ck_assert_ptr_nonnull(strstr(out, ":4: [http] bogus: unknown key"));
+    ck_assert_ptr_nonnull(strstr(out, ":6: [seqr] url:"));
+    ck_assert_ptr_nonnull(strstr(out, ":9: [poller] auto_receipt:"));
+    ck_assert_ptr_nonnull(strstr(out, ":0: [seqr] terminal_id: required but missing"));
+    ck_assert_ptr_null(strstr(out, "hunter2-secret")); /* secrets never echoed */
+    config_free(&cfg);
+    buf_free(&e);
+    buf_free(&w);
+}
+END_TEST
+
+START_TEST(missing_file_and_permissions)
+{
+    config cfg;
+    buf e = BUF_INIT, w = BUF_INIT;
+    ck_assert_int_eq(config_load("/nonexistent/seqr.conf", &cfg, &e, &w), 1);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&e), "/nonexistent/seqr.conf:0: cannot read"));
+    config_free(&cfg);
+    buf_free(&e);
+    char *path = write_conf(REQUIRED, 0644);
+    ck_assert_int_eq(config_load(path, &cfg, &e, &w), 0);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&w), "readable by group/others (chmod 600"));
+    config_free(&cfg);
+    buf_free(&w);
+    path = write_conf(REQUIRED, 0600);
+    ck_assert_int_eq(config_load(path, &cfg, &e, &w), 0);
+    ck_assert_int_eq(w.len, 0);
+    config_free(&cfg);
+    /* plain http to a remote host: allowed (a simulator elsewhere), warned */
+    path = write_conf("[seqr]\nurl = http://seqr.example/soap\nterminal_id = T\npassword = p\n",
+                      0600);
+    ck_assert_int_eq(config_load(path, &cfg, &e, &w), 0);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&w), "plain http://"));
+    config_free(&cfg);
+    buf_free(&w);
+    buf_free(&e);
+}
+END_TEST
+
+START_TEST(example_config_is_valid)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/etc/seqr-gateway.conf", tu_env("SEQR_SRCDIR", "."));
+    config cfg;
+    buf e = BUF_INIT, w = BUF_INIT;
+    ck_assert_msg(config_load(path, &cfg, &e, &w) == 0, "%s", buf_cstr(&e));
+    config_free(&cfg);
+    buf_free(&e);
+    buf_free(&w);
+}
+END_TEST
+
+START_TEST(redactor)
+{
+    log_clear_secrets();
+    log_add_secret("terminal-s3cret");
+    log_add_secret("abc"); /* too short to mask: ignored */
+    buf out = BUF_INIT;
+    log_redact("login with terminal-s3cret failed; <password>xyz</password> "
+               "password=hunter2 \"api_key\": \"k-123\" Authorization: Bearer tok.en abc",
+               &out);
+    const char *s = buf_cstr(&out);
+    ck_assert_ptr_null(strstr(s, "terminal-s3cret"));
+    ck_assert_ptr_null(strstr(s, "xyz"));
+    ck_assert_ptr_null(strstr(s, "hunter2"));
+    ck_assert_ptr_null(strstr(s, "k-123"));
+    ck_assert_ptr_null(strstr(s, "tok.en"));
+    ck_assert_ptr_nonnull(strstr(s, "abc")); /* ordinary words stay */
+    ck_assert_ptr_nonnull(strstr(s, "********"));
+    buf_free(&out);
+    log_clear_secrets();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, defaults_and_every_key);
+    tcase_add_test(tc, each_bad_value_is_named);
+    tcase_add_test(tc, every_problem_reported_with_lines);
+    tcase_add_test(tc, missing_file_and_permissions);
+    tcase_add_test(tc, example_config_is_valid);
+    tcase_add_test(tc, redactor);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
