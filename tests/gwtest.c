@@ -172,8 +172,14 @@ void gwt_create_invoice(const gw_env *e, char ref[64])
 }
 
 /* Polls GET /invoices/{ref} until status is want or timeout_ms passes. */
+int gwt_slowdown(void)
+{
+    return getenv("SEQR_VALGRIND") != NULL ? 20 : 1;
+}
+
 json_t *gwt_wait_status(const gw_env *e, const char *ref, const char *want, int timeout_ms)
 {
+    timeout_ms *= gwt_slowdown();
     char path[128];
     snprintf(path, sizeof path, "/invoices/%s", ref);
     long long end = tu_now_ms() + timeout_ms;

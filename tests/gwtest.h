@@ -43,6 +43,9 @@ const char *gwt_error_field(const json_t *o);
 /* A two-row invoice of 549.50 SEK. */
 extern const char gwt_invoice_body[];
 void gwt_create_invoice(const gw_env *e, char ref[64]);
+/* How much slower than normal the daemons run: 20 under valgrind
+ * (SEQR_VALGRIND set, make check-valgrind), else 1. Timeouts scale by it. */
+int gwt_slowdown(void);
 /* Polls GET /invoices/{ref} until status is want (caller decrefs). */
 json_t *gwt_wait_status(const gw_env *e, const char *ref, const char *want, int timeout_ms);
 void gwt_sim_pay(const gw_env *e, const char *ref);
