@@ -172,7 +172,8 @@ int main(int argc, char **argv)
     int active = 0;
     for (;;) {
         double now = loadgen_now();
-        bool more = (seconds <= 0 || now - t0 < seconds) && (max_requests <= 0 || started < max_requests);
+        bool more =
+            (seconds <= 0 || now - t0 < seconds) && (max_requests <= 0 || started < max_requests);
         for (int i = 0; more && i < concurrency; i++) {
             loadgen_slot *s = &slots[i];
             if (s->started != 0)
@@ -239,7 +240,8 @@ int main(int argc, char **argv)
     printf("{\"requests\": %ld, \"errors\": %ld, \"seconds\": %.3f, \"rps\": %.1f, "
            "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
            done, errors, elapsed, (double)done / elapsed, loadgen_pct(samples, nsamples, 0.50),
-           loadgen_pct(samples, nsamples, 0.90), loadgen_pct(samples, nsamples, 0.99), nsamples ? samples[nsamples - 1] : 0.0);
+           loadgen_pct(samples, nsamples, 0.90), loadgen_pct(samples, nsamples, 0.99),
+           nsamples ? samples[nsamples - 1] : 0.0);
     for (int i = 0; i < concurrency; i++) {
         curl_easy_cleanup(slots[i].easy);
         curl_slist_free_all(slots[i].headers);

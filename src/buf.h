@@ -12,12 +12,15 @@
 #include <stddef.h>
 
 typedef struct {
-    char *data;   /* owned; NULL until the first append */
-    size_t len;   /* bytes used, not counting the trailing NUL */
-    size_t cap;   /* bytes allocated */
+    char *data; /* owned; NULL until the first append */
+    size_t len; /* bytes used, not counting the trailing NUL */
+    size_t cap; /* bytes allocated */
 } buf;
 
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void buf_init(buf *b);
 /* Frees the storage and resets b to empty. */

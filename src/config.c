@@ -7,8 +7,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +22,13 @@ typedef enum { CONFIG_STR, CONFIG_INT, CONFIG_LONG, CONFIG_BOOL } config_type;
 /* Extra checks for some strings. */
 typedef enum {
     CONFIG_CHECK_NONE,
-    CONFIG_CHECK_HOST,      /* IPv4/IPv6 literal or a host name */
-    CONFIG_CHECK_URL,       /* http:// or https:// */
+    CONFIG_CHECK_HOST,       /* IPv4/IPv6 literal or a host name */
+    CONFIG_CHECK_URL,        /* http:// or https:// */
     CONFIG_CHECK_PUBLIC_URL, /* optional http(s) base URL */
-    CONFIG_CHECK_MAX32,     /* at most 32 characters */
-    CONFIG_CHECK_CHANNEL,   /* WS, ClientWS, extWS */
-    CONFIG_CHECK_FILE,      /* optional readable file */
-    CONFIG_CHECK_LEVEL      /* log level */
+    CONFIG_CHECK_MAX32,      /* at most 32 characters */
+    CONFIG_CHECK_CHANNEL,    /* WS, ClientWS, extWS */
+    CONFIG_CHECK_FILE,       /* optional readable file */
+    CONFIG_CHECK_LEVEL       /* log level */
 } config_check;
 
 typedef struct {
@@ -36,10 +36,10 @@ typedef struct {
     const char *key;
     config_type type;
     size_t offset;
-    const char *def;  /* default for strings (NULL = ""), text of the default for numbers */
-    long min, max;    /* numbers */
-    bool required;    /* must be present and non-empty */
-    bool secret;      /* never echo the value */
+    const char *def; /* default for strings (NULL = ""), text of the default for numbers */
+    long min, max;   /* numbers */
+    bool required;   /* must be present and non-empty */
+    bool secret;     /* never echo the value */
     config_check check;
 } config_key;
 
@@ -61,8 +61,8 @@ static const config_key config_keys[] = {
     {"seqr", "url", CONFIG_STR, CONFIG_AT(seqr_url), NULL, 0, 0, true, false, CONFIG_CHECK_URL},
     {"seqr", "terminal_id", CONFIG_STR, CONFIG_AT(seqr_terminal_id), NULL, 0, 0, true, false, 0},
     {"seqr", "password", CONFIG_STR, CONFIG_AT(seqr_password), NULL, 0, 0, true, true, 0},
-    {"seqr", "client_id", CONFIG_STR, CONFIG_AT(seqr_client_id), "Company Name", 0, 0, false,
-     false, 0},
+    {"seqr", "client_id", CONFIG_STR, CONFIG_AT(seqr_client_id), "Company Name", 0, 0, false, false,
+     0},
     {"seqr", "client_reference", CONFIG_STR, CONFIG_AT(seqr_client_reference),
      "seqr-gateway " SEQR_VERSION, 0, 0, false, false, CONFIG_CHECK_MAX32},
     {"seqr", "channel", CONFIG_STR, CONFIG_AT(seqr_channel), "WS", 0, 0, false, false,
@@ -73,18 +73,17 @@ static const config_key config_keys[] = {
      CONFIG_CHECK_FILE},
     {"reseller", "id", CONFIG_STR, CONFIG_AT(reseller_id), NULL, 0, 0, false, false, 0},
     {"reseller", "user_id", CONFIG_STR, CONFIG_AT(reseller_user_id), NULL, 0, 0, false, false, 0},
-    {"reseller", "password", CONFIG_STR, CONFIG_AT(reseller_password), NULL, 0, 0, false, true,
-     0},
+    {"reseller", "password", CONFIG_STR, CONFIG_AT(reseller_password), NULL, 0, 0, false, true, 0},
     {"store", "path", CONFIG_STR, CONFIG_AT(store_path), "/var/lib/seqr-gateway/gateway.db", 0, 0,
      false, false, 0},
-    {"poller", "interval_ms", CONFIG_LONG, CONFIG_AT(poller_interval_ms), "1000", 100, 60000,
-     false, false, 0},
+    {"poller", "interval_ms", CONFIG_LONG, CONFIG_AT(poller_interval_ms), "1000", 100, 60000, false,
+     false, 0},
     {"poller", "invoice_ttl_s", CONFIG_LONG, CONFIG_AT(poller_invoice_ttl_s), "900", 10, 604800,
      false, false, 0},
     {"poller", "auto_receipt", CONFIG_BOOL, CONFIG_AT(poller_auto_receipt), "true", 0, 0, false,
      false, 0},
-    {"poller", "max_in_flight", CONFIG_INT, CONFIG_AT(poller_max_in_flight), "256", 1, 10000,
-     false, false, 0},
+    {"poller", "max_in_flight", CONFIG_INT, CONFIG_AT(poller_max_in_flight), "256", 1, 10000, false,
+     false, 0},
     {"log", "level", CONFIG_STR, CONFIG_AT(log_level), "info", 0, 0, false, false,
      CONFIG_CHECK_LEVEL},
 };
@@ -277,7 +276,7 @@ static const char *config_check_value(const config *cfg, const config_key *k, co
         return NULL;
     case CONFIG_CHECK_PUBLIC_URL:
         return value[0] == '\0' || config_url_valid(value) ? NULL
-                                                            : "must be an http:// or https:// URL";
+                                                           : "must be an http:// or https:// URL";
     case CONFIG_CHECK_MAX32:
         return strlen(value) <= 32 ? NULL : "longer than 32 characters";
     case CONFIG_CHECK_CHANNEL:
@@ -344,8 +343,7 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
 
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        config_problem(errors, &problems, path, 0, NULL, NULL, "cannot read: %s",
-                       strerror(errno));
+        config_problem(errors, &problems, path, 0, NULL, NULL, "cannot read: %s", strerror(errno));
         return problems;
     }
     char section[64] = "";
@@ -389,8 +387,7 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
         char *key = config_trim(s);
         char *value;
         if (section[0] == '\0') {
-            config_problem(errors, &problems, path, lineno, NULL, key,
-                           "key outside any [section]");
+            config_problem(errors, &problems, path, lineno, NULL, key, "key outside any [section]");
             continue;
         }
         if (!section_known)
@@ -448,8 +445,8 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
     for (size_t i = 0; i < CONFIG_NKEYS; i++) {
         const config_key *k = &config_keys[i];
         if (k->required && (*config_str(cfg, k))[0] == '\0')
-            config_problem(errors, &problems, path, seen_line[i], k->section, k->key,
-                           "required%s", seen_line[i] ? " but empty" : " but missing");
+            config_problem(errors, &problems, path, seen_line[i], k->section, k->key, "required%s",
+                           seen_line[i] ? " but empty" : " but missing");
     }
     if (cfg->seqr_client_id[0] == '\0')
         config_problem(errors, &problems, path, 0, "seqr", "client_id", "must not be empty");
@@ -463,8 +460,7 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
 
     struct stat stt;
     if (holds_secret && warnings != NULL && stat(path, &stt) == 0 && (stt.st_mode & 077) != 0)
-        buf_printf(warnings,
-                   "%s: holds secrets but is readable by group/others (chmod 600 %s)\n", path,
-                   path);
+        buf_printf(warnings, "%s: holds secrets but is readable by group/others (chmod 600 %s)\n",
+                   path, path);
     return problems;
 }

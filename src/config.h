@@ -14,13 +14,13 @@
 
 typedef struct {
     /* [http] */
-    char *http_listen;        /* default "127.0.0.1" */
-    int http_port;            /* 1..65535, default 8080 */
-    char *http_api_key;       /* "" = no key required */
-    char *http_public_url;    /* extension: base URL at which SEQR can reach this gateway
-                                 for notificationUrl ("" = none) */
-    long http_max_body_bytes; /* extension: request body cap, default 1048576 */
-    int http_max_connections; /* extension: default 512 */
+    char *http_listen;             /* default "127.0.0.1" */
+    int http_port;                 /* 1..65535, default 8080 */
+    char *http_api_key;            /* "" = no key required */
+    char *http_public_url;         /* extension: base URL at which SEQR can reach this gateway
+                                      for notificationUrl ("" = none) */
+    long http_max_body_bytes;      /* extension: request body cap, default 1048576 */
+    int http_max_connections;      /* extension: default 512 */
     int http_connection_timeout_s; /* extension: idle client timeout, default 30 */
 
     /* [seqr] */
@@ -42,10 +42,10 @@ typedef struct {
     char *store_path; /* default "/var/lib/seqr-gateway/gateway.db" */
 
     /* [poller] */
-    long poller_interval_ms;  /* 100..60000, default 1000 */
+    long poller_interval_ms;   /* 100..60000, default 1000 */
     long poller_invoice_ttl_s; /* 10..604800, default 900 */
-    bool poller_auto_receipt; /* default true */
-    int poller_max_in_flight; /* extension: concurrent getPaymentStatus, default 256 */
+    bool poller_auto_receipt;  /* default true */
+    int poller_max_in_flight;  /* extension: concurrent getPaymentStatus, default 256 */
 
     /* [log] (extension) */
     char *log_level; /* error|warn|info|debug, default "info" */

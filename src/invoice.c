@@ -60,17 +60,17 @@ typedef struct {
 } invoice_text_field;
 
 static const invoice_text_field invoice_text_fields[] = {
-    {"title", 200},          {"clientInvoiceId", 64}, {"cashierId", 64},
-    {"footer", 500},         {"backUrl", 2048},       {"notificationUrl", 2048},
-    {"paymentMode", 64},     {"clientReference", 32}, {"terminalId", 64},
+    {"title", 200},      {"clientInvoiceId", 64}, {"cashierId", 64},
+    {"footer", 500},     {"backUrl", 2048},       {"notificationUrl", 2048},
+    {"paymentMode", 64}, {"clientReference", 32}, {"terminalId", 64},
 };
 
 static const invoice_text_field invoice_row_text_fields[] = {
     {"description", 200}, {"sku", 64}, {"ean", 64}, {"unit", 32}};
 
-static const char *const invoice_payment_modes[] = {
-    "IMMEDIATE_DEBIT", "RESERVATION_DESIRED", "RESERVATION_REQUIRED",
-    "RESERVATION_REQUIRED_PRELIMINARY_AMOUNT"};
+static const char *const invoice_payment_modes[] = {"IMMEDIATE_DEBIT", "RESERVATION_DESIRED",
+                                                    "RESERVATION_REQUIRED",
+                                                    "RESERVATION_REQUIRED_PRELIMINARY_AMOUNT"};
 
 /* Copies a string member (validated) into the document. */
 static bool invoice_take_text(const json_t *src, json_t *dst, const char *path_prefix,
@@ -93,8 +93,8 @@ static bool invoice_take_text(const json_t *src, json_t *dst, const char *path_p
     }
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p < 0x20 && *p != '\n' && *p != '\t') {
-            api_error_set(err, 422, "invalid_value", field,
-                          "%s contains a control character", field);
+            api_error_set(err, 422, "invalid_value", field, "%s contains a control character",
+                          field);
             return false;
         }
     }
@@ -142,9 +142,9 @@ static bool invoice_amount_field(const json_t *obj, const char *name, const char
 static bool invoice_parse_row(const json_t *row, size_t idx, const char *currency,
                               seqr_invoice_row *r, json_t *out_rows, api_error *err)
 {
-    static const char *const known[] = {"quantity", "totalAmount", "description", "unitPrice",
-                                        "taxRate",  "sku",         "ean",         "unit",
-                                        "discount"};
+    static const char *const known[] = {"quantity",  "totalAmount", "description",
+                                        "unitPrice", "taxRate",     "sku",
+                                        "ean",       "unit",        "discount"};
     char prefix[32], field[96];
     snprintf(prefix, sizeof prefix, "rows[%zu].", idx);
     if (!json_is_object(row)) {
@@ -168,8 +168,8 @@ static bool invoice_parse_row(const json_t *row, size_t idx, const char *currenc
     bool present;
 
     snprintf(field, sizeof field, "%squantity", prefix);
-    if (!invoice_amount_field(row, "quantity", field, true, MONEY_QTY_DECIMALS,
-                              &r->quantity_milli, &present, err))
+    if (!invoice_amount_field(row, "quantity", field, true, MONEY_QTY_DECIMALS, &r->quantity_milli,
+                              &present, err))
         return false;
     if (r->quantity_milli <= 0) {
         api_error_set(err, 422, "invalid_quantity", field, "%s must be greater than 0", field);
@@ -179,8 +179,8 @@ static bool invoice_parse_row(const json_t *row, size_t idx, const char *currenc
                         json_string(money_format_scaled(r->quantity_milli, MONEY_QTY_DECIMALS, m)));
 
     snprintf(field, sizeof field, "%stotalAmount", prefix);
-    if (!invoice_amount_field(row, "totalAmount", field, true, MONEY_DECIMALS, &r->total,
-                              &present, err))
+    if (!invoice_amount_field(row, "totalAmount", field, true, MONEY_DECIMALS, &r->total, &present,
+                              err))
         return false;
     if (r->total < 0) {
         api_error_set(err, 422, "invalid_amount", field, "%s must not be negative", field);
@@ -206,14 +206,12 @@ static bool invoice_parse_row(const json_t *row, size_t idx, const char *currenc
     if (tax != NULL && !json_is_null(tax)) {
         snprintf(field, sizeof field, "%staxRate", prefix);
         if (!json_is_integer(tax)) {
-            api_error_set(err, 400, "invalid_type", field, "%s must be an integer percent",
-                          field);
+            api_error_set(err, 400, "invalid_type", field, "%s must be an integer percent", field);
             return false;
         }
         json_int_t t = json_integer_value(tax);
         if (t < 0 || t > 100) {
-            api_error_set(err, 422, "invalid_value", field, "%s must be between 0 and 100",
-                          field);
+            api_error_set(err, 422, "invalid_value", field, "%s must be between 0 and 100", field);
             return false;
         }
         r->has_tax_rate = true;
@@ -230,9 +228,8 @@ static bool invoice_parse_row(const json_t *row, size_t idx, const char *currenc
 bool invoice_parse(const json_t *body, invoice_input *out, api_error *err)
 {
     static const char *const known[] = {
-        "currency",  "rows",   "totalAmount", "title",       "clientInvoiceId",
-        "cashierId", "footer", "backUrl",     "notificationUrl", "paymentMode",
-        "clientReference", "terminalId"};
+        "currency", "rows",    "totalAmount",     "title",       "clientInvoiceId", "cashierId",
+        "footer",   "backUrl", "notificationUrl", "paymentMode", "clientReference", "terminalId"};
     memset(out, 0, sizeof *out);
     out->doc = json_object();
     if (!json_is_object(body)) {
@@ -294,8 +291,8 @@ bool invoice_parse(const json_t *body, invoice_input *out, api_error *err)
     json_object_set_new(out->doc, "rows", out_rows);
     int64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!invoice_parse_row(json_array_get(rows, i), i, out->currency, &out->rows[i],
-                               out_rows, err))
+        if (!invoice_parse_row(json_array_get(rows, i), i, out->currency, &out->rows[i], out_rows,
+                               err))
             return false;
         if (!money_add(sum, out->rows[i].total, &sum)) {
             api_error_set(err, 422, "invalid_amount", "rows", "the rows' sum is out of range");

@@ -24,12 +24,12 @@
 #define INVOICE_MAX_ROWS 500
 
 typedef struct {
-    json_t *doc;              /* owned normalised document */
+    json_t *doc; /* owned normalised document */
     char currency[4];
     int64_t total;
-    seqr_invoice_row *rows;   /* owned array; strings borrowed from doc */
+    seqr_invoice_row *rows; /* owned array; strings borrowed from doc */
     size_t n_rows;
-    const char *title;        /* each borrowed from doc, NULL when absent */
+    const char *title; /* each borrowed from doc, NULL when absent */
     const char *client_invoice_id;
     const char *cashier_id;
     const char *footer;

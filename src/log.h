@@ -12,12 +12,7 @@
 
 #include "buf.h"
 
-typedef enum {
-    LOG_LEVEL_ERROR = 0,
-    LOG_LEVEL_WARN,
-    LOG_LEVEL_INFO,
-    LOG_LEVEL_DEBUG
-} log_level;
+typedef enum { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG } log_level;
 
 void log_set_level(log_level level);
 log_level log_get_level(void);

@@ -22,7 +22,7 @@
 typedef struct poller_entry {
     char ref[64];
     int64_t version;
-    int64_t expires_at;  /* wall clock ms */
+    int64_t expires_at; /* wall clock ms */
     char terminal_id[64];
     char client_reference[40];
     int64_t due;         /* monotonic ms */
@@ -30,7 +30,7 @@ typedef struct poller_entry {
     int failures;
     bool in_flight;
     bool expire_requested;
-    size_t heap_index;   /* valid while !in_flight */
+    size_t heap_index;        /* valid while !in_flight */
     seqr_status_request *req; /* the call under way while in_flight */
     struct poller_entry *next_in_bucket;
 } poller_entry;
@@ -694,8 +694,7 @@ bool poller_start(poller *p)
     if (ctx.n > 0)
         log_info("poller: resuming %lld pending invoices", (long long)ctx.n);
     /* Receipts that a crash left unsent are due now as well. */
-    if (p->cfg->poller_auto_receipt &&
-        store_receipts_due(p->st, poller_receipt_due, p) != STORE_OK)
+    if (p->cfg->poller_auto_receipt && store_receipts_due(p->st, poller_receipt_due, p) != STORE_OK)
         log_warn("poller: cannot look up receipts still to send");
     if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
         return false;

@@ -25,13 +25,13 @@
 typedef struct poller poller;
 
 typedef struct {
-    int64_t pending;        /* invoices being polled */
-    int64_t in_flight;      /* getPaymentStatus calls under way */
-    uint64_t polls;         /* answers received since start */
-    uint64_t errors;        /* failed polls since start */
-    bool seqr_reachable;    /* false while polls fail */
-    int64_t last_ok_ms;     /* wall clock of the last good answer, 0 if none */
-    int64_t heartbeat_ms;   /* monotonic time the loop last went round (watchdog) */
+    int64_t pending;      /* invoices being polled */
+    int64_t in_flight;    /* getPaymentStatus calls under way */
+    uint64_t polls;       /* answers received since start */
+    uint64_t errors;      /* failed polls since start */
+    bool seqr_reachable;  /* false while polls fail */
+    int64_t last_ok_ms;   /* wall clock of the last good answer, 0 if none */
+    int64_t heartbeat_ms; /* monotonic time the loop last went round (watchdog) */
     /* Time between two polls of the same invoice over the last full 10 s
      * window (10 ms resolution): the 20-second rule's safety margin. */
     int64_t gap_p50_ms, gap_p99_ms, gap_max_ms;

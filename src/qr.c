@@ -25,8 +25,7 @@ static bool qr_parse_int(const char *s, int lo, int hi, int *out)
     return true;
 }
 
-bool qr_options_parse(qr_options *o, const char *size, const char *margin, char *msg,
-                      size_t msglen)
+bool qr_options_parse(qr_options *o, const char *size, const char *margin, char *msg, size_t msglen)
 {
     if (size != NULL && !qr_parse_int(size, 1, 40, &o->size)) {
         snprintf(msg, msglen, "size must be a whole number from 1 to 40");

@@ -71,8 +71,7 @@ void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, cons
     case SEQR_ERR_RESULT: {
         const seqr_code_info *info = seqr_code_lookup(res->code);
         api_error_set(err, seqr_code_http_status(res->code), "seqr_error", NULL,
-                      "SEQR refused %s: %s", op,
-                      info ? info->meaning : "unknown result code");
+                      "SEQR refused %s: %s", op, info ? info->meaning : "unknown result code");
         err->seqr_code = res->code;
         snprintf(err->seqr_desc, sizeof err->seqr_desc, "%s",
                  res->description[0] ? res->description : seqr_code_name(res->code));
@@ -174,8 +173,9 @@ static json_t *service_refunds_json(service *svc, int64_t invoice_id, const char
     json_array_foreach(arr, i, r)
     {
         char m[MONEY_BUFLEN];
-        json_object_set_new(r, "amount",
-                            json_string(money_format(json_integer_value(json_object_get(r, "amount")), m)));
+        json_object_set_new(
+            r, "amount",
+            json_string(money_format(json_integer_value(json_object_get(r, "amount")), m)));
         json_object_set_new(r, "currency", json_string(currency));
         json_object_set_new(r, "createdAt",
                             service_time_json(json_integer_value(json_object_get(r, "createdAt"))));
@@ -201,9 +201,9 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
     } else {
         json_object_set_new(o, "seqrUrl", json_null());
     }
-    static const char *const doc_fields[] = {"clientInvoiceId", "title", "cashierId", "footer",
-                                             "backUrl", "notificationUrl", "paymentMode",
-                                             "clientReference", "terminalId"};
+    static const char *const doc_fields[] = {
+        "clientInvoiceId", "title",       "cashierId",       "footer",    "backUrl",
+        "notificationUrl", "paymentMode", "clientReference", "terminalId"};
     for (size_t i = 0; i < sizeof doc_fields / sizeof *doc_fields; i++) {
         json_t *v = json_object_get(doc, doc_fields[i]);
         json_object_set(o, doc_fields[i], v ? v : json_null());
@@ -222,10 +222,11 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
     json_object_set_new(o, "updatedAt", service_time_json(inv->updated_at));
     json_object_set_new(o, "expiresAt", service_time_json(inv->expires_at));
     json_object_set_new(o, "paidAt", service_time_json(inv->paid_at));
-    json_object_set_new(o, "polling", json_boolean(inv->send_state[0] == 's' &&
-                                                   strcmp(inv->send_state, STORE_SEND_SENT) == 0 &&
-                                                   !inv->polling_stopped &&
-                                                   !seqr_status_is_final(seqr_status_parse(inv->status))));
+    json_object_set_new(o, "polling",
+                        json_boolean(inv->send_state[0] == 's' &&
+                                     strcmp(inv->send_state, STORE_SEND_SENT) == 0 &&
+                                     !inv->polling_stopped &&
+                                     !seqr_status_is_final(seqr_status_parse(inv->status))));
     if (inv->last_error[0] != '\0')
         json_object_set_new(o, "lastError", json_string(inv->last_error));
     json_decref(doc);
@@ -369,8 +370,8 @@ static char *service_receipt_json(const seqr_receipt *r)
     return s;
 }
 
-void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps,
-                          bool *final, bool *needs_receipt)
+void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
+                          bool *needs_receipt)
 {
     *final = false;
     *needs_receipt = false;
@@ -382,8 +383,8 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
     char *receipt = service_receipt_json(&ps->receipt);
     bool changed = false;
     store_err e = store_invoice_set_status(svc->st, ref, seqr_status_name(ps->status), ps->version,
-                                           ps->ers_reference[0] ? ps->ers_reference : NULL,
-                                           receipt, &changed);
+                                           ps->ers_reference[0] ? ps->ers_reference : NULL, receipt,
+                                           &changed);
     free(receipt);
     if (e != STORE_OK) {
         log_error("invoice %s: storing status %s failed (%s)", ref, seqr_status_name(ps->status),
@@ -640,8 +641,8 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
                  inv.currency, ans.ers_reference);
     } else {
         bool unknown = e == SEQR_ERR_TIMEOUT || e == SEQR_ERR_BAD_ANSWER || e == SEQR_ERR_INTERNAL;
-        store_refund_finish(svc->st, refund_id, unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED,
-                            "", res.message);
+        store_refund_finish(svc->st, refund_id,
+                            unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "", res.message);
         if (unknown)
             log_warn("invoice %s: refund %lld outcome unknown (%s); amount stays reserved", ref,
                      (long long)refund_id, res.message);
@@ -663,7 +664,8 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
     }
     free(rj);
     if (*refund == NULL) {
-        api_error_set(err, 500, "store_error", NULL, "the refund was made but reading it back failed");
+        api_error_set(err, 500, "store_error", NULL,
+                      "the refund was made but reading it back failed");
         goto cleanup;
     }
     ok = true;
@@ -725,8 +727,8 @@ bool service_list_invoices(service *svc, const char *status, int64_t after, int 
     service_list_ctx ctx = {svc, json_array()};
     int64_t last = 0;
     bool more = false;
-    store_err e = store_invoice_list(svc->st, status, after, limit, service_list_one, &ctx, &last,
-                                     &more);
+    store_err e =
+        store_invoice_list(svc->st, status, after, limit, service_list_one, &ctx, &last, &more);
     if (e != STORE_OK) {
         json_decref(ctx.arr);
         service_store_error(err, e, "invoices");
@@ -783,8 +785,8 @@ bool service_report(service *svc, const char *report_id, const char *language,
     for (int attempt = 1;; attempt++) {
         seqr_result res;
         memset(out, 0, sizeof *out);
-        seqr_err e = seqr_execute_report(svc->seqr, NULL, report_id, language, params, n_params,
-                                         out, &res);
+        seqr_err e =
+            seqr_execute_report(svc->seqr, NULL, report_id, language, params, n_params, out, &res);
         if (e == SEQR_OK)
             return true;
         seqr_report_free(out);
@@ -805,8 +807,7 @@ bool service_report(service *svc, const char *report_id, const char *language,
 }
 
 bool service_register_terminal(service *svc, const char *external_id, const char *name,
-                               const char *password, char terminal_id[static 64],
-                               api_error *err)
+                               const char *password, char terminal_id[static 64], api_error *err)
 {
     if (!service_require_reseller(svc, err))
         return false;
@@ -816,8 +817,8 @@ bool service_register_terminal(service *svc, const char *external_id, const char
         password = generated;
     }
     seqr_result res;
-    seqr_err e = seqr_register_terminal(svc->seqr, NULL, external_id, password, name, terminal_id,
-                                        &res);
+    seqr_err e =
+        seqr_register_terminal(svc->seqr, NULL, external_id, password, name, terminal_id, &res);
     if (e != SEQR_OK) {
         service_seqr_error(err, e, &res, "registerTerminal");
         return false;
@@ -927,8 +928,7 @@ bool service_counts(service *svc, int64_t *pending, int64_t *unknown)
     return store_counts(svc->st, pending, unknown) == STORE_OK;
 }
 
-bool service_check_notify(service *svc, const char *ref, const char *token,
-                          char ref_out[static 64])
+bool service_check_notify(service *svc, const char *ref, const char *token, char ref_out[static 64])
 {
     store_invoice inv;
     store_err e;
@@ -967,8 +967,7 @@ bool service_terminal_seqr_id(service *svc, const char *terminal_id, char seqr_i
     }
     if (t.seqr_id[0] == '\0') {
         api_error_set(err, 409, "invalid_state", NULL,
-                      "terminal %s has no SEQR ID yet (POST /terminals/{id}/seqr-id)",
-                      terminal_id);
+                      "terminal %s has no SEQR ID yet (POST /terminals/{id}/seqr-id)", terminal_id);
         return false;
     }
     snprintf(seqr_id, 128, "%s", t.seqr_id);

@@ -66,13 +66,11 @@ bool service_mark_period(service *svc, const char *terminal_id, char period_id[s
                          api_error *err);
 /* Retries REPORT_NOT_READY a few times (bounded), then 503 with retry_after_s. */
 bool service_report(service *svc, const char *report_id, const char *language,
-                    const seqr_param *params, size_t n_params, seqr_report *out,
-                    api_error *err);
+                    const seqr_param *params, size_t n_params, seqr_report *out, api_error *err);
 
 /* Points of sale. password may be NULL/"" (a strong one is generated). */
 bool service_register_terminal(service *svc, const char *external_id, const char *name,
-                               const char *password, char terminal_id[static 64],
-                               api_error *err);
+                               const char *password, char terminal_id[static 64], api_error *err);
 bool service_assign_seqr_id(service *svc, const char *terminal_id, const char *seqr_id,
                             api_error *err);
 bool service_unregister_terminal(service *svc, const char *terminal_id, api_error *err);
@@ -97,8 +95,8 @@ bool service_check_notify(service *svc, const char *ref, const char *token,
 
 /* Stores a status answer for ref. *final tells whether polling can stop;
  * *needs_receipt whether an automatic receipt is due now. */
-void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps,
-                          bool *final, bool *needs_receipt);
+void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
+                          bool *needs_receipt);
 /* Sends the automatic (empty) receipt for a PAID invoice if not yet sent. */
 bool service_auto_receipt(service *svc, const char *ref, api_error *err);
 /* Cancels an invoice unpaid past its TTL. */

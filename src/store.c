@@ -278,8 +278,8 @@ static store_err store_migrate(store *st, buf *err)
         version = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     if (version > STORE_SCHEMA_VERSION) {
-        buf_printf(err, "database schema version %d is newer than this seqr-gateway (%d)",
-                   version, STORE_SCHEMA_VERSION);
+        buf_printf(err, "database schema version %d is newer than this seqr-gateway (%d)", version,
+                   STORE_SCHEMA_VERSION);
         return STORE_IO;
     }
     for (; version < STORE_SCHEMA_VERSION; version++) {
@@ -361,9 +361,8 @@ store_err store_open(const char *path, store **out, buf *err)
     pthread_mutex_init(&st->lock, &attr);
     pthread_mutexattr_destroy(&attr);
 
-    int rc = sqlite3_open_v2(path, &st->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         buf_printf(err, "cannot open database %s: %s", path,
                    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -387,8 +386,8 @@ store_err store_open(const char *path, store **out, buf *err)
     pthread_cond_init(&st->gc_done, NULL);
     pthread_cond_init(&st->ckpt_wake, NULL);
     st->gc_started = pthread_create(&st->gc_thread, NULL, store_gc_main, st) == 0;
-    if (sqlite3_open_v2(path, &st->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) == SQLITE_OK) {
+    if (sqlite3_open_v2(path, &st->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) ==
+        SQLITE_OK) {
         sqlite3_busy_timeout(st->ckpt_db, 5000);
         /* A connection that has read nothing has not opened the WAL yet, and
          * its checkpoints would silently do nothing. */
@@ -479,12 +478,12 @@ static char *store_dup_col(sqlite3_stmt *s, int col)
     return d;
 }
 
-#define STORE_INVOICE_COLUMNS                                                                  \
-    "i.id, ifnull(i.reference, ''), i.send_state, i.status, i.version, i.qr_code, i.currency,"  \
-    " i.total, i.terminal_id, i.payment_mode, i.client_reference, i.ers_reference, i.doc,"    \
-    " i.receipt, i.receipt_submitted, i.polling_stopped, i.last_error, i.created_at,"         \
-    " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                 \
-    " (SELECT ifnull(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                \
+#define STORE_INVOICE_COLUMNS                                                                      \
+    "i.id, ifnull(i.reference, ''), i.send_state, i.status, i.version, i.qr_code, i.currency,"     \
+    " i.total, i.terminal_id, i.payment_mode, i.client_reference, i.ers_reference, i.doc,"         \
+    " i.receipt, i.receipt_submitted, i.polling_stopped, i.last_error, i.created_at,"              \
+    " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                      \
+    " (SELECT ifnull(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                     \
     "  AND r.state IN ('sending', 'done', 'unknown'))"
 
 static void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
@@ -673,8 +672,8 @@ store_err store_invoice_send_failed(store *st, int64_t id, const char *send_stat
     return store_tx_end(st, e);
 }
 
-static store_err store_invoice_get_by(store *st, const char *sql, const char *reference,
-                                      int64_t id, store_invoice *out)
+static store_err store_invoice_get_by(store *st, const char *sql, const char *reference, int64_t id,
+                                      store_invoice *out)
 {
     memset(out, 0, sizeof *out);
     store_lock(st);
@@ -1028,9 +1027,9 @@ store_err store_refund_finish(store *st, int64_t refund_id, const char *state,
     return store_tx_end(st, e);
 }
 
-#define STORE_REFUND_JSON                                                                      \
-    "json_object('id', id, 'amount', amount, 'status', state, 'ersReference',"                 \
-    " CASE WHEN ers_reference = '' THEN NULL ELSE ers_reference END, 'title', title,"         \
+#define STORE_REFUND_JSON                                                                          \
+    "json_object('id', id, 'amount', amount, 'status', state, 'ersReference',"                     \
+    " CASE WHEN ers_reference = '' THEN NULL ELSE ers_reference END, 'title', nullif(title, ''),"  \
     " 'createdAt', created_at, 'error', CASE WHEN error = '' THEN NULL ELSE error END)"
 
 store_err store_refund_list(store *st, int64_t invoice_id, char **json)

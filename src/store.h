@@ -50,26 +50,26 @@ int64_t store_now_ms(void);
 #define STORE_SEND_UNKNOWN "unknown"   /* no answer (timeout/crash): outcome unknown */
 
 typedef struct {
-    int64_t id;               /* gateway-local id */
-    char reference[64];       /* SEQR invoiceReference; "" until sent */
-    char send_state[16];      /* STORE_SEND_* */
-    char status[40];          /* SEQR status; "ISSUED" once sent */
-    int64_t version;          /* latest invoiceVersion received */
+    int64_t id;          /* gateway-local id */
+    char reference[64];  /* SEQR invoiceReference; "" until sent */
+    char send_state[16]; /* STORE_SEND_* */
+    char status[40];     /* SEQR status; "ISSUED" once sent */
+    int64_t version;     /* latest invoiceVersion received */
     char qr_code[256];
     char currency[4];
     int64_t total;
-    char terminal_id[64];     /* "" = the configured terminal */
+    char terminal_id[64]; /* "" = the configured terminal */
     char payment_mode[40];
     char client_reference[40];
     char ers_reference[64];
-    char *doc_json;           /* malloc'd: the invoice as the webshop gave it (normalised) */
-    char *receipt_json;       /* malloc'd or NULL: SEQR's receipt once PAID */
+    char *doc_json;     /* malloc'd: the invoice as the webshop gave it (normalised) */
+    char *receipt_json; /* malloc'd or NULL: SEQR's receipt once PAID */
     bool receipt_submitted;
-    int64_t refunded;         /* refunds done, sending or unknown (never over-refund) */
-    bool polling_stopped;     /* SEQR no longer knows it (54): not polled */
+    int64_t refunded;     /* refunds done, sending or unknown (never over-refund) */
+    bool polling_stopped; /* SEQR no longer knows it (54): not polled */
     char last_error[256];
     int64_t created_at, updated_at, expires_at, paid_at;
-    char notify_token[40];    /* secret for POST /seqr/notify/{ref}?token= */
+    char notify_token[40]; /* secret for POST /seqr/notify/{ref}?token= */
 } store_invoice;
 
 void store_invoice_clear(store_invoice *inv);

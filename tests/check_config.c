@@ -91,8 +91,8 @@ START_TEST(defaults_and_every_key)
 END_TEST
 
 typedef struct {
-    const char *text;     /* appended after REQUIRED */
-    const char *expect;   /* a substring of the single problem line */
+    const char *text;   /* appended after REQUIRED */
+    const char *expect; /* a substring of the single problem line */
 } bad_value;
 
 static const bad_value bad_values[] = {
@@ -186,8 +186,8 @@ START_TEST(missing_file_and_permissions)
     ck_assert_int_eq(w.len, 0);
     config_free(&cfg);
     /* plain http to a remote host: allowed (a simulator elsewhere), warned */
-    path = write_conf("[seqr]\nurl = http://seqr.example/soap\nterminal_id = T\npassword = p\n",
-                      0600);
+    path =
+        write_conf("[seqr]\nurl = http://seqr.example/soap\nterminal_id = T\npassword = p\n", 0600);
     ck_assert_int_eq(config_load(path, &cfg, &e, &w), 0);
     ck_assert_ptr_nonnull(strstr(buf_cstr(&w), "plain http://"));
     config_free(&cfg);

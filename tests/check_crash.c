@@ -25,9 +25,9 @@
 
 typedef struct {
     char ref[64];
-    bool paid;          /* the test paid it at the simulator */
-    bool canceled;      /* the gateway answered a cancel with 200 */
-    bool refund_done;   /* a definite answer to our one refund */
+    bool paid;        /* the test paid it at the simulator */
+    bool canceled;    /* the gateway answered a cancel with 200 */
+    bool refund_done; /* a definite answer to our one refund */
     int refund_tries;
 } tracked;
 

@@ -3,15 +3,15 @@
  * the way a webshop would. Covers the webshop certification steps, every
  * kind of bad input (which must reach neither the store nor SEQR), SEQR
  * down/slow/garbage, idempotency, refunds, restarts after kill -9, SIGTERM. */
-#include <check.h>
 #include <arpa/inet.h>
+#include <check.h>
 #include <ctype.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,7 +152,7 @@ START_TEST(cert2_status_scan_paid_and_receipt)
     ck_assert_str_eq(gwt_str(j, "status"), "ISSUED");
     json_decref(j);
 
-    gwt_sim_pay(&env, ref); /* the buyer scans and pays */
+    gwt_sim_pay(&env, ref);                       /* the buyer scans and pays */
     j = gwt_wait_status(&env, ref, "PAID", 3000); /* the poller sees it */
     ck_assert_int_eq(strlen(gwt_str(j, "ersReference")), 25);
     json_t *receipt = json_object_get(j, "receipt");
@@ -187,9 +187,9 @@ START_TEST(cert2_status_scan_paid_and_receipt)
     /* Step 3 by hand as well: a base64 HTML receipt. */
     snprintf(path, sizeof path, "/invoices/%s/receipt", ref);
     j = gwt_gw_call(&env, "POST", path,
-                "{\"mimeType\":\"text/html\",\"receiptType\":\"PAYMENT_RECEIPT\","
-                "\"receiptData\":\"PGh0bWw+PC9odG1sPg==\"}",
-                NULL, &st);
+                    "{\"mimeType\":\"text/html\",\"receiptType\":\"PAYMENT_RECEIPT\","
+                    "\"receiptData\":\"PGh0bWw+PC9odG1sPg==\"}",
+                    NULL, &st);
     ck_assert_int_eq(st, 200);
     json_decref(j);
     j = gwt_gw_call(&env, "POST", path, "{\"receiptData\":\"not base64!\"}", NULL, &st);
@@ -251,7 +251,7 @@ START_TEST(cert5_refunds)
     snprintf(path, sizeof path, "/invoices/%s/refunds", ref);
     long st;
     json_t *j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"100.00\",\"title\":\"Broken item\"}",
-                        NULL, &st);
+                            NULL, &st);
     ck_assert_int_eq(st, 201);
     ck_assert_str_eq(gwt_str(j, "amount"), "100.00");
     ck_assert_str_eq(gwt_str(j, "currency"), "SEK");
@@ -400,13 +400,12 @@ START_TEST(bad_invoices_change_nothing)
         json_t *j = gwt_gw_call(&env, "POST", "/invoices", c->body, NULL, &st);
         ck_assert_msg(st == c->status, "case %zu (%s): status %ld, want %ld", i, c->body, st,
                       c->status);
-        ck_assert_msg(json_is_object(json_object_get(j, "error")), "case %zu: no error object",
-                      i);
+        ck_assert_msg(json_is_object(json_object_get(j, "error")), "case %zu: no error object", i);
         ck_assert_msg(strlen(gwt_str(json_object_get(j, "error"), "message")) > 0,
                       "case %zu: empty message", i);
         if (c->field != NULL)
-            ck_assert_msg(strcmp(gwt_error_field(j), c->field) == 0, "case %zu: field '%s', want '%s'",
-                          i, gwt_error_field(j), c->field);
+            ck_assert_msg(strcmp(gwt_error_field(j), c->field) == 0,
+                          "case %zu: field '%s', want '%s'", i, gwt_error_field(j), c->field);
         json_decref(j);
     }
     /* A thousand rows: refused as too many, no crash. */
@@ -444,8 +443,8 @@ START_TEST(list_and_update)
     char path[128];
     snprintf(path, sizeof path, "/invoices?status=ISSUED&limit=1&after=%s", next);
     json_t *j2 = gwt_gw_call(&env, "GET", path, NULL, NULL, &st);
-    ck_assert_str_eq(gwt_str(json_array_get(json_object_get(j2, "invoices"), 0), "invoiceReference"),
-                     a);
+    ck_assert_str_eq(
+        gwt_str(json_array_get(json_object_get(j2, "invoices"), 0), "invoiceReference"), a);
     json_decref(j2);
     json_decref(j);
     j = gwt_gw_call(&env, "GET", "/invoices?status=BOGUS", NULL, NULL, &st);
@@ -457,9 +456,9 @@ START_TEST(list_and_update)
 
     snprintf(path, sizeof path, "/invoices/%s", a);
     j = gwt_gw_call(&env, "PUT", path,
-                "{\"currency\":\"SEK\",\"title\":\"Member price\","
-                "\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"450.00\"}]}",
-                NULL, &st);
+                    "{\"currency\":\"SEK\",\"title\":\"Member price\","
+                    "\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"450.00\"}]}",
+                    NULL, &st);
     ck_assert_int_eq(st, 200);
     ck_assert_str_eq(gwt_str(j, "totalAmount"), "450.00");
     ck_assert_str_eq(gwt_str(j, "title"), "Member price");
@@ -481,9 +480,9 @@ START_TEST(idempotency_key)
     ck_assert_str_eq(gwt_str(a, "invoiceReference"), gwt_str(b, "invoiceReference"));
     ck_assert_int_eq(gwt_sim_count(&env, "sendInvoice"), before + 1);
     json_t *c = gwt_gw_call(&env, "POST", "/invoices",
-                        "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":"
-                        "\"1.00\"}]}",
-                        "order-77", &st3);
+                            "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":"
+                            "\"1.00\"}]}",
+                            "order-77", &st3);
     ck_assert_int_eq(st3, 422);
     ck_assert_str_eq(gwt_error_code(c), "idempotency_key_reused");
     ck_assert_int_eq(gwt_sim_count(&env, "sendInvoice"), before + 1);
@@ -574,12 +573,12 @@ START_TEST(openapi_paths_answer)
             method[k] = '\0';
             long st;
             json_t *j = gwt_gw_call(&env, method, buf_cstr(&url),
-                                strcmp(method, "GET") && strcmp(method, "DELETE") ? "{}" : NULL,
-                                NULL, &st);
+                                    strcmp(method, "GET") && strcmp(method, "DELETE") ? "{}" : NULL,
+                                    NULL, &st);
             const char *msg = gwt_str(json_object_get(j, "error"), "message");
             ck_assert_msg(st != 405 && strcmp(msg, "no such endpoint") != 0,
-                          "%s %s (documented as %s) is not served: %ld %s", method,
-                          buf_cstr(&url), current, st, msg);
+                          "%s %s (documented as %s) is not served: %ld %s", method, buf_cstr(&url),
+                          current, st, msg);
             ck_assert_msg(st != 500, "%s %s gave 500", method, buf_cstr(&url));
             json_decref(j);
             buf_free(&url);
@@ -596,9 +595,9 @@ END_TEST
 START_TEST(pos_terminal_flow)
 {
     long st;
-    json_t *j = gwt_gw_call(&env, "POST", "/terminals",
-                        "{\"externalTerminalId\":\"Store 1/Till 4\",\"name\":\"Till 4\"}", NULL,
-                        &st);
+    json_t *j =
+        gwt_gw_call(&env, "POST", "/terminals",
+                    "{\"externalTerminalId\":\"Store 1/Till 4\",\"name\":\"Till 4\"}", NULL, &st);
     ck_assert_int_eq(st, 201);
     char term[64];
     snprintf(term, sizeof term, "%s", gwt_str(j, "terminalId"));
@@ -741,7 +740,8 @@ START_TEST(abuse_deep_json_header_flood_idle_connections)
     int idle[100];
     for (int i = 0; i < 100; i++) {
         idle[i] = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)env.gw_port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)env.gw_port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         ck_assert_int_eq(connect(idle[i], (struct sockaddr *)&a, sizeof a), 0);
         static const char half[] = "GET /invoices HTTP/1.1\r\nHost: x\r\n";
@@ -775,29 +775,29 @@ START_TEST(seqr_garbage_slow_down)
     ck_assert_str_eq(gwt_error_code(j), "seqr_bad_answer");
     json_decref(j);
 
-    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":0,\"httpErrorRate\":1}",
-                         &st));
+    json_decref(
+        gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":0,\"httpErrorRate\":1}", &st));
     j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st);
     ck_assert_int_eq(st, 502);
     json_decref(j);
 
-    json_decref(gwt_sim_call(&env, "POST", "/sim/faults",
-                         "{\"httpErrorRate\":0,\"latencyMs\":4500}", &st));
+    json_decref(
+        gwt_sim_call(&env, "POST", "/sim/faults", "{\"httpErrorRate\":0,\"latencyMs\":4500}", &st));
     j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st); /* timeout_ms = 3000 */
     ck_assert_int_eq(st, 504);
     ck_assert_str_eq(gwt_error_code(j), "seqr_timeout");
     json_decref(j);
 
-    json_decref(gwt_sim_call(&env, "POST", "/sim/faults",
-                         "{\"latencyMs\":0,\"downForSeconds\":2}", &st));
+    json_decref(
+        gwt_sim_call(&env, "POST", "/sim/faults", "{\"latencyMs\":0,\"downForSeconds\":2}", &st));
     j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st);
     ck_assert_msg(st == 503, "SEQR down gave %ld", st);
     ck_assert_str_eq(gwt_error_code(j), "seqr_unreachable");
     json_decref(j);
     json_decref(gwt_sim_call(&env, "POST", "/sim/faults",
-                         "{\"latencyMs\":0,\"garbageRate\":0,\"httpErrorRate\":0,"
-                         "\"downForSeconds\":0}",
-                         &st));
+                             "{\"latencyMs\":0,\"garbageRate\":0,\"httpErrorRate\":0,"
+                             "\"downForSeconds\":0}",
+                             &st));
 
     /* The daemon is still fine. */
     char ref[64];
@@ -887,8 +887,8 @@ START_TEST(command_line)
     snprintf(bad, sizeof bad, "%s/bad.conf", d);
     ck_assert(tu_write_file(bad, "[http]\nport = 99999\nbogus = 1\n[seqr]\nurl = ftp://x\n"));
     tu_proc p;
-    char *argv1[] = {(char *)tu_env("SEQR_GATEWAY_BIN", "src/seqr-gateway"), "--check-config",
-                     bad, NULL};
+    char *argv1[] = {(char *)tu_env("SEQR_GATEWAY_BIN", "src/seqr-gateway"), "--check-config", bad,
+                     NULL};
     ck_assert(tu_spawn(&p, argv1, log));
     ck_assert_int_eq(tu_stop(&p, 0, 10000), 2);
     char *out = tu_read_file(log, NULL);

@@ -76,8 +76,7 @@ END_TEST
 
 START_TEST(round_trip)
 {
-    static const char *const samples[] = {"0.00", "0.01", "1.00", "549.50", "-3.33",
-                                          "1000000.99"};
+    static const char *const samples[] = {"0.00", "0.01", "1.00", "549.50", "-3.33", "1000000.99"};
     char b[MONEY_BUFLEN];
     for (size_t i = 0; i < sizeof samples / sizeof *samples; i++) {
         int64_t v;

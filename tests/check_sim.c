@@ -90,8 +90,8 @@ static void soap_post(const char *body, soap_answer *a)
     a->doc = seqr_xml_parse(r.body.data, r.body.len, err, sizeof err);
     a->ret = a->doc ? seqr_xml_child(seqr_xml_body_child(a->doc), "return") : NULL;
     char code[16] = "";
-    a->code = a->ret && seqr_xml_child_copy(a->ret, "resultCode", code, sizeof code) ? atoi(code)
-                                                                                      : -1;
+    a->code =
+        a->ret && seqr_xml_child_copy(a->ret, "resultCode", code, sizeof code) ? atoi(code) : -1;
     tu_response_free(&r);
 }
 
@@ -188,8 +188,7 @@ START_TEST(invoice_lifecycle_and_codes)
     xmlNodePtr receipt = seqr_xml_child(a.ret, "receipt");
     ck_assert_ptr_nonnull(receipt);
     char total[32];
-    ck_assert(seqr_xml_child_copy(seqr_xml_child(seqr_xml_child(receipt, "invoice"),
-                                                 "totalAmount"),
+    ck_assert(seqr_xml_child_copy(seqr_xml_child(seqr_xml_child(receipt, "invoice"), "totalAmount"),
                                   "value", total, sizeof total));
     ck_assert_str_eq(total, "549.50");
     soap_free(&a);

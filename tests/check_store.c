@@ -118,12 +118,11 @@ START_TEST(status_history_and_paid)
     store *st = open_fresh();
     int64_t id = new_invoice(st, 1000, "1000000000002");
     bool changed;
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "ISSUED", 0, NULL, NULL,
-                                              &changed),
-                     STORE_OK);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000002", "ISSUED", 0, NULL, NULL, &changed), STORE_OK);
     ck_assert(!changed);
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "PENDING_ISSUER_ACKNOWLEDGE",
-                                              1, NULL, NULL, &changed),
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "PENDING_ISSUER_ACKNOWLEDGE", 1,
+                                              NULL, NULL, &changed),
                      STORE_OK);
     ck_assert(changed);
     store_batch_begin(st); /* the poller's one-transaction round */
@@ -210,11 +209,9 @@ START_TEST(idempotency_keys)
         STORE_CONFLICT);
     ck_assert(!same);
     free(resp);
-    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp),
-                     STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp), STORE_OK);
     ck_assert_int_eq(store_idem_release(st, "k2"), STORE_OK);
-    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp),
-                     STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp), STORE_OK);
     store_close(st);
 }
 END_TEST

@@ -9,11 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
 /* --- plumbing --- */
 
-void gwt_write_config(gw_env *e, const char *extra_seqr, const char *extra_poller,
-                         int seqr_port)
+void gwt_write_config(gw_env *e, const char *extra_seqr, const char *extra_poller, int seqr_port)
 {
     char text[4096];
     snprintf(text, sizeof text,
@@ -61,9 +59,15 @@ void gwt_start_gw(gw_env *e)
     char *plain[] = {gw, "--config", e->conf, NULL};
     /* SEQR_VALGRIND=1 (make check-valgrind): the daemon runs under memcheck and
      * exits 99 on any error or definite leak, which the SIGTERM checks see. */
-    char *valgrind[] = {"/usr/bin/valgrind", "-q", "--leak-check=full",
-                        "--errors-for-leak-kinds=definite", "--error-exitcode=99", gw, "--config",
-                        e->conf, NULL};
+    char *valgrind[] = {"/usr/bin/valgrind",
+                        "-q",
+                        "--leak-check=full",
+                        "--errors-for-leak-kinds=definite",
+                        "--error-exitcode=99",
+                        gw,
+                        "--config",
+                        e->conf,
+                        NULL};
     bool vg = getenv("SEQR_VALGRIND") != NULL;
     ck_assert(tu_spawn(&e->gw, vg ? valgrind : plain, log));
     ck_assert_msg(tu_wait_port(e->gw_port, vg ? 60000 : 10000), "seqr-gateway did not start");
@@ -93,7 +97,7 @@ void gwt_env_stop(gw_env *e)
 
 /* A request to the gateway with the API key; returns the parsed body. */
 json_t *gwt_gw_call(const gw_env *e, const char *method, const char *path, const char *body,
-                       const char *idem_key, long *status)
+                    const char *idem_key, long *status)
 {
     char url[600], idem[300];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->gw_port, path);
@@ -111,7 +115,7 @@ json_t *gwt_gw_call(const gw_env *e, const char *method, const char *path, const
 }
 
 json_t *gwt_sim_call(const gw_env *e, const char *method, const char *path, const char *body,
-                        long *status)
+                     long *status)
 {
     char url[600];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->sim_port, path);
@@ -225,4 +229,3 @@ void gwt_paid_invoice(const gw_env *e, char ref[64])
     gwt_sim_pay(e, ref);
     json_decref(gwt_wait_status(e, ref, "PAID", 5000));
 }
-

@@ -47,9 +47,9 @@ int tu_stop(tu_proc *p, int sig, int timeout_ms);
 bool tu_alive(tu_proc *p);
 
 typedef struct {
-    long status;  /* HTTP status, 0 if no answer */
+    long status; /* HTTP status, 0 if no answer */
     buf body;
-    buf headers;  /* raw response header lines */
+    buf headers; /* raw response header lines */
 } tu_response;
 
 /* Performs one HTTP request. headers: NULL-terminated "Name: value" list or

@@ -38,8 +38,8 @@ static json_t *api_body(const http_request *req, http_response *resp, bool optio
     json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
         char msg[300];
-        snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
+        snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
         http_respond_fail(resp, 400, "invalid_json", NULL, msg);
         return NULL;
     }
@@ -266,8 +266,8 @@ static void api_list_invoices(const http_context *ctx, const http_request *req,
         http_respond_json(resp, 200, result);
 }
 
-static void api_get_invoice(const http_context *ctx, const http_request *req,
-                            const char *const *a, http_response *resp)
+static void api_get_invoice(const http_context *ctx, const http_request *req, const char *const *a,
+                            http_response *resp)
 {
     store_invoice inv;
     api_error err;
@@ -403,8 +403,8 @@ cleanup:
     json_decref(body);
 }
 
-static void api_list_refunds(const http_context *ctx, const http_request *req,
-                             const char *const *a, http_response *resp)
+static void api_list_refunds(const http_context *ctx, const http_request *req, const char *const *a,
+                             http_response *resp)
 {
     store_invoice inv;
     api_error err;
@@ -651,8 +651,8 @@ static void api_qr(const http_request *req, const char *text, const char *format
     resp->status = 200;
 }
 
-static void api_invoice_qr(const http_context *ctx, const http_request *req,
-                           const char *const *a, http_response *resp)
+static void api_invoice_qr(const http_context *ctx, const http_request *req, const char *const *a,
+                           http_response *resp)
 {
     store_invoice inv;
     api_error err;
@@ -667,8 +667,8 @@ static void api_invoice_qr(const http_context *ctx, const http_request *req,
     store_invoice_clear(&inv);
 }
 
-static void api_terminal_qr(const http_context *ctx, const http_request *req,
-                            const char *const *a, http_response *resp)
+static void api_terminal_qr(const http_context *ctx, const http_request *req, const char *const *a,
+                            http_response *resp)
 {
     char seqr_id[128];
     api_error err;

@@ -143,8 +143,8 @@ static bool http_idem_claim(const http_context *ctx, const http_request *req, co
     bool same = false;
     int status = 0;
     char *stored = NULL;
-    store_err e = service_idem_claim(ctx->svc, key, req->method, req->path, req->body, &same, &status,
-                                   &stored);
+    store_err e = service_idem_claim(ctx->svc, key, req->method, req->path, req->body, &same,
+                                     &status, &stored);
     if (e == STORE_OK)
         return false;
     if (e == STORE_CONFLICT) {
@@ -180,9 +180,8 @@ static void http_idem_finish(const http_context *ctx, const char *key, http_resp
 }
 
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
     http_server *srv = cls;
     const http_context *ctx = &srv->ctx;
@@ -291,19 +290,17 @@ http_server *http_server_start(const http_context *ctx, buf *err)
         return NULL;
     }
     srv->ctx = *ctx;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)ctx->cfg->http_port, NULL, NULL, http_handle, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ctx->cfg->http_connection_timeout_s,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {

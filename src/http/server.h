@@ -33,11 +33,11 @@ typedef struct {
 } http_context;
 
 typedef struct {
-    const char *method;              /* "GET", "POST", ... */
-    const char *path;                /* decoded path without query */
-    const char *body;                /* NUL-terminated; "" when none */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* decoded path without query */
+    const char *body;   /* NUL-terminated; "" when none */
     size_t body_len;
-    struct MHD_Connection *conn;     /* for query arguments and headers */
+    struct MHD_Connection *conn; /* for query arguments and headers */
 } http_request;
 
 typedef struct {

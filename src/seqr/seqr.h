@@ -40,12 +40,12 @@ typedef enum {
 const char *seqr_err_name(seqr_err err);
 
 typedef struct {
-    int code;                 /* SEQR resultCode; -1 when there was no answer */
-    char description[128];    /* SEQR resultDescription */
-    char fault_code[64];      /* soap:Fault faultcode */
-    char fault_string[512];   /* soap:Fault faultstring */
-    long http_status;         /* 0 when no HTTP answer */
-    char message[512];        /* human summary, safe to log and show */
+    int code;               /* SEQR resultCode; -1 when there was no answer */
+    char description[128];  /* SEQR resultDescription */
+    char fault_code[64];    /* soap:Fault faultcode */
+    char fault_string[512]; /* soap:Fault faultstring */
+    long http_status;       /* 0 when no HTTP answer */
+    char message[512];      /* human summary, safe to log and show */
 } seqr_result;
 
 /* Invoice status as SEQR reports it. */
@@ -68,16 +68,16 @@ seqr_status seqr_status_parse(const char *name);
 bool seqr_status_is_final(seqr_status s);
 
 typedef struct {
-    const char *url;                 /* endpoint, http:// or https:// */
-    const char *ca_file;             /* NULL/"" = system CA store; TLS always verified */
-    long timeout_ms;                 /* per call, connect + answer; <= 0 means 30 s */
-    const char *user_agent;          /* e.g. "seqr-gateway/0.1.0" */
-    const char *channel;             /* "WS" */
-    const char *client_id;           /* "Company Name" */
-    const char *client_reference;    /* default clientReference, <= 32 chars */
-    const char *terminal_id;         /* TERMINALID principal */
+    const char *url;              /* endpoint, http:// or https:// */
+    const char *ca_file;          /* NULL/"" = system CA store; TLS always verified */
+    long timeout_ms;              /* per call, connect + answer; <= 0 means 30 s */
+    const char *user_agent;       /* e.g. "seqr-gateway/0.1.0" */
+    const char *channel;          /* "WS" */
+    const char *client_id;        /* "Company Name" */
+    const char *client_reference; /* default clientReference, <= 32 chars */
+    const char *terminal_id;      /* TERMINALID principal */
     const char *terminal_password;
-    const char *reseller_id;         /* RESELLERUSER principal (may be NULL/"") */
+    const char *reseller_id; /* RESELLERUSER principal (may be NULL/"") */
     const char *reseller_user_id;
     const char *reseller_password;
 } seqr_client_options;
@@ -105,27 +105,27 @@ typedef struct {
     const char *unit;        /* itemUnit */
     int64_t quantity_milli;  /* itemQuantity in thousandths (2 -> 2000); required */
     bool has_tax_rate;
-    int tax_rate;            /* itemTaxRate, integer percent */
-    int64_t total;           /* itemTotalAmount, minor units; required */
+    int tax_rate;  /* itemTaxRate, integer percent */
+    int64_t total; /* itemTotalAmount, minor units; required */
     bool has_unit_price;
-    int64_t unit_price;      /* itemUnitPrice */
+    int64_t unit_price; /* itemUnitPrice */
     bool has_discount;
-    int64_t discount;        /* itemDiscount */
+    int64_t discount; /* itemDiscount */
 } seqr_invoice_row;
 
 typedef struct {
-    const char *payment_mode;      /* NULL = "IMMEDIATE_DEBIT" */
-    const char *ack_mode;          /* NULL = "NO_ACKNOWLEDGMENT" */
-    time_t issue_date;             /* 0 = now */
+    const char *payment_mode; /* NULL = "IMMEDIATE_DEBIT" */
+    const char *ack_mode;     /* NULL = "NO_ACKNOWLEDGMENT" */
+    time_t issue_date;        /* 0 = now */
     const char *title;
     const char *client_invoice_id;
     const seqr_invoice_row *rows;
     size_t n_rows;
-    int64_t total;                 /* totalAmount, minor units */
-    const char *currency;          /* ISO 4217, used for every amount */
+    int64_t total;        /* totalAmount, minor units */
+    const char *currency; /* ISO 4217, used for every amount */
     const char *cashier_id;
     const char *footer;
-    const char *back_url;          /* backURL */
+    const char *back_url; /* backURL */
     const char *notification_url;
     int commit_reservation_timeout; /* seconds; 0 = omitted */
 } seqr_invoice;
@@ -133,7 +133,7 @@ typedef struct {
 typedef struct {
     const char *description;
     const char *id;
-    int status;   /* 0 pending, 1 used, 90 blocked, 99 invalid */
+    int status; /* 0 pending, 1 used, 90 blocked, 99 invalid */
     const char *value;
 } seqr_token_in;
 
@@ -169,7 +169,7 @@ typedef struct {
 
 typedef struct {
     seqr_status status;
-    char status_text[40];   /* as sent, even when unknown to us */
+    char status_text[40]; /* as sent, even when unknown to us */
     int64_t version;
     char ers_reference[64]; /* PAID only, else "" */
     seqr_receipt receipt;
@@ -182,7 +182,7 @@ typedef struct {
 } seqr_refund_answer;
 
 typedef struct {
-    char *title;          /* malloc'd, may be NULL */
+    char *title; /* malloc'd, may be NULL */
     char *mime_type;
     char *content_string; /* as sent */
     char *content;        /* base64, as sent */
@@ -202,8 +202,8 @@ seqr_err seqr_send_invoice(seqr_client *c, const seqr_call_opts *o, const seqr_i
                            const seqr_token_in *tokens, size_t n_tokens,
                            seqr_send_invoice_answer *out, seqr_result *res);
 seqr_err seqr_update_invoice(seqr_client *c, const seqr_call_opts *o, const char *invoice_ref,
-                             const seqr_invoice *inv, const seqr_token_in *tokens,
-                             size_t n_tokens, seqr_result *res);
+                             const seqr_invoice *inv, const seqr_token_in *tokens, size_t n_tokens,
+                             seqr_result *res);
 seqr_err seqr_get_payment_status(seqr_client *c, const seqr_call_opts *o, const char *invoice_ref,
                                  int64_t invoice_version, seqr_payment_status *out,
                                  seqr_result *res);
@@ -219,8 +219,7 @@ seqr_err seqr_submit_payment_receipt(seqr_client *c, const seqr_call_opts *o,
 /* refund: an invoice whose totalAmount is the amount refunded (title,
  * client_invoice_id, cashier_id optional; rows none). */
 seqr_err seqr_refund_payment(seqr_client *c, const seqr_call_opts *o, const char *ers_reference,
-                             const seqr_invoice *refund, seqr_refund_answer *out,
-                             seqr_result *res);
+                             const seqr_invoice *refund, seqr_refund_answer *out, seqr_result *res);
 /* Reseller principal. params may be NULL/0 (e.g. TERMINALID for per-terminal). */
 seqr_err seqr_mark_transaction_period(seqr_client *c, const seqr_call_opts *o,
                                       const seqr_param *params, size_t n_params,
@@ -245,8 +244,8 @@ typedef struct seqr_status_request seqr_status_request;
 seqr_status_request *seqr_status_request_new(seqr_client *c, const seqr_call_opts *o,
                                              const char *invoice_ref, int64_t invoice_version);
 CURL *seqr_status_request_easy(seqr_status_request *r);
-seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc,
-                                    seqr_payment_status *out, seqr_result *res);
+seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc, seqr_payment_status *out,
+                                    seqr_result *res);
 /* Frees r and its easy handle (remove that from the CURLM first). NULL is fine. */
 void seqr_status_request_free(seqr_status_request *r);
 /* An opaque pointer the caller attaches to a request (the poller's entry). */

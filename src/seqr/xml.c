@@ -106,8 +106,8 @@ cleanup:
     return doc;
 }
 
-xmlDocPtr seqr_xml_new_envelope(const char *soap_prefix, const char *op_prefix,
-                                const char *op_name, xmlNodePtr *op_out)
+xmlDocPtr seqr_xml_new_envelope(const char *soap_prefix, const char *op_prefix, const char *op_name,
+                                xmlNodePtr *op_out)
 {
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");

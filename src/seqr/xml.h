@@ -31,8 +31,8 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
 /* Creates <soap:Envelope><soap:Body><P:op xmlns:P=SEQR_XML_NS/></soap:Body>
  * (soap_prefix "soapenv" for requests, "soap" for answers; op_prefix "ext" or
  * "ns2"). *op_out receives the operation element. Caller frees the doc. */
-xmlDocPtr seqr_xml_new_envelope(const char *soap_prefix, const char *op_prefix,
-                                const char *op_name, xmlNodePtr *op_out);
+xmlDocPtr seqr_xml_new_envelope(const char *soap_prefix, const char *op_prefix, const char *op_name,
+                                xmlNodePtr *op_out);
 
 /* The first element inside soap:Body, or NULL when the document is not a SOAP
  * 1.1 envelope with a body. Borrowed. */

@@ -58,8 +58,7 @@ static const char *sim_set_faults(const json_t *body)
     json_object_foreach((json_t *)body, key, v)
     {
         if (strcmp(key, "latencyMs") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-                json_integer_value(v) > 600000)
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 600000)
                 return "latencyMs must be a whole number of milliseconds (0..600000)";
             next.latency_ms = json_integer_value(v);
         } else if (strcmp(key, "httpErrorRate") == 0 || strcmp(key, "garbageRate") == 0) {
@@ -70,8 +69,7 @@ static const char *sim_set_faults(const json_t *body)
             else
                 next.garbage_rate = json_number_value(v);
         } else if (strcmp(key, "downForSeconds") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-                json_integer_value(v) > 86400)
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 86400)
                 return "downForSeconds must be a whole number (0..86400)";
             next.down_until_mono = sim_mono_ms() + json_integer_value(v) * 1000;
         } else {
@@ -88,8 +86,7 @@ static bool sim_final(const sim_invoice *inv)
            strcmp(inv->status, "FAILED") == 0;
 }
 
-static void sim_invoice_action(const char *ref, const char *action, buf *answer,
-                               int *http_status)
+static void sim_invoice_action(const char *ref, const char *action, buf *answer, int *http_status)
 {
     sim_invoice *inv = sim_invoice_find(ref);
     if (inv == NULL) {

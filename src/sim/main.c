@@ -8,8 +8,8 @@
  * control API (see sim/control.c). One thread per connection, so injected
  * latency delays only its own call. SIGTERM/SIGINT stop it with exit 0. */
 #include <arpa/inet.h>
-#include <microhttpd.h>
 #include <libxml/parser.h>
+#include <microhttpd.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,8 +69,8 @@ static void sim_sleep_ms(int64_t ms)
 static enum MHD_Result sim_send(struct MHD_Connection *conn, int status, const char *type,
                                 const buf *body)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        body->len, (void *)buf_cstr(body), MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body->len, (void *)buf_cstr(body), MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
@@ -134,9 +134,8 @@ static bool sim_has_wsdl_arg(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result sim_handle(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)version;
@@ -162,8 +161,7 @@ static enum MHD_Result sim_handle(void *cls, struct MHD_Connection *conn, const 
     if (sc->too_large) {
         buf_puts(&answer, "{\"error\":{\"code\":\"body_too_large\",\"message\":\"over 2 MB\"}}");
         ret = sim_send(conn, 413, "application/json", &answer);
-    } else if (strcmp(url, "/soap") == 0 && strcmp(method, "GET") == 0 &&
-               sim_has_wsdl_arg(conn)) {
+    } else if (strcmp(url, "/soap") == 0 && strcmp(method, "GET") == 0 && sim_has_wsdl_arg(conn)) {
         sim_wsdl(sim_location, &answer);
         ret = sim_send(conn, 200, "text/xml; charset=utf-8", &answer);
     } else if (strcmp(url, "/soap") == 0 && strcmp(method, "POST") == 0) {

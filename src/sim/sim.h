@@ -37,9 +37,9 @@ typedef struct {
     char client_invoice_id[128];
     char payment_mode[48];
     char ers_reference[32];
-    int64_t created_ms;     /* wall clock */
-    int64_t paid_ms;        /* wall clock, 0 if not paid */
-    int64_t paid_mono;      /* monotonic, for the reversal rule */
+    int64_t created_ms; /* wall clock */
+    int64_t paid_ms;    /* wall clock, 0 if not paid */
+    int64_t paid_mono;  /* monotonic, for the reversal rule */
     bool reversed;
     bool receipt_submitted;
     int64_t status_fetches;
@@ -69,7 +69,7 @@ typedef struct {
     char id[32];
     char terminal_id[64]; /* "" = the whole shop */
     int64_t marked_ms;
-    int64_t from_ms;      /* payments after this and up to marked_ms belong to it */
+    int64_t from_ms; /* payments after this and up to marked_ms belong to it */
     bool report_asked;
 } sim_period;
 

@@ -16,20 +16,20 @@ typedef enum { SIM_PRINCIPAL_TERMINAL, SIM_PRINCIPAL_RESELLER } sim_principal_ki
 
 /* One request being handled. */
 typedef struct {
-    xmlNodePtr op;           /* the operation element */
-    const char *name;        /* its local name */
+    xmlNodePtr op;    /* the operation element */
+    const char *name; /* its local name */
     char principal[64];
     char principal_type[32];
     char user_id[64];
     char password[128];
     char client_reference[64];
     bool has_client_reference;
-    sim_terminal *terminal;  /* authenticated terminal, or NULL */
+    sim_terminal *terminal; /* authenticated terminal, or NULL */
     char deviations[SIM_MAX_DEVIATIONS][160];
     int n_deviations;
     /* the answer */
     xmlDocPtr doc;
-    xmlNodePtr ret;          /* <return> */
+    xmlNodePtr ret; /* <return> */
     int code;
 } sim_call;
 
@@ -48,24 +48,42 @@ static void sim_deviation(sim_call *c, const char *fmt, ...)
 static const char *sim_code_name(int code)
 {
     switch (code) {
-    case 0: return "SUCCESS";
-    case 2: return "REPORT_NOT_READY";
-    case 20: return "AUTHENTICATION_FAILED";
-    case 21: return "ACCESS_DENIED";
-    case 23: return "INVALID_ERS_REFERENCE";
-    case 29: return "INVALID_INITIATOR_PRINCIPAL_ID";
-    case 37: return "INITIATOR_PRINCIPAL_NOT_FOUND";
-    case 49: return "INVALID_INVOICE_DATA";
-    case 50: return "CANNOT_CANCEL_PAID_INVOICE";
-    case 51: return "CANNOT_CANCEL_INVOICE_IN_PROGRESS";
-    case 53: return "INVALID_SEQR_ID";
-    case 54: return "INVALID_INVOICE_REFERENCE";
-    case 64: return "INVALID_NOTIFICATION_URL";
-    case 90: return "SYSTEM_ERROR";
-    case 91: return "UNSUPPORTED_OPERATION";
-    case 95: return "INVOICE_ALREADY_CANCELED";
-    case 96: return "INVOICE_STATE_NOT_RESERVED";
-    case 98: return "SUM_OF_REFUNDS_CAN_NOT_BE_MORE_THAN_ORIGINAL_TRANSACTION";
+    case 0:
+        return "SUCCESS";
+    case 2:
+        return "REPORT_NOT_READY";
+    case 20:
+        return "AUTHENTICATION_FAILED";
+    case 21:
+        return "ACCESS_DENIED";
+    case 23:
+        return "INVALID_ERS_REFERENCE";
+    case 29:
+        return "INVALID_INITIATOR_PRINCIPAL_ID";
+    case 37:
+        return "INITIATOR_PRINCIPAL_NOT_FOUND";
+    case 49:
+        return "INVALID_INVOICE_DATA";
+    case 50:
+        return "CANNOT_CANCEL_PAID_INVOICE";
+    case 51:
+        return "CANNOT_CANCEL_INVOICE_IN_PROGRESS";
+    case 53:
+        return "INVALID_SEQR_ID";
+    case 54:
+        return "INVALID_INVOICE_REFERENCE";
+    case 64:
+        return "INVALID_NOTIFICATION_URL";
+    case 90:
+        return "SYSTEM_ERROR";
+    case 91:
+        return "UNSUPPORTED_OPERATION";
+    case 95:
+        return "INVOICE_ALREADY_CANCELED";
+    case 96:
+        return "INVOICE_STATE_NOT_RESERVED";
+    case 98:
+        return "SUM_OF_REFUNDS_CAN_NOT_BE_MORE_THAN_ORIGINAL_TRANSACTION";
     }
     return "SYSTEM_ERROR";
 }
@@ -168,8 +186,9 @@ static int sim_read_invoice(sim_call *c, xmlNodePtr inv, sim_invoice *into, bool
     char ack[48];
     sim_text(inv, "acknowledgmentMode", ack, sizeof ack);
     if (check_ack && strcmp(ack, "NO_ACKNOWLEDGMENT") != 0)
-        sim_deviation(c, "acknowledgmentMode should be NO_ACKNOWLEDGMENT for a webshop (got "
-                         "\"%s\")",
+        sim_deviation(c,
+                      "acknowledgmentMode should be NO_ACKNOWLEDGMENT for a webshop (got "
+                      "\"%s\")",
                       ack);
     int64_t total;
     char currency[4];
@@ -191,8 +210,9 @@ static int sim_read_invoice(sim_call *c, xmlNodePtr inv, sim_invoice *into, bool
         }
         if (!sim_amount(seqr_xml_child(r, "itemTotalAmount"), &row_total, row_cur) ||
             strcmp(row_cur, currency) != 0) {
-            sim_deviation(c, "invoiceRow %d: itemTotalAmount missing, not #.## or another "
-                             "currency",
+            sim_deviation(c,
+                          "invoiceRow %d: itemTotalAmount missing, not #.## or another "
+                          "currency",
                           nrows + 1);
             return 49;
         }
@@ -551,8 +571,7 @@ static int sim_register_terminal(sim_call *c)
 static int sim_assign_seqr_id(sim_call *c)
 {
     char id[128];
-    if (!seqr_xml_child_copy(c->op, "seqrId", id, sizeof id) || id[0] == '\0' ||
-        strlen(id) > 64)
+    if (!seqr_xml_child_copy(c->op, "seqrId", id, sizeof id) || id[0] == '\0' || strlen(id) > 64)
         return 53;
     for (const char *p = id; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
@@ -623,8 +642,7 @@ void sim_soap_handle(const char *body, size_t len, buf *answer, int *http_status
                  op && op->ns ? (const char *)op->ns->href : "", op ? (const char *)op->name : "?");
         sim_fault("soap:Client", msg, answer, http_status);
         sim_lock();
-        sim_log_request(op ? (const char *)op->name : "(no operation)", "", NULL, -1, 500, NULL,
-                        0);
+        sim_log_request(op ? (const char *)op->name : "(no operation)", "", NULL, -1, 500, NULL, 0);
         sim_unlock();
         xmlFreeDoc(req);
         return;

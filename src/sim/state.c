@@ -291,7 +291,8 @@ void sim_apply_reversal(sim_invoice *inv, int64_t now_mono)
          * the buyer, the invoice is void. */
         inv->reversed = true;
         sim_invoice_set_status(inv, "CANCELED");
-        fprintf(stderr, "seqr-sim: payment of invoice %s reversed: status not fetched within %d s\n",
+        fprintf(stderr,
+                "seqr-sim: payment of invoice %s reversed: status not fetched within %d s\n",
                 inv->reference, sim_reversal_s);
     }
 }
@@ -383,9 +384,9 @@ json_t *sim_log_json(const char *operation)
         json_object_set_new(o, "time", sim_time_json(e->time_ms));
         json_object_set_new(o, "operation", json_string(e->operation));
         json_object_set_new(o, "principal", json_string(e->principal));
-        json_object_set_new(o, "clientReference", e->has_client_reference
-                                                      ? json_string(e->client_reference)
-                                                      : json_null());
+        json_object_set_new(o, "clientReference",
+                            e->has_client_reference ? json_string(e->client_reference)
+                                                    : json_null());
         json_object_set_new(o, "resultCode", json_integer(e->result_code));
         json_object_set_new(o, "httpStatus", json_integer(e->http_status));
         json_t *d = json_array();

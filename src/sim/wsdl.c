@@ -15,14 +15,13 @@ extern const char sim_wsdl_text[];
 #define SIM_WSDL_SOAP_NS "http://schemas.xmlsoap.org/wsdl/soap/"
 
 static const char *const sim_wsdl_ops[] = {
-    "sendInvoice",          "updateInvoice",         "getPaymentStatus",
-    "cancelInvoice",        "commitReservation",     "submitPaymentReceipt",
-    "refundPayment",        "markTransactionPeriod", "executeReport",
-    "registerTerminal",     "unregisterTerminal",    "assignSeqrId",
+    "sendInvoice",       "updateInvoice",        "getPaymentStatus",   "cancelInvoice",
+    "commitReservation", "submitPaymentReceipt", "refundPayment",      "markTransactionPeriod",
+    "executeReport",     "registerTerminal",     "unregisterTerminal", "assignSeqrId",
 };
 
-static xmlNodePtr sim_wsdl_node(xmlNodePtr parent, xmlNsPtr ns, const char *name,
-                                const char *attr, const char *value)
+static xmlNodePtr sim_wsdl_node(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *attr,
+                                const char *value)
 {
     xmlNodePtr n = xmlNewChild(parent, ns, BAD_CAST name, NULL);
     if (attr != NULL)

@@ -34,9 +34,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (store_open(path, &st, &err) != STORE_OK)
         abort();
     buf_free(&err);
-    seqr_client_options so = {.url = "http://127.0.0.1:9/soap", .timeout_ms = 200,
-                              .client_id = "fuzz", .client_reference = "fuzz",
-                              .terminal_id = "t", .terminal_password = "p"};
+    seqr_client_options so = {.url = "http://127.0.0.1:9/soap",
+                              .timeout_ms = 200,
+                              .client_id = "fuzz",
+                              .client_reference = "fuzz",
+                              .terminal_id = "t",
+                              .terminal_password = "p"};
     seqr = seqr_client_new(&so);
     svc = service_new(&cfg, st, seqr);
     pol = poller_new(&cfg, svc, st, seqr);
