@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "invoice.h"
+#include "testutil.h"
 
 static json_t *parse(const char *text)
 {
@@ -136,9 +137,5 @@ int main(void)
     tcase_add_test(tc, urls);
     tcase_add_test(tc, errors_name_the_field);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run_suite(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "money.h"
+#include "testutil.h"
 
 static void expect_ok(const char *text, int64_t want)
 {
@@ -132,9 +133,5 @@ int main(void)
     tcase_add_test(tc, quantities);
     tcase_add_test(tc, sums_and_currency);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run_suite(s);
 }

@@ -67,6 +67,11 @@ bool tu_header(const tu_response *r, const char *name, char *dst, size_t dstlen)
 json_t *tu_get_json(const char *url, long *status);
 json_t *tu_post_json(const char *url, const char *json_text, long *status);
 
+/* Runs every test of s (Check's normal output) and frees it; returns the
+ * process exit status: EXIT_SUCCESS when nothing failed. */
+typedef struct Suite Suite;
+int tu_run_suite(Suite *s);
+
 /* Sleeps ms milliseconds. */
 void tu_sleep_ms(int ms);
 /* Monotonic milliseconds. */
