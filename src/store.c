@@ -27,15 +27,10 @@ struct store {
     /* Group commit of sendInvoice outcomes: callers queue, one thread commits
      * everything queued in one transaction (one fsync), then wakes them all. */
     pthread_mutex_t gc_lock;
-    pthread_cond_t gc_wake, gc_done, ckpt_wake;
+    pthread_cond_t gc_wake, gc_done;
     store_gc_op *gc_head, *gc_tail;
     bool gc_stop, gc_started;
     pthread_t gc_thread;
-    /* WAL checkpoints run on a connection and thread of their own, so no
-     * request ever pays for one (automatic checkpoints are off). */
-    sqlite3 *ckpt_db;
-    pthread_t ckpt_thread;
-    bool ckpt_started;
     struct {
         const char *sql; /* static string, compared by address */
         sqlite3_stmt *stmt;
@@ -303,34 +298,6 @@ fail:
 
 static void *store_gc_main(void *arg);
 
-/* How often the checkpoint thread copies the WAL back into the database. */
-#define STORE_CHECKPOINT_MS 5000
-
-static void *store_ckpt_main(void *arg)
-{
-    store *st = arg;
-    for (;;) {
-        pthread_mutex_lock(&st->gc_lock);
-        bool stop = st->gc_stop;
-        if (!stop) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += STORE_CHECKPOINT_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&st->ckpt_wake, &st->gc_lock, &until);
-            stop = st->gc_stop;
-        }
-        pthread_mutex_unlock(&st->gc_lock);
-        /* PASSIVE: copies what it can without waiting for the writer. */
-        sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (stop)
-            break;
-    }
-    return NULL;
-}
 
 /* Crash recovery: an intent without an outcome has an unknown outcome. */
 static store_err store_recover(store *st)
@@ -384,19 +351,7 @@ store_err store_open(const char *path, store **out, buf *err)
     pthread_mutex_init(&st->gc_lock, NULL);
     pthread_cond_init(&st->gc_wake, NULL);
     pthread_cond_init(&st->gc_done, NULL);
-    pthread_cond_init(&st->ckpt_wake, NULL);
     st->gc_started = pthread_create(&st->gc_thread, NULL, store_gc_main, st) == 0;
-    if (sqlite3_open_v2(path, &st->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) ==
-        SQLITE_OK) {
-        sqlite3_busy_timeout(st->ckpt_db, 5000);
-        /* A connection that has read nothing has not opened the WAL yet, and
-         * its checkpoints would silently do nothing. */
-        sqlite3_exec(st->ckpt_db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
-        if (pthread_create(&st->ckpt_thread, NULL, store_ckpt_main, st) == 0) {
-            st->ckpt_started = true;
-            store_exec(st, "PRAGMA wal_autocheckpoint = 0");
-        }
-    }
     *out = st;
     return STORE_OK;
 fail:
@@ -412,19 +367,13 @@ void store_close(store *st)
         pthread_mutex_lock(&st->gc_lock);
         st->gc_stop = true;
         pthread_cond_broadcast(&st->gc_wake);
-        pthread_cond_broadcast(&st->ckpt_wake);
         pthread_mutex_unlock(&st->gc_lock);
         pthread_join(st->gc_thread, NULL);
-        if (st->ckpt_started)
-            pthread_join(st->ckpt_thread, NULL);
         st->gc_started = false;
         pthread_mutex_destroy(&st->gc_lock);
         pthread_cond_destroy(&st->gc_wake);
         pthread_cond_destroy(&st->gc_done);
-        pthread_cond_destroy(&st->ckpt_wake);
     }
-    if (st->ckpt_db != NULL)
-        sqlite3_close(st->ckpt_db);
     for (int i = 0; i < st->ncache; i++)
         sqlite3_finalize(st->cache[i].stmt);
     if (st->db != NULL)
