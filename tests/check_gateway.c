@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -879,6 +880,70 @@ START_TEST(sigterm_exits_zero_and_secrets_stay_out_of_logs)
 }
 END_TEST
 
+/* Unpaid past invoice_ttl_s: the poller cancels it at SEQR. */
+START_TEST(ttl_cancels_unpaid_invoices)
+{
+    gw_env e;
+    gwt_env_init(&e, "20");
+    gwt_write_config(&e, NULL, "invoice_ttl_s = 10\n", e.sim_port);
+    gwt_start_gw(&e);
+    char ref[64];
+    gwt_create_invoice(&e, ref);
+    json_t *j = gwt_wait_status(&e, ref, "CANCELED", 15000);
+    json_decref(j);
+    json_t *s = gwt_sim_state(&e, ref);
+    ck_assert_str_eq(gwt_str(s, "status"), "CANCELED");
+    json_decref(s);
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
+/* SEQR's notification (with the invoice's own token) makes the gateway poll at
+ * once; a wrong token is refused and changes nothing. */
+START_TEST(notification_triggers_a_poll)
+{
+    gw_env e;
+    gwt_env_init(&e, "20");
+    gwt_write_config(&e, NULL, "interval_ms = 60000\n", e.sim_port);
+    gwt_start_gw(&e);
+    char ref[64];
+    gwt_create_invoice(&e, ref);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(e.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT id, notify_token FROM invoices WHERE reference = ?",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(q, 1, ref, -1, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    long long id = sqlite3_column_int64(q, 0);
+    char token[64];
+    snprintf(token, sizeof token, "%s", (const char *)sqlite3_column_text(q, 1));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    ck_assert_int_eq(strlen(token), 32);
+
+    gwt_sim_pay(&e, ref); /* paid; the next regular poll is a minute away */
+    long st;
+    char path[200];
+    snprintf(path, sizeof path, "/seqr/notify/gw-%lld?token=%s", id,
+             "0123456789abcdef0123456789abcdef");
+    json_t *j = gwt_gw_call(&e, "POST", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 404);
+    json_decref(j);
+    snprintf(path, sizeof path, "/seqr/notify/gw-%lld?token=%s", id, token);
+    j = gwt_gw_call(&e, "POST", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "invoiceReference"), ref);
+    json_decref(j);
+    json_decref(gwt_wait_status(&e, ref, "PAID", 3000));
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
 START_TEST(command_line)
 {
     char log[700], bad[700];
@@ -942,6 +1007,8 @@ int main(void)
     tcase_add_test(own, kill9_restart_payment_recorded_in_time);
     tcase_add_test(own, sigterm_exits_zero_and_secrets_stay_out_of_logs);
     tcase_add_test(own, command_line);
+    tcase_add_test(own, ttl_cancels_unpaid_invoices);
+    tcase_add_test(own, notification_triggers_a_poll);
     suite_add_tcase(s, own);
 
     return tu_run_suite(s);

@@ -13,6 +13,12 @@
 
 void gwt_write_config(gw_env *e, const char *extra_seqr, const char *extra_poller, int seqr_port)
 {
+    /* The parser refuses a key given twice: defaults the caller sets are left out. */
+    const char *extra = extra_poller ? extra_poller : "";
+    char poller[512];
+    snprintf(poller, sizeof poller, "[poller]\n%s%sauto_receipt = true\n%s\n",
+             strstr(extra, "interval_ms") ? "" : "interval_ms = 300\n",
+             strstr(extra, "invoice_ttl_s") ? "" : "invoice_ttl_s = 900\n", extra);
     char text[4096];
     snprintf(text, sizeof text,
              "# test config\n"
@@ -22,11 +28,9 @@ void gwt_write_config(gw_env *e, const char *extra_seqr, const char *extra_polle
              "password = " TERMINAL_PASSWORD "\nclient_id = Company Name\n"
              "client_reference = seqr-gateway test\n%s\n"
              "[reseller]\nid = gw-test-reseller\nuser_id = 9900\npassword = " RESELLER_PASSWORD
-             "\n\n[store]\npath = %s\n\n"
-             "[poller]\ninterval_ms = 300\ninvoice_ttl_s = 900\nauto_receipt = true\n%s\n"
+             "\n\n[store]\npath = %s\n\n%s"
              "[log]\nlevel = debug\n",
-             e->gw_port, seqr_port, extra_seqr ? extra_seqr : "timeout_ms = 3000\n", e->db,
-             extra_poller ? extra_poller : "");
+             e->gw_port, seqr_port, extra_seqr ? extra_seqr : "timeout_ms = 3000\n", e->db, poller);
     ck_assert(tu_write_file(e->conf, text));
     chmod(e->conf, 0600);
 }
