@@ -77,6 +77,7 @@ struct poller {
     pthread_mutex_t lock; /* guards inbox, jobs, stop flags and stats */
     pthread_cond_t job_cond;
     poller_msg *inbox;
+    int64_t wake_by; /* monotonic ms by which the thread reads its inbox again */
     poller_job *jobs, *jobs_tail;
     bool stopping;
     poller_stats stats;
@@ -293,7 +294,11 @@ static void poller_fill_entry(poller_entry *e, const store_invoice *inv)
     snprintf(e->client_reference, sizeof e->client_reference, "%s", inv->client_reference);
 }
 
-/* Queues an invoice for the polling thread; due 0 means "now". */
+/* Queues an invoice for the polling thread; due 0 means "now". The thread is
+ * woken only when it would otherwise look too late: a new invoice is first
+ * due one interval from now, and the thread wakes at least every
+ * POLLER_MAX_SLEEP_MS, so most creations cost no wake-up (and no syscall) on
+ * the request's path. */
 static void poller_enqueue(poller *p, const store_invoice *inv, int64_t due)
 {
     poller_msg *m = calloc(1, sizeof *m);
@@ -304,8 +309,10 @@ static void poller_enqueue(poller *p, const store_invoice *inv, int64_t due)
     pthread_mutex_lock(&p->lock);
     m->next = p->inbox;
     p->inbox = m;
+    bool wake = due < p->wake_by;
     pthread_mutex_unlock(&p->lock);
-    curl_multi_wakeup(p->multi);
+    if (wake)
+        curl_multi_wakeup(p->multi);
 }
 
 void poller_add(poller *p, const store_invoice *inv)
@@ -589,18 +596,22 @@ static void *poller_main(void *arg)
             store_batch_commit(p->st);
 
         poller_gap_rotate(p, poller_mono_ms());
-        pthread_mutex_lock(&p->lock);
-        p->stats.pending = (int64_t)p->count;
-        p->stats.in_flight = p->in_flight;
-        p->stats.heartbeat_ms = poller_mono_ms();
-        pthread_mutex_unlock(&p->lock);
-
         int timeout = POLLER_MAX_SLEEP_MS;
         if (!stopping && p->heap_len > 0 && p->in_flight < p->cfg->poller_max_in_flight) {
             int64_t wait = p->heap[0]->due - poller_mono_ms();
             if (wait < timeout)
                 timeout = wait < 0 ? 0 : (int)wait;
         }
+        pthread_mutex_lock(&p->lock);
+        p->stats.pending = (int64_t)p->count;
+        p->stats.in_flight = p->in_flight;
+        p->stats.heartbeat_ms = poller_mono_ms();
+        /* Whatever arrived since the inbox was drained was not woken for
+         * (see poller_enqueue): look at it now. */
+        if (p->inbox != NULL && !stopping)
+            timeout = 0;
+        p->wake_by = p->stats.heartbeat_ms + timeout;
+        pthread_mutex_unlock(&p->lock);
         curl_multi_poll(p->multi, NULL, 0, timeout, NULL);
     }
     /* Abandon anything still running past the deadline. */
