@@ -157,8 +157,12 @@ static json_t *service_str_or_null(const char *s)
 }
 
 /* Refunds JSON from the store, with amounts formatted and times in ISO. */
-static json_t *service_refunds_json(service *svc, int64_t invoice_id, const char *currency)
+static json_t *service_refunds_json(service *svc, const store_invoice *inv)
 {
+    if (!inv->has_refunds)
+        return json_array(); /* most invoices: no query at all */
+    int64_t invoice_id = inv->id;
+    const char *currency = inv->currency;
     char *text = NULL;
     json_t *arr = NULL;
     if (store_refund_list(svc->st, invoice_id, &text) == STORE_OK)
@@ -217,7 +221,7 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
     json_object_set_new(o, "receipt", receipt ? receipt : json_null());
     json_object_set_new(o, "receiptSubmitted", json_boolean(inv->receipt_submitted));
     json_object_set_new(o, "refundedAmount", json_string(money_format(inv->refunded, m)));
-    json_object_set_new(o, "refunds", service_refunds_json(svc, inv->id, inv->currency));
+    json_object_set_new(o, "refunds", service_refunds_json(svc, inv));
     json_object_set_new(o, "createdAt", service_time_json(inv->created_at));
     json_object_set_new(o, "updatedAt", service_time_json(inv->updated_at));
     json_object_set_new(o, "expiresAt", service_time_json(inv->expires_at));
@@ -317,8 +321,8 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     seqr_err e = seqr_send_invoice(svc->seqr, &o, &si, NULL, 0, &ans, &res);
     buf_free(&notify);
     int64_t id = inv.id;
-    store_invoice_clear(&inv);
     if (e != SEQR_OK) {
+        store_invoice_clear(&inv);
         bool unknown = e == SEQR_ERR_TIMEOUT || e == SEQR_ERR_BAD_ANSWER || e == SEQR_ERR_INTERNAL;
         store_invoice_send_failed(svc->st, id, unknown ? STORE_SEND_UNKNOWN : STORE_SEND_REJECTED,
                                   res.message);
@@ -329,17 +333,15 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
         service_seqr_error(err, e, &res, "sendInvoice");
         return false;
     }
-    se = store_invoice_sent(svc->st, id, ans.invoice_reference, ans.invoice_qr_code);
+    se = store_invoice_sent(svc->st, &inv, ans.invoice_reference, ans.invoice_qr_code);
     if (se != STORE_OK) {
         log_error("invoice %s was created at SEQR but storing it failed (%s)",
                   ans.invoice_reference, store_strerror(se));
         service_store_error(err, se, "invoice");
+        store_invoice_clear(&inv);
         return false;
     }
-    if (store_invoice_get_id(svc->st, id, out) != STORE_OK) {
-        api_error_set(err, 500, "store_error", NULL, "the stored invoice could not be read back");
-        return false;
-    }
+    *out = inv; /* the stored row, as store_invoice_sent() left it; out owns it now */
     log_info("invoice %s created (%s %lld minor units)", out->reference, out->currency,
              (long long)out->total);
     if (svc->pending_fn)

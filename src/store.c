@@ -1,42 +1,47 @@
 /* store.c — SQLite store; see store.h. */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "log.h"
 
 #define STORE_MAX_STMTS 64
-
-/* One "sent" outcome waiting for the group commit (on the caller's stack). */
-typedef struct store_gc_op {
-    int64_t id;
-    const char *reference;
-    const char *qr_code;
-    store_err result;
-    bool done;
-    struct store_gc_op *next;
-} store_gc_op;
 
 struct store {
     sqlite3 *db;
     pthread_mutex_t lock; /* recursive: batch holds it across calls */
     int batch_depth;
-    /* Group commit of sendInvoice outcomes: callers queue, one thread commits
-     * everything queued in one transaction (one fsync), then wakes them all. */
-    pthread_mutex_t gc_lock;
-    pthread_cond_t gc_wake, gc_done;
-    store_gc_op *gc_head, *gc_tail;
-    bool gc_stop, gc_started;
-    pthread_t gc_thread;
+    /* Durable commits (see store_sync): the connection runs with
+     * synchronous=NORMAL, so a commit only writes its pages to the WAL; a
+     * durable one then waits until an fdatasync of the WAL has covered it. */
+    int wal_fd;                 /* our own descriptor of the WAL file */
+    _Atomic uint64_t committed; /* commits whose pages are in the WAL (under lock) */
+    pthread_mutex_t sync_lock;  /* guards the four fields below */
+    pthread_cond_t sync_done;
+    uint64_t synced;  /* every commit up to this number is on disk */
+    bool syncing;     /* a thread is inside fdatasync now */
+    bool sync_failed; /* sticky: after a failed fdatasync nothing is trusted */
+    bool sync_started;
     struct {
         const char *sql; /* static string, compared by address */
         sqlite3_stmt *stmt;
     } cache[STORE_MAX_STMTS];
     int ncache;
 };
+
+/* "The invoice's status is not final", written the way the partial index
+ * invoices_pending is declared (prefix: a table alias with its dot, or ""). */
+#define STORE_OPEN_STATUS(p)                                                                       \
+    p "status <> 'PAID' AND " p "status <> 'CANCELED' AND " p "status <> 'FAILED'"
 
 /* Forward migrations; index i brings user_version i to i + 1. */
 static const char *const store_migrations[] = {
@@ -113,6 +118,14 @@ static const char *const store_migrations[] = {
     " status INTEGER NOT NULL DEFAULT 0,"
     " response TEXT NOT NULL DEFAULT '',"
     " created_at INTEGER NOT NULL);",
+    /* 2: the pending index's predicate without an IN list. SQLite evaluates
+     * "status NOT IN (...)" through two temporary b-trees on every UPDATE of
+     * an invoice (old and new row); three comparisons cost nothing. Queries
+     * must spell the predicate the same way (STORE_OPEN_STATUS) for SQLite
+     * to use the index. */
+    "DROP INDEX invoices_pending;"
+    "CREATE INDEX invoices_pending ON invoices(id) WHERE send_state = 'sent'"
+    " AND polling_stopped = 0 AND " STORE_OPEN_STATUS("") ";",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 
@@ -203,8 +216,9 @@ static store_err store_exec(store *st, const char *sql)
 static const char store_sql_savepoint[] = "SAVEPOINT store_tx";
 static const char store_sql_release[] = "RELEASE store_tx";
 static const char store_sql_rollback[] = "ROLLBACK TO store_tx";
-static const char store_sql_sync_normal[] = "PRAGMA synchronous = NORMAL";
-static const char store_sql_sync_full[] = "PRAGMA synchronous = FULL";
+static const char store_sql_begin[] = "BEGIN IMMEDIATE";
+static const char store_sql_commit[] = "COMMIT";
+static const char store_sql_rollback_all[] = "ROLLBACK";
 
 /* Runs one of the statements above through the statement cache (they run
  * several times per request; parsing them each time showed in profiles). */
@@ -222,31 +236,104 @@ static store_err store_exec_cached(store *st, const char *sql)
     return STORE_OK;
 }
 
+/* Durable commits, leader/follower style. Every commit gets a number
+ * (st->committed, taken under the store lock, so numbers follow commit
+ * order). A thread that needs commit seq on disk either finds it covered
+ * already, waits for the fdatasync under way and looks again, or does the
+ * fdatasync itself for everything committed so far. Alone, a request pays
+ * one fdatasync and no thread hand-off; under load one fdatasync covers
+ * every commit made while the previous one ran. The store lock is not held
+ * meanwhile, so other requests keep committing.
+ *
+ * Why this is safe: the WAL is the only file a commit writes (the database
+ * file changes only in checkpoints, which sync the WAL before they copy and
+ * the database after). fdatasync on our own descriptor of the WAL flushes
+ * every page of that file, whoever wrote it. A failed fdatasync leaves the
+ * page cache in an unknown state (the kernel may have dropped the dirty
+ * pages), so it is sticky: every later durable commit fails and /healthz
+ * reports the database as failing until the daemon is restarted. */
+static store_err store_sync(store *st, uint64_t seq)
+{
+    pthread_mutex_lock(&st->sync_lock);
+    while (st->synced < seq && !st->sync_failed) {
+        if (st->syncing) {
+            pthread_cond_wait(&st->sync_done, &st->sync_lock);
+            continue;
+        }
+        st->syncing = true;
+        uint64_t upto = atomic_load(&st->committed);
+        pthread_mutex_unlock(&st->sync_lock);
+        int rc = fdatasync(st->wal_fd);
+        int saved = errno;
+        pthread_mutex_lock(&st->sync_lock);
+        st->syncing = false;
+        if (rc == 0) {
+            if (upto > st->synced)
+                st->synced = upto;
+        } else {
+            st->sync_failed = true;
+            log_error("store: fdatasync of the WAL failed (%s); no further write is "
+                      "trusted, restart the gateway",
+                      strerror(saved));
+        }
+        pthread_cond_broadcast(&st->sync_done);
+    }
+    store_err e = st->synced >= seq ? STORE_OK : STORE_IO;
+    pthread_mutex_unlock(&st->sync_lock);
+    return e;
+}
+
+/* Called with the store lock held right after a statement that may have
+ * ended the transaction: numbers the commit if it did (0 if not). */
+static uint64_t store_committed(store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        return 0; /* still inside the poller's batch or another transaction */
+    return atomic_fetch_add(&st->committed, 1) + 1;
+}
+
 /* Every write runs inside a savepoint: a transaction of its own, or a part
  * of the poller's batch. */
 static store_err store_tx_begin(store *st)
 {
     store_lock(st);
+    if (st->sync_failed) {
+        store_unlock(st);
+        return STORE_IO;
+    }
     store_err e = store_exec_cached(st, store_sql_savepoint);
     if (e != STORE_OK)
         store_unlock(st);
     return e;
 }
 
-static store_err store_tx_end(store *st, store_err result)
+/* Ends the savepoint: releases it on success, rolls it back otherwise, then
+ * unlocks. When that committed a transaction and durable is set, returns only
+ * once the commit is on disk. */
+static store_err store_tx_finish(store *st, store_err result, bool durable)
 {
+    uint64_t seq = 0;
     if (result == STORE_OK) {
         if (store_exec_cached(st, store_sql_release) != STORE_OK) {
             store_exec_cached(st, store_sql_rollback);
             store_exec_cached(st, store_sql_release);
             result = STORE_IO;
+        } else {
+            seq = store_committed(st);
         }
     } else {
         store_exec_cached(st, store_sql_rollback);
         store_exec_cached(st, store_sql_release);
     }
     store_unlock(st);
+    if (seq != 0 && durable)
+        result = store_sync(st, seq);
     return result;
+}
+
+static store_err store_tx_end(store *st, store_err result)
+{
+    return store_tx_finish(st, result, true);
 }
 
 static store_err store_step_done(store *st, sqlite3_stmt *s)
@@ -296,9 +383,6 @@ fail:
     return STORE_IO;
 }
 
-static void *store_gc_main(void *arg);
-
-
 /* Crash recovery: an intent without an outcome has an unknown outcome. */
 static store_err store_recover(store *st)
 {
@@ -327,6 +411,10 @@ store_err store_open(const char *path, store **out, buf *err)
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&st->lock, &attr);
     pthread_mutexattr_destroy(&attr);
+    pthread_mutex_init(&st->sync_lock, NULL);
+    pthread_cond_init(&st->sync_done, NULL);
+    st->sync_started = true;
+    st->wal_fd = -1;
 
     int rc = sqlite3_open_v2(
         path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
@@ -336,8 +424,10 @@ store_err store_open(const char *path, store **out, buf *err)
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    /* NORMAL: commits do not fsync by themselves; store_sync() makes the
+     * ones that must be durable so (all but the invoice intent). */
     if (store_exec(st, "PRAGMA journal_mode = WAL") != STORE_OK ||
-        store_exec(st, "PRAGMA synchronous = FULL") != STORE_OK ||
+        store_exec(st, "PRAGMA synchronous = NORMAL") != STORE_OK ||
         store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK) {
         buf_printf(err, "cannot configure database %s: %s", path, sqlite3_errmsg(st->db));
         goto fail;
@@ -348,10 +438,17 @@ store_err store_open(const char *path, store **out, buf *err)
         buf_printf(err, "crash recovery failed: %s", sqlite3_errmsg(st->db));
         goto fail;
     }
-    pthread_mutex_init(&st->gc_lock, NULL);
-    pthread_cond_init(&st->gc_wake, NULL);
-    pthread_cond_init(&st->gc_done, NULL);
-    st->gc_started = pthread_create(&st->gc_thread, NULL, store_gc_main, st) == 0;
+    /* The connection has read and written, so SQLite has opened the WAL. */
+    const char *wal = sqlite3_filename_wal(sqlite3_db_filename(st->db, "main"));
+    st->wal_fd = wal ? open(wal, O_RDWR | O_CLOEXEC) : -1;
+    if (st->wal_fd < 0) {
+        buf_printf(err, "cannot open the WAL file %s: %s", wal ? wal : "(none)", strerror(errno));
+        goto fail;
+    }
+    if (fdatasync(st->wal_fd) != 0) {
+        buf_printf(err, "cannot sync the WAL file %s: %s", wal, strerror(errno));
+        goto fail;
+    }
     *out = st;
     return STORE_OK;
 fail:
@@ -363,21 +460,16 @@ void store_close(store *st)
 {
     if (st == NULL)
         return;
-    if (st->gc_started) {
-        pthread_mutex_lock(&st->gc_lock);
-        st->gc_stop = true;
-        pthread_cond_broadcast(&st->gc_wake);
-        pthread_mutex_unlock(&st->gc_lock);
-        pthread_join(st->gc_thread, NULL);
-        st->gc_started = false;
-        pthread_mutex_destroy(&st->gc_lock);
-        pthread_cond_destroy(&st->gc_wake);
-        pthread_cond_destroy(&st->gc_done);
-    }
     for (int i = 0; i < st->ncache; i++)
         sqlite3_finalize(st->cache[i].stmt);
     if (st->db != NULL)
-        sqlite3_close(st->db);
+        sqlite3_close(st->db); /* checkpoints (with syncs) and removes the WAL */
+    if (st->wal_fd >= 0)
+        close(st->wal_fd);
+    if (st->sync_started) {
+        pthread_mutex_destroy(&st->sync_lock);
+        pthread_cond_destroy(&st->sync_done);
+    }
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -386,16 +478,27 @@ void store_batch_begin(store *st)
 {
     store_lock(st);
     st->batch_depth++;
-    store_exec(st, "BEGIN IMMEDIATE");
+    /* On failure each write of the batch is a transaction of its own. */
+    store_exec_cached(st, store_sql_begin);
 }
 
 store_err store_batch_commit(store *st)
 {
-    store_err e = store_exec(st, "COMMIT");
-    if (e != STORE_OK)
-        store_exec(st, "ROLLBACK");
+    uint64_t seq = 0;
+    store_err e = STORE_OK;
+    if (!sqlite3_get_autocommit(st->db)) {
+        e = store_exec_cached(st, store_sql_commit);
+        if (e != STORE_OK)
+            store_exec_cached(st, store_sql_rollback_all);
+        else
+            seq = store_committed(st);
+    }
     st->batch_depth--;
     store_unlock(st);
+    if (seq != 0)
+        e = store_sync(st, seq);
+    else if (e == STORE_OK)
+        e = store_sync(st, atomic_load(&st->committed)); /* writes done one by one */
     return e;
 }
 
@@ -433,7 +536,8 @@ static char *store_dup_col(sqlite3_stmt *s, int col)
     " i.receipt, i.receipt_submitted, i.polling_stopped, i.last_error, i.created_at,"              \
     " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                      \
     " (SELECT ifnull(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                     \
-    "  AND r.state IN ('sending', 'done', 'unknown'))"
+    "  AND r.state <> 'failed'),"                                                                  \
+    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id)"
 
 static void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
 {
@@ -461,6 +565,7 @@ static void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
     inv->paid_at = sqlite3_column_int64(s, 20);
     store_copy_col(s, 21, inv->notify_token, sizeof inv->notify_token);
     inv->refunded = sqlite3_column_int64(s, 22);
+    inv->has_refunds = sqlite3_column_int(s, 23) != 0;
 }
 
 store_err store_invoice_begin(store *st, store_invoice *inv)
@@ -469,26 +574,17 @@ store_err store_invoice_begin(store *st, store_invoice *inv)
         "INSERT INTO invoices(send_state, status, currency, total, terminal_id, payment_mode,"
         " client_reference, doc, created_at, updated_at, expires_at, notify_token)"
         " VALUES('sending', 'ISSUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    /* The intent survives a crash of this process without an fsync of its
-     * own (WAL, synchronous=NORMAL): the outcome's commit, which is fsync'd
-     * before the webshop gets its 201, flushes it too. Losing it to a power
-     * cut only loses an invoice no buyer has seen. Refund intents, which guard
-     * money, keep synchronous=FULL. */
-    store_lock(st);
-    store_exec_cached(st, store_sql_sync_normal);
+    /* Not durable: the intent survives a crash of this process as it is (it
+     * is in the WAL, in the page cache), and the outcome's durable commit,
+     * which comes before the webshop gets its 201, puts it on disk too.
+     * Losing it to a power cut only loses an invoice no buyer has seen.
+     * Refund intents, which guard money, are durable before the call. */
     store_err e = store_tx_begin(st);
-    if (e != STORE_OK) {
-        store_exec_cached(st, store_sql_sync_full);
-        store_unlock(st);
+    if (e != STORE_OK)
         return e;
-    }
     sqlite3_stmt *s = store_stmt(st, sql);
-    if (s == NULL) {
-        store_tx_end(st, STORE_IO);
-        store_exec_cached(st, store_sql_sync_full);
-        store_unlock(st);
-        return STORE_IO;
-    }
+    if (s == NULL)
+        return store_tx_finish(st, STORE_IO, false);
     int64_t now = store_now_ms();
     store_bind_text(s, 1, inv->currency);
     sqlite3_bind_int64(s, 2, inv->total);
@@ -506,10 +602,7 @@ store_err store_invoice_begin(store *st, store_invoice *inv)
         inv->created_at = inv->updated_at = now;
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENDING);
     }
-    e = store_tx_end(st, e);
-    store_exec_cached(st, store_sql_sync_full);
-    store_unlock(st);
-    return e;
+    return store_tx_finish(st, e, false);
 }
 
 static store_err store_history_add(store *st, int64_t invoice_id, const char *status,
@@ -527,11 +620,13 @@ static store_err store_history_add(store *st, int64_t invoice_id, const char *st
     return store_step_done(st, s);
 }
 
-static store_err store_invoice_sent_one(store *st, int64_t id, const char *reference,
-                                        const char *qr_code)
+store_err store_invoice_sent(store *st, store_invoice *inv, const char *reference,
+                             const char *qr_code)
 {
+    /* status stays out of the SET list: it is ISSUED since the intent, and
+     * naming it would rewrite the invoices_status index page for nothing. */
     static const char sql[] =
-        "UPDATE invoices SET reference = ?, qr_code = ?, send_state = 'sent', status = 'ISSUED',"
+        "UPDATE invoices SET reference = ?, qr_code = ?, send_state = 'sent',"
         " version = 0, updated_at = ? WHERE id = ? AND send_state = 'sending'";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
@@ -543,63 +638,22 @@ static store_err store_invoice_sent_one(store *st, int64_t id, const char *refer
     store_bind_text(s, 1, reference);
     store_bind_text(s, 2, qr_code);
     sqlite3_bind_int64(s, 3, now);
-    sqlite3_bind_int64(s, 4, id);
+    sqlite3_bind_int64(s, 4, inv->id);
     e = store_step_done(st, s);
     if (e == STORE_OK && sqlite3_changes(st->db) == 0)
         e = STORE_NOT_FOUND;
     if (e == STORE_OK)
-        e = store_history_add(st, id, "ISSUED", 0, now);
-    return store_tx_end(st, e);
-}
-
-/* The group-commit thread: takes every queued outcome, applies each in its own
- * savepoint inside one transaction, commits once, wakes the callers. */
-static void *store_gc_main(void *arg)
-{
-    store *st = arg;
-    pthread_mutex_lock(&st->gc_lock);
-    for (;;) {
-        while (st->gc_head == NULL && !st->gc_stop)
-            pthread_cond_wait(&st->gc_wake, &st->gc_lock);
-        if (st->gc_head == NULL)
-            break;
-        store_gc_op *batch = st->gc_head;
-        st->gc_head = st->gc_tail = NULL;
-        pthread_mutex_unlock(&st->gc_lock);
-
-        store_batch_begin(st);
-        for (store_gc_op *op = batch; op; op = op->next)
-            op->result = store_invoice_sent_one(st, op->id, op->reference, op->qr_code);
-        store_err commit = store_batch_commit(st);
-
-        pthread_mutex_lock(&st->gc_lock);
-        for (store_gc_op *op = batch; op; op = op->next) {
-            if (commit != STORE_OK)
-                op->result = STORE_IO;
-            op->done = true;
-        }
-        pthread_cond_broadcast(&st->gc_done);
+        e = store_history_add(st, inv->id, "ISSUED", 0, now);
+    e = store_tx_end(st, e);
+    if (e == STORE_OK) {
+        snprintf(inv->reference, sizeof inv->reference, "%s", reference);
+        snprintf(inv->qr_code, sizeof inv->qr_code, "%s", qr_code);
+        snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENT);
+        snprintf(inv->status, sizeof inv->status, "%s", "ISSUED");
+        inv->version = 0;
+        inv->updated_at = now;
     }
-    pthread_mutex_unlock(&st->gc_lock);
-    return NULL;
-}
-
-store_err store_invoice_sent(store *st, int64_t id, const char *reference, const char *qr_code)
-{
-    if (!st->gc_started)
-        return store_invoice_sent_one(st, id, reference, qr_code);
-    store_gc_op op = {id, reference, qr_code, STORE_OK, false, NULL};
-    pthread_mutex_lock(&st->gc_lock);
-    if (st->gc_tail)
-        st->gc_tail->next = &op;
-    else
-        st->gc_head = &op;
-    st->gc_tail = &op;
-    pthread_cond_signal(&st->gc_wake);
-    while (!op.done)
-        pthread_cond_wait(&st->gc_done, &st->gc_lock);
-    pthread_mutex_unlock(&st->gc_lock);
-    return op.result;
+    return e;
 }
 
 store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,
@@ -848,8 +902,7 @@ store_err store_pending(store *st, store_invoice_fn fn, void *ud)
 {
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
-        " AND i.polling_stopped = 0 AND i.status NOT IN ('PAID', 'CANCELED', 'FAILED')"
-        " ORDER BY i.id";
+        " AND i.polling_stopped = 0 AND " STORE_OPEN_STATUS("i.") " ORDER BY i.id";
     return store_for_each(st, sql, fn, ud);
 }
 
@@ -889,9 +942,10 @@ store_err store_counts(store *st, int64_t *pending, int64_t *unknown)
 {
     static const char sql[] =
         "SELECT (SELECT count(*) FROM invoices WHERE send_state = 'sent'"
-        "  AND polling_stopped = 0 AND status NOT IN ('PAID', 'CANCELED', 'FAILED')),"
-        " (SELECT count(*) FROM invoices WHERE send_state = 'unknown')"
-        " + (SELECT count(*) FROM refunds WHERE state = 'unknown')";
+        "  AND polling_stopped = 0 AND " STORE_OPEN_STATUS(
+            "") "),"
+                " (SELECT count(*) FROM invoices WHERE send_state = 'unknown')"
+                " + (SELECT count(*) FROM refunds WHERE state = 'unknown')";
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);
     store_err e = STORE_IO;
@@ -903,6 +957,10 @@ store_err store_counts(store *st, int64_t *pending, int64_t *unknown)
     if (s != NULL)
         store_done(st, s);
     store_unlock(st);
+    pthread_mutex_lock(&st->sync_lock);
+    if (st->sync_failed)
+        e = STORE_IO; /* the database can no longer be trusted with writes */
+    pthread_mutex_unlock(&st->sync_lock);
     return e;
 }
 
@@ -914,9 +972,9 @@ store_err store_refund_begin(store *st, int64_t invoice_id, int64_t amount, cons
     static const char sql_check[] =
         "SELECT i.total, i.status,"
         " (SELECT ifnull(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"
-        "  AND r.state IN ('sending', 'done', 'unknown')),"
+        "  AND r.state <> 'failed'),"
         " (SELECT count(*) FROM refunds r WHERE r.invoice_id = i.id"
-        "  AND r.state IN ('sending', 'unknown'))"
+        "  AND (r.state = 'sending' OR r.state = 'unknown'))"
         " FROM invoices i WHERE i.id = ?";
     static const char sql_insert[] =
         "INSERT INTO refunds(invoice_id, amount, title, state, created_at, updated_at)"

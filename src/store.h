@@ -1,13 +1,18 @@
 /* store.h — the gateway's SQLite store: invoices, status history, refunds,
  * receipts, reconciliation periods, terminals and idempotency keys.
  *
- * One connection guarded by a mutex, so every function is thread-safe. The
- * database runs in WAL mode with busy_timeout, foreign_keys=ON and
- * synchronous=FULL; the schema version lives in PRAGMA user_version and
- * store_open() applies forward migrations. Every state change is one
- * transaction. store_batch_begin()/store_batch_commit() let the poller group
- * many status updates into one transaction; sendInvoice outcomes are group-
- * committed the same way (see store_invoice_sent).
+ * One connection guarded by a mutex, so every function is thread-safe (one
+ * connection on purpose: a second one that checkpoints while this one writes
+ * can hit SQLite's WAL-reset race, see docs/design.md). The database runs in
+ * WAL mode with busy_timeout and foreign_keys=ON; the schema version lives in
+ * PRAGMA user_version and store_open() applies forward migrations. Every
+ * state change is one transaction, and every write function returns only
+ * once its transaction is on disk (fdatasync of the WAL), except
+ * store_invoice_begin(). Concurrent writers share fdatasyncs (group commit
+ * without a thread of its own: see store_sync in store.c).
+ * store_batch_begin()/store_batch_commit() let the poller group many status
+ * updates into one transaction. After a failed fdatasync every write fails
+ * with STORE_IO and store_counts() reports the failure.
  *
  * Write before you call: an invoice or refund is recorded as an intent
  * ("sending") before the SOAP call and completed after it. store_open()
@@ -66,6 +71,7 @@ typedef struct {
     char *receipt_json; /* malloc'd or NULL: SEQR's receipt once PAID */
     bool receipt_submitted;
     int64_t refunded;     /* refunds done, sending or unknown (never over-refund) */
+    bool has_refunds;     /* any refund row at all, failed ones included */
     bool polling_stopped; /* SEQR no longer knows it (54): not polled */
     char last_error[256];
     int64_t created_at, updated_at, expires_at, paid_at;
@@ -76,13 +82,17 @@ void store_invoice_clear(store_invoice *inv);
 
 /* Records the intent to send an invoice. Fills inv->id (and timestamps). Only
  * currency, total, terminal_id, payment_mode, client_reference, doc_json, notify_token and
- * expires_at are read from inv. */
+ * expires_at are read from inv. The one write that is not durable when it
+ * returns: it survives a crash of the process, and store_invoice_sent() or
+ * store_invoice_send_failed() puts it on disk with the outcome. */
 store_err store_invoice_begin(store *st, store_invoice *inv);
-/* Completes a send: reference, QR code, status ISSUED, version 0. Durable when
- * it returns. Concurrent callers share one transaction and one fsync (group
- * commit on a thread of the store's own), so the outcome step scales with the
+/* Completes the send of inv (as filled by store_invoice_begin): reference,
+ * QR code, status ISSUED, version 0. Durable when it returns. On success inv
+ * is updated to match the stored row, so the caller needs no read-back.
+ * Concurrent callers share fdatasyncs, so the outcome step scales with the
  * number of requests in flight instead of the disk's fsync rate. */
-store_err store_invoice_sent(store *st, int64_t id, const char *reference, const char *qr_code);
+store_err store_invoice_sent(store *st, store_invoice *inv, const char *reference,
+                             const char *qr_code);
 /* Marks a send as rejected or unknown (STORE_SEND_*), with an error text. */
 store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,
                                     const char *error);
@@ -122,7 +132,8 @@ store_err store_pending(store *st, store_invoice_fn fn, void *ud);
 /* Calls fn for every PAID invoice whose receipt has not been submitted yet
  * (an automatic receipt cut short by a crash or a SEQR outage). */
 store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud);
-/* Counts: pending (polled) invoices and send/refund intents of unknown outcome. */
+/* Counts: pending (polled) invoices and send/refund intents of unknown outcome.
+ * STORE_IO also after a failed fdatasync (the daemon must be restarted). */
 store_err store_counts(store *st, int64_t *pending, int64_t *unknown);
 
 /* Groups the following calls into one transaction (poller ticks). Other

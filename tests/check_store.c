@@ -2,6 +2,7 @@
  * write-before-call intents and crash recovery, status history, refund
  * limits, idempotency keys, terminals. */
 #include <check.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ static int64_t new_invoice(store *st, int64_t total, const char *ref)
     ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
     ck_assert_int_gt(inv.id, 0);
     if (ref != NULL)
-        ck_assert_int_eq(store_invoice_sent(st, inv.id, ref, "HTTP://SEQR.SE/Rx"), STORE_OK);
+        ck_assert_int_eq(store_invoice_sent(st, &inv, ref, "HTTP://SEQR.SE/Rx"), STORE_OK);
     return inv.id;
 }
 
@@ -66,7 +67,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 1);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 2);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -109,6 +110,143 @@ START_TEST(intent_then_outcome_and_crash_recovery)
     ck_assert_int_eq(pending, 1);
     ck_assert_int_eq(unknown, 1);
     ck_assert_int_eq(store_invoice_get(st, "nope", &inv), STORE_NOT_FOUND);
+    store_close(st);
+}
+END_TEST
+
+/* Migration 1 -> 2 on a database written by the first schema: the pending
+ * index is rebuilt without its IN list, rows stay, and queries use it. */
+START_TEST(migration_rebuilds_pending_index)
+{
+    store *st = open_fresh();
+    new_invoice(st, 1000, "1000000000010");
+    new_invoice(st, 1000, "1000000000011");
+    store_close(st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "DROP INDEX invoices_pending;"
+                     "CREATE INDEX invoices_pending ON invoices(id) WHERE send_state = 'sent'"
+                     " AND polling_stopped = 0 AND status NOT IN ('PAID', 'CANCELED', 'FAILED');"
+                     "PRAGMA user_version = 1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    ck_assert_int_eq(pending_count(st), 2);
+    store_close(st);
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT sql FROM sqlite_master WHERE name = "
+                                        "'invoices_pending'",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    const char *sql = (const char *)sqlite3_column_text(s, 0);
+    ck_assert_ptr_null(strstr(sql, " IN "));
+    ck_assert_ptr_nonnull(strstr(sql, "status <> 'PAID'"));
+    sqlite3_finalize(s);
+    /* The store's pending query is answered from the partial index. */
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(db,
+                           "EXPLAIN QUERY PLAN SELECT count(*) FROM invoices WHERE"
+                           " send_state = 'sent' AND polling_stopped = 0 AND status"
+                           " <> 'PAID' AND status <> 'CANCELED' AND status <> 'FAILED'",
+                           -1, &s, NULL),
+        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(s, 3), "invoices_pending"));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+END_TEST
+
+/* store_invoice_sent() leaves the caller's struct equal to the stored row. */
+START_TEST(sent_updates_caller_copy)
+{
+    store *st = open_fresh();
+    store_invoice inv;
+    memset(&inv, 0, sizeof inv);
+    snprintf(inv.currency, sizeof inv.currency, "EUR");
+    inv.total = 4250;
+    snprintf(inv.payment_mode, sizeof inv.payment_mode, "IMMEDIATE_DEBIT");
+    snprintf(inv.notify_token, sizeof inv.notify_token, "tok");
+    inv.doc_json = "{\"title\":\"copy\"}";
+    inv.expires_at = store_now_ms() + 60000;
+    ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
+    ck_assert_int_eq(store_invoice_sent(st, &inv, "1000000000020", "HTTP://SEQR.SE/R1000000000020"),
+                     STORE_OK);
+    store_invoice back;
+    ck_assert_int_eq(store_invoice_get_id(st, inv.id, &back), STORE_OK);
+    ck_assert_str_eq(inv.reference, back.reference);
+    ck_assert_str_eq(inv.qr_code, back.qr_code);
+    ck_assert_str_eq(inv.send_state, back.send_state);
+    ck_assert_str_eq(inv.status, back.status);
+    ck_assert_str_eq(inv.currency, back.currency);
+    ck_assert_str_eq(inv.payment_mode, back.payment_mode);
+    ck_assert_str_eq(inv.notify_token, back.notify_token);
+    ck_assert_str_eq(inv.doc_json, back.doc_json);
+    ck_assert_int_eq(inv.version, back.version);
+    ck_assert_int_eq(inv.total, back.total);
+    ck_assert_int_eq(inv.created_at, back.created_at);
+    ck_assert_int_eq(inv.updated_at, back.updated_at);
+    ck_assert_int_eq(inv.expires_at, back.expires_at);
+    ck_assert_int_eq(back.refunded, 0);
+    ck_assert(!back.has_refunds);
+    store_invoice_clear(&back);
+    /* A second outcome for the same intent is refused and changes nothing. */
+    ck_assert_int_eq(store_invoice_sent(st, &inv, "1000000000021", "HTTP://SEQR.SE/Rx"),
+                     STORE_NOT_FOUND);
+    ck_assert_str_eq(inv.reference, "1000000000020");
+    store_close(st);
+}
+END_TEST
+
+/* Many threads writing at once: every durable write returns STORE_OK, all
+ * of them are there afterwards, and they shared fdatasyncs (group commit)
+ * without a thread of the store's own. */
+#define STORE_TEST_THREADS 8
+#define STORE_TEST_PER_THREAD 50
+
+static void *writer_main(void *arg)
+{
+    store *st = arg;
+    for (int i = 0; i < STORE_TEST_PER_THREAD; i++) {
+        store_invoice inv;
+        memset(&inv, 0, sizeof inv);
+        snprintf(inv.currency, sizeof inv.currency, "SEK");
+        inv.total = 100;
+        inv.doc_json = "{}";
+        inv.expires_at = store_now_ms() + 60000;
+        char ref[64];
+        if (store_invoice_begin(st, &inv) != STORE_OK)
+            return (void *)1;
+        snprintf(ref, sizeof ref, "9%012lld", (long long)inv.id);
+        if (store_invoice_sent(st, &inv, ref, "HTTP://SEQR.SE/Rx") != STORE_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_durable_writers)
+{
+    store *st = open_fresh();
+    pthread_t t[STORE_TEST_THREADS];
+    for (int i = 0; i < STORE_TEST_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, writer_main, st), 0);
+    for (int i = 0; i < STORE_TEST_THREADS; i++) {
+        void *rc = (void *)1;
+        pthread_join(t[i], &rc);
+        ck_assert_ptr_null(rc);
+    }
+    ck_assert_int_eq(pending_count(st), STORE_TEST_THREADS * STORE_TEST_PER_THREAD);
+    st = reopen(st);
+    ck_assert_int_eq(pending_count(st), STORE_TEST_THREADS * STORE_TEST_PER_THREAD);
     store_close(st);
 }
 END_TEST
@@ -247,6 +385,9 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, schema_and_pragmas);
     tcase_add_test(tc, intent_then_outcome_and_crash_recovery);
+    tcase_add_test(tc, migration_rebuilds_pending_index);
+    tcase_add_test(tc, sent_updates_caller_copy);
+    tcase_add_test(tc, concurrent_durable_writers);
     tcase_add_test(tc, status_history_and_paid);
     tcase_add_test(tc, refunds_never_exceed_and_never_repeat);
     tcase_add_test(tc, idempotency_keys);
