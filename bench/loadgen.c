@@ -20,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchutil.h"
+
 #define LOADGEN_MAX_HEADERS 16
 #define LOADGEN_MAX_SAMPLES 4000000
 
@@ -33,13 +35,6 @@ typedef struct {
     struct curl_slist *headers;
 } loadgen_slot;
 
-static double loadgen_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static size_t loadgen_collect(char *data, size_t size, size_t n, void *ud)
 {
     loadgen_slot *s = ud;
@@ -51,66 +46,6 @@ static size_t loadgen_collect(char *data, size_t size, size_t n, void *ud)
     s->answer_len += size * n;
     s->answer[s->answer_len] = '\0';
     return size * n;
-}
-
-static int loadgen_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double loadgen_pct(const double *sorted, long n, double p)
-{
-    return n > 0 ? sorted[(long)((double)(n - 1) * p)] : 0.0;
-}
-
-static char *loadgen_read(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s == NULL || fread(s, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(s);
-        return NULL;
-    }
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Replaces every @SEQ@ in tmpl by seq. Caller frees. */
-static char *loadgen_expand(const char *tmpl, long seq, size_t *len)
-{
-    size_t cap = strlen(tmpl) + 64;
-    char *out = malloc(cap);
-    size_t o = 0;
-    for (const char *p = tmpl; *p;) {
-        if (strncmp(p, "@SEQ@", 5) == 0) {
-            char num[32];
-            int n = snprintf(num, sizeof num, "%ld", seq);
-            if (o + (size_t)n + 1 > cap) {
-                cap = cap * 2 + (size_t)n;
-                out = realloc(out, cap);
-            }
-            memcpy(out + o, num, (size_t)n);
-            o += (size_t)n;
-            p += 5;
-        } else {
-            if (o + 2 > cap) {
-                cap *= 2;
-                out = realloc(out, cap);
-            }
-            out[o++] = *p++;
-        }
-    }
-    out[o] = '\0';
-    *len = o;
-    return out;
 }
 
 int main(int argc, char **argv)
@@ -150,7 +85,7 @@ int main(int argc, char **argv)
                         "[--concurrency N] (--seconds S | --requests N) [--expect STATUS]\n");
         return 2;
     }
-    char *tmpl = body_file ? loadgen_read(body_file) : NULL;
+    char *tmpl = body_file ? bench_read_file(body_file) : NULL;
     if (body_file && tmpl == NULL) {
         fprintf(stderr, "loadgen: cannot read %s\n", body_file);
         return 2;
@@ -161,7 +96,7 @@ int main(int argc, char **argv)
     loadgen_slot *slots = calloc((size_t)concurrency, sizeof *slots);
     double *samples = malloc(sizeof(double) * LOADGEN_MAX_SAMPLES);
     long done = 0, errors = 0, started = 0, nsamples = 0;
-    double t0 = loadgen_now();
+    double t0 = (bench_now_ms() / 1000.0);
 
     for (int i = 0; i < concurrency; i++) {
         slots[i].easy = curl_easy_init();
@@ -171,7 +106,7 @@ int main(int argc, char **argv)
     /* start(i): issue the next request on slot i. */
     int active = 0;
     for (;;) {
-        double now = loadgen_now();
+        double now = (bench_now_ms() / 1000.0);
         bool more =
             (seconds <= 0 || now - t0 < seconds) && (max_requests <= 0 || started < max_requests);
         for (int i = 0; more && i < concurrency; i++) {
@@ -181,7 +116,7 @@ int main(int argc, char **argv)
             if (max_requests > 0 && started >= max_requests)
                 break;
             free(s->body);
-            s->body = tmpl ? loadgen_expand(tmpl, started, &s->body_len) : NULL;
+            s->body = tmpl ? bench_expand(tmpl, started, &s->body_len) : NULL;
             s->answer_len = 0;
             CURL *e = s->easy;
             curl_easy_reset(e);
@@ -197,7 +132,7 @@ int main(int argc, char **argv)
             curl_easy_setopt(e, CURLOPT_PRIVATE, s);
             curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
             curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-            s->started = loadgen_now();
+            s->started = (bench_now_ms() / 1000.0);
             curl_multi_add_handle(multi, e);
             started++;
             active++;
@@ -215,7 +150,7 @@ int main(int argc, char **argv)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             long status = 0;
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-            double ms = (loadgen_now() - s->started) * 1000.0;
+            double ms = ((bench_now_ms() / 1000.0) - s->started) * 1000.0;
             bool ok = m->data.result == CURLE_OK && (expect == 0 ? status < 400 : status == expect);
             if (!ok)
                 errors++;
@@ -235,12 +170,12 @@ int main(int argc, char **argv)
         }
         curl_multi_poll(multi, NULL, 0, 5, NULL);
     }
-    double elapsed = loadgen_now() - t0;
-    qsort(samples, (size_t)nsamples, sizeof *samples, loadgen_cmp);
+    double elapsed = (bench_now_ms() / 1000.0) - t0;
+    bench_sort(samples, nsamples);
     printf("{\"requests\": %ld, \"errors\": %ld, \"seconds\": %.3f, \"rps\": %.1f, "
            "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
-           done, errors, elapsed, (double)done / elapsed, loadgen_pct(samples, nsamples, 0.50),
-           loadgen_pct(samples, nsamples, 0.90), loadgen_pct(samples, nsamples, 0.99),
+           done, errors, elapsed, (double)done / elapsed, bench_pct(samples, nsamples, 0.50),
+           bench_pct(samples, nsamples, 0.90), bench_pct(samples, nsamples, 0.99),
            nsamples ? samples[nsamples - 1] : 0.0);
     for (int i = 0; i < concurrency; i++) {
         curl_easy_cleanup(slots[i].easy);
