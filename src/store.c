@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@ struct store {
     /* Durable commits (see store_sync): the connection runs with
      * synchronous=NORMAL, so a commit only writes its pages to the WAL; a
      * durable one then waits until an fdatasync of the WAL has covered it. */
+    int lock_fd;                /* the database file, flock()ed: one gateway per database */
     int wal_fd;                 /* our own descriptor of the WAL file */
     _Atomic uint64_t committed; /* commits whose pages are in the WAL (under lock) */
     pthread_mutex_t sync_lock;  /* guards the four fields below */
@@ -415,12 +417,27 @@ store_err store_open(const char *path, store **out, buf *err)
     pthread_cond_init(&st->sync_done, NULL);
     st->sync_started = true;
     st->wal_fd = -1;
+    st->lock_fd = -1;
 
     int rc = sqlite3_open_v2(
         path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         buf_printf(err, "cannot open database %s: %s", path,
                    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    /* One gateway per database: a second one would recover (and so spoil)
+     * the first one's intents under way, poll every invoice twice, and add a
+     * second writer connection, which SQLite's WAL-reset race needs. The
+     * lock is a BSD flock on the database file, which SQLite's own POSIX
+     * locks do not see; the descriptor stays open until after sqlite3_close()
+     * (closing a descriptor of the file would drop SQLite's POSIX locks). */
+    st->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (st->lock_fd < 0 || flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (st->lock_fd >= 0 && errno == EWOULDBLOCK)
+            buf_printf(err, "database %s is in use by another seqr-gateway process", path);
+        else
+            buf_printf(err, "cannot lock database %s: %s", path, strerror(errno));
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
@@ -466,6 +483,8 @@ void store_close(store *st)
         sqlite3_close(st->db); /* checkpoints (with syncs) and removes the WAL */
     if (st->wal_fd >= 0)
         close(st->wal_fd);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd); /* after sqlite3_close(): see store_open() */
     if (st->sync_started) {
         pthread_mutex_destroy(&st->sync_lock);
         pthread_cond_destroy(&st->sync_done);

@@ -40,7 +40,9 @@ const char *store_strerror(store_err err);
 
 typedef struct store store;
 
-/* Opens (creating if needed) the database at path and migrates it. On error
+/* Opens (creating if needed) the database at path and migrates it. Only one
+ * store (one gateway process) may have a database open at a time: a second
+ * store_open() of the same file fails while the first is open. On error
  * returns STORE_IO with a message in err. */
 store_err store_open(const char *path, store **out, buf *err);
 void store_close(store *st);

@@ -944,6 +944,70 @@ START_TEST(notification_triggers_a_poll)
 }
 END_TEST
 
+/* A second gateway on the same database, or on the same port, refuses to
+ * start and leaves the first one alone; once the first has stopped, the
+ * database is free again. (Two daemons on one database would recover each
+ * other's intents under way and poll every invoice twice.) */
+START_TEST(one_gateway_per_database_and_port)
+{
+    gw_env e;
+    gwt_env_init(&e, "20");
+    gwt_write_config(&e, NULL, NULL, e.sim_port);
+    gwt_start_gw(&e);
+    char ref[64];
+    gwt_create_invoice(&e, ref);
+
+    char *gw = (char *)tu_env("SEQR_GATEWAY_BIN", "src/seqr-gateway");
+    char log2[700], conf2[700], db2[700];
+    snprintf(log2, sizeof log2, "%s/second.log", e.dir);
+    snprintf(conf2, sizeof conf2, "%s/second.conf", e.dir);
+    snprintf(db2, sizeof db2, "%s/other.db", e.dir);
+    tu_proc second;
+    char *same[] = {gw, "--config", e.conf, NULL};
+    ck_assert(tu_spawn(&second, same, log2));
+    ck_assert_int_eq(tu_stop(&second, 0, 10000 * gwt_slowdown()), 1);
+    char *out = tu_read_file(log2, NULL);
+    ck_assert_ptr_nonnull(strstr(out, "in use by another seqr-gateway"));
+    free(out);
+
+    /* The same port with a database of its own: the port is taken. */
+    char *text = tu_read_file(e.conf, NULL);
+    char *at = strstr(text, e.db);
+    ck_assert_ptr_nonnull(at);
+    buf other = BUF_INIT;
+    buf_printf(&other, "%.*s%s%s", (int)(at - text), text, db2, at + strlen(e.db));
+    ck_assert(tu_write_file(conf2, buf_cstr(&other)));
+    chmod(conf2, 0600);
+    buf_free(&other);
+    free(text);
+    unlink(log2);
+    char *port_taken[] = {gw, "--config", conf2, NULL};
+    ck_assert(tu_spawn(&second, port_taken, log2));
+    ck_assert_int_eq(tu_stop(&second, 0, 10000 * gwt_slowdown()), 1);
+    out = tu_read_file(log2, NULL);
+    ck_assert_ptr_nonnull(strstr(out, "cannot listen"));
+    free(out);
+
+    /* The first gateway did not notice: its invoice is still there. */
+    long st;
+    char path[128];
+    snprintf(path, sizeof path, "/invoices/%s", ref);
+    json_t *j = gwt_gw_call(&e, "GET", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "status"), "ISSUED");
+    json_decref(j);
+
+    /* Stopped, it frees the database for the next one. */
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000 * gwt_slowdown()), 0);
+    gwt_start_gw(&e);
+    j = gwt_gw_call(&e, "GET", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000 * gwt_slowdown()), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
 START_TEST(command_line)
 {
     char log[700], bad[700];
@@ -1007,6 +1071,7 @@ int main(void)
     tcase_add_test(own, kill9_restart_payment_recorded_in_time);
     tcase_add_test(own, sigterm_exits_zero_and_secrets_stay_out_of_logs);
     tcase_add_test(own, command_line);
+    tcase_add_test(own, one_gateway_per_database_and_port);
     tcase_add_test(own, ttl_cancels_unpaid_invoices);
     tcase_add_test(own, notification_triggers_a_poll);
     suite_add_tcase(s, own);

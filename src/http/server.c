@@ -300,8 +300,7 @@ http_server *http_server_start(const http_context *ctx, buf *err)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ctx->cfg->http_connection_timeout_s,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {
         buf_printf(err, "cannot listen on %s port %d (in use, or not permitted)",
