@@ -1,6 +1,6 @@
 /* benchutil.h — the few helpers bench/loadgen.c and bench/latency.c share:
  * a monotonic clock, percentiles of a sample array, reading a body file and
- * expanding @SEQ@ in it. Header-only (static functions): each bench tool is
+ * expanding @SEQ@ in it. Header-only (static inline functions): each bench tool is
  * one C file compiled on its own by bench/run. */
 #ifndef SEQR_BENCHUTIL_H
 #define SEQR_BENCHUTIL_H
@@ -11,7 +11,7 @@
 #include <time.h>
 
 /* Monotonic time in milliseconds. */
-static double bench_now_ms(void)
+static inline double bench_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -19,25 +19,25 @@ static double bench_now_ms(void)
 }
 
 /* Sorts n samples in place (ascending). */
-static int bench_cmp(const void *a, const void *b)
+static inline int bench_cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-static void bench_sort(double *samples, long n)
+static inline void bench_sort(double *samples, long n)
 {
     qsort(samples, (size_t)n, sizeof *samples, bench_cmp);
 }
 
 /* The p-quantile (0..1) of sorted samples; 0 when there are none. */
-static double bench_pct(const double *sorted, long n, double p)
+static inline double bench_pct(const double *sorted, long n, double p)
 {
     return n > 0 ? sorted[(long)((double)(n - 1) * p)] : 0.0;
 }
 
 /* The whole file as a NUL-terminated string, or NULL. Caller frees. */
-static char *bench_read_file(const char *path)
+static inline char *bench_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -68,7 +68,7 @@ static char *bench_read_file(const char *path)
 /* tmpl with every @SEQ@ replaced by seq (unique idempotency keys,
  * clientInvoiceIds); its length in *len. Caller frees; NULL when out of
  * memory. */
-static char *bench_expand(const char *tmpl, long seq, size_t *len)
+static inline char *bench_expand(const char *tmpl, long seq, size_t *len)
 {
     char num[32];
     int nlen = snprintf(num, sizeof num, "%ld", seq);
