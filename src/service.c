@@ -925,9 +925,9 @@ void service_idem_release(service *svc, const char *key)
         log_warn("releasing an Idempotency-Key failed");
 }
 
-bool service_counts(service *svc, int64_t *pending, int64_t *unknown)
+bool service_counts(service *svc, int64_t *unknown)
 {
-    return store_counts(svc->st, pending, unknown) == STORE_OK;
+    return store_counts(svc->st, unknown) == STORE_OK;
 }
 
 bool service_check_notify(service *svc, const char *ref, const char *token, char ref_out[static 64])

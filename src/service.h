@@ -84,8 +84,8 @@ store_err service_idem_claim(service *svc, const char *key, const char *method, 
 void service_idem_finish(service *svc, const char *key, int status, const char *response);
 void service_idem_release(service *svc, const char *key);
 
-/* Counts for /healthz and the systemd status line. */
-bool service_counts(service *svc, int64_t *pending, int64_t *unknown);
+/* For /healthz: intents of unknown outcome; false when the database fails. */
+bool service_counts(service *svc, int64_t *unknown);
 /* Checks a notification token for an invoice given as SEQR reference or
  * "gw-<local id>"; on success copies the SEQR reference into ref_out. */
 bool service_check_notify(service *svc, const char *ref, const char *token,

@@ -134,9 +134,11 @@ store_err store_pending(store *st, store_invoice_fn fn, void *ud);
 /* Calls fn for every PAID invoice whose receipt has not been submitted yet
  * (an automatic receipt cut short by a crash or a SEQR outage). */
 store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud);
-/* Counts: pending (polled) invoices and send/refund intents of unknown outcome.
- * STORE_IO also after a failed fdatasync (the daemon must be restarted). */
-store_err store_counts(store *st, int64_t *pending, int64_t *unknown);
+/* Counts send and refund intents of unknown outcome (from small partial
+ * indexes: cheap enough for every /healthz). STORE_IO also after a failed
+ * fdatasync (the daemon must be restarted). How many invoices are pending is
+ * the poller's to say. */
+store_err store_counts(store *st, int64_t *unknown);
 
 /* Groups the following calls into one transaction (poller ticks). Other
  * threads wait until store_batch_commit(). Nested calls are not allowed. */

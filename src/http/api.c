@@ -157,8 +157,8 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
 {
     poller_stats ps;
     poller_get_stats(ctx->poller, &ps);
-    int64_t pending = 0, unknown = 0;
-    bool db_ok = service_counts(ctx->svc, &pending, &unknown);
+    int64_t unknown = 0;
+    bool db_ok = service_counts(ctx->svc, &unknown);
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(db_ok ? "ok" : "degraded"));
     json_object_set_new(o, "version", json_string(SEQR_VERSION));
