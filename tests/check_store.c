@@ -2,6 +2,8 @@
  * write-before-call intents and crash recovery, status history, refund
  * limits, idempotency keys, terminals. */
 #include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -12,6 +14,21 @@
 #include "testutil.h"
 
 static char db_path[600];
+
+/* fdatasync() as the store sees it: this definition in the test program
+ * stands in front of libc's, so a test can make the disk fail. */
+static int fail_syncs; /* how many of the next calls fail with EIO */
+
+int fdatasync(int fd)
+{
+    if (fail_syncs > 0) {
+        fail_syncs--;
+        errno = EIO;
+        return -1;
+    }
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    return real(fd);
+}
 
 static store *open_fresh(void)
 {
@@ -265,6 +282,34 @@ START_TEST(concurrent_durable_writers)
 }
 END_TEST
 
+/* A failed fdatasync is sticky: the kernel may have dropped the dirty pages,
+ * so the write that hit it and every later one fail, and /healthz's count
+ * reports the database as failing, until the store is opened again. */
+START_TEST(failed_fdatasync_is_sticky)
+{
+    store *st = open_fresh();
+    int64_t id = new_invoice(st, 1000, "1000000000030");
+    fail_syncs = 1;
+    ck_assert_int_eq(store_invoice_set_receipt_submitted(st, "1000000000030"), STORE_IO);
+    ck_assert_int_eq(fail_syncs, 0);
+    /* The disk is fine again, but nothing written since can be trusted. */
+    ck_assert_int_eq(store_invoice_set_error(st, "1000000000030", "x"), STORE_IO);
+    int64_t refund_id = 0;
+    ck_assert_int_eq(store_refund_begin(st, id, 100, "", &refund_id), STORE_IO);
+    int64_t unknown = -1;
+    ck_assert_int_eq(store_counts(st, &unknown), STORE_IO);
+    /* Reads still answer. */
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get(st, "1000000000030", &inv), STORE_OK);
+    store_invoice_clear(&inv);
+    /* A restart starts from what is on disk and works again. */
+    st = reopen(st);
+    ck_assert_int_eq(store_counts(st, &unknown), STORE_OK);
+    ck_assert_int_eq(store_invoice_set_error(st, "1000000000030", "y"), STORE_OK);
+    store_close(st);
+}
+END_TEST
+
 START_TEST(status_history_and_paid)
 {
     store *st = open_fresh();
@@ -402,6 +447,7 @@ int main(void)
     tcase_add_test(tc, migration_to_schema_2);
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);
+    tcase_add_test(tc, failed_fdatasync_is_sticky);
     tcase_add_test(tc, status_history_and_paid);
     tcase_add_test(tc, refunds_never_exceed_and_never_repeat);
     tcase_add_test(tc, idempotency_keys);
