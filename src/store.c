@@ -21,6 +21,7 @@ struct store {
     sqlite3 *db;
     pthread_mutex_t lock; /* recursive: batch holds it across calls */
     int batch_depth;
+    int changes_at_begin; /* sqlite3_total_changes() when the transaction began */
     /* Durable commits (see store_sync): the connection runs with
      * synchronous=NORMAL, so a commit only writes its pages to the WAL; a
      * durable one then waits until an fdatasync of the WAL has covered it. */
@@ -32,7 +33,6 @@ struct store {
     uint64_t synced;  /* every commit up to this number is on disk */
     bool syncing;     /* a thread is inside fdatasync now */
     bool sync_failed; /* sticky: after a failed fdatasync nothing is trusted */
-    bool sync_started;
     struct {
         const char *sql; /* static string, compared by address */
         sqlite3_stmt *stmt;
@@ -284,12 +284,22 @@ static store_err store_sync(store *st, uint64_t seq)
     return e;
 }
 
+/* Called with the store lock held when a transaction may begin: remembers
+ * how many rows had changed, so that its end can tell whether it wrote. */
+static void store_note_begin(store *st)
+{
+    if (sqlite3_get_autocommit(st->db))
+        st->changes_at_begin = sqlite3_total_changes(st->db);
+}
+
 /* Called with the store lock held right after a statement that may have
- * ended the transaction: numbers the commit if it did (0 if not). */
+ * ended the transaction: numbers the commit if it did and wrote something
+ * (0 if not: still inside a transaction, or nothing to put on disk, as when
+ * a poll finds the status unchanged). */
 static uint64_t store_committed(store *st)
 {
-    if (!sqlite3_get_autocommit(st->db))
-        return 0; /* still inside the poller's batch or another transaction */
+    if (!sqlite3_get_autocommit(st->db) || sqlite3_total_changes(st->db) == st->changes_at_begin)
+        return 0;
     return atomic_fetch_add(&st->committed, 1) + 1;
 }
 
@@ -302,6 +312,7 @@ static store_err store_tx_begin(store *st)
         store_unlock(st);
         return STORE_IO;
     }
+    store_note_begin(st);
     store_err e = store_exec_cached(st, store_sql_savepoint);
     if (e != STORE_OK)
         store_unlock(st);
@@ -414,7 +425,6 @@ store_err store_open(const char *path, store **out, buf *err)
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&st->sync_lock, NULL);
     pthread_cond_init(&st->sync_done, NULL);
-    st->sync_started = true;
     st->wal_fd = -1;
     st->lock_fd = -1;
 
@@ -484,10 +494,8 @@ void store_close(store *st)
         close(st->wal_fd);
     if (st->lock_fd >= 0)
         close(st->lock_fd); /* after sqlite3_close(): see store_open() */
-    if (st->sync_started) {
-        pthread_mutex_destroy(&st->sync_lock);
-        pthread_cond_destroy(&st->sync_done);
-    }
+    pthread_mutex_destroy(&st->sync_lock);
+    pthread_cond_destroy(&st->sync_done);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -496,7 +504,9 @@ void store_batch_begin(store *st)
 {
     store_lock(st);
     st->batch_depth++;
-    /* On failure each write of the batch is a transaction of its own. */
+    store_note_begin(st);
+    /* On failure each write of the batch is a transaction of its own (and
+     * waits for its own durability). */
     store_exec_cached(st, store_sql_begin);
 }
 
@@ -515,8 +525,6 @@ store_err store_batch_commit(store *st)
     store_unlock(st);
     if (seq != 0)
         e = store_sync(st, seq);
-    else if (e == STORE_OK)
-        e = store_sync(st, atomic_load(&st->committed)); /* writes done one by one */
     return e;
 }
 

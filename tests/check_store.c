@@ -18,9 +18,11 @@ static char db_path[600];
 /* fdatasync() as the store sees it: this definition in the test program
  * stands in front of libc's, so a test can make the disk fail. */
 static int fail_syncs; /* how many of the next calls fail with EIO */
+static int sync_calls; /* calls so far */
 
 int fdatasync(int fd)
 {
+    sync_calls++;
     if (fail_syncs > 0) {
         fail_syncs--;
         errno = EIO;
@@ -310,6 +312,33 @@ START_TEST(failed_fdatasync_is_sticky)
 }
 END_TEST
 
+/* Only a commit that wrote something waits for the disk: a poll that finds
+ * the status unchanged, alone or in the poller's batch, costs no fdatasync;
+ * a change costs one. */
+START_TEST(unchanged_writes_cost_no_fdatasync)
+{
+    store *st = open_fresh();
+    new_invoice(st, 1000, "1000000000040");
+    bool changed = true;
+    int before = sync_calls;
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000040", "ISSUED", 0, NULL, NULL, &changed), STORE_OK);
+    ck_assert(!changed);
+    store_batch_begin(st);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000040", "ISSUED", 0, NULL, NULL, &changed), STORE_OK);
+    ck_assert_int_eq(store_batch_commit(st), STORE_OK);
+    ck_assert_int_eq(sync_calls, before);
+    store_batch_begin(st);
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000040", "PENDING_ISSUER_ACKNOWLEDGE", 1,
+                                              NULL, NULL, &changed),
+                     STORE_OK);
+    ck_assert_int_eq(store_batch_commit(st), STORE_OK);
+    ck_assert_int_eq(sync_calls, before + 1);
+    store_close(st);
+}
+END_TEST
+
 START_TEST(status_history_and_paid)
 {
     store *st = open_fresh();
@@ -448,6 +477,7 @@ int main(void)
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);
     tcase_add_test(tc, failed_fdatasync_is_sticky);
+    tcase_add_test(tc, unchanged_writes_cost_no_fdatasync);
     tcase_add_test(tc, status_history_and_paid);
     tcase_add_test(tc, refunds_never_exceed_and_never_repeat);
     tcase_add_test(tc, idempotency_keys);
