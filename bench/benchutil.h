@@ -1,7 +1,7 @@
 /* benchutil.h — the few helpers bench/loadgen.c and bench/latency.c share:
- * a monotonic clock, percentiles of a sample array, reading a body file and
- * expanding @SEQ@ in it. Header-only (static inline functions): each bench tool is
- * one C file compiled on its own by bench/run. */
+ * a monotonic clock, a write callback that discards, percentiles of a sample
+ * array, reading a body file and expanding @SEQ@ in it. Header-only (static inline functions): each
+ * bench tool is one C file compiled on its own by bench/run. */
 #ifndef SEQR_BENCHUTIL_H
 #define SEQR_BENCHUTIL_H
 
@@ -16,6 +16,14 @@ static inline double bench_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A libcurl write callback that throws the answer away. */
+static inline size_t bench_discard(char *data, size_t size, size_t n, void *ud)
+{
+    (void)data;
+    (void)ud;
+    return size * n;
 }
 
 /* Sorts n samples in place (ascending). */

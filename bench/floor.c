@@ -41,13 +41,6 @@ typedef struct {
     long next_id;
 } floor_state;
 
-static size_t floor_discard(char *data, size_t size, size_t n, void *ud)
-{
-    (void)data;
-    (void)ud;
-    return size * n;
-}
-
 /* One transaction running stmt with ?1 = id. */
 static bool floor_tx(floor_state *fs, sqlite3_stmt *stmt, long id)
 {
@@ -79,7 +72,7 @@ static bool floor_call(floor_state *fs)
     curl_easy_setopt(easy, CURLOPT_URL, fs->sim_url);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, fs->body);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, floor_discard);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, bench_discard);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     long status = 0;
     CURLcode rc = curl_easy_perform(easy);

@@ -40,13 +40,6 @@ typedef struct {
     long nsamples;
 } latency_side;
 
-static size_t latency_discard(char *data, size_t size, size_t n, void *ud)
-{
-    (void)data;
-    (void)ud;
-    return size * n;
-}
-
 /* One request on side s; returns its latency in ms, or -1 on failure. */
 static double latency_one(latency_side *s, long seq)
 {
@@ -61,7 +54,7 @@ static double latency_one(latency_side *s, long seq)
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->slist);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, latency_discard);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, bench_discard);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     double t0 = bench_now_ms();
