@@ -18,11 +18,12 @@
  *       sendInvoice envelope built with libxml2's tree API and serialised
  *       (sent instead of F), the answer parsed with libxml2 and its invoice
  *       reference found, and the answer rendered with jansson with the fields
- *       of the contract's invoice object; and the least schema the contract
+ *       of the contract's invoice object; the fields read are checked for
+ *       shape (currency, amounts, lengths); and the least schema the contract
  *       needs: the intent stores the invoice's document (json_dumps) and is
  *       indexed by status, the outcome stores the reference under a unique
- *       index. No validation beyond reading the fields, no logging, no status
- *       history, no idempotency, no secrets to scrub.
+ *       index. No validation beyond that, no logging, no status history, no
+ *       idempotency, no secrets to scrub.
  * The WAL is first grown to its working size and checkpointed, as in a
  * gateway that has been running for a while. Stops on SIGTERM/SIGINT. */
 #include <curl/curl.h>
@@ -90,6 +91,33 @@ static const char *floor_str(json_t *o, const char *key)
     return v ? v : "";
 }
 
+/* A positive decimal with at most two decimals ("10", "10.5", "10.00"). */
+static bool floor_decimal_ok(const char *s)
+{
+    size_t whole = strspn(s, "0123456789");
+    if (whole == 0 || whole > 15)
+        return false;
+    const char *rest = s + whole;
+    if (*rest == '.') {
+        size_t dec = strspn(rest + 1, "0123456789");
+        if (dec == 0 || dec > 2 || rest[1 + dec] != '\0')
+            return false;
+    } else if (*rest != '\0') {
+        return false;
+    }
+    return strspn(s, "0.") < strlen(s); /* not zero */
+}
+
+/* The least validation the brief asks of every request: each field read is
+ * checked for shape, so a bad one could be answered with a clear error. */
+static bool floor_valid(const floor_invoice *inv)
+{
+    return strlen(inv->currency) == 3 && strspn(inv->currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3 &&
+           floor_decimal_ok(inv->amount) && floor_decimal_ok(inv->quantity) &&
+           strlen(inv->title) <= 255 && strlen(inv->client_invoice_id) <= 255 &&
+           strlen(inv->description) <= 255;
+}
+
 static bool floor_parse_request(const floor_buf *body, floor_invoice *inv)
 {
     memset(inv, 0, sizeof *inv);
@@ -103,7 +131,7 @@ static bool floor_parse_request(const floor_buf *body, floor_invoice *inv)
     inv->quantity = floor_str(row, "quantity");
     inv->amount = floor_str(row, "totalAmount");
     inv->description = floor_str(row, "description");
-    return true;
+    return floor_valid(inv);
 }
 
 static xmlNodePtr floor_el(xmlNodePtr parent, const char *name, const char *text)
