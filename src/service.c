@@ -605,7 +605,10 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
             else
                 api_error_set(err, 409, "refund_in_doubt", NULL,
                               "an earlier refund of this invoice has an unknown outcome; "
-                              "reconcile it before refunding again");
+                              "look it up in SEQR's reconciliation report and settle it "
+                              "(POST /invoices/%s/refunds/{id}/resolve) before refunding "
+                              "again",
+                              ref);
             store_invoice_clear(&now);
         } else {
             api_error_set(err, 409, "refund_conflict", "amount", "refund refused");
@@ -674,6 +677,74 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
 cleanup:
     store_invoice_clear(&inv);
     return ok;
+}
+
+bool service_refund_resolve(service *svc, const char *ref, int64_t refund_id, bool happened,
+                            const char *ers_reference, store_invoice *out, api_error *err)
+{
+    store_invoice inv;
+    memset(out, 0, sizeof *out);
+    if (!service_load(svc, ref, &inv, err))
+        return false;
+    char was[16];
+    const char *state = happened ? STORE_REFUND_DONE : STORE_REFUND_FAILED;
+    store_err se = store_refund_resolve(svc->st, inv.id, refund_id, state,
+                                        ers_reference ? ers_reference : "", was);
+    bool ok = false;
+    if (se == STORE_NOT_FOUND) {
+        api_error_set(err, 404, "not_found", NULL, "invoice %s has no refund %lld", ref,
+                      (long long)refund_id);
+    } else if (se == STORE_CONFLICT) {
+        api_error_set(err, 409, "refund_not_in_doubt", NULL,
+                      "refund %lld is %s; only a refund whose outcome is unknown can be settled",
+                      (long long)refund_id, was);
+    } else if (se != STORE_OK) {
+        service_store_error(err, se, "refund");
+    } else {
+        log_warn("invoice %s: refund %lld, outcome unknown until now, settled by the operator as "
+                 "%s%s%s",
+                 ref, (long long)refund_id, state, ers_reference ? ", ersReference " : "",
+                 ers_reference ? ers_reference : "");
+        ok = service_load(svc, ref, out, err);
+    }
+    store_invoice_clear(&inv);
+    return ok;
+}
+
+json_t *service_unknown_outcomes(service *svc, api_error *err)
+{
+    char *text = NULL;
+    store_err se = store_unknown_list(svc->st, &text);
+    json_t *o = se == STORE_OK ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        service_store_error(err, se == STORE_OK ? STORE_IO : se, "outcomes");
+        return NULL;
+    }
+    char m[MONEY_BUFLEN];
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(o, "invoices"), i, v)
+    {
+        json_object_set_new(
+            v, "totalAmount",
+            json_string(money_format(json_integer_value(json_object_get(v, "total")), m)));
+        json_object_del(v, "total");
+        json_object_set_new(v, "createdAt",
+                            service_time_json(json_integer_value(json_object_get(v, "createdAt"))));
+        json_object_set_new(v, "expiresAt",
+                            service_time_json(json_integer_value(json_object_get(v, "expiresAt"))));
+    }
+    json_array_foreach(json_object_get(o, "refunds"), i, v)
+    {
+        json_object_set_new(
+            v, "amount",
+            json_string(money_format(json_integer_value(json_object_get(v, "amount")), m)));
+        json_object_set_new(v, "createdAt",
+                            service_time_json(json_integer_value(json_object_get(v, "createdAt"))));
+    }
+    return o;
 }
 
 bool service_commit(service *svc, const char *ref, bool has_amount, int64_t amount,

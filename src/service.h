@@ -55,6 +55,18 @@ bool service_submit_receipt(service *svc, const char *ref, const char *mime_type
 /* *refund receives the refund object (caller decrefs). */
 bool service_refund(service *svc, const char *ref, int64_t amount, const char *title,
                     json_t **refund, api_error *err);
+/* Settles refund refund_id of invoice ref whose outcome is unknown, as the
+ * operator found it in SEQR's reconciliation report: happened (done; the
+ * amount stays refunded; ers_reference may be NULL) or not (failed; the
+ * amount is released and refunds are possible again). 404 for an unknown
+ * invoice or refund, 409 refund_not_in_doubt when its outcome is known. *out
+ * receives the invoice afterwards (caller clears it). */
+bool service_refund_resolve(service *svc, const char *ref, int64_t refund_id, bool happened,
+                            const char *ers_reference, store_invoice *out, api_error *err);
+/* Invoices and refunds whose outcome is unknown (see store_unknown_list), money
+ * and times formatted as in invoices; NULL with err set if the store fails.
+ * Caller decrefs. */
+json_t *service_unknown_outcomes(service *svc, api_error *err);
 bool service_commit(service *svc, const char *ref, bool has_amount, int64_t amount,
                     store_invoice *out, api_error *err);
 /* Lists invoices (see store_invoice_list); *result receives {"invoices", "next"}. */

@@ -1074,6 +1074,65 @@ store_err store_refund_get(store *st, int64_t refund_id, char **json)
     return store_query_json(st, sql, refund_id, json);
 }
 
+store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
+                               const char *state, const char *ers_reference, char was[16])
+{
+    static const char find[] = "SELECT state FROM refunds WHERE id = ? AND invoice_id = ?";
+    static const char settle[] =
+        "UPDATE refunds SET state = ?1, ers_reference = ?2, updated_at = ?3,"
+        " error = 'outcome was unknown; settled by the operator as ' || ?1 ||"
+        " CASE WHEN error = '' THEN '' ELSE ' (' || error || ')' END"
+        " WHERE id = ?4 AND state = 'unknown'";
+    was[0] = '\0';
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, find);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    sqlite3_bind_int64(s, 1, refund_id);
+    sqlite3_bind_int64(s, 2, invoice_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        store_copy_col(s, 0, was, 16);
+    store_done(st, s);
+    if (rc != SQLITE_ROW)
+        return store_tx_end(st, rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_IO);
+    if (strcmp(was, STORE_REFUND_UNKNOWN) != 0)
+        return store_tx_end(st, STORE_CONFLICT);
+    s = store_stmt(st, settle);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, state);
+    store_bind_text(s, 2, ers_reference);
+    sqlite3_bind_int64(s, 3, store_now_ms());
+    sqlite3_bind_int64(s, 4, refund_id);
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+store_err store_unknown_list(store *st, char **json)
+{
+    /* The WHERE clauses are spelt as the partial indexes invoices_unknown and
+     * refunds_unknown are, so SQLite reads only those. */
+    static const char sql[] =
+        "SELECT json_object("
+        " 'invoices', json((SELECT json_group_array(json_object('id', id,"
+        "  'clientInvoiceId', json_extract(doc, '$.clientInvoiceId'), 'total', total,"
+        "  'currency', currency, 'createdAt', created_at, 'expiresAt', expires_at,"
+        "  'error', nullif(last_error, '')))"
+        "  FROM (SELECT * FROM invoices WHERE send_state = 'unknown' ORDER BY id"
+        "   LIMIT ?1))),"
+        " 'refunds', json((SELECT json_group_array(json_object('invoiceReference',"
+        "  i.reference, 'id', r.id, 'amount', r.amount, 'currency', i.currency,"
+        "  'title', nullif(r.title, ''), 'createdAt', r.created_at,"
+        "  'error', nullif(r.error, '')))"
+        "  FROM (SELECT * FROM refunds WHERE state = 'unknown' ORDER BY id"
+        "   LIMIT ?1) r"
+        "  JOIN invoices i ON i.id = r.invoice_id)))";
+    return store_query_json(st, sql, STORE_UNKNOWN_LIST_MAX, json); /* ?1: the limit */
+}
+
 /* --- receipts, periods --- */
 
 store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type,

@@ -167,6 +167,22 @@ store_err store_refund_finish(store *st, int64_t refund_id, const char *state,
 store_err store_refund_list(store *st, int64_t invoice_id, char **json);
 /* One refund as a JSON object text (malloc'd). */
 store_err store_refund_get(store *st, int64_t refund_id, char **json);
+/* Settles a refund whose outcome is unknown, once the operator has looked it
+ * up in SEQR's reconciliation report: state is STORE_REFUND_DONE (it happened:
+ * the amount stays refunded; ers_reference may be "") or STORE_REFUND_FAILED
+ * (it did not: the amount is released). The refund must belong to invoice_id
+ * (STORE_NOT_FOUND otherwise) and still be unknown (STORE_CONFLICT otherwise,
+ * with its state copied to was). Its error keeps the original error text
+ * after a note of the settlement. Durable. */
+store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
+                               const char *state, const char *ers_reference, char was[16]);
+/* The outcomes in doubt, oldest first, at most STORE_UNKNOWN_LIST_MAX of each
+ * kind, as a JSON object text (malloc'd): {"invoices": [{"id",
+ * "clientInvoiceId", "total", "currency", "createdAt", "expiresAt",
+ * "error"}], "refunds": [{"invoiceReference", "id", "amount", "currency",
+ * "title", "createdAt", "error"}]}; money in minor units, times in ms. */
+#define STORE_UNKNOWN_LIST_MAX 1000
+store_err store_unknown_list(store *st, char **json);
 
 /* --- receipts submitted --- */
 store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type,

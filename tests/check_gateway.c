@@ -520,6 +520,128 @@ END_TEST
 
 /* Every path and method in docs/openapi.yaml reaches a handler (not the
  * router's 404/405), so the document cannot drift from the server. */
+/* Finds the refund of invoice ref in GET /unknown-outcomes; its id, or 0. */
+static json_int_t unknown_refund_id(const char *ref)
+{
+    long st;
+    json_t *j = gwt_gw_call(&env, "GET", "/unknown-outcomes", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_is_array(json_object_get(j, "invoices")));
+    json_int_t id = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(j, "refunds"), i, r)
+    {
+        if (strcmp(gwt_str(r, "invoiceReference"), ref) == 0)
+            id = json_integer_value(json_object_get(r, "id"));
+    }
+    json_decref(j);
+    return id;
+}
+
+/* A refund whose answer never came: its amount stays reserved and it blocks
+ * further refunds until the operator settles it; a wrong settlement is
+ * refused and changes nothing. */
+START_TEST(unknown_refund_settled_by_operator)
+{
+    char ref[64], other[64], path[200];
+    long st;
+    gwt_paid_invoice(&env, ref);
+    snprintf(path, sizeof path, "/invoices/%s/refunds", ref);
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":1}", &st));
+    json_t *j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"100.00\"}", NULL, &st);
+    long sim_st;
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":0}", &sim_st));
+    ck_assert_int_eq(st, 502);
+    json_decref(j);
+
+    json_int_t id = unknown_refund_id(ref);
+    ck_assert_int_gt(id, 0);
+    j = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &st);
+    ck_assert_int_ge(json_integer_value(json_object_get(j, "unknownOutcomes")), 1);
+    json_decref(j);
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"1.00\"}", NULL, &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "refund_in_doubt");
+    ck_assert_ptr_nonnull(strstr(gwt_str(json_object_get(j, "error"), "message"), "/resolve"));
+    json_decref(j);
+
+    /* Wrong settlements: refused, nothing changes. */
+    gwt_create_invoice(&env, other);
+    static const struct {
+        const char *ref_or_null; /* NULL: the paid invoice */
+        const char *id;          /* NULL: the unknown refund */
+        const char *body;
+        long status;
+        const char *code;
+    } bad[] = {
+        {NULL, NULL, "{\"outcome\":\"maybe\"}", 422, "invalid_value"},
+        {NULL, NULL, "{\"outcome\":\"failed\",\"ersReference\":\"E1\"}", 422, "invalid_value"},
+        {NULL, NULL, "{\"outcome\":7}", 400, "invalid_type"},
+        {NULL, NULL, "{}", 400, "missing_field"},
+        {NULL, NULL, "{\"outcome\":\"done\",\"amount\":\"1.00\"}", 400, "unknown_field"},
+        {NULL, NULL, "[\"done\"]", 400, "invalid_json"},
+        {NULL, "abc", "{\"outcome\":\"done\"}", 404, "not_found"},
+        {NULL, "99999999", "{\"outcome\":\"done\"}", 404, "not_found"},
+        {NULL, "1234567890123456789", "{\"outcome\":\"done\"}", 404, "not_found"},
+        {"", NULL, "{\"outcome\":\"done\"}", 404, "not_found"}, /* "": the other invoice */
+        {"NO-SUCH-REF", NULL, "{\"outcome\":\"done\"}", 404, "not_found"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char idtext[32];
+        snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+        const char *r = bad[k].ref_or_null == NULL ? ref
+                        : bad[k].ref_or_null[0] == '\0' ? other
+                                                        : bad[k].ref_or_null;
+        snprintf(path, sizeof path, "/invoices/%s/refunds/%s/resolve", r,
+                 bad[k].id ? bad[k].id : idtext);
+        j = gwt_gw_call(&env, "POST", path, bad[k].body, NULL, &st);
+        ck_assert_msg(st == bad[k].status, "case %zu: %ld", k, st);
+        ck_assert_str_eq(gwt_error_code(j), bad[k].code);
+        json_decref(j);
+    }
+    ck_assert_int_eq(unknown_refund_id(ref), id); /* still in doubt */
+
+    /* Settled as failed: the amount is released, refunds work again. */
+    snprintf(path, sizeof path, "/invoices/%s/refunds/%lld/resolve", ref, (long long)id);
+    j = gwt_gw_call(&env, "POST", path, "{\"outcome\":\"failed\"}", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "refundedAmount"), "0.00");
+    json_t *r0 = json_array_get(json_object_get(j, "refunds"), 0);
+    ck_assert_str_eq(gwt_str(r0, "status"), "failed");
+    ck_assert_ptr_nonnull(strstr(gwt_str(r0, "error"), "settled by the operator as failed"));
+    json_decref(j);
+    j = gwt_gw_call(&env, "POST", path, "{\"outcome\":\"done\"}", NULL, &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "refund_not_in_doubt");
+    json_decref(j);
+    ck_assert_int_eq(unknown_refund_id(ref), 0);
+    snprintf(path, sizeof path, "/invoices/%s/refunds", ref);
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"1.00\"}", NULL, &st);
+    ck_assert_int_eq(st, 201);
+    json_decref(j);
+
+    /* Another one in doubt, settled as done: the amount stays refunded. */
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":1}", &st));
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"50.00\"}", NULL, &st);
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":0}", &sim_st));
+    ck_assert_int_eq(st, 502);
+    json_decref(j);
+    id = unknown_refund_id(ref);
+    ck_assert_int_gt(id, 0);
+    snprintf(path, sizeof path, "/invoices/%s/refunds/%lld/resolve", ref, (long long)id);
+    j = gwt_gw_call(&env, "POST", path, "{\"outcome\":\"done\",\"ersReference\":\"ERS-REPORT-1\"}",
+                    NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "refundedAmount"), "51.00");
+    json_t *r2 = json_array_get(json_object_get(j, "refunds"), 2);
+    ck_assert_str_eq(gwt_str(r2, "status"), "done");
+    ck_assert_str_eq(gwt_str(r2, "ersReference"), "ERS-REPORT-1");
+    json_decref(j);
+    ck_assert_int_eq(unknown_refund_id(ref), 0);
+}
+END_TEST
+
 START_TEST(openapi_paths_answer)
 {
     char path[700];
@@ -560,6 +682,9 @@ START_TEST(openapi_paths_answer)
                 } else if (strncmp(p, "{id}", 4) == 0) {
                     buf_puts(&url, "no-such-terminal");
                     p += 3;
+                } else if (strncmp(p, "{refundId}", 10) == 0) {
+                    buf_puts(&url, "1");
+                    p += 9;
                 } else if (strncmp(p, "{format}", 8) == 0) {
                     buf_puts(&url, "txt");
                     p += 7;
@@ -1052,6 +1177,7 @@ int main(void)
     tcase_add_test(shared, cert2_old_reference_after_30s_rule);
     tcase_add_test(shared, cert4_cancel);
     tcase_add_test(shared, cert5_refunds);
+    tcase_add_test(shared, unknown_refund_settled_by_operator);
     tcase_add_test(shared, cert6_period_and_report);
     tcase_add_test(shared, bad_invoices_change_nothing);
     tcase_add_test(shared, list_and_update);

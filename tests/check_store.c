@@ -407,6 +407,41 @@ START_TEST(refunds_never_exceed_and_never_repeat)
     ck_assert_int_eq(store_refund_list(st, id, &json), STORE_OK);
     ck_assert_ptr_nonnull(strstr(json, "\"E1\""));
     free(json);
+
+    /* The operator lists what is in doubt and settles it. */
+    ck_assert_int_eq(store_unknown_list(st, &json), STORE_OK);
+    json_t *u = json_loads(json, 0, NULL);
+    free(json);
+    ck_assert_int_eq(json_array_size(json_object_get(u, "refunds")), 2);
+    json_t *first = json_array_get(json_object_get(u, "refunds"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(first, "id")), r3);
+    ck_assert_int_eq(json_integer_value(json_object_get(first, "amount")), 4000);
+    ck_assert_str_eq(json_string_value(json_object_get(first, "invoiceReference")),
+                     "1000000000003");
+    json_decref(u);
+    char was[16];
+    ck_assert_int_eq(store_refund_resolve(st, id2, r3, STORE_REFUND_FAILED, "", was),
+                     STORE_NOT_FOUND); /* r3 is not id2's */
+    ck_assert_int_eq(store_refund_resolve(st, id, 424242, STORE_REFUND_FAILED, "", was),
+                     STORE_NOT_FOUND);
+    ck_assert_int_eq(store_refund_resolve(st, id, r2, STORE_REFUND_DONE, "", was), STORE_CONFLICT);
+    ck_assert_str_eq(was, STORE_REFUND_FAILED);
+    ck_assert_int_eq(store_refund_resolve(st, id, r3, STORE_REFUND_FAILED, "", was), STORE_OK);
+    ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
+    ck_assert_int_eq(inv.refunded, 6000); /* 4000 released */
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_refund_get(st, r3, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "settled by the operator as failed (timeout)"));
+    free(json);
+    ck_assert_int_eq(store_refund_resolve(st, id, r3, STORE_REFUND_DONE, "", was), STORE_CONFLICT);
+    ck_assert_int_eq(store_refund_begin(st, id, 4000, "h", &r2), STORE_OK); /* unblocked */
+    ck_assert_int_eq(store_refund_resolve(st, id2, r1, STORE_REFUND_DONE, "E9", was), STORE_OK);
+    ck_assert_int_eq(store_unknown_list(st, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"refunds\":[]"));
+    free(json);
+    ck_assert_int_eq(store_refund_list(st, id2, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"E9\""));
+    free(json);
     store_close(st);
 }
 END_TEST

@@ -403,6 +403,63 @@ cleanup:
     json_decref(body);
 }
 
+/* Settles a refund whose outcome is unknown; see service_refund_resolve. */
+static void api_refund_resolve(const http_context *ctx, const http_request *req,
+                               const char *const *a, http_response *resp)
+{
+    static const char *const allowed[] = {"outcome", "ersReference", NULL};
+    /* a[1] is the refund's id: 1 to 18 digits, anything else names no refund. */
+    size_t digits = strspn(a[1], "0123456789");
+    if (digits == 0 || digits > 18 || a[1][digits] != '\0') {
+        char msg[160];
+        snprintf(msg, sizeof msg, "invoice %.64s has no refund %.32s", a[0], a[1]);
+        http_respond_fail(resp, 404, "not_found", NULL, msg);
+        return;
+    }
+    int64_t refund_id = strtoll(a[1], NULL, 10);
+    json_t *body = api_body(req, resp, false);
+    if (body == NULL)
+        return;
+    const char *outcome = NULL, *ers = NULL;
+    api_error err;
+    api_error_clear(&err);
+    store_invoice inv;
+    if (!api_only(body, allowed, resp) || !api_string(body, "outcome", true, 16, &outcome, resp) ||
+        !api_string(body, "ersReference", false, 64, &ers, resp))
+        goto cleanup;
+    bool happened = strcmp(outcome, "done") == 0;
+    if (!happened && strcmp(outcome, "failed") != 0) {
+        http_respond_fail(resp, 422, "invalid_value", "outcome",
+                          "outcome must be \"done\" (SEQR's report shows the refund) or "
+                          "\"failed\" (it does not)");
+        goto cleanup;
+    }
+    if (!happened && ers != NULL) {
+        http_respond_fail(resp, 422, "invalid_value", "ersReference",
+                          "ersReference belongs to a refund that was done");
+        goto cleanup;
+    }
+    if (!service_refund_resolve(ctx->svc, a[0], refund_id, happened, ers, &inv, &err))
+        http_respond_error(resp, &err);
+    else
+        api_invoice_answer(ctx, resp, 200, &inv);
+cleanup:
+    json_decref(body);
+}
+
+/* Every invoice and refund whose outcome is unknown, for the operator. */
+static void api_unknown_outcomes(const http_context *ctx, const http_request *req,
+                                 const char *const *a, http_response *resp)
+{
+    api_error err;
+    api_error_clear(&err);
+    json_t *o = service_unknown_outcomes(ctx->svc, &err);
+    if (o == NULL)
+        http_respond_error(resp, &err);
+    else
+        http_respond_json(resp, 200, o);
+}
+
 static void api_list_refunds(const http_context *ctx, const http_request *req, const char *const *a,
                              http_response *resp)
 {
@@ -693,6 +750,7 @@ static const api_route api_routes[] = {
     {"POST", "/invoices/{}/receipt", api_receipt},
     {"POST", "/invoices/{}/refunds", api_refund},
     {"GET", "/invoices/{}/refunds", api_list_refunds},
+    {"POST", "/invoices/{}/refunds/{}/resolve", api_refund_resolve},
     {"POST", "/invoices/{}/commit", api_commit},
     {"GET", "/invoices/{}/qr.{}", api_invoice_qr},
     {"POST", "/periods", api_periods},
@@ -702,6 +760,7 @@ static const api_route api_routes[] = {
     {"DELETE", "/terminals/{}", api_unregister_terminal},
     {"GET", "/terminals/{}/qr.{}", api_terminal_qr},
     {"POST", "/seqr/notify/{}", api_notify},
+    {"GET", "/unknown-outcomes", api_unknown_outcomes},
 };
 
 /* Matches path against pattern; captured segments go to args (each into its
