@@ -17,23 +17,43 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Ports are drawn from below Linux's ephemeral range (32768 and up by
+ * default), which bind(port 0) and every outgoing connection use: a port taken
+ * from there could be grabbed by a client connection of the suite in the
+ * moment between this check and the daemon's own bind. */
+#define TU_PORT_LOW 20000
+#define TU_PORT_SPAN 12000
+
 int tu_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return 0;
+    static unsigned seed;
+    static int given[32]; /* the last ports handed out: never twice, as the */
+    static int n_given;   /* daemons they are for may not have bound them yet */
+    if (seed == 0)
+        seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ 0x9e3779b9u;
+    for (int attempt = 0; attempt < 500; attempt++) {
+        int port = TU_PORT_LOW + rand_r(&seed) % TU_PORT_SPAN;
+        bool recent = false;
+        for (int i = 0; i < 32 && !recent; i++)
+            recent = given[i] == port;
+        if (recent)
+            continue;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return 0;
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((uint16_t)port);
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok) {
+            given[n_given++ % 32] = port;
+            return port;
+        }
     }
-    socklen_t len = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
+    return 0;
 }
 
 const char *tu_env(const char *name, const char *fallback)

@@ -14,7 +14,9 @@
 
 #include "buf.h"
 
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/* A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's
+ * ephemeral range so no outgoing connection takes it meanwhile, and not one of
+ * the last 32 this process was given. 0 if none was found. Not thread-safe. */
 int tu_free_port(void);
 
 /* Environment value or fallback (borrowed). */
