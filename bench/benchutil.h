@@ -1,5 +1,5 @@
-/* benchutil.h — the few helpers bench/loadgen.c and bench/latency.c share:
- * a monotonic clock, a write callback that discards, percentiles of a sample
+/* benchutil.h — the few helpers the bench tools share: a monotonic clock,
+ * write callbacks that discard or collect, percentiles of a sample
  * array, reading a body file and expanding @SEQ@ in it. Header-only (static inline functions): each
  * bench tool is one C file compiled on its own by bench/run. */
 #ifndef SEQR_BENCHUTIL_H
@@ -23,6 +23,27 @@ static inline size_t bench_discard(char *data, size_t size, size_t n, void *ud)
 {
     (void)data;
     (void)ud;
+    return size * n;
+}
+
+/* A growing byte buffer, kept NUL-terminated; free data when done. */
+typedef struct {
+    char *data;
+    size_t len;
+} bench_buf;
+
+/* A libcurl write callback (and a plain appender) that collects into the
+ * bench_buf ud. Returns 0 when out of memory, which aborts a transfer. */
+static inline size_t bench_collect(char *data, size_t size, size_t n, void *ud)
+{
+    bench_buf *b = ud;
+    char *grown = realloc(b->data, b->len + size * n + 1);
+    if (grown == NULL)
+        return 0;
+    memcpy(grown + b->len, data, size * n);
+    b->len += size * n;
+    grown[b->len] = '\0';
+    b->data = grown;
     return size * n;
 }
 

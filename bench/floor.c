@@ -57,25 +57,6 @@ typedef struct {
     bool libs; /* --libs: jansson and libxml2 work as well */
 } floor_state;
 
-/* A request body (--libs), or the simulator's answer. */
-typedef struct {
-    char *data;
-    size_t len;
-} floor_buf;
-
-static size_t floor_collect(char *data, size_t size, size_t n, void *ud)
-{
-    floor_buf *b = ud;
-    char *p = realloc(b->data, b->len + size * n + 1);
-    if (p == NULL)
-        return 0;
-    memcpy(p + b->len, data, size * n);
-    b->len += size * n;
-    p[b->len] = '\0';
-    b->data = p;
-    return size * n;
-}
-
 /* --- --libs: the JSON and XML work --- */
 
 /* The fields of the bench invoice (one row), as read from the request. */
@@ -118,7 +99,7 @@ static bool floor_valid(const floor_invoice *inv)
            strlen(inv->description) <= 255;
 }
 
-static bool floor_parse_request(const floor_buf *body, floor_invoice *inv)
+static bool floor_parse_request(const bench_buf *body, floor_invoice *inv)
 {
     memset(inv, 0, sizeof *inv);
     inv->doc = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
@@ -206,7 +187,7 @@ static xmlNodePtr floor_find(xmlNodePtr n, const char *name)
 }
 
 /* resultCode 0 and the invoice reference from the sendInvoice answer. */
-static bool floor_parse_answer(const floor_buf *answer, char ref[64])
+static bool floor_parse_answer(const bench_buf *answer, char ref[64])
 {
     xmlDocPtr doc = xmlReadMemory(answer->data ? answer->data : "", (int)answer->len, NULL, NULL,
                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -280,7 +261,7 @@ static bool floor_tx(floor_state *fs, sqlite3_stmt *stmt, long id, const char *t
 }
 
 /* The call to the simulator on this thread's kept connection. */
-static bool floor_call(floor_state *fs, const char *body, size_t len, floor_buf *answer)
+static bool floor_call(floor_state *fs, const char *body, size_t len, bench_buf *answer)
 {
     static __thread CURL *easy;
     static __thread struct curl_slist *headers;
@@ -296,7 +277,7 @@ static bool floor_call(floor_state *fs, const char *body, size_t len, floor_buf 
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)len);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, answer ? floor_collect : bench_discard);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, answer ? bench_collect : bench_discard);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, answer);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     long status = 0;
@@ -315,14 +296,14 @@ static enum MHD_Result floor_handle(void *cls, struct MHD_Connection *conn, cons
     (void)version;
     (void)upload_data;
     floor_state *fs = cls;
-    floor_buf *in = *con_cls;
+    bench_buf *in = *con_cls;
     if (in == NULL) {
         in = calloc(1, sizeof *in); /* the request body; freed when answered */
         *con_cls = in;
         return in != NULL ? MHD_YES : MHD_NO;
     }
     if (*upload_data_size > 0) {
-        if (fs->libs && floor_collect((char *)upload_data, 1, *upload_data_size, in) == 0)
+        if (fs->libs && bench_collect((char *)upload_data, 1, *upload_data_size, in) == 0)
             return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
@@ -332,7 +313,7 @@ static enum MHD_Result floor_handle(void *cls, struct MHD_Connection *conn, cons
     memset(&inv, 0, sizeof inv);
     char *envelope = NULL, *answer_json = NULL, *doc = NULL;
     size_t envelope_len = strlen(fs->body);
-    floor_buf answer = {NULL, 0};
+    bench_buf answer = {NULL, 0};
     bool ok = !fs->libs || floor_parse_request(in, &inv);
     if (ok && fs->libs)
         ok = (doc = json_dumps(inv.doc, JSON_COMPACT)) != NULL; /* stored with the intent */

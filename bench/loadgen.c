@@ -29,24 +29,10 @@ typedef struct {
     CURL *easy;
     char *body;
     size_t body_len;
-    char *answer;
-    size_t answer_len;
+    bench_buf answer;
     double started;
     struct curl_slist *headers;
 } loadgen_slot;
-
-static size_t loadgen_collect(char *data, size_t size, size_t n, void *ud)
-{
-    loadgen_slot *s = ud;
-    char *grown = realloc(s->answer, s->answer_len + size * n + 1);
-    if (grown == NULL)
-        return 0;
-    s->answer = grown;
-    memcpy(s->answer + s->answer_len, data, size * n);
-    s->answer_len += size * n;
-    s->answer[s->answer_len] = '\0';
-    return size * n;
-}
 
 int main(int argc, char **argv)
 {
@@ -117,7 +103,9 @@ int main(int argc, char **argv)
                 break;
             free(s->body);
             s->body = tmpl ? bench_expand(tmpl, started, &s->body_len) : NULL;
-            s->answer_len = 0;
+            s->answer.len = 0; /* the buffer is kept for the next answer */
+            if (s->answer.data != NULL)
+                s->answer.data[0] = '\0';
             CURL *e = s->easy;
             curl_easy_reset(e);
             curl_easy_setopt(e, CURLOPT_URL, url);
@@ -127,8 +115,8 @@ int main(int argc, char **argv)
                 curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)s->body_len);
             }
             curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
-            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, loadgen_collect);
-            curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, bench_collect);
+            curl_easy_setopt(e, CURLOPT_WRITEDATA, &s->answer);
             curl_easy_setopt(e, CURLOPT_PRIVATE, s);
             curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
             curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -156,8 +144,8 @@ int main(int argc, char **argv)
                 errors++;
             else if (nsamples < LOADGEN_MAX_SAMPLES)
                 samples[nsamples++] = ms;
-            if (print_refs && ok && s->answer) {
-                const char *k = strstr(s->answer, "\"invoiceReference\":\"");
+            if (print_refs && ok && s->answer.data) {
+                const char *k = strstr(s->answer.data, "\"invoiceReference\":\"");
                 if (k) {
                     k += 20;
                     printf("%.*s\n", (int)strcspn(k, "\""), k);
@@ -181,7 +169,7 @@ int main(int argc, char **argv)
         curl_easy_cleanup(slots[i].easy);
         curl_slist_free_all(slots[i].headers);
         free(slots[i].body);
-        free(slots[i].answer);
+        free(slots[i].answer.data);
     }
     free(slots);
     free(samples);
