@@ -156,16 +156,28 @@ static json_t *service_str_or_null(const char *s)
     return s && s[0] ? json_string(s) : json_null();
 }
 
+/* Rewrites o[key], minor units from the store, as a decimal string. */
+static void service_json_money(json_t *o, const char *key)
+{
+    char m[MONEY_BUFLEN];
+    json_int_t minor = json_integer_value(json_object_get(o, key));
+    json_object_set_new(o, key, json_string(money_format(minor, m)));
+}
+
+/* Rewrites o[key], milliseconds from the store, as an ISO time (or null). */
+static void service_json_time(json_t *o, const char *key)
+{
+    json_object_set_new(o, key, service_time_json(json_integer_value(json_object_get(o, key))));
+}
+
 /* Refunds JSON from the store, with amounts formatted and times in ISO. */
 static json_t *service_refunds_json(service *svc, const store_invoice *inv)
 {
     if (!inv->has_refunds)
         return json_array(); /* most invoices: no query at all */
-    int64_t invoice_id = inv->id;
-    const char *currency = inv->currency;
     char *text = NULL;
     json_t *arr = NULL;
-    if (store_refund_list(svc->st, invoice_id, &text) == STORE_OK)
+    if (store_refund_list(svc->st, inv->id, &text) == STORE_OK)
         arr = json_loads(text, 0, NULL);
     free(text);
     if (!json_is_array(arr)) {
@@ -176,13 +188,9 @@ static json_t *service_refunds_json(service *svc, const store_invoice *inv)
     json_t *r;
     json_array_foreach(arr, i, r)
     {
-        char m[MONEY_BUFLEN];
-        json_object_set_new(
-            r, "amount",
-            json_string(money_format(json_integer_value(json_object_get(r, "amount")), m)));
-        json_object_set_new(r, "currency", json_string(currency));
-        json_object_set_new(r, "createdAt",
-                            service_time_json(json_integer_value(json_object_get(r, "createdAt"))));
+        service_json_money(r, "amount");
+        json_object_set_new(r, "currency", json_string(inv->currency));
+        service_json_time(r, "createdAt");
     }
     return arr;
 }
@@ -722,27 +730,18 @@ json_t *service_unknown_outcomes(service *svc, api_error *err)
         service_store_error(err, se == STORE_OK ? STORE_IO : se, "outcomes");
         return NULL;
     }
-    char m[MONEY_BUFLEN];
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(o, "invoices"), i, v)
     {
-        json_object_set_new(
-            v, "totalAmount",
-            json_string(money_format(json_integer_value(json_object_get(v, "total")), m)));
-        json_object_del(v, "total");
-        json_object_set_new(v, "createdAt",
-                            service_time_json(json_integer_value(json_object_get(v, "createdAt"))));
-        json_object_set_new(v, "expiresAt",
-                            service_time_json(json_integer_value(json_object_get(v, "expiresAt"))));
+        service_json_money(v, "totalAmount");
+        service_json_time(v, "createdAt");
+        service_json_time(v, "expiresAt");
     }
     json_array_foreach(json_object_get(o, "refunds"), i, v)
     {
-        json_object_set_new(
-            v, "amount",
-            json_string(money_format(json_integer_value(json_object_get(v, "amount")), m)));
-        json_object_set_new(v, "createdAt",
-                            service_time_json(json_integer_value(json_object_get(v, "createdAt"))));
+        service_json_money(v, "amount");
+        service_json_time(v, "createdAt");
     }
     return o;
 }

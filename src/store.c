@@ -1118,7 +1118,7 @@ store_err store_unknown_list(store *st, char **json)
     static const char sql[] =
         "SELECT json_object("
         " 'invoices', json((SELECT json_group_array(json_object('id', id,"
-        "  'clientInvoiceId', json_extract(doc, '$.clientInvoiceId'), 'total', total,"
+        "  'clientInvoiceId', json_extract(doc, '$.clientInvoiceId'), 'totalAmount', total,"
         "  'currency', currency, 'createdAt', created_at, 'expiresAt', expires_at,"
         "  'error', nullif(last_error, '')))"
         "  FROM (SELECT * FROM invoices WHERE send_state = 'unknown' ORDER BY id"

@@ -178,7 +178,7 @@ store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
                                const char *state, const char *ers_reference, char was[16]);
 /* The outcomes in doubt, oldest first, at most STORE_UNKNOWN_LIST_MAX of each
  * kind, as a JSON object text (malloc'd): {"invoices": [{"id",
- * "clientInvoiceId", "total", "currency", "createdAt", "expiresAt",
+ * "clientInvoiceId", "totalAmount", "currency", "createdAt", "expiresAt",
  * "error"}], "refunds": [{"invoiceReference", "id", "amount", "currency",
  * "title", "createdAt", "error"}]}; money in minor units, times in ms. */
 #define STORE_UNKNOWN_LIST_MAX 1000
