@@ -127,6 +127,52 @@ static const char *const store_migrations[] = {
     "DROP INDEX invoices_pending;"
     "CREATE INDEX invoices_unknown ON invoices(id) WHERE send_state = 'unknown';"
     "CREATE INDEX refunds_unknown ON refunds(id) WHERE state = 'unknown';",
+    /* 3: the invoices table rebuilt without AUTOINCREMENT and with its
+     * reference unique through a partial index, so that a new invoice writes
+     * two pages fewer: AUTOINCREMENT rewrote sqlite_sequence on every intent,
+     * and the UNIQUE column put the intent's NULL reference into the index,
+     * only for the outcome to move it. Ids still only grow (no invoice row is
+     * ever deleted, so max(id) + 1 is never an old id). A partial index on
+     * "reference IS NOT NULL" serves every "reference = ?". SQLite's
+     * documented way to change a table: new table, copy, drop, rename, with
+     * foreign keys off around it (store_migrate) and checked before commit. */
+    "CREATE TABLE invoices_new("
+    " id INTEGER PRIMARY KEY,"
+    " reference TEXT,"
+    " send_state TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " version INTEGER NOT NULL DEFAULT 0,"
+    " qr_code TEXT NOT NULL DEFAULT '',"
+    " currency TEXT NOT NULL,"
+    " total INTEGER NOT NULL,"
+    " terminal_id TEXT NOT NULL DEFAULT '',"
+    " payment_mode TEXT NOT NULL DEFAULT '',"
+    " client_reference TEXT NOT NULL DEFAULT '',"
+    " ers_reference TEXT NOT NULL DEFAULT '',"
+    " doc TEXT NOT NULL,"
+    " receipt TEXT,"
+    " receipt_submitted INTEGER NOT NULL DEFAULT 0,"
+    " polling_stopped INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " paid_at INTEGER NOT NULL DEFAULT 0,"
+    " notify_token TEXT NOT NULL DEFAULT '');"
+    "INSERT INTO invoices_new(id, reference, send_state, status, version, qr_code, currency,"
+    " total, terminal_id, payment_mode, client_reference, ers_reference, doc, receipt,"
+    " receipt_submitted, polling_stopped, last_error, created_at, updated_at, expires_at,"
+    " paid_at, notify_token)"
+    " SELECT id, reference, send_state, status, version, qr_code, currency,"
+    " total, terminal_id, payment_mode, client_reference, ers_reference, doc, receipt,"
+    " receipt_submitted, polling_stopped, last_error, created_at, updated_at, expires_at,"
+    " paid_at, notify_token FROM invoices;"
+    "DROP TABLE invoices;"
+    "ALTER TABLE invoices_new RENAME TO invoices;"
+    "CREATE UNIQUE INDEX invoices_reference ON invoices(reference) WHERE reference IS NOT NULL;"
+    "CREATE INDEX invoices_status ON invoices(status, id);"
+    "CREATE INDEX invoices_unknown ON invoices(id) WHERE send_state = 'unknown';"
+    "DELETE FROM sqlite_sequence WHERE name = 'invoices';",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 
@@ -362,6 +408,17 @@ static store_err store_step_done(store *st, sqlite3_stmt *s)
     return e;
 }
 
+/* True when PRAGMA foreign_key_check finds no row without its parent. */
+static bool store_foreign_keys_hold(store *st)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA foreign_key_check", -1, &s, NULL) != SQLITE_OK)
+        return false;
+    bool ok = sqlite3_step(s) == SQLITE_DONE;
+    sqlite3_finalize(s);
+    return ok;
+}
+
 static store_err store_migrate(store *st, buf *err)
 {
     sqlite3_stmt *s = NULL;
@@ -376,6 +433,13 @@ static store_err store_migrate(store *st, buf *err)
                    STORE_SCHEMA_VERSION);
         return STORE_IO;
     }
+    if (version == STORE_SCHEMA_VERSION)
+        return STORE_OK;
+    /* Foreign keys off while migrating (a table rebuild drops a parent
+     * table), then checked inside each migration's transaction. The PRAGMA
+     * is a no-op inside a transaction, so it goes around them. */
+    if (store_exec(st, "PRAGMA foreign_keys = OFF") != STORE_OK)
+        goto fail;
     for (; version < STORE_SCHEMA_VERSION; version++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
@@ -386,9 +450,18 @@ static store_err store_migrate(store *st, buf *err)
             store_exec(st, "ROLLBACK");
             goto fail;
         }
+        if (!store_foreign_keys_hold(st)) {
+            store_exec(st, "ROLLBACK");
+            buf_printf(err, "migrating the database to schema %d failed: a row refers to a "
+                            "missing parent (PRAGMA foreign_key_check)",
+                       version + 1);
+            return STORE_IO;
+        }
         if (store_exec(st, "COMMIT") != STORE_OK)
             goto fail;
     }
+    if (store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK)
+        goto fail;
     return STORE_OK;
 fail:
     buf_printf(err, "migrating the database failed: %s", sqlite3_errmsg(st->db));

@@ -94,7 +94,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 2);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 3);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -195,6 +195,148 @@ START_TEST(migration_to_schema_2)
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
     ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(s, 3), "invoices_unknown"));
     sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+END_TEST
+
+/* The first column of the first row of sql on db, as a malloc'd string
+ * ("" when there is no row or it is NULL). */
+static char *query_text(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    const char *t = NULL;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        t = (const char *)sqlite3_column_text(s, 0);
+    char *copy = strdup(t ? t : "");
+    sqlite3_finalize(s);
+    return copy;
+}
+
+/* Migration 2 -> 3 on a database in schema 2's shape (AUTOINCREMENT, UNIQUE
+ * reference column) with every kind of row that refers to an invoice: the
+ * table is rebuilt, every row and link survives, the reference stays unique
+ * and indexed, ids keep growing and foreign keys are enforced again. */
+START_TEST(migration_to_schema_3)
+{
+    store *st = open_fresh();
+    int64_t paid = new_invoice(st, 10000, "1000000000030");
+    bool changed = false;
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000030", "PAID", 1, "E30", NULL,
+                                              &changed),
+                     STORE_OK);
+    int64_t refund_id = 0;
+    ck_assert_int_eq(store_refund_begin(st, paid, 2500, "back", &refund_id), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, refund_id, STORE_REFUND_DONE, "R30", ""), STORE_OK);
+    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT", 10, 0), STORE_OK);
+    new_invoice(st, 1000, "1000000000031");
+    int64_t intent = new_invoice(st, 1000, NULL); /* a crash left it: unknown */
+    store_close(st);
+
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(
+            db,
+            "PRAGMA foreign_keys = OFF; BEGIN;"
+            "CREATE TABLE invoices_v2( id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " reference TEXT UNIQUE, send_state TEXT NOT NULL, status TEXT NOT NULL,"
+            " version INTEGER NOT NULL DEFAULT 0, qr_code TEXT NOT NULL DEFAULT '',"
+            " currency TEXT NOT NULL, total INTEGER NOT NULL,"
+            " terminal_id TEXT NOT NULL DEFAULT '', payment_mode TEXT NOT NULL DEFAULT '',"
+            " client_reference TEXT NOT NULL DEFAULT '', ers_reference TEXT NOT NULL DEFAULT '',"
+            " doc TEXT NOT NULL, receipt TEXT, receipt_submitted INTEGER NOT NULL DEFAULT 0,"
+            " polling_stopped INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
+            " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+            " expires_at INTEGER NOT NULL, paid_at INTEGER NOT NULL DEFAULT 0,"
+            " notify_token TEXT NOT NULL DEFAULT '');"
+            "INSERT INTO invoices_v2 SELECT * FROM invoices;"
+            "DROP TABLE invoices;"
+            "ALTER TABLE invoices_v2 RENAME TO invoices;"
+            "CREATE INDEX invoices_status ON invoices(status, id);"
+            "CREATE INDEX invoices_unknown ON invoices(id) WHERE send_state = 'unknown';"
+            "UPDATE invoices SET send_state = 'sending' WHERE reference IS NULL;"
+            "PRAGMA user_version = 2; COMMIT;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    char *seq = query_text(db, "SELECT seq FROM sqlite_sequence WHERE name = 'invoices'");
+    ck_assert_int_eq(atoll(seq), intent); /* it really is schema 2's shape */
+    free(seq);
+    sqlite3_close(db);
+
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get(st, "1000000000030", &inv), STORE_OK);
+    ck_assert_int_eq(inv.id, paid);
+    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_str_eq(inv.ers_reference, "E30");
+    ck_assert_int_eq(inv.refunded, 2500);
+    store_invoice_clear(&inv);
+    char *json = NULL;
+    ck_assert_int_eq(store_invoice_history(st, paid, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"ISSUED\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"PAID\""));
+    free(json);
+    ck_assert_int_eq(store_refund_list(st, paid, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"R30\""));
+    free(json);
+    int64_t unknown = -1;
+    ck_assert_int_eq(store_counts(st, &unknown), STORE_OK);
+    ck_assert_int_eq(unknown, 1);
+    ck_assert_int_eq(pending_count(st), 1);
+    /* Ids keep growing past every old one. */
+    int64_t next = new_invoice(st, 1000, "1000000000032");
+    ck_assert_int_gt(next, intent);
+    /* The reference is still unique... */
+    memset(&inv, 0, sizeof inv);
+    snprintf(inv.currency, sizeof inv.currency, "SEK");
+    inv.total = 1;
+    inv.doc_json = "{}";
+    ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
+    ck_assert_int_ne(store_invoice_sent(st, &inv, "1000000000031", "HTTP://SEQR.SE/Rx"),
+                     STORE_OK);
+    /* ...and foreign keys are enforced again after the migration. */
+    ck_assert_int_ne(store_receipt_add(st, 999999, "text/plain", "PAYMENT", 1, 0), STORE_OK);
+    store_close(st);
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *t = query_text(db, "PRAGMA user_version");
+    ck_assert_str_eq(t, "3");
+    free(t);
+    t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
+    ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
+    ck_assert_ptr_null(strstr(t, "UNIQUE"));
+    free(t);
+    t = query_text(db, "SELECT count(*) FROM sqlite_sequence WHERE name = 'invoices'");
+    ck_assert_str_eq(t, "0");
+    free(t);
+    t = query_text(db, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index'"
+                       " AND tbl_name = 'invoices'");
+    ck_assert_ptr_nonnull(strstr(t, "invoices_reference"));
+    ck_assert_ptr_nonnull(strstr(t, "invoices_status"));
+    ck_assert_ptr_nonnull(strstr(t, "invoices_unknown"));
+    free(t);
+    /* Every "reference = ?" lookup is served by the partial unique index. */
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT id FROM invoices"
+                                        " WHERE reference = ?",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(s, 3), "invoices_reference"));
+    sqlite3_finalize(s);
+    t = query_text(db, "SELECT count(*) FROM invoices");
+    ck_assert_str_eq(t, "5");
+    free(t);
+    t = query_text(db, "PRAGMA integrity_check");
+    ck_assert_str_eq(t, "ok");
+    free(t);
+    t = query_text(db, "PRAGMA foreign_key_check");
+    ck_assert_str_eq(t, "");
+    free(t);
     sqlite3_close(db);
 }
 END_TEST
@@ -509,6 +651,7 @@ int main(void)
     tcase_add_test(tc, schema_and_pragmas);
     tcase_add_test(tc, intent_then_outcome_and_crash_recovery);
     tcase_add_test(tc, migration_to_schema_2);
+    tcase_add_test(tc, migration_to_schema_3);
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);
     tcase_add_test(tc, failed_fdatasync_is_sticky);
