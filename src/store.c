@@ -462,6 +462,10 @@ static store_err store_migrate(store *st, buf *err)
     }
     if (store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK)
         goto fail;
+    /* A migration that rebuilt a table left a WAL as large as that table;
+     * copy it into the database now and give the space back. */
+    if (store_exec(st, "PRAGMA wal_checkpoint(TRUNCATE)") != STORE_OK)
+        goto fail;
     return STORE_OK;
 fail:
     buf_printf(err, "migrating the database failed: %s", sqlite3_errmsg(st->db));
