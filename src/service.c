@@ -687,6 +687,45 @@ cleanup:
     return ok;
 }
 
+bool service_invoice_resolve(service *svc, int64_t id, const char *reference, api_error *err)
+{
+    char was[16];
+    store_err se = store_invoice_resolve(svc->st, id, reference, was);
+    if (se == STORE_NOT_FOUND) {
+        api_error_set(err, 404, "not_found", NULL, "the gateway has no invoice %lld",
+                      (long long)id);
+        return false;
+    }
+    if (se == STORE_CONFLICT && strcmp(was, STORE_SEND_UNKNOWN) == 0) {
+        api_error_set(err, 409, "reference_in_use", "invoiceReference",
+                      "invoice reference %s belongs to another invoice", reference);
+        return false;
+    }
+    if (se == STORE_CONFLICT) {
+        api_error_set(err, 409, "invoice_not_in_doubt", NULL,
+                      "invoice %lld is %s; only an invoice whose sendInvoice outcome is unknown "
+                      "can be settled",
+                      (long long)id, was);
+        return false;
+    }
+    if (se != STORE_OK) {
+        service_store_error(err, se, "invoice");
+        return false;
+    }
+    log_warn("local invoice %lld, sendInvoice outcome unknown until now, settled by the operator "
+             "as %s%s%s",
+             (long long)id, reference ? "done, invoice reference " : "failed",
+             reference ? reference : "", reference ? "; polled from now on" : "");
+    if (reference != NULL && svc->pending_fn != NULL) {
+        store_invoice inv;
+        if (store_invoice_get_id(svc->st, id, &inv) == STORE_OK) {
+            svc->pending_fn(svc->pending_ud, &inv);
+            store_invoice_clear(&inv);
+        }
+    }
+    return true;
+}
+
 bool service_refund_resolve(service *svc, const char *ref, int64_t refund_id, bool happened,
                             const char *ers_reference, store_invoice *out, api_error *err)
 {

@@ -55,6 +55,13 @@ bool service_submit_receipt(service *svc, const char *ref, const char *mime_type
 /* *refund receives the refund object (caller decrefs). */
 bool service_refund(service *svc, const char *ref, int64_t amount, const char *title,
                     json_t **refund, api_error *err);
+/* Settles the invoice of local id whose sendInvoice outcome is unknown, as
+ * the operator found it in SEQR's reconciliation report: with reference (SEQR
+ * has the invoice: it is polled from now on, and canceled when it has expired
+ * unpaid) or with NULL (SEQR has none). 404 for no such id, 409
+ * invoice_not_in_doubt when its outcome is known, 409 reference_in_use when
+ * another invoice has the reference. */
+bool service_invoice_resolve(service *svc, int64_t id, const char *reference, api_error *err);
 /* Settles refund refund_id of invoice ref whose outcome is unknown, as the
  * operator found it in SEQR's reconciliation report: happened (done; the
  * amount stays refunded; ers_reference may be NULL) or not (failed; the

@@ -1151,10 +1151,32 @@ store_err store_refund_get(store *st, int64_t refund_id, char **json)
     return store_query_json(st, sql, refund_id, json);
 }
 
+/* Inside a write transaction: copies the state that find (one row, binding
+ * ?1 = a and, if it has one, ?2 = b) selects into was. STORE_NOT_FOUND without a row,
+ * STORE_CONFLICT unless the state is "unknown", the only one an operator
+ * may settle. */
+static store_err store_settle_check(store *st, const char *find, int64_t a, int64_t b,
+                                    char was[16])
+{
+    sqlite3_stmt *s = store_stmt(st, find);
+    if (s == NULL)
+        return STORE_IO;
+    sqlite3_bind_int64(s, 1, a);
+    if (sqlite3_bind_parameter_count(s) >= 2)
+        sqlite3_bind_int64(s, 2, b);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        store_copy_col(s, 0, was, 16);
+    store_done(st, s);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_IO;
+    return strcmp(was, "unknown") == 0 ? STORE_OK : STORE_CONFLICT;
+}
+
 store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
                                const char *state, const char *ers_reference, char was[16])
 {
-    static const char find[] = "SELECT state FROM refunds WHERE id = ? AND invoice_id = ?";
+    static const char find[] = "SELECT state FROM refunds WHERE id = ?1 AND invoice_id = ?2";
     static const char settle[] =
         "UPDATE refunds SET state = ?1, ers_reference = ?2, updated_at = ?3,"
         " error = 'outcome was unknown; settled by the operator as ' || ?1 ||"
@@ -1164,20 +1186,10 @@ store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
-    sqlite3_stmt *s = store_stmt(st, find);
-    if (s == NULL)
-        return store_tx_end(st, STORE_IO);
-    sqlite3_bind_int64(s, 1, refund_id);
-    sqlite3_bind_int64(s, 2, invoice_id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        store_copy_col(s, 0, was, 16);
-    store_done(st, s);
-    if (rc != SQLITE_ROW)
-        return store_tx_end(st, rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_IO);
-    if (strcmp(was, STORE_REFUND_UNKNOWN) != 0)
-        return store_tx_end(st, STORE_CONFLICT);
-    s = store_stmt(st, settle);
+    e = store_settle_check(st, find, refund_id, invoice_id, was);
+    if (e != STORE_OK)
+        return store_tx_end(st, e);
+    sqlite3_stmt *s = store_stmt(st, settle);
     if (s == NULL)
         return store_tx_end(st, STORE_IO);
     store_bind_text(s, 1, state);
@@ -1185,6 +1197,41 @@ store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
     sqlite3_bind_int64(s, 3, store_now_ms());
     sqlite3_bind_int64(s, 4, refund_id);
     e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+store_err store_invoice_resolve(store *st, int64_t id, const char *reference, char was[16])
+{
+    static const char find[] = "SELECT send_state FROM invoices WHERE id = ?1";
+    static const char adopt[] =
+        "UPDATE invoices SET reference = ?1, send_state = 'sent', status = 'ISSUED',"
+        " version = 0, updated_at = ?2,"
+        " last_error = 'outcome was unknown; settled by the operator as done' ||"
+        " CASE WHEN last_error = '' THEN '' ELSE ' (' || last_error || ')' END"
+        " WHERE id = ?3 AND send_state = 'unknown'";
+    static const char reject[] =
+        "UPDATE invoices SET send_state = 'rejected', updated_at = ?2,"
+        " last_error = 'outcome was unknown; settled by the operator as failed' ||"
+        " CASE WHEN last_error = '' THEN '' ELSE ' (' || last_error || ')' END"
+        " WHERE id = ?3 AND send_state = 'unknown'";
+    was[0] = '\0';
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    e = store_settle_check(st, find, id, 0, was);
+    if (e != STORE_OK)
+        return store_tx_end(st, e);
+    sqlite3_stmt *s = store_stmt(st, reference != NULL ? adopt : reject);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    int64_t now = store_now_ms();
+    if (reference != NULL)
+        store_bind_text(s, 1, reference);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, id);
+    e = store_step_done(st, s); /* STORE_CONFLICT: the reference is another invoice's */
+    if (e == STORE_OK && reference != NULL)
+        e = store_history_add(st, id, "ISSUED", 0, now);
     return store_tx_end(st, e);
 }
 

@@ -98,6 +98,15 @@ store_err store_invoice_sent(store *st, store_invoice *inv, const char *referenc
 /* Marks a send as rejected or unknown (STORE_SEND_*), with an error text. */
 store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,
                                     const char *error);
+/* Settles an invoice whose sendInvoice outcome is unknown, as the operator
+ * found it in SEQR's reconciliation report. With a reference, SEQR has the
+ * invoice: it becomes sent, ISSUED, version 0, with a history row, and is
+ * polled like any other from now on. With reference NULL, SEQR has none: it
+ * becomes rejected. The note of the settlement goes before the original error.
+ * STORE_NOT_FOUND for no such id. STORE_CONFLICT when its outcome is known
+ * (was receives its send_state), or when another invoice has the reference
+ * (was is STORE_SEND_UNKNOWN: its state was not the reason). Durable. */
+store_err store_invoice_resolve(store *st, int64_t id, const char *reference, char was[16]);
 
 /* Reads by SEQR reference or by local id. */
 store_err store_invoice_get(store *st, const char *reference, store_invoice *out);

@@ -539,6 +539,133 @@ static json_int_t unknown_refund_id(const char *ref)
     return id;
 }
 
+/* Sends an invoice whose answer the simulator garbles (it exists at SEQR, the
+ * gateway cannot know), and returns the gateway's id for it from
+ * GET /unknown-outcomes; sim_ref receives the simulator's reference. */
+static json_int_t unknown_invoice(const char *client_id, char sim_ref[64])
+{
+    long st;
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"currency\":\"SEK\",\"clientInvoiceId\":\"%s\",\"rows\":[{\"quantity\":\"1\","
+             "\"totalAmount\":\"12.00\",\"description\":\"x\"}]}",
+             client_id);
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":1}", &st));
+    json_t *j = gwt_gw_call(&env, "POST", "/invoices", body, NULL, &st);
+    long sim_st;
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"garbageRate\":0}", &sim_st));
+    ck_assert_int_eq(st, 502);
+    json_decref(j);
+    json_int_t id = 0;
+    size_t i;
+    json_t *r;
+    j = gwt_gw_call(&env, "GET", "/unknown-outcomes", NULL, NULL, &st);
+    json_array_foreach(json_object_get(j, "invoices"), i, r)
+    {
+        const char *c = gwt_str(r, "clientInvoiceId");
+        if (c != NULL && strcmp(c, client_id) == 0)
+            id = json_integer_value(json_object_get(r, "id"));
+    }
+    json_decref(j);
+    sim_ref[0] = '\0';
+    j = gwt_sim_call(&env, "GET", "/sim/invoices", NULL, &st);
+    json_array_foreach(json_object_get(j, "invoices"), i, r)
+    {
+        if (strcmp(gwt_str(r, "clientInvoiceId"), client_id) == 0)
+            snprintf(sim_ref, 64, "%s", gwt_str(r, "invoiceReference"));
+    }
+    json_decref(j);
+    ck_assert_int_gt(id, 0);
+    ck_assert_int_gt(strlen(sim_ref), 0);
+    return id;
+}
+
+/* An invoice whose sendInvoice answer never came is reconciled by the
+ * operator: settled as failed it is gone from the alert; settled as done with
+ * the reference from SEQR's report it becomes an invoice the gateway polls,
+ * and its payment is seen. Wrong settlements are refused and change nothing. */
+START_TEST(unknown_invoice_settled_by_operator)
+{
+    char sim_a[64], sim_b[64], known[64], path[128];
+    long st;
+    json_int_t a = unknown_invoice("unknown-a", sim_a);
+    json_int_t b = unknown_invoice("unknown-b", sim_b);
+    json_t *j = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &st);
+    json_int_t in_doubt = json_integer_value(json_object_get(j, "unknownOutcomes"));
+    ck_assert_int_ge(in_doubt, 2);
+    json_decref(j);
+    gwt_create_invoice(&env, known);
+
+    static const struct {
+        const char *id; /* NULL: invoice a */
+        const char *body;
+        long status;
+        const char *code;
+    } bad[] = {
+        {NULL, "{\"outcome\":\"maybe\"}", 422, "invalid_value"},
+        {NULL, "{\"outcome\":\"done\"}", 400, "missing_field"},
+        {NULL, "{\"outcome\":\"done\",\"invoiceReference\":\"\"}", 422, "invalid_value"},
+        {NULL, "{\"outcome\":\"done\",\"invoiceReference\":\"a/b\"}", 422, "invalid_value"},
+        {NULL, "{\"outcome\":\"done\",\"invoiceReference\":7}", 400, "invalid_type"},
+        {NULL, "{\"outcome\":\"failed\",\"invoiceReference\":\"1\"}", 422, "invalid_value"},
+        {NULL, "{\"outcome\":\"failed\",\"amount\":\"1.00\"}", 400, "unknown_field"},
+        {NULL, "{}", 400, "missing_field"},
+        {NULL, "not json", 400, "invalid_json"},
+        {NULL, "@known", 409, "reference_in_use"},
+        {"abc", "{\"outcome\":\"failed\"}", 404, "not_found"},
+        {"99999999", "{\"outcome\":\"failed\"}", 404, "not_found"},
+        {"1234567890123456789", "{\"outcome\":\"failed\"}", 404, "not_found"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char body[160];
+        if (strcmp(bad[k].body, "@known") == 0)
+            snprintf(body, sizeof body, "{\"outcome\":\"done\",\"invoiceReference\":\"%s\"}",
+                     known);
+        else
+            snprintf(body, sizeof body, "%s", bad[k].body);
+        if (bad[k].id != NULL)
+            snprintf(path, sizeof path, "/unknown-outcomes/invoices/%s/resolve", bad[k].id);
+        else
+            snprintf(path, sizeof path, "/unknown-outcomes/invoices/%lld/resolve", (long long)a);
+        j = gwt_gw_call(&env, "POST", path, body, NULL, &st);
+        ck_assert_msg(st == bad[k].status, "case %zu: %ld", k, st);
+        ck_assert_str_eq(gwt_error_code(j), bad[k].code);
+        json_decref(j);
+    }
+    j = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &st);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "unknownOutcomes")), in_doubt);
+    json_decref(j);
+
+    /* a: SEQR's report does not show it. */
+    snprintf(path, sizeof path, "/unknown-outcomes/invoices/%lld/resolve", (long long)a);
+    j = gwt_gw_call(&env, "POST", path, "{\"outcome\":\"failed\"}", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "outcome"), "failed");
+    ck_assert(json_is_null(json_object_get(j, "invoiceReference")));
+    json_decref(j);
+    j = gwt_gw_call(&env, "POST", path, "{\"outcome\":\"failed\"}", NULL, &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "invoice_not_in_doubt");
+    json_decref(j);
+
+    /* b: SEQR's report shows it; from now on the gateway polls it. */
+    snprintf(path, sizeof path, "/unknown-outcomes/invoices/%lld/resolve", (long long)b);
+    char body[160];
+    snprintf(body, sizeof body, "{\"outcome\":\"done\",\"invoiceReference\":\"%s\"}", sim_b);
+    j = gwt_gw_call(&env, "POST", path, body, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "invoiceReference"), sim_b);
+    json_decref(j);
+    j = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &st);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "unknownOutcomes")), in_doubt - 2);
+    json_decref(j);
+    gwt_sim_pay(&env, sim_b);
+    j = gwt_wait_status(&env, sim_b, "PAID", 5000);
+    ck_assert_str_eq(gwt_str(j, "totalAmount"), "12.00");
+    json_decref(j);
+}
+END_TEST
+
 /* A refund whose answer never came: its amount stays reserved and it blocks
  * further refunds until the operator settles it; a wrong settlement is
  * refused and changes nothing. */
@@ -685,6 +812,9 @@ START_TEST(openapi_paths_answer)
                 } else if (strncmp(p, "{refundId}", 10) == 0) {
                     buf_puts(&url, "1");
                     p += 9;
+                } else if (strncmp(p, "{invoiceId}", 11) == 0) {
+                    buf_puts(&url, "1");
+                    p += 10;
                 } else if (strncmp(p, "{format}", 8) == 0) {
                     buf_puts(&url, "txt");
                     p += 7;
@@ -1178,6 +1308,7 @@ int main(void)
     tcase_add_test(shared, cert4_cancel);
     tcase_add_test(shared, cert5_refunds);
     tcase_add_test(shared, unknown_refund_settled_by_operator);
+    tcase_add_test(shared, unknown_invoice_settled_by_operator);
     tcase_add_test(shared, cert6_period_and_report);
     tcase_add_test(shared, bad_invoices_change_nothing);
     tcase_add_test(shared, list_and_update);

@@ -588,6 +588,69 @@ START_TEST(refunds_never_exceed_and_never_repeat)
 }
 END_TEST
 
+/* An invoice whose sendInvoice outcome is unknown is settled by the operator:
+ * failed (SEQR has none) or done with SEQR's reference (polled from then on);
+ * wrong settlements change nothing. */
+START_TEST(unknown_invoices_settled)
+{
+    store *st = open_fresh();
+    int64_t sent = new_invoice(st, 1000, "1000000000040");
+    int64_t lost = new_invoice(st, 2000, NULL); /* the process dies mid-call */
+    int64_t late = new_invoice(st, 3000, NULL);
+    ck_assert_int_eq(store_invoice_send_failed(st, late, STORE_SEND_UNKNOWN, "timeout"),
+                     STORE_OK);
+    st = reopen(st);
+    int64_t unknown = -1;
+    ck_assert_int_eq(store_counts(st, &unknown), STORE_OK);
+    ck_assert_int_eq(unknown, 2);
+    ck_assert_int_eq(pending_count(st), 1);
+
+    char was[16];
+    ck_assert_int_eq(store_invoice_resolve(st, 424242, NULL, was), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_invoice_resolve(st, sent, NULL, was), STORE_CONFLICT);
+    ck_assert_str_eq(was, STORE_SEND_SENT);
+    /* The reference of another invoice: refused, and the invoice stays in doubt. */
+    ck_assert_int_eq(store_invoice_resolve(st, late, "1000000000040", was), STORE_CONFLICT);
+    ck_assert_str_eq(was, STORE_SEND_UNKNOWN);
+    ck_assert_int_eq(store_counts(st, &unknown), STORE_OK);
+    ck_assert_int_eq(unknown, 2);
+
+    /* Failed: no invoice at SEQR; it leaves the count and is never polled. */
+    ck_assert_int_eq(store_invoice_resolve(st, lost, NULL, was), STORE_OK);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(st, lost, &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_REJECTED);
+    ck_assert_ptr_nonnull(strstr(inv.last_error, "settled by the operator as failed (gateway "
+                                                 "stopped during sendInvoice"));
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_invoice_resolve(st, lost, NULL, was), STORE_CONFLICT);
+    ck_assert_str_eq(was, STORE_SEND_REJECTED);
+
+    /* Done: SEQR has it under this reference; it is an ISSUED invoice now. */
+    ck_assert_int_eq(store_invoice_resolve(st, late, "1000000000041", was), STORE_OK);
+    ck_assert_int_eq(store_invoice_get(st, "1000000000041", &inv), STORE_OK);
+    ck_assert_int_eq(inv.id, late);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_SENT);
+    ck_assert_str_eq(inv.status, "ISSUED");
+    ck_assert_int_eq(inv.total, 3000);
+    ck_assert_str_eq(inv.last_error, "outcome was unknown; settled by the operator as done "
+                                     "(timeout)");
+    store_invoice_clear(&inv);
+    char *json = NULL;
+    ck_assert_int_eq(store_invoice_history(st, late, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"ISSUED\""));
+    free(json);
+    ck_assert_int_eq(store_counts(st, &unknown), STORE_OK);
+    ck_assert_int_eq(unknown, 0);
+    ck_assert_int_eq(store_unknown_list(st, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"invoices\":[]"));
+    free(json);
+    st = reopen(st); /* durable, and loaded for polling at start-up */
+    ck_assert_int_eq(pending_count(st), 2);
+    store_close(st);
+}
+END_TEST
+
 START_TEST(idempotency_keys)
 {
     store *st = open_fresh();
@@ -652,6 +715,7 @@ int main(void)
     tcase_add_test(tc, intent_then_outcome_and_crash_recovery);
     tcase_add_test(tc, migration_to_schema_2);
     tcase_add_test(tc, migration_to_schema_3);
+    tcase_add_test(tc, unknown_invoices_settled);
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);
     tcase_add_test(tc, failed_fdatasync_is_sticky);

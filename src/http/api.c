@@ -403,37 +403,61 @@ cleanup:
     json_decref(body);
 }
 
+/* A numeric id from the path: 1 to 18 digits; anything else names nothing. */
+static bool api_path_id(const char *text, int64_t *id)
+{
+    size_t digits = strspn(text, "0123456789");
+    if (digits == 0 || digits > 18 || text[digits] != '\0')
+        return false;
+    *id = strtoll(text, NULL, 10);
+    return true;
+}
+
+/* The "outcome" of an operator's settlement: *happened for "done", not for
+ * "failed"; anything else is answered with an error (false). what names the
+ * thing SEQR's report shows. */
+static bool api_outcome(const json_t *body, const char *what, bool *happened,
+                        http_response *resp)
+{
+    const char *outcome = NULL;
+    if (!api_string(body, "outcome", true, 16, &outcome, resp))
+        return false;
+    *happened = strcmp(outcome, "done") == 0;
+    if (!*happened && strcmp(outcome, "failed") != 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "outcome must be \"done\" (SEQR's report shows the %s) or \"failed\" (it "
+                 "does not)",
+                 what);
+        http_respond_fail(resp, 422, "invalid_value", "outcome", msg);
+        return false;
+    }
+    return true;
+}
+
 /* Settles a refund whose outcome is unknown; see service_refund_resolve. */
 static void api_refund_resolve(const http_context *ctx, const http_request *req,
                                const char *const *a, http_response *resp)
 {
     static const char *const allowed[] = {"outcome", "ersReference", NULL};
-    /* a[1] is the refund's id: 1 to 18 digits, anything else names no refund. */
-    size_t digits = strspn(a[1], "0123456789");
-    if (digits == 0 || digits > 18 || a[1][digits] != '\0') {
+    int64_t refund_id;
+    if (!api_path_id(a[1], &refund_id)) {
         char msg[160];
         snprintf(msg, sizeof msg, "invoice %.64s has no refund %.32s", a[0], a[1]);
         http_respond_fail(resp, 404, "not_found", NULL, msg);
         return;
     }
-    int64_t refund_id = strtoll(a[1], NULL, 10);
     json_t *body = api_body(req, resp, false);
     if (body == NULL)
         return;
-    const char *outcome = NULL, *ers = NULL;
+    const char *ers = NULL;
+    bool happened = false;
     api_error err;
     api_error_clear(&err);
     store_invoice inv;
-    if (!api_only(body, allowed, resp) || !api_string(body, "outcome", true, 16, &outcome, resp) ||
+    if (!api_only(body, allowed, resp) || !api_outcome(body, "refund", &happened, resp) ||
         !api_string(body, "ersReference", false, 64, &ers, resp))
         goto cleanup;
-    bool happened = strcmp(outcome, "done") == 0;
-    if (!happened && strcmp(outcome, "failed") != 0) {
-        http_respond_fail(resp, 422, "invalid_value", "outcome",
-                          "outcome must be \"done\" (SEQR's report shows the refund) or "
-                          "\"failed\" (it does not)");
-        goto cleanup;
-    }
     if (!happened && ers != NULL) {
         http_respond_fail(resp, 422, "invalid_value", "ersReference",
                           "ersReference belongs to a refund that was done");
@@ -443,6 +467,60 @@ static void api_refund_resolve(const http_context *ctx, const http_request *req,
         http_respond_error(resp, &err);
     else
         api_invoice_answer(ctx, resp, 200, &inv);
+cleanup:
+    json_decref(body);
+}
+
+/* Settles an invoice whose sendInvoice outcome is unknown (the operator's
+ * reconciliation): {"outcome": "done", "invoiceReference"} or {"outcome":
+ * "failed"}; answers {"id", "outcome", "invoiceReference"}. */
+static void api_invoice_resolve(const http_context *ctx, const http_request *req,
+                                const char *const *a, http_response *resp)
+{
+    static const char *const allowed[] = {"outcome", "invoiceReference", NULL};
+    int64_t id;
+    if (!api_path_id(a[0], &id)) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "the gateway has no invoice %.64s", a[0]);
+        http_respond_fail(resp, 404, "not_found", NULL, msg);
+        return;
+    }
+    json_t *body = api_body(req, resp, false);
+    if (body == NULL)
+        return;
+    const char *reference = NULL;
+    bool happened = false;
+    api_error err;
+    api_error_clear(&err);
+    if (!api_only(body, allowed, resp) || !api_outcome(body, "invoice", &happened, resp) ||
+        !api_string(body, "invoiceReference", false, 64, &reference, resp))
+        goto cleanup;
+    if (happened && reference == NULL) {
+        http_respond_fail(resp, 400, "missing_field", "invoiceReference",
+                          "invoiceReference (from SEQR's report) is required with \"done\"");
+        goto cleanup;
+    }
+    if (!happened && reference != NULL) {
+        http_respond_fail(resp, 422, "invalid_value", "invoiceReference",
+                          "invoiceReference belongs to an invoice SEQR has (\"done\")");
+        goto cleanup;
+    }
+    if (reference != NULL && (reference[0] == '\0' ||
+                              reference[strspn(reference, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                          "abcdefghijklmnopqrstuvwxyz-_.")] != '\0')) {
+        http_respond_fail(resp, 422, "invalid_value", "invoiceReference",
+                          "invoiceReference must be 1 to 64 letters, digits, '-', '_' or '.'");
+        goto cleanup;
+    }
+    if (!service_invoice_resolve(ctx->svc, id, reference, &err)) {
+        http_respond_error(resp, &err);
+        goto cleanup;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(id));
+    json_object_set_new(o, "outcome", json_string(happened ? "done" : "failed"));
+    json_object_set_new(o, "invoiceReference", reference ? json_string(reference) : json_null());
+    http_respond_json(resp, 200, o);
 cleanup:
     json_decref(body);
 }
@@ -761,6 +839,7 @@ static const api_route api_routes[] = {
     {"GET", "/terminals/{}/qr.{}", api_terminal_qr},
     {"POST", "/seqr/notify/{}", api_notify},
     {"GET", "/unknown-outcomes", api_unknown_outcomes},
+    {"POST", "/unknown-outcomes/invoices/{}/resolve", api_invoice_resolve},
 };
 
 /* Matches path against pattern; captured segments go to args (each into its
