@@ -721,6 +721,10 @@ bool service_invoice_resolve(service *svc, int64_t id, const char *reference, ap
         if (store_invoice_get_id(svc->st, id, &inv) == STORE_OK) {
             svc->pending_fn(svc->pending_ud, &inv);
             store_invoice_clear(&inv);
+        } else {
+            log_error("invoice %s is settled but could not be read back; it is polled after "
+                      "the next restart",
+                      reference);
         }
     }
     return true;
