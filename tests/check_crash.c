@@ -113,9 +113,7 @@ static int crash_kills(void)
 START_TEST(kill9_at_random_points_then_compare_with_seqr)
 {
     gw_env e;
-    gwt_env_init(&e, "20");
-    gwt_write_config(&e, NULL, NULL, e.sim_port);
-    gwt_start_gw(&e);
+    gwt_env_start(&e, "20", NULL, NULL);
     ninv = 0;
     memset(inv, 0, sizeof inv);
     int seq = 0;
@@ -201,9 +199,7 @@ END_TEST
 START_TEST(steady_traffic_through_seqr_faults)
 {
     gw_env e;
-    gwt_env_init(&e, "20");
-    gwt_write_config(&e, "timeout_ms = 2000\n", NULL, e.sim_port);
-    gwt_start_gw(&e);
+    gwt_env_start(&e, "20", "timeout_ms = 2000\n", NULL);
     long st;
     json_decref(gwt_sim_call(&e, "POST", "/sim/faults",
                              "{\"httpErrorRate\":0.1,\"garbageRate\":0.1,\"latencyMs\":200}", &st));

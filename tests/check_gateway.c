@@ -22,9 +22,7 @@ static gw_env env; /* the shared pair for the main test cases */
 
 static void shared_setup(void)
 {
-    gwt_env_init(&env, "20");
-    gwt_write_config(&env, NULL, NULL, env.sim_port);
-    gwt_start_gw(&env);
+    gwt_env_start(&env, "20", NULL, NULL);
 }
 
 static void shared_teardown(void)
@@ -1087,9 +1085,7 @@ END_TEST
 START_TEST(kill9_restart_payment_recorded_in_time)
 {
     gw_env e;
-    gwt_env_init(&e, "5"); /* reversal after 5 s without a status fetch */
-    gwt_write_config(&e, NULL, NULL, e.sim_port);
-    gwt_start_gw(&e);
+    gwt_env_start(&e, "5", NULL, NULL); /* reversal after 5 s without a status fetch */
     char refs[3][64];
     for (int i = 0; i < 3; i++)
         gwt_create_invoice(&e, refs[i]);
@@ -1114,9 +1110,7 @@ END_TEST
 START_TEST(sigterm_exits_zero_and_secrets_stay_out_of_logs)
 {
     gw_env e;
-    gwt_env_init(&e, "20");
-    gwt_write_config(&e, NULL, NULL, e.sim_port);
-    gwt_start_gw(&e);
+    gwt_env_start(&e, "20", NULL, NULL);
     char ref[64];
     gwt_paid_invoice(&e, ref);
     long st;
@@ -1139,9 +1133,7 @@ END_TEST
 START_TEST(ttl_cancels_unpaid_invoices)
 {
     gw_env e;
-    gwt_env_init(&e, "20");
-    gwt_write_config(&e, NULL, "invoice_ttl_s = 10\n", e.sim_port);
-    gwt_start_gw(&e);
+    gwt_env_start(&e, "20", NULL, "invoice_ttl_s = 10\n");
     char ref[64];
     gwt_create_invoice(&e, ref);
     json_t *j = gwt_wait_status(&e, ref, "CANCELED", 15000);
@@ -1159,9 +1151,7 @@ END_TEST
 START_TEST(notification_triggers_a_poll)
 {
     gw_env e;
-    gwt_env_init(&e, "20");
-    gwt_write_config(&e, NULL, "interval_ms = 60000\n", e.sim_port);
-    gwt_start_gw(&e);
+    gwt_env_start(&e, "20", NULL, "interval_ms = 60000\n");
     char ref[64];
     gwt_create_invoice(&e, ref);
     sqlite3 *db = NULL;
@@ -1206,9 +1196,7 @@ END_TEST
 START_TEST(one_gateway_per_database_and_port)
 {
     gw_env e;
-    gwt_env_init(&e, "20");
-    gwt_write_config(&e, NULL, NULL, e.sim_port);
-    gwt_start_gw(&e);
+    gwt_env_start(&e, "20", NULL, NULL);
     char ref[64];
     gwt_create_invoice(&e, ref);
 

@@ -91,6 +91,14 @@ void gwt_env_init(gw_env *e, const char *reversal_seconds)
     gwt_start_sim(e, reversal_seconds);
 }
 
+void gwt_env_start(gw_env *e, const char *reversal_seconds, const char *extra_seqr,
+                   const char *extra_poller)
+{
+    gwt_env_init(e, reversal_seconds);
+    gwt_write_config(e, extra_seqr, extra_poller, e->sim_port);
+    gwt_start_gw(e);
+}
+
 void gwt_env_stop(gw_env *e)
 {
     if (e->gw.pid > 0)

@@ -28,6 +28,10 @@ void gwt_start_sim(gw_env *e, const char *reversal_seconds);
 void gwt_start_gw(gw_env *e);
 /* Temp dir, ports, and a running simulator. */
 void gwt_env_init(gw_env *e, const char *reversal_seconds);
+/* gwt_env_init, then a config against that simulator (extra_seqr and
+ * extra_poller as for gwt_write_config; NULL for none), then the daemon. */
+void gwt_env_start(gw_env *e, const char *reversal_seconds, const char *extra_seqr,
+                   const char *extra_poller);
 void gwt_env_stop(gw_env *e);
 /* A gateway call with the API key (idem_key may be NULL); parsed body or NULL. */
 json_t *gwt_gw_call(const gw_env *e, const char *method, const char *path, const char *body,
