@@ -141,6 +141,32 @@ START_TEST(intent_then_outcome_and_crash_recovery)
 }
 END_TEST
 
+/* The first column of the first row of sql on db, as a malloc'd string
+ * ("" when there is no row or it is NULL). */
+static char *query_text(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    const char *t = NULL;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        t = (const char *)sqlite3_column_text(s, 0);
+    char *copy = strdup(t ? t : "");
+    sqlite3_finalize(s);
+    return copy;
+}
+
+/* Asserts that SQLite answers sql (a query on db) through index. */
+static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
+{
+    char plan_sql[512];
+    snprintf(plan_sql, sizeof plan_sql, "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, plan_sql, -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(s, 3), index));
+    sqlite3_finalize(s);
+}
+
 /* Migration 1 -> 2 on a database written by the first schema: the pending
  * index goes, the indexes of unknown outcomes come and answer /healthz's
  * count, and the rows stay. */
@@ -173,45 +199,19 @@ START_TEST(migration_to_schema_2)
     ck_assert_int_eq(unknown, 1);
     store_close(st);
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "SELECT group_concat(name) FROM sqlite_master WHERE"
-                                        " type = 'index' AND name IN ('invoices_pending',"
-                                        " 'invoices_unknown', 'refunds_unknown')",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    const char *names = (const char *)sqlite3_column_text(s, 0);
+    char *names = query_text(db, "SELECT group_concat(name) FROM sqlite_master WHERE"
+                                 " type = 'index' AND name IN ('invoices_pending',"
+                                 " 'invoices_unknown', 'refunds_unknown')");
     ck_assert_ptr_null(strstr(names, "invoices_pending"));
     ck_assert_ptr_nonnull(strstr(names, "invoices_unknown"));
     ck_assert_ptr_nonnull(strstr(names, "refunds_unknown"));
-    sqlite3_finalize(s);
+    free(names);
     /* /healthz's count is answered from the partial index, not a table scan. */
-    ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "EXPLAIN QUERY PLAN SELECT count(*) FROM invoices"
-                                        " WHERE send_state = 'unknown'",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(s, 3), "invoices_unknown"));
-    sqlite3_finalize(s);
+    assert_plan_uses(db, "SELECT count(*) FROM invoices WHERE send_state = 'unknown'",
+                     "invoices_unknown");
     sqlite3_close(db);
 }
 END_TEST
-
-/* The first column of the first row of sql on db, as a malloc'd string
- * ("" when there is no row or it is NULL). */
-static char *query_text(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    const char *t = NULL;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        t = (const char *)sqlite3_column_text(s, 0);
-    char *copy = strdup(t ? t : "");
-    sqlite3_finalize(s);
-    return copy;
-}
 
 /* Migration 2 -> 3 on a database in schema 2's shape (AUTOINCREMENT, UNIQUE
  * reference column) with every kind of row that refers to an invoice: the
@@ -319,15 +319,7 @@ START_TEST(migration_to_schema_3)
     ck_assert_ptr_nonnull(strstr(t, "invoices_unknown"));
     free(t);
     /* Every "reference = ?" lookup is served by the partial unique index. */
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "EXPLAIN QUERY PLAN SELECT id FROM invoices"
-                                        " WHERE reference = ?",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(s, 3), "invoices_reference"));
-    sqlite3_finalize(s);
+    assert_plan_uses(db, "SELECT id FROM invoices WHERE reference = ?", "invoices_reference");
     t = query_text(db, "SELECT count(*) FROM invoices");
     ck_assert_str_eq(t, "5");
     free(t);
