@@ -5,8 +5,11 @@
  *            [--reseller ID:USERID:PASSWORD] [--reversal-seconds 20]
  *
  * POST /soap speaks SEQR's API; GET /soap?wsdl serves its WSDL; /sim/... is the
- * control API (see sim/control.c). One thread per connection, so injected
- * latency delays only its own call. SIGTERM/SIGINT stop it with exit 0. */
+ * control API (see sim/control.c). libmicrohttpd runs on an epoll thread pool
+ * (one thread per core); a call that must wait for injected latency is
+ * suspended and resumed by sim/delay.c's timer, so the latency delays only its
+ * own call and costs no thread while it waits. SIGTERM/SIGINT stop it with
+ * exit 0. */
 #include <arpa/inet.h>
 #include <libxml/parser.h>
 #include <microhttpd.h>
@@ -17,9 +20,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "sim/delay.h"
 #include "sim/sim.h"
 
 #define SIM_MAX_BODY (2 * 1024 * 1024)
@@ -29,6 +34,7 @@
 typedef struct {
     buf body;
     bool too_large;
+    bool held; /* the injected latency has been waited out (sim/delay.c) */
 } sim_conn;
 
 static char sim_location[256];
@@ -60,12 +66,6 @@ static double sim_random_unit(void)
     return (double)r / 4294967296.0;
 }
 
-static void sim_sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static enum MHD_Result sim_send(struct MHD_Connection *conn, int status, const char *type,
                                 const buf *body)
 {
@@ -79,11 +79,17 @@ static enum MHD_Result sim_send(struct MHD_Connection *conn, int status, const c
     return ret;
 }
 
-static enum MHD_Result sim_soap(struct MHD_Connection *conn, const sim_conn *sc)
+static enum MHD_Result sim_soap(struct MHD_Connection *conn, sim_conn *sc)
 {
     sim_lock();
     sim_faults f = *sim_faults_get();
     sim_unlock();
+    if (f.latency_ms > 0 && !sc->held && f.down_until_mono <= sim_mono_ms()) {
+        /* Wait out the latency suspended; the handler runs again after it. */
+        sc->held = true;
+        if (sim_delay_hold(conn, sim_mono_ms() + f.latency_ms))
+            return MHD_YES;
+    }
     buf answer = BUF_INIT;
     int status = 200;
     const char *type = "text/xml; charset=utf-8";
@@ -92,8 +98,6 @@ static enum MHD_Result sim_soap(struct MHD_Connection *conn, const sim_conn *sc)
         status = 503;
         type = "text/plain";
     } else {
-        if (f.latency_ms > 0)
-            sim_sleep_ms(f.latency_ms);
         if (f.http_error_rate > 0 && sim_random_unit() < f.http_error_rate) {
             buf_puts(&answer, "Internal Server Error");
             status = 500;
@@ -299,14 +303,26 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    /* Thousands of client connections need as many descriptors. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned pool = cores < 1 ? 1U : cores > 16 ? 16U : (unsigned)cores;
+    if (!sim_delay_start()) {
+        fprintf(stderr, "seqr-sim: cannot start the latency timer\n");
+        return 1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, sim_handle, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, 4000U, MHD_OPTION_CONNECTION_TIMEOUT, 120U,
         MHD_OPTION_NOTIFY_COMPLETED, sim_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (d == NULL) {
         fprintf(stderr, "seqr-sim: cannot listen on %s port %d\n", listen_addr, port);
@@ -325,6 +341,7 @@ int main(int argc, char **argv)
         sim_apply_reversals();
         sim_unlock();
     }
+    sim_delay_stop();
     MHD_stop_daemon(d);
     xmlCleanupParser();
     fprintf(stderr, "seqr-sim: stopped\n");
