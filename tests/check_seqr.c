@@ -322,14 +322,22 @@ START_TEST(build_optional_fields)
     buf_free(&b);
     xmlFreeDoc(doc);
 
+    /* A receiptDocument is never sent empty or partial ("all mandatory"). */
     ck_assert_int_eq(seqr_envelope_submit_payment_receipt(&ctx, "2026112410184861801032678", NULL,
                                                           NULL, NULL, &doc, err, sizeof err),
-                     SEQR_OK);
-    signature_of(seqr_xml_body_child(doc), &b);
-    ck_assert_ptr_nonnull(strstr(buf_cstr(&b), "ersReference=[2026112410184861801032678],"
-                                               "receiptDocument=[])"));
-    buf_free(&b);
-    xmlFreeDoc(doc);
+                     SEQR_ERR_INVALID);
+    ck_assert_ptr_null(doc);
+    ck_assert_ptr_nonnull(strstr(err, "mimeType is required"));
+    ck_assert_int_eq(seqr_envelope_submit_payment_receipt(&ctx, "2026112410184861801032678",
+                                                          "text/html", NULL, "PGI+", &doc, err,
+                                                          sizeof err),
+                     SEQR_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err, "receiptType is required"));
+    ck_assert_int_eq(seqr_envelope_submit_payment_receipt(&ctx, "2026112410184861801032678",
+                                                          "text/html", "PAYMENT_RECEIPT", "", &doc,
+                                                          err, sizeof err),
+                     SEQR_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err, "receiptData is required"));
 
     /* markTransactionPeriod without parameters has only the context. */
     ck_assert_int_eq(
@@ -1522,7 +1530,8 @@ START_TEST(transport_all_operations)
 
     t = serve(l, "submitPaymentReceipt.response.xml");
     ck_assert_int_eq(
-        seqr_submit_payment_receipt(c, NULL, "2026112410184861801032678", NULL, NULL, NULL, &res),
+        seqr_submit_payment_receipt(c, NULL, "2026112410184861801032678", "text/html",
+                                    "PAYMENT_RECEIPT", "PGI+", &res),
         SEQR_OK);
     listener_last_op(l, op, sizeof op);
     ck_assert_str_eq(op, "submitPaymentReceipt");

@@ -177,12 +177,52 @@ static void sim_answer_text(sim_call *c, const char *name, const char *text)
 
 /* --- operations: each returns a resultCode and adds its fields to c->ret --- */
 
+/* True when parent has a child name with non-blank text. */
+static bool sim_has_text(xmlNodePtr parent, const char *name)
+{
+    char *t = seqr_xml_child_text(parent, name);
+    bool ok = false;
+    for (const char *p = t; p != NULL && *p && !ok; p++)
+        ok = *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r';
+    free(t);
+    return ok;
+}
+
+/* The Invoice fields the SEQR reference marks "Required: Y". Missing ones are
+ * a certification deviation, not a refusal: the live service tolerates them
+ * (PROTOCOL.md), and existing shop plugins must keep working. */
+static void sim_check_required(sim_call *c, xmlNodePtr inv)
+{
+    static const char *const required[] = {"paymentMode", "acknowledgmentMode", "issueDate",
+                                            "title",       "clientInvoiceId",    "cashierId",
+                                            "footer"};
+    char missing[160] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof required / sizeof *required; i++) {
+        if (sim_has_text(inv, required[i]))
+            continue;
+        int n = snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "",
+                         required[i]);
+        if (n > 0 && (size_t)n < sizeof missing - used)
+            used += (size_t)n;
+    }
+    if (seqr_xml_child(inv, "totalAmount") == NULL) {
+        int n = snprintf(missing + used, sizeof missing - used, "%stotalAmount", used ? ", " : "");
+        if (n > 0 && (size_t)n < sizeof missing - used)
+            used += (size_t)n;
+    }
+    if (used > 0)
+        sim_deviation(c, "invoice lacks required field(s): %s (Required: Y in the reference)",
+                      missing);
+}
+
 static int sim_read_invoice(sim_call *c, xmlNodePtr inv, sim_invoice *into, bool check_ack)
 {
     if (inv == NULL) {
         sim_deviation(c, "no invoice element");
         return 49;
     }
+    sim_check_required(c, inv);
     char ack[48];
     sim_text(inv, "acknowledgmentMode", ack, sizeof ack);
     if (check_ack && strcmp(ack, "NO_ACKNOWLEDGMENT") != 0)
@@ -406,8 +446,17 @@ static int sim_submit_receipt(sim_call *c)
     if (strcmp(inv->status, "PAID") != 0)
         sim_deviation(c, "submitPaymentReceipt for an invoice that is not PAID");
     xmlNodePtr doc = seqr_xml_child(c->op, "receiptDocument");
-    if (doc == NULL)
-        sim_deviation(c, "no receiptDocument (send an empty one at least)");
+    if (doc == NULL) {
+        sim_deviation(c, "no receiptDocument");
+    } else {
+        /* The reference: "mimeType, receiptData, receiptType - all mandatory". */
+        bool has_mime = sim_has_text(doc, "mimeType"), has_data = sim_has_text(doc, "receiptData"),
+             has_type = sim_has_text(doc, "receiptType");
+        if (!has_mime || !has_data || !has_type)
+            sim_deviation(c, "receiptDocument lacks%s%s%s (all three are mandatory)",
+                          has_mime ? "" : " mimeType", has_data ? "" : " receiptData",
+                          has_type ? "" : " receiptType");
+    }
     char *data = seqr_xml_child_text(doc, "receiptData");
     char mime[64];
     sim_text(doc, "mimeType", mime, sizeof mime);
