@@ -271,6 +271,8 @@ static const char receipt_b64[] =
 void receipt_base64_encode(const void *data, size_t len, buf *out)
 {
     const unsigned char *p = data;
+    if (len == 0)
+        return;
     buf_grow(out, (len + 2) / 3 * 4);
     for (size_t i = 0; i < len; i += 3) {
         unsigned v = (unsigned)p[i] << 16;
