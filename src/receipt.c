@@ -101,8 +101,8 @@ static void rc_rows(rc_state *st, xmlNodePtr body, const receipt_input *in)
     xmlNodePtr table = rc_el(st, body, "table", NULL);
     rc_attr(st, table, "class", "rows");
     xmlNodePtr head = rc_el(st, rc_el(st, table, "thead", NULL), "tr", NULL);
-    static const char *const cols[] = {"Item", "Quantity", "Unit price", "Discount", "VAT %",
-                                       "Amount"};
+    static const char *const cols[] = {"Item",     "Quantity", "Unit price",
+                                       "Discount", "VAT %",    "Amount"};
     for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
         rc_el(st, head, "th", cols[i]);
     xmlNodePtr tbody = rc_el(st, table, "tbody", NULL);
@@ -314,8 +314,8 @@ bool receipt_base64_decode(const char *b64, buf *out)
             if (v[k] < 0 || pad > 0)
                 goto bad;
         }
-        unsigned x = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-                     (unsigned)v[3];
+        unsigned x =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         char bytes[3] = {(char)(x >> 16), (char)(x >> 8), (char)x};
         buf_append(out, bytes, (size_t)(3 - pad));
     }

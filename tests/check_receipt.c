@@ -15,13 +15,13 @@ START_TEST(vat_is_exact_and_rounded_half_away_from_zero)
     ck_assert_int_eq(receipt_vat(800, 6), 45);       /* 45.28 -> 45 */
     ck_assert_int_eq(receipt_vat(125, 25), 25);      /* exactly 25 */
     ck_assert_int_eq(receipt_vat(106, 6), 6);
-    ck_assert_int_eq(receipt_vat(53, 6), 3);      /* 3.0 */
-    ck_assert_int_eq(receipt_vat(9, 25), 2);      /* 1.8 -> 2 */
-    ck_assert_int_eq(receipt_vat(5, 25), 1);      /* 1.0 */
-    ck_assert_int_eq(receipt_vat(2, 25), 0);      /* 0.4 -> 0 */
-    ck_assert_int_eq(receipt_vat(25, 25), 5);     /* 5.0 */
-    ck_assert_int_eq(receipt_vat(1, 100), 1);     /* 0.5 -> 1 (half away from zero) */
-    ck_assert_int_eq(receipt_vat(-1, 100), -1);   /* -0.5 -> -1 */
+    ck_assert_int_eq(receipt_vat(53, 6), 3);    /* 3.0 */
+    ck_assert_int_eq(receipt_vat(9, 25), 2);    /* 1.8 -> 2 */
+    ck_assert_int_eq(receipt_vat(5, 25), 1);    /* 1.0 */
+    ck_assert_int_eq(receipt_vat(2, 25), 0);    /* 0.4 -> 0 */
+    ck_assert_int_eq(receipt_vat(25, 25), 5);   /* 5.0 */
+    ck_assert_int_eq(receipt_vat(1, 100), 1);   /* 0.5 -> 1 (half away from zero) */
+    ck_assert_int_eq(receipt_vat(-1, 100), -1); /* -0.5 -> -1 */
     ck_assert_int_eq(receipt_vat(-1200, 12), -129);
     ck_assert_int_eq(receipt_vat(1000, 0), 0);
     /* No overflow at the ends of int64. */
@@ -34,8 +34,8 @@ END_TEST
 START_TEST(base64_round_trip)
 {
     static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                        "Zm9vYmFy"};
+    static const char *const coded[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                        "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < 7; i++) {
         buf b = BUF_INIT;
         receipt_base64_encode(plain[i], strlen(plain[i]), &b);
@@ -111,13 +111,28 @@ START_TEST(html_names_everything_and_escapes_text)
     char msg[200];
     ck_assert_int_eq(receipt_render_html(&in, &html, msg, sizeof msg), RECEIPT_OK);
     const char *h = buf_cstr(&html);
-    static const char *const want[] = {
-        "Shop &amp; Co", "Storgatan 1", "SE556677889901",
-        "Order \"42\" &lt;script&gt;x&lt;/script&gt;", "Laptop &lt;b&gt;pro&lt;/b&gt;",
-        "2 pcs", "1.5", "250.00 SEK", "10.00 SEK", "25 %", "6 %",
-        "100.00 SEK", /* VAT 25 % of 500.00 incl. */
-        "400.00 SEK", "6.00 SEK", "100.00 SEK", "611.00 SEK", "2026-11-24T10:18:48Z",
-        "1397222701693", "2026112410184861801032678", "PR-77", "Welcome back", "charset=UTF-8"};
+    static const char *const want[] = {"Shop &amp; Co",
+                                       "Storgatan 1",
+                                       "SE556677889901",
+                                       "Order \"42\" &lt;script&gt;x&lt;/script&gt;",
+                                       "Laptop &lt;b&gt;pro&lt;/b&gt;",
+                                       "2 pcs",
+                                       "1.5",
+                                       "250.00 SEK",
+                                       "10.00 SEK",
+                                       "25 %",
+                                       "6 %",
+                                       "100.00 SEK", /* VAT 25 % of 500.00 incl. */
+                                       "400.00 SEK",
+                                       "6.00 SEK",
+                                       "100.00 SEK",
+                                       "611.00 SEK",
+                                       "2026-11-24T10:18:48Z",
+                                       "1397222701693",
+                                       "2026112410184861801032678",
+                                       "PR-77",
+                                       "Welcome back",
+                                       "charset=UTF-8"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         ck_assert_msg(strstr(h, want[i]) != NULL, "no \"%s\" in:\n%s", want[i], h);
     ck_assert_ptr_null(strstr(h, "<script"));
