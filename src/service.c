@@ -307,6 +307,14 @@ static bool service_given(const char *s)
     return s != NULL && s[0] != '\0';
 }
 
+/* The seller's name: [receipt] store_name, else clientId (config_load fills
+ * it in; a config from config_defaults() alone may leave it empty). */
+static const char *service_store_name(const service *svc)
+{
+    return service_given(svc->cfg->receipt_store_name) ? svc->cfg->receipt_store_name
+                                                         : svc->cfg->seqr_client_id;
+}
+
 static void service_required_fields(service *svc, const char *terminal_id, int64_t local_id,
                                     const char *title, const char *client_invoice_id,
                                     const char *cashier_id, const char *footer,
@@ -323,7 +331,8 @@ static void service_required_fields(service *svc, const char *terminal_id, int64
     }
     out->title = service_given(title)                ? title
                  : service_given(out->term_name)     ? out->term_name
-                                                     : svc->cfg->invoice_title;
+                 : service_given(svc->cfg->invoice_title) ? svc->cfg->invoice_title
+                                                          : service_store_name(svc);
     out->cashier_id = service_given(cashier_id)          ? cashier_id
                       : service_given(out->term_cashier) ? out->term_cashier
                                                          : svc->cfg->invoice_cashier_id;
@@ -621,7 +630,7 @@ static bool service_render_receipt(service *svc, const store_invoice *inv, buf *
                             in.cashier_id, in.footer, &req);
     receipt_input ri;
     memset(&ri, 0, sizeof ri);
-    ri.store_name = svc->cfg->receipt_store_name;
+    ri.store_name = service_store_name(svc);
     ri.address = svc->cfg->receipt_address;
     ri.org_number = svc->cfg->receipt_org_number;
     ri.title = req.title;
