@@ -1541,6 +1541,35 @@ START_TEST(receipt_contract_errors)
 }
 END_TEST
 
+/* A stored invoice that no longer reads back (say a later version checks rows
+ * more strictly) still gets a receipt: the total, the title, the references. */
+START_TEST(receipt_without_readable_rows)
+{
+    char ref[64];
+    gwt_create_invoice(&renv, ref);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(renv.db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE invoices SET doc = json_set(doc, '$.rows[0].quantity', '0')"
+             " WHERE reference = '%s'",
+             ref);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    gwt_sim_pay(&renv, ref);
+    json_t *j = wait_receipt(&renv, ref);
+    ck_assert(json_is_true(json_object_get(j, "receiptSubmitted")));
+    json_decref(j);
+    char *html = submitted_receipt_html(&renv);
+    ck_assert_ptr_nonnull(strstr(html, "549.50 SEK"));
+    ck_assert_ptr_nonnull(strstr(html, "Order 1001 &amp; &lt;friends&gt;"));
+    ck_assert_ptr_null(strstr(html, "Laptop"));
+    free(html);
+}
+END_TEST
+
 /* <script>, &, quotes and 2 KB of UTF-8 from the shop stay text: in the SOAP
  * envelope (SEQR receives exactly what the shop sent) and in the receipt. */
 START_TEST(hostile_text_is_escaped)
@@ -1637,6 +1666,7 @@ int main(void)
     tcase_add_test(receipts, paid_invoice_gets_a_rendered_receipt);
     tcase_add_test(receipts, receipt_contract_errors);
     tcase_add_test(receipts, hostile_text_is_escaped);
+    tcase_add_test(receipts, receipt_without_readable_rows);
     suite_add_tcase(s, receipts);
 
     TCase *own = tcase_create("own-processes");
