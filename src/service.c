@@ -312,7 +312,7 @@ static bool service_given(const char *s)
 static const char *service_store_name(const service *svc)
 {
     return service_given(svc->cfg->receipt_store_name) ? svc->cfg->receipt_store_name
-                                                         : svc->cfg->seqr_client_id;
+                                                       : svc->cfg->seqr_client_id;
 }
 
 static void service_required_fields(service *svc, const char *terminal_id, int64_t local_id,
@@ -329,8 +329,8 @@ static void service_required_fields(service *svc, const char *terminal_id, int64
         snprintf(out->term_name, sizeof out->term_name, "%s", t.name);
         snprintf(out->term_cashier, sizeof out->term_cashier, "%s", t.cashier_id);
     }
-    out->title = service_given(title)                ? title
-                 : service_given(out->term_name)     ? out->term_name
+    out->title = service_given(title)                     ? title
+                 : service_given(out->term_name)          ? out->term_name
                  : service_given(svc->cfg->invoice_title) ? svc->cfg->invoice_title
                                                           : service_store_name(svc);
     out->cashier_id = service_given(cashier_id)          ? cashier_id
@@ -735,7 +735,8 @@ bool service_receipt_html(service *svc, const char *ref, buf *html, api_error *e
                       "a receipt needs a PAID invoice; this one is %s", inv.status);
         goto cleanup;
     }
-    store_err se = inv.receipt_submitted ? store_receipt_last(svc->st, inv.id, &r) : STORE_NOT_FOUND;
+    store_err se =
+        inv.receipt_submitted ? store_receipt_last(svc->st, inv.id, &r) : STORE_NOT_FOUND;
     if (se == STORE_OK && strcmp(r.mime_type, "text/html") == 0 && r.data_b64 != NULL) {
         if (!receipt_base64_decode(r.data_b64, html)) {
             api_error_set(err, 500, "receipt_failed", NULL, "the stored receipt is not base64");

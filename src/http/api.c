@@ -685,8 +685,7 @@ static void api_register_terminal(const http_context *ctx, const http_request *r
                           "strong one generated)");
         goto cleanup;
     }
-    if (!service_register_terminal(ctx->svc, ext, name, password, cashier, terminal_id,
-                                   &err)) {
+    if (!service_register_terminal(ctx->svc, ext, name, password, cashier, terminal_id, &err)) {
         http_respond_error(resp, &err);
     } else {
         json_t *o = json_object();
@@ -817,8 +816,8 @@ static void api_terminal_qr(const http_context *ctx, const http_request *req, co
 }
 
 /* GET /invoices/{ref}/receipt.html: the HTML receipt submitted for it. */
-static void api_receipt_html(const http_context *ctx, const http_request *req,
-                             const char *const *a, http_response *resp)
+static void api_receipt_html(const http_context *ctx, const http_request *req, const char *const *a,
+                             http_response *resp)
 {
     (void)req;
     api_error err;

@@ -195,8 +195,8 @@ static bool sim_has_text(xmlNodePtr parent, const char *name)
 static void sim_check_required(sim_call *c, xmlNodePtr inv)
 {
     static const char *const required[] = {"paymentMode", "acknowledgmentMode", "issueDate",
-                                            "title",       "clientInvoiceId",    "cashierId",
-                                            "footer"};
+                                           "title",       "clientInvoiceId",    "cashierId",
+                                           "footer"};
     char missing[160] = "";
     size_t used = 0;
     json_t *fields = json_object();
@@ -209,8 +209,8 @@ static void sim_check_required(sim_call *c, xmlNodePtr inv)
         free(text);
         if (sim_has_text(inv, required[i]))
             continue;
-        int n = snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "",
-                         required[i]);
+        int n =
+            snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "", required[i]);
         if (n > 0 && (size_t)n < sizeof missing - used)
             used += (size_t)n;
     }
