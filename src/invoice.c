@@ -145,8 +145,7 @@ static bool invoice_amount_field(const json_t *obj, const char *name, const char
  * compared with (totalAmount + discount) x 1000; a product with a fraction of
  * a minor unit never matches (such a row is sent without a unitPrice).
  * Without a unitPrice there is nothing to check. Overflow is an error. */
-static bool invoice_row_consistent(const seqr_invoice_row *r, const char *prefix,
-                                   api_error *err)
+static bool invoice_row_consistent(const seqr_invoice_row *r, const char *prefix, api_error *err)
 {
     char field[96];
     snprintf(field, sizeof field, "%stotalAmount", prefix);
@@ -156,8 +155,8 @@ static bool invoice_row_consistent(const seqr_invoice_row *r, const char *prefix
     int64_t discount = r->has_discount ? r->discount : 0;
     if (__builtin_mul_overflow(r->quantity_milli, r->unit_price, &product) ||
         !money_add(r->total, discount, &gross) || __builtin_mul_overflow(gross, 1000, &expected)) {
-        api_error_set(err, 422, "invalid_amount", field,
-                      "%squantity x unitPrice is out of range", prefix);
+        api_error_set(err, 422, "invalid_amount", field, "%squantity x unitPrice is out of range",
+                      prefix);
         return false;
     }
     if (product != expected) {

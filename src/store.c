@@ -607,8 +607,8 @@ store_err store_batch_commit(store *st)
 
 /* --- invoices --- */
 
-static store_err store_for_each(store *st, const char *sql, const char *param,
-                                store_invoice_fn fn, void *ud);
+static store_err store_for_each(store *st, const char *sql, const char *param, store_invoice_fn fn,
+                                void *ud);
 
 void store_invoice_clear(store_invoice *inv)
 {
@@ -1013,8 +1013,8 @@ store_err store_pending(store *st, store_invoice_fn fn, void *ud)
 
 /* Runs a SELECT of STORE_INVOICE_COLUMNS (with param, if not NULL, bound to
  * its one '?') and hands every row to fn. */
-static store_err store_for_each(store *st, const char *sql, const char *param,
-                                store_invoice_fn fn, void *ud)
+static store_err store_for_each(store *st, const char *sql, const char *param, store_invoice_fn fn,
+                                void *ud)
 {
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);
@@ -1379,7 +1379,7 @@ store_err store_terminal_set_seqr_id(store *st, const char *terminal_id, const c
 }
 
 store_err store_terminal_open_invoices(store *st, const char *terminal_id, store_invoice_fn fn,
-                                      void *ud)
+                                       void *ud)
 {
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"

@@ -217,7 +217,7 @@ store_err store_terminal_unregister(store *st, const char *terminal_id);
 /* Calls fn for every sent, non-final, polled invoice of a terminal (the ones
  * unregistering it would orphan), oldest first. */
 store_err store_terminal_open_invoices(store *st, const char *terminal_id, store_invoice_fn fn,
-                                      void *ud);
+                                       void *ud);
 
 /* --- idempotency keys --- */
 /* Claims key for a request (method, path, body). Returns STORE_OK when the key
