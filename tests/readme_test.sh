@@ -3,6 +3,7 @@
 # the source tree: `./configure` in the checkout (as "Install as a service"
 # does), then `./dev/run` (which must still build and start), then the quick
 # start's commands exactly as written (only the ports moved to free ones),
+# then `make install` into a DESTDIR (twice: the config in use must survive),
 # then SIGTERM to dev/run, which must stop the gateway and the simulator.
 set -euo pipefail
 . "$SEQR_SRCDIR/tests/shtest.sh"
@@ -64,6 +65,21 @@ ref=$(echo "$out" | head -n 1 | jq -r .invoiceReference)
 echo "$out" | grep -q '"status":"PAID"' || sht_fail "step 4 did not show PAID"
 inv=$(curl -s "http://127.0.0.1:$gw_port/invoices/$ref")
 [ "$(echo "$inv" | jq -r .refundedAmount)" = 100.00 ] || sht_fail "step 5 refunded nothing: $inv"
+
+echo "== make install (into a DESTDIR): man pages, unit, and the config kept on reinstall"
+root=$SHT_DIR/root
+(cd "$tree" && make -s install DESTDIR="$root") >"$SHT_DIR/install.log" 2>&1 || {
+  cat "$SHT_DIR/install.log" >&2; sht_fail "make install failed"; }
+for f in usr/bin/seqr-gateway usr/bin/seqr-sim usr/share/man/man8/seqr-gateway.8 \
+         usr/share/man/man1/seqr-sim.1 usr/lib/systemd/system/seqr-gateway.service \
+         etc/seqr-gateway/seqr-gateway.conf etc/seqr-gateway/seqr-gateway.conf.example; do
+  [ -e "$root/$f" ] || sht_fail "make install did not install /$f"
+done
+[ "$(stat -c %a "$root/etc/seqr-gateway/seqr-gateway.conf")" = 600 ] || sht_fail "the installed config is not mode 0600"
+echo "# edited by the admin" >> "$root/etc/seqr-gateway/seqr-gateway.conf"
+(cd "$tree" && make -s install DESTDIR="$root") >"$SHT_DIR/install.log" 2>&1 || sht_fail "make install (again) failed"
+grep -q "edited by the admin" "$root/etc/seqr-gateway/seqr-gateway.conf" ||
+  sht_fail "make install overwrote the config in use"
 
 echo "== SIGTERM to dev/run stops both daemons"
 kill -TERM $run_pid
