@@ -238,6 +238,7 @@ def scenario(r):
         r.do("GET", "/invoices/%s/qr.%s" % (ref, fmt), expect=200)
     r.do("GET", "/invoices/%s/qr.txt?size=0" % ref, expect=400)
     r.do("POST", "/invoices/%s/receipt" % ref, {}, expect=409)
+    r.do("GET", "/invoices/%s/receipt.html" % ref, expect=409)
     r.do("POST", "/invoices/%s/refunds" % ref, {"amount": "1.00"}, expect=409)
 
     r.sim_pay(ref)
@@ -245,6 +246,7 @@ def scenario(r):
     r.do("POST", "/invoices/%s/receipt" % ref,
          {"mimeType": "text/html", "receiptType": "PAYMENT_RECEIPT",
           "receiptData": "PGh0bWw+PC9odG1sPg=="}, expect=200)
+    r.do("GET", "/invoices/%s/receipt.html" % ref, expect=200)
     r.do("POST", "/invoices/%s/refunds" % ref, {"amount": "100.00", "title": "Damaged box"},
          expect=201)
     r.do("POST", "/invoices/%s/refunds" % ref, {"amount": "5000.00"}, expect=422)
