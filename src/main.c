@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "health.h"
 #include "http/server.h"
 #include "log.h"
 #include "poller.h"
@@ -65,17 +66,40 @@ static int64_t main_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void main_status(const config *cfg, poller *p, char *last, size_t lastlen)
+/* What was last sent to systemd and logged. */
+typedef struct {
+    char status[320];
+    char verdict[200];
+} main_status_memo;
+
+/* STATUS= says what /healthz says: ok, or degraded/failed with the reasons.
+ * A change of verdict is logged once. */
+static void main_status(const config *cfg, service *svc, poller *p, main_status_memo *memo)
 {
     poller_stats ps;
     poller_get_stats(p, &ps);
-    char status[256];
-    snprintf(status, sizeof status, "STATUS=listening on %s:%d, %lld invoice%s pending%s",
-             cfg->http_listen, cfg->http_port, (long long)ps.pending, ps.pending == 1 ? "" : "s",
-             ps.seqr_reachable ? "" : ", SEQR unreachable");
-    if (strcmp(status, last) != 0) {
+    int64_t unknown = 0;
+    bool db_ok = service_counts(svc, &unknown);
+    health_report hr;
+    health_assess_poller(&ps, db_ok, unknown, &hr);
+    char verdict[200];
+    health_summary(&hr, verdict, sizeof verdict);
+    char status[320];
+    snprintf(status, sizeof status, "STATUS=%s; listening on %s:%d, %lld invoice%s pending",
+             verdict, cfg->http_listen, cfg->http_port, (long long)ps.pending,
+             ps.pending == 1 ? "" : "s");
+    if (strcmp(status, memo->status) != 0) {
         sd_notify(0, status);
-        snprintf(last, lastlen, "%s", status);
+        snprintf(memo->status, sizeof memo->status, "%s", status);
+    }
+    if (strcmp(verdict, memo->verdict) != 0) {
+        if (hr.state == HEALTH_OK && memo->verdict[0] != '\0')
+            log_info("health: ok again");
+        else if (hr.state == HEALTH_DEGRADED)
+            log_warn("health: %s", verdict);
+        else if (hr.state == HEALTH_FAILED)
+            log_error("health: %s", verdict);
+        snprintf(memo->verdict, sizeof memo->verdict, "%s", verdict);
     }
 }
 
@@ -158,9 +182,9 @@ static int main_run(const char *path)
     }
     log_info("seqr-gateway %s listening on http://%s:%d (SEQR at %s)", SEQR_VERSION,
              cfg.http_listen, cfg.http_port, cfg.seqr_url);
-    char last_status[256] = "";
+    main_status_memo memo = {"", ""};
     sd_notify(0, "READY=1");
-    main_status(&cfg, pol, last_status, sizeof last_status);
+    main_status(&cfg, svc, pol, &memo);
 
     for (;;) {
         struct timespec tick = {1, 0};
@@ -178,7 +202,7 @@ static int main_run(const char *path)
         else
             log_error("poller loop has not run for %lld ms; withholding the watchdog",
                       (long long)(main_mono_ms() - ps.heartbeat_ms));
-        main_status(&cfg, pol, last_status, sizeof last_status);
+        main_status(&cfg, svc, pol, &memo);
     }
     sd_notify(0, "STOPPING=1");
     rc = 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "health.h"
 #include "http/server.h"
 #include "log.h"
 #include "money.h"
@@ -159,8 +160,15 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     poller_get_stats(ctx->poller, &ps);
     int64_t unknown = 0;
     bool db_ok = service_counts(ctx->svc, &unknown);
+    health_report hr;
+    health_assess_poller(&ps, db_ok, unknown, &hr);
     json_t *o = json_object();
-    json_object_set_new(o, "status", json_string(db_ok ? "ok" : "degraded"));
+    json_object_set_new(o, "status", json_string(health_state_name(hr.state)));
+    json_t *reasons = json_array();
+    for (int i = 0; i < hr.nreasons; i++)
+        json_array_append_new(reasons, json_pack("{s:s,s:s}", "code", hr.reasons[i].code,
+                                                 "message", hr.reasons[i].message));
+    json_object_set_new(o, "reasons", reasons);
     json_object_set_new(o, "version", json_string(SEQR_VERSION));
     json_object_set_new(o, "uptimeSeconds",
                         json_integer((store_now_ms() - ctx->started_ms) / 1000));
@@ -177,7 +185,7 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     json_object_set_new(gap, "samples", json_integer((json_int_t)ps.gap_samples));
     json_object_set_new(o, "pollGap", gap);
     json_object_set_new(o, "unknownOutcomes", json_integer(unknown));
-    http_respond_json(resp, db_ok ? 200 : 503, o);
+    http_respond_json(resp, hr.state == HEALTH_FAILED ? 503 : 200, o);
 }
 
 static void api_create_invoice(const http_context *ctx, const http_request *req,

@@ -1,0 +1,170 @@
+/* check_ops.c — running the gateway as an operator does: honest health
+ * (/healthz and systemd's STATUS= line agree: ok, degraded with reasons, or
+ * failed), the log lines an operator reads, Prometheus metrics, reload on
+ * SIGHUP and online backups. The real daemon against the real simulator,
+ * with a real notification socket standing in for systemd. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "gwtest.h"
+
+/* --- a stand-in for systemd's notification socket --- */
+
+typedef struct {
+    int fd;
+    char path[600];
+    char last_status[512]; /* the latest STATUS= seen */
+} notify_sock;
+
+static void notify_open(notify_sock *n, const char *dir)
+{
+    memset(n, 0, sizeof *n);
+    snprintf(n->path, sizeof n->path, "%s/notify.sock", dir);
+    n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(n->fd, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    ck_assert_uint_lt(strlen(n->path), sizeof sa.sun_path);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", n->path);
+    ck_assert_int_eq(bind(n->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+}
+
+/* Reads every datagram waiting; remembers the latest STATUS=. */
+static void notify_drain(notify_sock *n)
+{
+    char msg[4096];
+    for (;;) {
+        ssize_t got = recv(n->fd, msg, sizeof msg - 1, MSG_DONTWAIT);
+        if (got < 0)
+            return;
+        msg[got] = '\0';
+        for (char *line = strtok(msg, "\n"); line != NULL; line = strtok(NULL, "\n"))
+            if (strncmp(line, "STATUS=", 7) == 0)
+                snprintf(n->last_status, sizeof n->last_status, "%s", line + 7);
+    }
+}
+
+/* Waits (bounded) until the latest STATUS= starts with prefix. */
+static bool notify_wait_status(notify_sock *n, const char *prefix, int timeout_ms)
+{
+    long long end = tu_now_ms() + (long long)timeout_ms * gwt_slowdown();
+    do {
+        notify_drain(n);
+        if (strncmp(n->last_status, prefix, strlen(prefix)) == 0)
+            return true;
+        tu_sleep_ms(50);
+    } while (tu_now_ms() < end);
+    return false;
+}
+
+static void notify_close(notify_sock *n)
+{
+    close(n->fd);
+    unlink(n->path);
+}
+
+/* Starts the env's gateway with NOTIFY_SOCKET pointing at n. */
+static void start_gw_notified(gw_env *e, notify_sock *n)
+{
+    notify_open(n, e->dir);
+    setenv("NOTIFY_SOCKET", n->path, 1);
+    gwt_start_gw(e);
+    unsetenv("NOTIFY_SOCKET");
+}
+
+/* Waits (bounded) until /healthz says want; returns its body (caller decrefs). */
+static json_t *wait_health(const gw_env *e, const char *want, int timeout_ms, long *st)
+{
+    long long end = tu_now_ms() + (long long)timeout_ms * gwt_slowdown();
+    for (;;) {
+        json_t *j = gwt_gw_call(e, "GET", "/healthz", NULL, NULL, st);
+        if (j != NULL && strcmp(gwt_str(j, "status"), want) == 0)
+            return j;
+        if (tu_now_ms() >= end)
+            return j;
+        json_decref(j);
+        tu_sleep_ms(100);
+    }
+}
+
+static bool has_reason(const json_t *health, const char *code)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(health, "reasons"), i, r)
+    {
+        if (strcmp(gwt_str(r, "code"), code) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* --- health --- */
+
+/* SEQR down while an invoice is pending: /healthz answers 200 "degraded"
+ * with the reason, and the STATUS= line says the same; back to ok (both)
+ * once SEQR answers again. */
+START_TEST(health_degraded_while_seqr_unreachable)
+{
+    gw_env e;
+    notify_sock n;
+    long st;
+    gwt_env_init(&e, "20");
+    gwt_write_config(&e, NULL, NULL, e.sim_port);
+    start_gw_notified(&e, &n);
+
+    char ref[64];
+    gwt_create_invoice(&e, ref);
+    json_t *j = wait_health(&e, "ok", 10000, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "status"), "ok");
+    ck_assert_int_eq(json_array_size(json_object_get(j, "reasons")), 0);
+    json_decref(j);
+    ck_assert_msg(notify_wait_status(&n, "ok; listening on 127.0.0.1:", 10000), "STATUS=%s",
+                  n.last_status);
+
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"downForSeconds\":600}", &st));
+    ck_assert_int_eq(st, 200);
+    j = wait_health(&e, "degraded", 15000, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "status"), "degraded");
+    ck_assert(json_is_false(json_object_get(j, "seqrReachable")));
+    ck_assert(has_reason(j, "seqr_unreachable"));
+    json_decref(j);
+    ck_assert_msg(notify_wait_status(&n, "degraded: SEQR unreachable", 10000), "STATUS=%s",
+                  n.last_status);
+
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"downForSeconds\":0}", &st));
+    j = wait_health(&e, "ok", 15000, &st);
+    ck_assert_str_eq(gwt_str(j, "status"), "ok");
+    json_decref(j);
+    ck_assert_msg(notify_wait_status(&n, "ok;", 10000), "STATUS=%s", n.last_status);
+
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000 * gwt_slowdown()), 0);
+    char log[700];
+    snprintf(log, sizeof log, "%s/gateway.log", e.dir);
+    char *out = tu_read_file(log, NULL);
+    ck_assert_ptr_nonnull(strstr(out, "health: degraded: SEQR unreachable"));
+    ck_assert_ptr_nonnull(strstr(out, "health: ok again"));
+    free(out);
+    notify_close(&n);
+    gwt_env_stop(&e);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("ops");
+    TCase *tc = tcase_create("ops");
+    tcase_set_timeout(tc, 120 * gwt_slowdown());
+    tcase_add_test(tc, health_degraded_while_seqr_unreachable);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
