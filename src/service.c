@@ -350,8 +350,9 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
         return false;
     }
     *out = inv; /* the stored row, as store_invoice_sent() left it; out owns it now */
-    log_info("invoice %s created (%s %lld minor units)", out->reference, out->currency,
-             (long long)out->total);
+    char total_text[MONEY_BUFLEN];
+    log_info("invoice %s created: %s %s", out->reference, money_format(out->total, total_text),
+             out->currency);
     if (svc->pending_fn)
         svc->pending_fn(svc->pending_ud, out);
     return true;
@@ -657,8 +658,10 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
         store_refund_finish(svc->st, refund_id,
                             unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "", res.message);
         if (unknown)
-            log_warn("invoice %s: refund %lld outcome unknown (%s); amount stays reserved", ref,
-                     (long long)refund_id, res.message);
+            log_warn("invoice %s: refund %lld of %s %s outcome unknown (%s); amount stays "
+                     "reserved",
+                     ref, (long long)refund_id, money_format(amount, m), inv.currency,
+                     res.message);
         service_seqr_error(err, e, &res, "refundPayment");
         goto cleanup;
     }

@@ -159,12 +159,78 @@ START_TEST(health_degraded_while_seqr_unreachable)
 }
 END_TEST
 
+/* --- logs --- */
+
+/* Sets [log] level in e's config (written by gwt_write_config at debug). */
+static void set_log_level(gw_env *e, const char *level)
+{
+    char *text = tu_read_file(e->conf, NULL);
+    ck_assert_ptr_nonnull(text);
+    char *at = strstr(text, "level = debug");
+    ck_assert_ptr_nonnull(at);
+    char out[8192];
+    snprintf(out, sizeof out, "%.*slevel = %s%s", (int)(at - text), text, level,
+             at + strlen("level = debug"));
+    ck_assert(tu_write_file(e->conf, out));
+    free(text);
+}
+
+static char *gw_log(const gw_env *e)
+{
+    char log[700];
+    snprintf(log, sizeof log, "%s/gateway.log", e->dir);
+    char *out = tu_read_file(log, NULL);
+    ck_assert_ptr_nonnull(out);
+    return out;
+}
+
+/* At level info: a failed request's line names the error code and field;
+ * amounts are decimals with their currency; routine reads are not logged;
+ * every line is one event. */
+START_TEST(log_lines_an_operator_can_use)
+{
+    gw_env e;
+    long st;
+    gwt_env_init(&e, "20");
+    gwt_write_config(&e, NULL, NULL, e.sim_port);
+    set_log_level(&e, "info");
+    gwt_start_gw(&e);
+
+    char ref[64], path[128];
+    gwt_create_invoice(&e, ref);
+    snprintf(path, sizeof path, "/invoices/%s", ref);
+    for (int i = 0; i < 5; i++)
+        json_decref(gwt_gw_call(&e, "GET", path, NULL, NULL, &st));
+    json_t *j = gwt_gw_call(&e, "POST", "/invoices",
+                            "{\"currency\":\"SEK\",\"totalAmount\":\"-1.00\",\"rows\":[]}",
+                            NULL, &st);
+    ck_assert_int_ge(st, 400);
+    char want[160];
+    snprintf(want, sizeof want, "POST /invoices -> %ld %s", st, gwt_error_code(j));
+    json_decref(j);
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000 * gwt_slowdown()), 0);
+
+    char *out = gw_log(&e);
+    ck_assert_msg(strstr(out, want) != NULL, "no \"%s\" in:\n%s", want, out);
+    ck_assert_msg(strstr(out, " field=") != NULL, "%s", out);
+    snprintf(want, sizeof want, "invoice %s created: 549.50 SEK", ref);
+    ck_assert_msg(strstr(out, want) != NULL, "no \"%s\" in:\n%s", want, out);
+    ck_assert_ptr_null(strstr(out, "minor units"));
+    snprintf(want, sizeof want, "GET /invoices/%s ->", ref);
+    ck_assert_msg(strstr(out, want) == NULL, "a routine read logged at info:\n%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "POST /invoices -> 201"));
+    free(out);
+    gwt_env_stop(&e);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("ops");
     tcase_set_timeout(tc, 120 * gwt_slowdown());
     tcase_add_test(tc, health_degraded_while_seqr_unreachable);
+    tcase_add_test(tc, log_lines_an_operator_can_use);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

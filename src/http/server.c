@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "http/access.h"
 #include "log.h"
 #include "store.h"
 
@@ -242,8 +243,7 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     }
     if (resp.status == 0)
         http_respond_fail(&resp, 500, "internal_error", NULL, "no answer was produced");
-    log_info("%s %s -> %d (%lld ms)", method, url, resp.status,
-             (long long)(store_now_ms() - cs->started));
+    http_access_record(method, url, &resp, store_now_ms() - cs->started);
     enum MHD_Result ret = http_send(conn, &resp);
     http_response_free(&resp);
     return ret;
