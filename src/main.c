@@ -23,6 +23,7 @@
 #include "health.h"
 #include "http/server.h"
 #include "log.h"
+#include "metrics.h"
 #include "poller.h"
 #include "seqr/seqr.h"
 #include "service.h"
@@ -162,6 +163,7 @@ static int main_run(const char *path)
         .reseller_id = cfg.reseller_id,
         .reseller_user_id = cfg.reseller_user_id,
         .reseller_password = cfg.reseller_password,
+        .observe = metrics_seqr_observe,
     };
     seqr = seqr_client_new(&so);
     svc = seqr ? service_new(&cfg, st, seqr) : NULL;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* Longest wait between two polls of one invoice while SEQR fails. */
 #define POLLER_MAX_BACKOFF_MS 5000
@@ -438,6 +439,7 @@ static void poller_launch(poller *p, poller_entry *e)
         int64_t b = (now - e->last_launch) / POLLER_GAP_BUCKET_MS;
         p->gap_hist[b < POLLER_GAP_BUCKETS - 1 ? b : POLLER_GAP_BUCKETS - 1]++;
         p->gap_count++;
+        metrics_observe(METRICS_POLL_GAP, "", (now - e->last_launch) * 1000);
     }
     e->last_launch = now;
     if (!e->expire_requested && e->expires_at > 0 && store_now_ms() > e->expires_at) {

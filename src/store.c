@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define STORE_MAX_STMTS 64
 
@@ -310,8 +311,10 @@ static store_err store_sync(store *st, uint64_t seq)
         st->syncing = true;
         uint64_t upto = atomic_load(&st->committed);
         pthread_mutex_unlock(&st->sync_lock);
+        int64_t t0 = metrics_now_us();
         int rc = fdatasync(st->wal_fd);
         int saved = errno;
+        metrics_observe(METRICS_STORE_FSYNC, "", metrics_now_us() - t0);
         pthread_mutex_lock(&st->sync_lock);
         st->syncing = false;
         if (rc == 0) {
@@ -371,6 +374,7 @@ static store_err store_tx_begin(store *st)
 static store_err store_tx_finish(store *st, store_err result, bool durable)
 {
     uint64_t seq = 0;
+    int64_t t0 = metrics_now_us();
     if (result == STORE_OK) {
         if (store_exec_cached(st, store_sql_release) != STORE_OK) {
             store_exec_cached(st, store_sql_rollback);
@@ -384,8 +388,10 @@ static store_err store_tx_finish(store *st, store_err result, bool durable)
         store_exec_cached(st, store_sql_release);
     }
     store_unlock(st);
-    if (seq != 0 && durable)
+    if (seq != 0 && durable) {
         result = store_sync(st, seq);
+        metrics_observe(METRICS_STORE_COMMIT, "", metrics_now_us() - t0);
+    }
     return result;
 }
 
@@ -591,6 +597,7 @@ store_err store_batch_commit(store *st)
 {
     uint64_t seq = 0;
     store_err e = STORE_OK;
+    int64_t t0 = metrics_now_us();
     if (!sqlite3_get_autocommit(st->db)) {
         e = store_exec_cached(st, store_sql_commit);
         if (e != STORE_OK)
@@ -600,8 +607,10 @@ store_err store_batch_commit(store *st)
     }
     st->batch_depth--;
     store_unlock(st);
-    if (seq != 0)
+    if (seq != 0) {
         e = store_sync(st, seq);
+        metrics_observe(METRICS_STORE_COMMIT, "", metrics_now_us() - t0);
+    }
     return e;
 }
 

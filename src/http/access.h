@@ -14,4 +14,9 @@
 void http_access_record(const char *method, const char *path, const http_response *resp,
                         int64_t elapsed_ms);
 
+/* Implemented in http/api.c: the route pattern ("/invoices/{}") that path
+ * matches for method, else the pattern it matches for another method, else
+ * "unmatched" (static strings; bounded, for metric labels). */
+const char *http_api_route(const char *method, const char *path);
+
 #endif

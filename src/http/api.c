@@ -8,6 +8,7 @@
 #include "health.h"
 #include "http/server.h"
 #include "log.h"
+#include "metrics.h"
 #include "money.h"
 #include "qr.h"
 #include "store.h"
@@ -186,6 +187,34 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     json_object_set_new(o, "pollGap", gap);
     json_object_set_new(o, "unknownOutcomes", json_integer(unknown));
     http_respond_json(resp, hr.state == HEALTH_FAILED ? 503 : 200, o);
+}
+
+/* Prometheus text format; behind the API key like every endpoint but
+ * /healthz. */
+static void api_metrics(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
+{
+    poller_stats ps;
+    poller_get_stats(ctx->poller, &ps);
+    int64_t unknown = 0;
+    bool db_ok = service_counts(ctx->svc, &unknown);
+    health_report hr;
+    health_assess_poller(&ps, db_ok, unknown, &hr);
+    metrics_gauges g = {
+        .version = SEQR_VERSION,
+        .start_time_s = ctx->started_ms / 1000,
+        .pending = ps.pending,
+        .in_flight = ps.in_flight,
+        .polls = ps.polls,
+        .poll_errors = ps.errors,
+        .seqr_reachable = ps.seqr_reachable,
+        .unknown_outcomes = db_ok ? unknown : -1,
+        .store_ok = db_ok,
+        .health_state = (int)hr.state,
+    };
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    metrics_render(&g, &resp->raw);
 }
 
 static void api_create_invoice(const http_context *ctx, const http_request *req,
@@ -827,6 +856,7 @@ static void api_terminal_qr(const http_context *ctx, const http_request *req, co
 
 static const api_route api_routes[] = {
     {"GET", "/healthz", api_healthz},
+    {"GET", "/metrics", api_metrics},
     {"POST", "/invoices", api_create_invoice},
     {"GET", "/invoices", api_list_invoices},
     {"GET", "/invoices/{}", api_get_invoice},
@@ -878,6 +908,22 @@ static bool api_match(const char *pattern, const char *path, char segs[][128], i
         s++;
     }
     return *s == '\0';
+}
+
+const char *http_api_route(const char *method, const char *path)
+{
+    char segs[4][128];
+    const char *known = NULL;
+    for (size_t i = 0; i < sizeof api_routes / sizeof *api_routes; i++) {
+        int n;
+        if (!api_match(api_routes[i].pattern, path, segs, &n))
+            continue;
+        known = api_routes[i].pattern;
+        if (strcmp(api_routes[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(api_routes[i].method, "GET") == 0))
+            return known;
+    }
+    return known != NULL ? known : "unmatched";
 }
 
 void http_api_dispatch(const http_context *ctx, const http_request *req, http_response *resp)
