@@ -50,6 +50,8 @@ static const config_key config_keys[] = {
      CONFIG_CHECK_HOST},
     {"http", "port", CONFIG_INT, CONFIG_AT(http_port), "8080", 1, 65535, false, false, 0},
     {"http", "api_key", CONFIG_STR, CONFIG_AT(http_api_key), NULL, 0, 0, false, true, 0},
+    {"http", "rotation_overlap_s", CONFIG_LONG, CONFIG_AT(http_rotation_overlap_s), "300", 0, 86400,
+     false, false, 0},
     {"http", "public_url", CONFIG_STR, CONFIG_AT(http_public_url), NULL, 0, 0, false, false,
      CONFIG_CHECK_PUBLIC_URL},
     {"http", "max_body_bytes", CONFIG_LONG, CONFIG_AT(http_max_body_bytes), "1048576", 1024,
@@ -100,6 +102,30 @@ static char *config_xstrdup(const char *s)
     if (d == NULL)
         abort();
     return d;
+}
+
+int config_diff(const config *a, const config *b, char names[][64], int max)
+{
+    int n = 0;
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+        bool differs;
+        if (k->type == CONFIG_STR)
+            differs = strcmp(*(char *const *)pa, *(char *const *)pb) != 0;
+        else if (k->type == CONFIG_INT)
+            differs = *(const int *)pa != *(const int *)pb;
+        else if (k->type == CONFIG_LONG)
+            differs = *(const long *)pa != *(const long *)pb;
+        else
+            differs = *(const bool *)pa != *(const bool *)pb;
+        if (!differs)
+            continue;
+        if (n < max)
+            snprintf(names[n], 64, "[%s] %s", k->section, k->key);
+        n++;
+    }
+    return n;
 }
 
 static bool config_parse_long(const char *text, long *out)

@@ -5,6 +5,11 @@
  *   seqr-gateway --check-config FILE  validate, print every problem, exit 0 or 2
  *   seqr-gateway --version
  *
+ * SIGHUP (systemctl reload) re-reads the config and applies the log level,
+ * the API key (the old one accepted for [http] rotation_overlap_s more),
+ * [poller] invoice_ttl_s and auto_receipt; other changes are named in the
+ * log as needing a restart.
+ *
  * Under systemd (Type=notify) it reports READY=1, STATUS=, WATCHDOG=1 (only
  * while the poller's loop is alive) and STOPPING=1. SIGTERM/SIGINT stop
  * accepting requests, let requests and polls in flight finish, close the store
@@ -21,6 +26,7 @@
 
 #include "config.h"
 #include "health.h"
+#include "http/apikey.h"
 #include "http/server.h"
 #include "log.h"
 #include "metrics.h"
@@ -104,6 +110,103 @@ static void main_status(const config *cfg, service *svc, poller *p, main_status_
     }
 }
 
+/* What SIGHUP applies while running; every other changed key needs a restart
+ * and is named in the log. Polling goes on throughout (another thread). */
+static const char *const main_reloadable[] = {
+    "[log] level",           "[http] api_key",        "[http] rotation_overlap_s",
+    "[poller] invoice_ttl_s", "[poller] auto_receipt",
+};
+
+static bool main_is_reloadable(const char *name)
+{
+    for (size_t i = 0; i < sizeof main_reloadable / sizeof *main_reloadable; i++)
+        if (strcmp(name, main_reloadable[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Logs each line of text at error level, prefixed. */
+static void main_log_lines(const char *prefix, const char *text)
+{
+    const char *p = text;
+    while (*p != '\0') {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        if (len > 0)
+            log_error("%s%.*s", prefix, len, p);
+        p += len + (nl ? 1 : 0);
+    }
+}
+
+/* SIGHUP: re-reads path and applies what can change while running. A config
+ * with problems is refused as a whole. cfg is the running config (only this
+ * thread writes it; the two values other threads read are stored atomically). */
+static void main_reload(const char *path, config *cfg, http_apikey *keys)
+{
+    config next;
+    buf errors = BUF_INIT, warnings = BUF_INIT, applied = BUF_INIT, restart = BUF_INIT;
+    sd_notify(0, "RELOADING=1");
+    int problems = config_load(path, &next, &errors, &warnings);
+    if (warnings.len > 0)
+        main_log_lines("reload: ", buf_cstr(&warnings));
+    if (problems > 0) {
+        main_log_lines("reload: ", buf_cstr(&errors));
+        log_error("reload refused: %s has %d problem%s; still running with the previous "
+                  "configuration",
+                  path, problems, problems == 1 ? "" : "s");
+        goto done;
+    }
+    char changed[64][64];
+    int n = config_diff(cfg, &next, changed, 64);
+    for (int i = 0; i < n && i < 64; i++) {
+        buf *to = main_is_reloadable(changed[i]) ? &applied : &restart;
+        buf_printf(to, "%s%s", to->len > 0 ? ", " : "", changed[i]);
+    }
+
+    log_level level = LOG_LEVEL_INFO;
+    if (log_parse_level(next.log_level, &level))
+        log_set_level(level);
+    if (strcmp(next.http_api_key, cfg->http_api_key) != 0) {
+        log_add_secret(next.http_api_key);
+        if (!http_apikey_rotate(keys, next.http_api_key, next.http_rotation_overlap_s)) {
+            log_error("reload: out of memory rotating the API key; the old key stays");
+        } else {
+            char *old = cfg->http_api_key;
+            cfg->http_api_key = next.http_api_key;
+            next.http_api_key = old;
+            if (cfg->http_api_key[0] == '\0')
+                log_warn("reload: [http] api_key is now empty: every endpoint is open");
+            else
+                log_info("reload: new API key in force; the previous one is accepted for %ld s "
+                         "more",
+                         next.http_api_key[0] != '\0' ? next.http_rotation_overlap_s : 0L);
+        }
+    }
+    cfg->http_rotation_overlap_s = next.http_rotation_overlap_s;
+    __atomic_store_n(&cfg->poller_invoice_ttl_s, next.poller_invoice_ttl_s, __ATOMIC_RELAXED);
+    __atomic_store_n(&cfg->poller_auto_receipt, next.poller_auto_receipt, __ATOMIC_RELAXED);
+    /* log level: copy the text so a later diff compares like with like */
+    char *old_level = cfg->log_level;
+    cfg->log_level = next.log_level;
+    next.log_level = old_level;
+
+    if (applied.len > 0)
+        log_info("reload: applied %s", buf_cstr(&applied));
+    else if (restart.len == 0)
+        log_info("reload: %s unchanged", path);
+    if (restart.len > 0)
+        log_warn("reload: needs a restart to take effect (systemctl restart seqr-gateway): %s; "
+                 "the running values stay in force until then",
+                 buf_cstr(&restart));
+done:
+    config_free(&next);
+    buf_free(&errors);
+    buf_free(&warnings);
+    buf_free(&applied);
+    buf_free(&restart);
+    sd_notify(0, "READY=1");
+}
+
 static int main_run(const char *path)
 {
     config cfg;
@@ -113,6 +216,7 @@ static int main_run(const char *path)
     service *svc = NULL;
     poller *pol = NULL;
     http_server *srv = NULL;
+    http_apikey *keys = NULL;
     buf err = BUF_INIT;
 
     if (main_load_config(path, &cfg, true) != 0) {
@@ -176,7 +280,12 @@ static int main_run(const char *path)
     if (!poller_start(pol))
         goto cleanup;
 
-    http_context hc = {&cfg, svc, pol, store_now_ms()};
+    keys = http_apikey_new(cfg.http_api_key);
+    if (keys == NULL) {
+        log_error("start-up failed: out of memory");
+        goto cleanup;
+    }
+    http_context hc = {&cfg, svc, pol, store_now_ms(), keys};
     srv = http_server_start(&hc, &err);
     if (srv == NULL) {
         log_error("http: %s", buf_cstr(&err));
@@ -195,8 +304,10 @@ static int main_run(const char *path)
             log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
-        if (sig == SIGHUP)
-            log_info("SIGHUP ignored: restart the service to apply a new configuration");
+        if (sig == SIGHUP) {
+            log_info("received SIGHUP; reloading %s", path);
+            main_reload(path, &cfg, keys);
+        }
         poller_stats ps;
         poller_get_stats(pol, &ps);
         if (main_mono_ms() - ps.heartbeat_ms < MAIN_WATCHDOG_STALE_MS)
@@ -210,6 +321,7 @@ static int main_run(const char *path)
     rc = 0;
 cleanup:
     http_server_stop(srv);
+    http_apikey_free(keys);
     if (pol != NULL)
         poller_stop(pol);
     poller_free(pol);

@@ -651,7 +651,7 @@ static void *poller_jobs_main(void *arg)
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += POLLER_RECEIPT_SWEEP_S;
             if (pthread_cond_timedwait(&p->job_cond, &p->lock, &until) != 0 &&
-                p->cfg->poller_auto_receipt) {
+                __atomic_load_n(&p->cfg->poller_auto_receipt, __ATOMIC_RELAXED)) {
                 pthread_mutex_unlock(&p->lock);
                 store_receipts_due(p->st, poller_receipt_due, p);
                 pthread_mutex_lock(&p->lock);
@@ -707,7 +707,7 @@ bool poller_start(poller *p)
     if (ctx.n > 0)
         log_info("poller: resuming %lld pending invoices", (long long)ctx.n);
     /* Receipts that a crash left unsent are due now as well. */
-    if (p->cfg->poller_auto_receipt && store_receipts_due(p->st, poller_receipt_due, p) != STORE_OK)
+    if (__atomic_load_n(&p->cfg->poller_auto_receipt, __ATOMIC_RELAXED) && store_receipts_due(p->st, poller_receipt_due, p) != STORE_OK)
         log_warn("poller: cannot look up receipts still to send");
     if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
         return false;

@@ -224,6 +224,119 @@ START_TEST(log_lines_an_operator_can_use)
 }
 END_TEST
 
+/* --- reload --- */
+
+/* Replaces the first occurrence of from in e's config by to. */
+static void conf_replace(gw_env *e, const char *from, const char *to)
+{
+    char *text = tu_read_file(e->conf, NULL);
+    ck_assert_ptr_nonnull(text);
+    char *at = strstr(text, from);
+    ck_assert_msg(at != NULL, "no \"%s\" in the config", from);
+    char out[8192];
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    ck_assert(tu_write_file(e->conf, out));
+    free(text);
+}
+
+/* GET /invoices with key; the HTTP status. */
+static long status_with_key(const gw_env *e, const char *key)
+{
+    char url[128], auth[160];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/invoices?limit=1", e->gw_port);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    const char *headers[] = {auth, NULL};
+    tu_response r;
+    long st = tu_http("GET", url, headers, NULL, 0, &r);
+    tu_response_free(&r);
+    return st;
+}
+
+/* Sends SIGHUP and waits (bounded) for the count-th occurrence of marker in
+ * the log. */
+static void reload_and_wait(gw_env *e, const char *marker, int count)
+{
+    ck_assert_int_eq(kill(e->gw.pid, SIGHUP), 0);
+    long long end = tu_now_ms() + 10000LL * gwt_slowdown();
+    for (;;) {
+        char *out = gw_log(e);
+        int seen = 0;
+        for (const char *p = strstr(out, marker); p != NULL; p = strstr(p + 1, marker))
+            seen++;
+        free(out);
+        if (seen >= count)
+            return;
+        ck_assert_msg(tu_now_ms() < end, "no %d x \"%s\" in the log", count, marker);
+        tu_sleep_ms(50);
+    }
+}
+
+/* SIGHUP re-reads the config: a new API key with the old one accepted during
+ * the overlap (and refused after a rotation without one), the log level,
+ * invoice defaults; a key needing a restart is named; a broken config is
+ * refused whole; polling goes on (a payment made meanwhile is seen). */
+START_TEST(reload_on_sighup)
+{
+    gw_env e;
+    long st;
+    gwt_env_start(&e, "20", NULL, NULL);
+    char ref[64];
+    gwt_create_invoice(&e, ref);
+
+    conf_replace(&e, "api_key = " API_KEY, "api_key = second-key-0123456789\nrotation_overlap_s = 600");
+    conf_replace(&e, "level = debug", "level = info");
+    conf_replace(&e, "invoice_ttl_s = 900", "invoice_ttl_s = 600");
+    conf_replace(&e, "timeout_ms = 3000", "timeout_ms = 4000");
+    reload_and_wait(&e, "reload: applied", 1);
+    ck_assert_int_eq(status_with_key(&e, "second-key-0123456789"), 200);
+    ck_assert_int_eq(status_with_key(&e, API_KEY), 200); /* within the overlap */
+    ck_assert_int_eq(status_with_key(&e, "not-a-key-at-all"), 401);
+    char *out = gw_log(&e);
+    ck_assert_ptr_nonnull(strstr(out, "reload: applied [http] api_key, [http] rotation_overlap_s, "
+                                      "[poller] invoice_ttl_s, [log] level"));
+    ck_assert_ptr_nonnull(strstr(out, "needs a restart to take effect (systemctl restart "
+                                      "seqr-gateway): [seqr] timeout_ms"));
+    ck_assert_ptr_null(strstr(out, "second-key-0123456789")); /* the key never logged */
+    free(out);
+
+    /* Polling went on: the payment is seen. */
+    gwt_sim_pay(&e, ref);
+    char path[128];
+    snprintf(path, sizeof path, "/invoices/%s", ref);
+    char url[200], auth[] = "Authorization: Bearer second-key-0123456789";
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e.gw_port, path);
+    long long end = tu_now_ms() + 10000LL * gwt_slowdown();
+    bool paid = false;
+    while (!paid && tu_now_ms() < end) {
+        const char *headers[] = {auth, NULL};
+        tu_response r;
+        tu_http("GET", url, headers, NULL, 0, &r);
+        paid = strstr(buf_cstr(&r.body), "\"PAID\"") != NULL;
+        tu_response_free(&r);
+        if (!paid)
+            tu_sleep_ms(100);
+    }
+    ck_assert_msg(paid, "the invoice paid after the reload was not seen");
+
+    /* A broken config is refused whole: the second key stays. */
+    conf_replace(&e, "api_key = second-key-0123456789", "api_key = third-key-0123456789\nbogus = 1");
+    reload_and_wait(&e, "reload refused", 1);
+    ck_assert_int_eq(status_with_key(&e, "second-key-0123456789"), 200);
+    ck_assert_int_eq(status_with_key(&e, "third-key-0123456789"), 401);
+
+    /* Rotation without overlap: only the newest key works. */
+    conf_replace(&e, "bogus = 1\n", "");
+    conf_replace(&e, "rotation_overlap_s = 600", "rotation_overlap_s = 0");
+    reload_and_wait(&e, "reload: applied", 2);
+    ck_assert_int_eq(status_with_key(&e, "third-key-0123456789"), 200);
+    ck_assert_int_eq(status_with_key(&e, "second-key-0123456789"), 401);
+    ck_assert_int_eq(status_with_key(&e, API_KEY), 401);
+
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000 * gwt_slowdown()), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
 /* --- metrics --- */
 
 /* GET /metrics with the API key; the raw body (caller frees) or NULL. */
@@ -324,6 +437,7 @@ int main(void)
     tcase_add_test(tc, health_degraded_while_seqr_unreachable);
     tcase_add_test(tc, log_lines_an_operator_can_use);
     tcase_add_test(tc, metrics_for_prometheus);
+    tcase_add_test(tc, reload_on_sighup);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -25,11 +25,14 @@
 #include "service.h"
 
 /* What the endpoints need; all borrowed. */
+typedef struct http_apikey http_apikey;
+
 typedef struct {
     const config *cfg;
     service *svc;
     poller *poller;
     int64_t started_ms;
+    http_apikey *keys; /* the accepted API keys (rotated on reload) */
 } http_context;
 
 typedef struct {
