@@ -3,6 +3,7 @@
  *
  *   seqr-gateway --config FILE        run in the foreground (logs to stderr)
  *   seqr-gateway --check-config FILE  validate, print every problem, exit 0 or 2
+ *   seqr-gateway --backup [FILE]      ask the running daemon for an online backup
  *   seqr-gateway --version
  *
  * SIGHUP (systemctl reload) re-reads the config and applies the log level,
@@ -15,6 +16,7 @@
  * accepting requests, let requests and polls in flight finish, close the store
  * and exit 0. */
 #include <curl/curl.h>
+#include <jansson.h>
 #include <libxml/parser.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +44,7 @@ static void main_usage(FILE *f)
 {
     fputs("usage: seqr-gateway --config FILE\n"
           "       seqr-gateway --check-config FILE\n"
+          "       seqr-gateway --backup [FILE]   (online backup by the running daemon)\n"
           "       seqr-gateway --version\n"
           "\n"
           "A local HTTP/JSON gateway to the SEQR payment service. See seqr-gateway(8).\n",
@@ -285,7 +288,7 @@ static int main_run(const char *path)
         log_error("start-up failed: out of memory");
         goto cleanup;
     }
-    http_context hc = {&cfg, svc, pol, store_now_ms(), keys};
+    http_context hc = {&cfg, svc, pol, store_now_ms(), keys, st};
     srv = http_server_start(&hc, &err);
     if (srv == NULL) {
         log_error("http: %s", buf_cstr(&err));
@@ -338,6 +341,83 @@ cleanup:
     return rc;
 }
 
+static size_t main_collect(char *data, size_t size, size_t n, void *ud)
+{
+    buf_append((buf *)ud, data, size * n);
+    return size * n;
+}
+
+/* seqr-gateway --backup [CONFIG]: asks the running daemon (POST
+ * /admin/backup, with the config's API key) for an online backup and prints
+ * the copy's path. The daemon makes the copy through its own connection: a
+ * second process must not open the live database for writing. */
+static int main_backup(const char *path)
+{
+    config cfg;
+    int rc = 1;
+    buf body = BUF_INIT, url = BUF_INIT, auth = BUF_INIT;
+    CURL *h = NULL;
+    struct curl_slist *headers = NULL;
+    json_t *answer = NULL;
+    if (main_load_config(path, &cfg, true) != 0) {
+        config_free(&cfg);
+        return 2;
+    }
+    const char *host = cfg.http_listen;
+    if (strcmp(host, "0.0.0.0") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    bool v6 = strchr(host, ':') != NULL;
+    buf_printf(&url, "http://%s%s%s:%d/admin/backup", v6 ? "[" : "", host, v6 ? "]" : "",
+               cfg.http_port);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (h = curl_easy_init()) == NULL) {
+        fprintf(stderr, "seqr-gateway --backup: libcurl initialisation failed\n");
+        goto cleanup;
+    }
+    if (cfg.http_api_key[0] != '\0') {
+        buf_printf(&auth, "Authorization: Bearer %s", cfg.http_api_key);
+        headers = curl_slist_append(headers, buf_cstr(&auth));
+    }
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&url));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, main_collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 3600L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    CURLcode cc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "seqr-gateway --backup: cannot reach the gateway at %s: %s\n",
+                buf_cstr(&url), curl_easy_strerror(cc));
+        goto cleanup;
+    }
+    answer = json_loads(buf_cstr(&body), 0, NULL);
+    if (status != 201 || answer == NULL) {
+        json_t *e = answer ? json_object_get(answer, "error") : NULL;
+        const char *msg = e ? json_string_value(json_object_get(e, "message")) : NULL;
+        fprintf(stderr, "seqr-gateway --backup: HTTP %ld: %s\n", status,
+                msg ? msg : buf_cstr(&body));
+        goto cleanup;
+    }
+    printf("%s\n", json_string_value(json_object_get(answer, "file")));
+    rc = 0;
+cleanup:
+    json_decref(answer);
+    curl_slist_free_all(headers);
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    curl_global_cleanup();
+    buf_free(&body);
+    buf_free(&url);
+    buf_free(&auth);
+    config_free(&cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -354,6 +434,8 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return rc;
     }
+    if ((argc == 2 || argc == 3) && strcmp(argv[1], "--backup") == 0)
+        return main_backup(argc == 3 ? argv[2] : SYSCONFDIR "/seqr-gateway/seqr-gateway.conf");
     if (argc == 3 && strcmp(argv[1], "--config") == 0)
         return main_run(argv[2]);
     main_usage(stderr);

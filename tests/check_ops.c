@@ -4,6 +4,7 @@
  * SIGHUP and online backups. The real daemon against the real simulator,
  * with a real notification socket standing in for systemd. */
 #include <check.h>
+#include <sqlite3.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -337,6 +339,88 @@ START_TEST(reload_on_sighup)
 }
 END_TEST
 
+/* --- backup --- */
+
+/* Opens path read-only and checks it is a whole, self-contained database
+ * holding at least min_invoices invoices. */
+static void check_backup_file(const char *path, int min_invoices)
+{
+    char side[700];
+    snprintf(side, sizeof side, "%s-wal", path);
+    ck_assert_msg(access(side, F_OK) != 0, "%s exists: the copy is not self-contained", side);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(q, 0), "delete");
+    sqlite3_finalize(q);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM invoices", -1, &q, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    ck_assert_int_ge(sqlite3_column_int(q, 0), min_invoices);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 077, 0); /* for the daemon's user only */
+}
+
+/* POST /admin/backup and seqr-gateway --backup take a consistent copy
+ * through the daemon's own connection while it runs and polls on. */
+START_TEST(online_backup)
+{
+    gw_env e;
+    long st;
+    gwt_env_start(&e, "20", NULL, NULL);
+    char refs[3][64];
+    for (int i = 0; i < 3; i++)
+        gwt_create_invoice(&e, refs[i]);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/admin/backup", e.gw_port);
+    json_t *j = tu_post_json(url, "{}", &st);
+    ck_assert_int_eq(st, 401);
+    json_decref(j);
+
+    j = gwt_gw_call(&e, "POST", "/admin/backup", "{}", NULL, &st);
+    ck_assert_int_eq(st, 201);
+    const char *file = gwt_str(j, "file");
+    char want_dir[700];
+    snprintf(want_dir, sizeof want_dir, "%s/backups/gateway-", e.dir);
+    ck_assert_msg(strncmp(file, want_dir, strlen(want_dir)) == 0, "%s", file);
+    ck_assert_int_gt(json_integer_value(json_object_get(j, "bytes")), 0);
+    check_backup_file(file, 3);
+    json_decref(j);
+
+    /* The command line asks the running daemon. */
+    char log[700];
+    snprintf(log, sizeof log, "%s/backup-cli.log", e.dir);
+    char *argv[] = {(char *)tu_env("SEQR_GATEWAY_BIN", "src/seqr-gateway"), "--backup", e.conf,
+                    NULL};
+    tu_proc p;
+    ck_assert(tu_spawn(&p, argv, log));
+    ck_assert_int_eq(tu_stop(&p, 0, 30000 * gwt_slowdown()), 0);
+    char *out = tu_read_file(log, NULL);
+    ck_assert_ptr_nonnull(out);
+    char *nl = strchr(out, '\n');
+    ck_assert_ptr_nonnull(nl);
+    *nl = '\0';
+    ck_assert_msg(strncmp(out, want_dir, strlen(want_dir)) == 0, "%s", out);
+    check_backup_file(out, 3);
+    free(out);
+
+    /* The daemon went on polling: a payment now is seen. */
+    gwt_sim_pay(&e, refs[0]);
+    json_decref(gwt_wait_status(&e, refs[0], "PAID", 10000));
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000 * gwt_slowdown()), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
 /* --- metrics --- */
 
 /* GET /metrics with the API key; the raw body (caller frees) or NULL. */
@@ -438,6 +522,7 @@ int main(void)
     tcase_add_test(tc, log_lines_an_operator_can_use);
     tcase_add_test(tc, metrics_for_prometheus);
     tcase_add_test(tc, reload_on_sighup);
+    tcase_add_test(tc, online_backup);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
 #include "health.h"
 #include "http/server.h"
 #include "log.h"
@@ -215,6 +216,24 @@ static void api_metrics(const http_context *ctx, const http_request *req, const 
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     metrics_render(&g, &resp->raw);
+}
+
+/* An online backup by the daemon's own connection; the daemon picks the file. */
+static void api_backup(const http_context *ctx, const http_request *req, const char *const *a,
+                       http_response *resp)
+{
+    backup_result br;
+    buf err = BUF_INIT;
+    if (ctx->st == NULL || !backup_now(ctx->st, ctx->cfg->store_path, &br, &err)) {
+        http_respond_fail(resp, 500, "backup_failed", NULL,
+                          err.len > 0 ? buf_cstr(&err) : "no store to back up");
+    } else {
+        http_respond_json(resp, 201,
+                          json_pack("{s:s,s:I,s:I,s:I}", "file", br.file, "pages",
+                                    (json_int_t)br.pages, "bytes", (json_int_t)br.bytes,
+                                    "elapsedMs", (json_int_t)br.elapsed_ms));
+    }
+    buf_free(&err);
 }
 
 static void api_create_invoice(const http_context *ctx, const http_request *req,
@@ -857,6 +876,7 @@ static void api_terminal_qr(const http_context *ctx, const http_request *req, co
 static const api_route api_routes[] = {
     {"GET", "/healthz", api_healthz},
     {"GET", "/metrics", api_metrics},
+    {"POST", "/admin/backup", api_backup},
     {"POST", "/invoices", api_create_invoice},
     {"GET", "/invoices", api_list_invoices},
     {"GET", "/invoices/{}", api_get_invoice},

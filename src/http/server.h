@@ -23,6 +23,7 @@
 #include "config.h"
 #include "poller.h"
 #include "service.h"
+#include "store.h"
 
 /* What the endpoints need; all borrowed. */
 typedef struct http_apikey http_apikey;
@@ -33,6 +34,7 @@ typedef struct {
     poller *poller;
     int64_t started_ms;
     http_apikey *keys; /* the accepted API keys (rotated on reload) */
+    store *st;         /* for POST /admin/backup */
 } http_context;
 
 typedef struct {
