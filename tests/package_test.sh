@@ -22,6 +22,12 @@ fail() { echo "package_test: FAIL: $*" >&2; exit 1; }
 step() { echo "package_test: $*"; }
 
 [ "$(id -u)" -eq 0 ] || fail "must run as root (installs the package)"
+# This test installs and purges seqr-gateway on this machine: never on a host
+# where an operator's config lives (ours holds CHANGE-ME or shop-terminal-1).
+conf=/etc/seqr-gateway/seqr-gateway.conf
+if [ -e "$conf" ] && ! grep -q 'CHANGE-ME\|shop-terminal-1' "$conf"; then
+  fail "$conf looks like a real configuration; refusing to purge it (run this on a test machine)"
+fi
 
 # 1. a clean copy: tracked files plus uncommitted edits, nothing built.
 step "copying the tree to $work/seqr-gateway"
@@ -49,6 +55,13 @@ grep -q 'usr/bin/seqr-sim' <<<"$gw_files" && fail "seqr-sim is in the seqr-gatew
 grep -q 'usr/bin/seqr-sim$' <<<"$sim_files" || fail "seqr-sim package lacks usr/bin/seqr-sim"
 grep -qx '/etc/seqr-gateway/seqr-gateway.conf' <<<"$(dpkg-deb -I "$gw_deb" conffiles)" \
   || fail "the config is not a conffile"
+
+# the maintainer scripts: stop before removal, restart a running service on upgrade
+dpkg-deb -e "$gw_deb" "$work/control"
+grep -q 'deb-systemd-invoke stop seqr-gateway.service' "$work/control/prerm" \
+  || fail "prerm does not stop the service before removal"
+grep -q 'deb-systemd-invoke try-restart seqr-gateway.service' "$work/control/postinst" \
+  || fail "postinst does not restart a running service on upgrade"
 
 # 3. lintian: no errors
 step "lintian"
