@@ -53,6 +53,8 @@ gw_files=$(dpkg-deb -c "$gw_deb")
 sim_files=$(dpkg-deb -c "$sim_deb")
 grep -q 'usr/bin/seqr-sim' <<<"$gw_files" && fail "seqr-sim is in the seqr-gateway package"
 grep -q 'usr/bin/seqr-sim$' <<<"$sim_files" || fail "seqr-sim package lacks usr/bin/seqr-sim"
+grep -q 'man1/seqr-sim.1' <<<"$sim_files" || fail "seqr-sim package lacks its man page"
+grep -q 'man1/seqr-sim.1' <<<"$gw_files" && fail "seqr-sim's man page is in the seqr-gateway package"
 grep -qx '/etc/seqr-gateway/seqr-gateway.conf' <<<"$(dpkg-deb -I "$gw_deb" conffiles)" \
   || fail "the config is not a conffile"
 
@@ -68,6 +70,7 @@ step "lintian"
 lintian --no-tag-display-limit "$work"/*.changes >"$work/lintian.log" 2>&1 || true
 cat "$work/lintian.log"
 grep -q '^E: ' "$work/lintian.log" && fail "lintian reports errors"
+grep -q '^W: ' "$work/lintian.log" && fail "lintian reports warnings"
 
 # 4. install (fresh: remove any earlier install of ours first)
 if dpkg-query -W -f='${Status}' seqr-gateway 2>/dev/null | grep -q installed; then
