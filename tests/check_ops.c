@@ -280,7 +280,6 @@ static void reload_and_wait(gw_env *e, const char *marker, int count)
 START_TEST(reload_on_sighup)
 {
     gw_env e;
-    long st;
     gwt_env_start(&e, "20", NULL, NULL);
     char ref[64];
     gwt_create_invoice(&e, ref);
@@ -333,6 +332,17 @@ START_TEST(reload_on_sighup)
     ck_assert_int_eq(status_with_key(&e, "third-key-0123456789"), 200);
     ck_assert_int_eq(status_with_key(&e, "second-key-0123456789"), 401);
     ck_assert_int_eq(status_with_key(&e, API_KEY), 401);
+
+    /* An overlap ends: the previous key is refused once it has passed. */
+    conf_replace(&e, "api_key = third-key-0123456789", "api_key = fourth-key-0123456789");
+    conf_replace(&e, "rotation_overlap_s = 0", "rotation_overlap_s = 1");
+    reload_and_wait(&e, "reload: applied", 3);
+    ck_assert_int_eq(status_with_key(&e, "fourth-key-0123456789"), 200);
+    long long until = tu_now_ms() + 10000LL * gwt_slowdown();
+    while (status_with_key(&e, "third-key-0123456789") != 401 && tu_now_ms() < until)
+        tu_sleep_ms(100);
+    ck_assert_int_eq(status_with_key(&e, "third-key-0123456789"), 401);
+    ck_assert_int_eq(status_with_key(&e, "fourth-key-0123456789"), 200);
 
     ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000 * gwt_slowdown()), 0);
     gwt_env_stop(&e);
