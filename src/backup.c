@@ -45,8 +45,7 @@ bool backup_now(store *st, const char *store_path, backup_result *out, buf *err)
         return false;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    out->elapsed_ms =
-        (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    out->elapsed_ms = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     struct stat sb;
     if (stat(out->file, &sb) == 0)
         out->bytes = (int64_t)sb.st_size;

@@ -472,8 +472,7 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
         if (k->type == CONFIG_STR && config_is_placeholder(value)) {
             config_problem(errors, &problems, path, lineno, section, key,
                            "still the placeholder%s%s%s; set the real value",
-                           k->secret ? "" : " \"", k->secret ? "" : value,
-                           k->secret ? "" : "\"");
+                           k->secret ? "" : " \"", k->secret ? "" : value, k->secret ? "" : "\"");
             continue;
         }
         const char *msg = config_check_value(cfg, k, value, warnings, path, lineno);

@@ -17,8 +17,8 @@ typedef struct {
     char *http_listen;             /* default "127.0.0.1" */
     int http_port;                 /* 1..65535, default 8080 */
     char *http_api_key;            /* "" = no key required */
-    long http_rotation_overlap_s;   /* after a reload changed api_key, the old one still
-                                      works this long; default 300 */
+    long http_rotation_overlap_s;  /* after a reload changed api_key, the old one still
+                                     works this long; default 300 */
     char *http_public_url;         /* extension: base URL at which SEQR can reach this gateway
                                       for notificationUrl ("" = none) */
     long http_max_body_bytes;      /* extension: request body cap, default 1048576 */

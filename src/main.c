@@ -116,8 +116,11 @@ static void main_status(const config *cfg, service *svc, poller *p, main_status_
 /* What SIGHUP applies while running; every other changed key needs a restart
  * and is named in the log. Polling goes on throughout (another thread). */
 static const char *const main_reloadable[] = {
-    "[log] level",           "[http] api_key",        "[http] rotation_overlap_s",
-    "[poller] invoice_ttl_s", "[poller] auto_receipt",
+    "[log] level",
+    "[http] api_key",
+    "[http] rotation_overlap_s",
+    "[poller] invoice_ttl_s",
+    "[poller] auto_receipt",
 };
 
 static bool main_is_reloadable(const char *name)

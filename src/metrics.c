@@ -19,8 +19,11 @@ typedef struct {
 
 /* Latency buckets: 1 ms .. 30 s. */
 #define METRICS_LATENCY_BUCKETS                                                                    \
-    14, { 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,        \
-          5000000, 10000000, 30000000 }
+    14,                                                                                            \
+    {                                                                                              \
+        1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,  \
+            10000000, 30000000                                                                     \
+    }
 
 static const metrics_family_def metrics_defs[METRICS_NFAMILIES] = {
     [METRICS_POLL_GAP] = {"seqr_gateway_poll_gap_seconds",
@@ -207,8 +210,8 @@ void metrics_render(const metrics_gauges *g, buf *out)
                   "Start of the daemon, seconds since the Unix epoch.", (long long)g->start_time_s);
     metrics_gauge(out, "seqr_gateway_pending_invoices", "gauge",
                   "Invoices being polled (sent, not final).", (long long)g->pending);
-    metrics_gauge(out, "seqr_gateway_polls_in_flight", "gauge",
-                  "getPaymentStatus calls under way.", (long long)g->in_flight);
+    metrics_gauge(out, "seqr_gateway_polls_in_flight", "gauge", "getPaymentStatus calls under way.",
+                  (long long)g->in_flight);
     metrics_gauge(out, "seqr_gateway_polls_total", "counter",
                   "getPaymentStatus answers received since start.", (long long)g->polls);
     metrics_gauge(out, "seqr_gateway_poll_errors_total", "counter",

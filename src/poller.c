@@ -707,7 +707,8 @@ bool poller_start(poller *p)
     if (ctx.n > 0)
         log_info("poller: resuming %lld pending invoices", (long long)ctx.n);
     /* Receipts that a crash left unsent are due now as well. */
-    if (__atomic_load_n(&p->cfg->poller_auto_receipt, __ATOMIC_RELAXED) && store_receipts_due(p->st, poller_receipt_due, p) != STORE_OK)
+    if (__atomic_load_n(&p->cfg->poller_auto_receipt, __ATOMIC_RELAXED) &&
+        store_receipts_due(p->st, poller_receipt_due, p) != STORE_OK)
         log_warn("poller: cannot look up receipts still to send");
     if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
         return false;

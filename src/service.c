@@ -663,8 +663,7 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
         if (unknown)
             log_warn("invoice %s: refund %lld of %s %s outcome unknown (%s); amount stays "
                      "reserved",
-                     ref, (long long)refund_id, money_format(amount, m), inv.currency,
-                     res.message);
+                     ref, (long long)refund_id, money_format(amount, m), inv.currency, res.message);
         service_seqr_error(err, e, &res, "refundPayment");
         goto cleanup;
     }

@@ -38,8 +38,6 @@ typedef enum {
 
 const char *store_strerror(store_err err);
 
-
-
 typedef struct store store;
 
 /* Copies the database into dest_path, which must not exist, as one

@@ -161,8 +161,8 @@ START_TEST(every_problem_reported_with_lines)
     ck_assert_ptr_nonnull(strstr(out, ":6: [seqr] url:"));
     ck_assert_ptr_nonnull(strstr(out, ":9: [poller] auto_receipt:"));
     ck_assert_ptr_nonnull(strstr(out, "gw.conf: [seqr] terminal_id: required but missing "
-                                     "(add \"terminal_id = ...\" to the [seqr] section)"));
-    ck_assert_ptr_null(strstr(out, ":0:")); /* no "line 0" */
+                                      "(add \"terminal_id = ...\" to the [seqr] section)"));
+    ck_assert_ptr_null(strstr(out, ":0:"));            /* no "line 0" */
     ck_assert_ptr_null(strstr(out, "hunter2-secret")); /* secrets never echoed */
     config_free(&cfg);
     buf_free(&e);
@@ -216,7 +216,8 @@ START_TEST(example_config_refused_for_placeholders_only)
     ck_assert_msg(n == 2, "%s", out);
     ck_assert_ptr_nonnull(
         strstr(out, "[seqr] terminal_id: still the placeholder \"CHANGE-ME\"; set the real value"));
-    ck_assert_ptr_nonnull(strstr(out, "[seqr] password: still the placeholder; set the real value"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "[seqr] password: still the placeholder; set the real value"));
     config_free(&cfg);
     buf_free(&e);
     buf_free(&w);

@@ -4,10 +4,10 @@
  * SIGHUP and online backups. The real daemon against the real simulator,
  * with a real notification socket standing in for systemd. */
 #include <check.h>
-#include <sqlite3.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,9 +203,9 @@ START_TEST(log_lines_an_operator_can_use)
     snprintf(path, sizeof path, "/invoices/%s", ref);
     for (int i = 0; i < 5; i++)
         json_decref(gwt_gw_call(&e, "GET", path, NULL, NULL, &st));
-    json_t *j = gwt_gw_call(&e, "POST", "/invoices",
-                            "{\"currency\":\"SEK\",\"totalAmount\":\"-1.00\",\"rows\":[]}",
-                            NULL, &st);
+    json_t *j =
+        gwt_gw_call(&e, "POST", "/invoices",
+                    "{\"currency\":\"SEK\",\"totalAmount\":\"-1.00\",\"rows\":[]}", NULL, &st);
     ck_assert_int_ge(st, 400);
     char want[160];
     snprintf(want, sizeof want, "POST /invoices -> %ld %s", st, gwt_error_code(j));
@@ -284,7 +284,8 @@ START_TEST(reload_on_sighup)
     char ref[64];
     gwt_create_invoice(&e, ref);
 
-    conf_replace(&e, "api_key = " API_KEY, "api_key = second-key-0123456789\nrotation_overlap_s = 600");
+    conf_replace(&e, "api_key = " API_KEY,
+                 "api_key = second-key-0123456789\nrotation_overlap_s = 600");
     conf_replace(&e, "level = debug", "level = info");
     conf_replace(&e, "invoice_ttl_s = 900", "invoice_ttl_s = 600");
     conf_replace(&e, "timeout_ms = 3000", "timeout_ms = 4000");
@@ -320,7 +321,8 @@ START_TEST(reload_on_sighup)
     ck_assert_msg(paid, "the invoice paid after the reload was not seen");
 
     /* A broken config is refused whole: the second key stays. */
-    conf_replace(&e, "api_key = second-key-0123456789", "api_key = third-key-0123456789\nbogus = 1");
+    conf_replace(&e, "api_key = second-key-0123456789",
+                 "api_key = third-key-0123456789\nbogus = 1");
     reload_and_wait(&e, "reload refused", 1);
     ck_assert_int_eq(status_with_key(&e, "second-key-0123456789"), 200);
     ck_assert_int_eq(status_with_key(&e, "third-key-0123456789"), 401);
@@ -487,7 +489,8 @@ START_TEST(metrics_for_prometheus)
         "seqr_gateway_unknown_outcomes 0",
         "seqr_gateway_health 0",
         "seqr_gateway_seqr_call_duration_seconds_count{operation=\"sendInvoice\",result=\"0\"} 1",
-        "seqr_gateway_seqr_call_duration_seconds_count{operation=\"getPaymentStatus\",result=\"0\"}",
+        "seqr_gateway_seqr_call_duration_seconds_count{operation=\"getPaymentStatus\",result="
+        "\"0\"}",
         "seqr_gateway_poll_gap_seconds_count ",
         "seqr_gateway_http_request_duration_seconds_count{route=\"/invoices\",method=\"POST\","
         "status=\"201\"} 1",
@@ -509,13 +512,15 @@ START_TEST(metrics_for_prometheus)
     int rc = system(cmd);
     snprintf(cmd, sizeof cmd, "%s.out", path);
     char *verdict = tu_read_file(cmd, NULL);
-    ck_assert_msg(rc == 0, "promtool check metrics failed (is the prometheus package "
-                           "installed? dev/setup installs it): %s",
+    ck_assert_msg(rc == 0,
+                  "promtool check metrics failed (is the prometheus package "
+                  "installed? dev/setup installs it): %s",
                   verdict ? verdict : "");
     free(verdict);
 
     /* The sample alert rules in docs/ are valid rules. */
-    snprintf(cmd, sizeof cmd, "promtool check rules '%s/docs/prometheus-alerts.yml' >/dev/null 2>&1",
+    snprintf(cmd, sizeof cmd,
+             "promtool check rules '%s/docs/prometheus-alerts.yml' >/dev/null 2>&1",
              tu_env("SEQR_SRCDIR", "."));
     ck_assert_msg(system(cmd) == 0, "promtool check rules docs/prometheus-alerts.yml failed");
     free(m);

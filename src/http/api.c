@@ -168,8 +168,8 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     json_object_set_new(o, "status", json_string(health_state_name(hr.state)));
     json_t *reasons = json_array();
     for (int i = 0; i < hr.nreasons; i++)
-        json_array_append_new(reasons, json_pack("{s:s,s:s}", "code", hr.reasons[i].code,
-                                                 "message", hr.reasons[i].message));
+        json_array_append_new(reasons, json_pack("{s:s,s:s}", "code", hr.reasons[i].code, "message",
+                                                 hr.reasons[i].message));
     json_object_set_new(o, "reasons", reasons);
     json_object_set_new(o, "version", json_string(SEQR_VERSION));
     json_object_set_new(o, "uptimeSeconds",

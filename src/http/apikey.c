@@ -8,8 +8,8 @@
 
 struct http_apikey {
     pthread_mutex_t lock;
-    char *current;       /* "" = none required */
-    char *previous;      /* NULL = none */
+    char *current;             /* "" = none required */
+    char *previous;            /* NULL = none */
     int64_t previous_until_ms; /* monotonic */
 };
 
