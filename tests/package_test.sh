@@ -156,12 +156,14 @@ make -s -C "$work/seqr-gateway" install DESTDIR="$dest" >/dev/null
 conf="$dest/etc/seqr-gateway/seqr-gateway.conf"
 [ -f "$conf" ] || fail "make install did not install a config into an empty $dest"
 [ "$(stat -c '%a' "$conf")" = 640 ] || fail "make install gave the config mode $(stat -c '%a' "$conf")"
+[ -f "$conf.example" ] || fail "make install did not install $conf.example"
 echo "password = kept-by-operator" >>"$conf"
 chmod 600 "$conf"
 make -s -C "$work/seqr-gateway" install DESTDIR="$dest" >"$work/make-install.log"
 grep -q 'kept-by-operator' "$conf" || fail "make install overwrote the existing config"
 [ "$(stat -c '%a' "$conf")" = 600 ] || fail "make install changed the existing config's mode"
 grep -q 'keeping the existing' "$work/make-install.log" || fail "make install did not say it kept the config"
+grep -q 'kept-by-operator' "$conf.example" && fail "make install wrote the operator's config into the example"
 
 # 9. remove: leaves the config (conffile) until purge
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq seqr-gateway >/dev/null
