@@ -59,6 +59,11 @@ typedef struct {
     char *receipt_address;    /* "" = not shown */
     char *receipt_org_number; /* VAT/organisation number; "" = not shown */
 
+    /* [checkout] the buyer's payment page, GET /pay/{token} */
+    char *checkout_app_scheme;     /* "SEQR" (default) or "SEQR-DEBUG" (test servers) */
+    char *checkout_frame_ancestors; /* CSP frame-ancestors: "'none'" (default), "'self'" or
+                                       origins (https://shop.example ...) that may embed it */
+
     /* [log] (extension) */
     char *log_level; /* error|warn|info|debug, default "info" */
 } config;

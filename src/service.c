@@ -196,6 +196,24 @@ static json_t *service_refunds_json(service *svc, const store_invoice *inv)
     return arr;
 }
 
+/* The buyer's payment page, GET /pay/{token}: absolute under [http]
+ * public_url when set, else a path; null for an invoice without a token
+ * (created before schema 5) or never sent to SEQR. */
+static json_t *service_payment_page_url(service *svc, const store_invoice *inv)
+{
+    if (inv->pay_token[0] == '\0' || inv->reference[0] == '\0')
+        return json_null();
+    const char *base = svc->cfg->http_public_url;
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    buf url = BUF_INIT;
+    buf_printf(&url, "%.*s/pay/%s", (int)bl, base, inv->pay_token);
+    json_t *j = json_string(buf_cstr(&url));
+    buf_free(&url);
+    return j;
+}
+
 json_t *service_invoice_json(service *svc, const store_invoice *inv)
 {
     json_t *o = json_object();
@@ -221,6 +239,7 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
         json_t *v = json_object_get(doc, doc_fields[i]);
         json_object_set(o, doc_fields[i], v ? v : json_null());
     }
+    json_object_set_new(o, "paymentPageUrl", service_payment_page_url(svc, inv));
     json_object_set_new(o, "currency", json_string(inv->currency));
     json_object_set_new(o, "totalAmount", json_string(money_format(inv->total, m)));
     json_t *rows = json_object_get(doc, "rows");
@@ -376,6 +395,7 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     long ttl_s = __atomic_load_n(&svc->cfg->poller_invoice_ttl_s, __ATOMIC_RELAXED);
     inv.expires_at = store_now_ms() + (int64_t)ttl_s * 1000;
     service_random_hex(inv.notify_token, 16);
+    service_random_hex(inv.pay_token, 16);
 
     store_err se = store_invoice_begin(svc->st, &inv);
     if (se != STORE_OK) {
@@ -1275,6 +1295,14 @@ void service_idem_release(service *svc, const char *key)
 bool service_counts(service *svc, int64_t *unknown)
 {
     return store_counts(svc->st, unknown) == STORE_OK;
+}
+
+bool service_invoice_by_pay_token(service *svc, const char *token, store_invoice *out)
+{
+    store_err e = store_invoice_get_pay_token(svc->st, token, out);
+    if (e == STORE_IO)
+        log_warn("reading the invoice of a payment page failed");
+    return e == STORE_OK;
 }
 
 bool service_check_notify(service *svc, const char *ref, const char *token, char ref_out[static 64])

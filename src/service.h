@@ -117,6 +117,9 @@ void service_idem_release(service *svc, const char *key);
 bool service_counts(service *svc, int64_t *unknown);
 /* Checks a notification token for an invoice given as SEQR reference or
  * "gw-<local id>"; on success copies the SEQR reference into ref_out. */
+/* The invoice whose payment page token is token (GET /pay/{token}); false
+ * when there is none (or the store failed, which is logged). */
+bool service_invoice_by_pay_token(service *svc, const char *token, store_invoice *out);
 bool service_check_notify(service *svc, const char *ref, const char *token,
                           char ref_out[static 64]);
 

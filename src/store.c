@@ -182,6 +182,13 @@ static const char *const store_migrations[] = {
     "ALTER TABLE receipts ADD COLUMN data TEXT;"
     "CREATE INDEX receipts_invoice ON receipts(invoice_id);"
     "ALTER TABLE terminals ADD COLUMN cashier_id TEXT NOT NULL DEFAULT '';",
+    /* 5: an invoice's payment page token (GET /pay/{token}, no API key: the
+     * token is the capability), 128 random bits as hex, unique, found
+     * through a partial index. Invoices from before keep '' and have no
+     * payment page (their paymentPageUrl is null): no token is made up for
+     * them inside SQL, where getrandom() is not at hand. */
+    "ALTER TABLE invoices ADD COLUMN pay_token TEXT NOT NULL DEFAULT '';"
+    "CREATE UNIQUE INDEX invoices_pay_token ON invoices(pay_token) WHERE pay_token <> '';",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 
@@ -756,7 +763,7 @@ static char *store_dup_col(sqlite3_stmt *s, int col)
     " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                      \
     " (SELECT ifnull(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                     \
     "  AND r.state <> 'failed'),"                                                                  \
-    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id)"
+    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id), i.pay_token"
 
 static void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
 {
@@ -785,14 +792,15 @@ static void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
     store_copy_col(s, 21, inv->notify_token, sizeof inv->notify_token);
     inv->refunded = sqlite3_column_int64(s, 22);
     inv->has_refunds = sqlite3_column_int(s, 23) != 0;
+    store_copy_col(s, 24, inv->pay_token, sizeof inv->pay_token);
 }
 
 store_err store_invoice_begin(store *st, store_invoice *inv)
 {
     static const char sql[] =
         "INSERT INTO invoices(send_state, status, currency, total, terminal_id, payment_mode,"
-        " client_reference, doc, created_at, updated_at, expires_at, notify_token)"
-        " VALUES('sending', 'ISSUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        " client_reference, doc, created_at, updated_at, expires_at, notify_token, pay_token)"
+        " VALUES('sending', 'ISSUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     /* Not durable: the intent survives a crash of this process as it is (it
      * is in the WAL, in the page cache), and the outcome's durable commit,
      * which comes before the webshop gets its 201, puts it on disk too.
@@ -815,6 +823,7 @@ store_err store_invoice_begin(store *st, store_invoice *inv)
     sqlite3_bind_int64(s, 8, now);
     sqlite3_bind_int64(s, 9, inv->expires_at);
     store_bind_text(s, 10, inv->notify_token);
+    store_bind_text(s, 11, inv->pay_token);
     e = store_step_done(st, s);
     if (e == STORE_OK) {
         inv->id = sqlite3_last_insert_rowid(st->db);
@@ -931,6 +940,15 @@ store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out)
 {
     static const char sql[] = "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.id = ?";
     return store_invoice_get_by(st, sql, NULL, id, out);
+}
+
+store_err store_invoice_get_pay_token(store *st, const char *token, store_invoice *out)
+{
+    static const char sql[] = "SELECT " STORE_INVOICE_COLUMNS
+                              " FROM invoices i WHERE i.pay_token = ? AND i.pay_token <> ''";
+    if (token == NULL || token[0] == '\0')
+        return STORE_NOT_FOUND;
+    return store_invoice_get_by(st, sql, token, 0, out);
 }
 
 store_err store_invoice_list(store *st, const char *status, int64_t before_id, int limit,

@@ -950,6 +950,8 @@ const char *http_api_route(const char *method, const char *path)
 {
     char segs[4][128];
     const char *known = NULL;
+    if (http_checkout_path(path))
+        return http_checkout_route(path);
     for (size_t i = 0; i < sizeof api_routes / sizeof *api_routes; i++) {
         int n;
         if (!api_match(api_routes[i].pattern, path, segs, &n))

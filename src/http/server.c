@@ -59,6 +59,24 @@ void http_respond_fail(http_response *resp, int status, const char *code, const 
     http_respond_error(resp, &err);
 }
 
+bool http_respond_header(http_response *resp, const char *name, const char *value)
+{
+    if (resp->nheaders == HTTP_MAX_HEADERS || strlen(name) >= sizeof resp->headers[0].name ||
+        strlen(value) >= sizeof resp->headers[0].value)
+        return false;
+    snprintf(resp->headers[resp->nheaders].name, sizeof resp->headers[0].name, "%s", name);
+    snprintf(resp->headers[resp->nheaders].value, sizeof resp->headers[0].value, "%s", value);
+    resp->nheaders++;
+    return true;
+}
+
+const char *http_header(const http_request *req, const char *name)
+{
+    if (req->conn == NULL)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 const char *http_query(const http_request *req, const char *name)
 {
     if (req->conn == NULL) /* a request made up by a test or fuzzer */
@@ -106,7 +124,13 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *res
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    bool cache_set = false;
+    for (int i = 0; i < resp->nheaders; i++) {
+        MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+        cache_set = cache_set || strcasecmp(resp->headers[i].name, "Cache-Control") == 0;
+    }
+    if (!cache_set)
+        MHD_add_response_header(r, "Cache-Control", "no-store");
     if (resp->retry_after_s > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", resp->retry_after_s);
@@ -211,6 +235,8 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
         snprintf(msg, sizeof msg, "the request body is larger than %ld bytes",
                  ctx->cfg->http_max_body_bytes);
         http_respond_fail(&resp, 413, "body_too_large", NULL, msg);
+    } else if (http_checkout_path(url)) {
+        http_checkout_dispatch(ctx, &req, &resp); /* public: the token is the capability */
     } else if (strcmp(url, "/healthz") != 0 && strncmp(url, "/seqr/notify/", 13) != 0 &&
                !http_authorized(ctx, conn)) {
         http_respond_fail(&resp, 401, "unauthorized", NULL,
@@ -231,7 +257,13 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     }
     if (resp.status == 0)
         http_respond_fail(&resp, 500, "internal_error", NULL, "no answer was produced");
-    http_access_record(method, url, &resp, store_now_ms() - cs->started);
+    char masked[128];
+    const char *logged = url;
+    if (http_checkout_path(url)) {
+        http_checkout_log_path(url, masked, sizeof masked);
+        logged = masked;
+    }
+    http_access_record(method, logged, &resp, store_now_ms() - cs->started);
     enum MHD_Result ret = http_send(conn, &resp);
     http_response_free(&resp);
     return ret;

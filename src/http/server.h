@@ -45,12 +45,21 @@ typedef struct {
     struct MHD_Connection *conn; /* for query arguments and headers */
 } http_request;
 
+#define HTTP_MAX_HEADERS 8
+
 typedef struct {
     int status;
     json_t *json;             /* owned; rendered when set */
     buf raw;                  /* otherwise this body ... */
     const char *content_type; /* ... with this type (static string) */
     int retry_after_s;        /* > 0: Retry-After header */
+    /* More headers (http_respond_header); a Cache-Control here replaces
+     * the default no-store. */
+    struct {
+        char name[32];
+        char value[512];
+    } headers[HTTP_MAX_HEADERS];
+    int nheaders;
 } http_response;
 
 /* Sets resp to a JSON body (takes the reference). */
@@ -60,6 +69,11 @@ void http_respond_error(http_response *resp, const api_error *err);
 /* Shorthand for http_respond_error with a fresh error. */
 void http_respond_fail(http_response *resp, int status, const char *code, const char *field,
                        const char *message);
+/* Adds a header to the answer (copied; false when there is no room or it is
+ * too long). */
+bool http_respond_header(http_response *resp, const char *name, const char *value);
+/* Request header (borrowed) or NULL. */
+const char *http_header(const http_request *req, const char *name);
 /* Query argument (decoded, borrowed) or NULL. */
 const char *http_query(const http_request *req, const char *name);
 
@@ -69,6 +83,16 @@ typedef struct http_server http_server;
 http_server *http_server_start(const http_context *ctx, buf *err);
 /* Stops accepting, waits for requests in flight, frees. */
 void http_server_stop(http_server *srv);
+
+/* Implemented in http/checkout.c: the buyer's payment page under /pay/,
+ * reached without the API key (see http/checkout.h). */
+bool http_checkout_path(const char *path);
+void http_checkout_dispatch(const http_context *ctx, const http_request *req,
+                            http_response *resp);
+/* The path as it may be logged: a payment page token is masked. */
+void http_checkout_log_path(const char *path, char *out, size_t outlen);
+/* The route of a /pay/ path as a metrics label (static). */
+const char *http_checkout_route(const char *path);
 
 /* Implemented in http/api.c: routes one request. */
 void http_api_dispatch(const http_context *ctx, const http_request *req, http_response *resp);
