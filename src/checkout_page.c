@@ -21,6 +21,8 @@
 typedef enum {
     T_PAY_TITLE,
     T_TO_PAY,
+    T_PAID_AMOUNT,
+    T_AMOUNT,
     T_OPEN_APP,
     T_SCAN,
     T_SCAN_OTHER,
@@ -55,6 +57,8 @@ static const char *const checkout_texts[2][T_COUNT] = {
         {
             [T_PAY_TITLE] = "Pay",
             [T_TO_PAY] = "To pay",
+            [T_PAID_AMOUNT] = "Paid",
+            [T_AMOUNT] = "Amount",
             [T_OPEN_APP] = "Pay with the SEQR app",
             [T_SCAN] = "Scan the code with the SEQR app",
             [T_SCAN_OTHER] = "Paying with another phone? Scan the code with its SEQR app.",
@@ -88,6 +92,8 @@ static const char *const checkout_texts[2][T_COUNT] = {
         {
             [T_PAY_TITLE] = "Betala",
             [T_TO_PAY] = "Att betala",
+            [T_PAID_AMOUNT] = "Betalt",
+            [T_AMOUNT] = "Belopp",
             [T_OPEN_APP] = "Betala med SEQR-appen",
             [T_SCAN] = "Skanna koden med SEQR-appen",
             [T_SCAN_OTHER] = "Betalar du med en annan telefon? Skanna koden med dess SEQR-app.",
@@ -592,7 +598,10 @@ checkout_err checkout_render(const checkout_input *in, buf *out, char *msg, size
     char total[96];
     checkout_money(inv->total, inv->currency, lang, total, sizeof total);
     xmlNodePtr amount = ck_elc(&st, header, "p", "amount", NULL);
-    ck_elc(&st, amount, "span", "amount-label", tx(lang, T_TO_PAY));
+    /* The label that fits the state is shown: to pay, paid, or just the amount. */
+    ck_elc(&st, amount, "span", "amount-label label-due", tx(lang, T_TO_PAY));
+    ck_elc(&st, amount, "span", "amount-label label-paid", tx(lang, T_PAID_AMOUNT));
+    ck_elc(&st, amount, "span", "amount-label label-other", tx(lang, T_AMOUNT));
     ck_elc(&st, amount, "strong", "amount-value", total);
 
     /* Waiting: the app button (phones), the QR code, the time left. */
