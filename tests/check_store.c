@@ -94,7 +94,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 4);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 5);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -171,6 +171,8 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
 #define UNDO_SCHEMA_4                                                                              \
     "DROP INDEX receipts_invoice; ALTER TABLE receipts DROP COLUMN data;"                          \
     " ALTER TABLE terminals DROP COLUMN cashier_id;"
+/* Takes a current database back to schema 4's shape (before migration 5). */
+#define UNDO_SCHEMA_5 "DROP INDEX invoices_pay_token; ALTER TABLE invoices DROP COLUMN pay_token;"
 
 /* Migration 1 -> 2 on a database written by the first schema: the pending
  * index goes, the indexes of unknown outcomes come and answer /healthz's
@@ -186,7 +188,7 @@ START_TEST(migration_to_schema_2)
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     ck_assert_int_eq(
         sqlite3_exec(db,
-                     UNDO_SCHEMA_4 "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
+                     UNDO_SCHEMA_5 UNDO_SCHEMA_4 "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
                      "CREATE INDEX invoices_pending ON invoices(id) WHERE send_state = 'sent'"
                      " AND polling_stopped = 0 AND status NOT IN ('PAID', 'CANCELED', 'FAILED');"
                      "UPDATE invoices SET send_state = 'sending' WHERE reference IS NULL;"
@@ -243,7 +245,7 @@ START_TEST(migration_to_schema_3)
     ck_assert_int_eq(
         sqlite3_exec(
             db,
-            "PRAGMA foreign_keys = OFF; BEGIN;" UNDO_SCHEMA_4
+            "PRAGMA foreign_keys = OFF; BEGIN;" UNDO_SCHEMA_5 UNDO_SCHEMA_4
             "CREATE TABLE invoices_v2( id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " reference TEXT UNIQUE, send_state TEXT NOT NULL, status TEXT NOT NULL,"
             " version INTEGER NOT NULL DEFAULT 0, qr_code TEXT NOT NULL DEFAULT '',"
@@ -308,7 +310,7 @@ START_TEST(migration_to_schema_3)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "4");
+    ck_assert_str_eq(t, "5");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
     ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
@@ -698,7 +700,9 @@ START_TEST(migration_to_schema_4)
     store_close(st);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_4 "PRAGMA user_version = 3; COMMIT;",
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "BEGIN;" UNDO_SCHEMA_5 UNDO_SCHEMA_4
+                                  "PRAGMA user_version = 3; COMMIT;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -735,12 +739,72 @@ START_TEST(migration_to_schema_4)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "4");
+    ck_assert_str_eq(v, "5");
     free(v);
     assert_plan_uses(db,
                      "SELECT mime_type FROM receipts WHERE invoice_id = 1 AND result_code = 0"
                      " ORDER BY id DESC LIMIT 1",
                      "receipts_invoice");
+    sqlite3_close(db);
+}
+END_TEST
+
+/* Migration 4 -> 5 on a database in schema 4's shape: invoices keep their
+ * rows with no pay token (no payment page), new ones get theirs, found
+ * through the partial unique index; "" finds nothing. */
+START_TEST(migration_to_schema_5)
+{
+    store *st = open_fresh();
+    int64_t old = new_invoice(st, 10000, "1000000000050");
+    store_close(st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_5 "PRAGMA user_version = 4; COMMIT;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(st, old, &inv), STORE_OK);
+    ck_assert_str_eq(inv.pay_token, "");
+    ck_assert_str_eq(inv.reference, "1000000000050");
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_invoice_get_pay_token(st, "", &inv), STORE_NOT_FOUND);
+
+    store_invoice fresh;
+    memset(&fresh, 0, sizeof fresh);
+    snprintf(fresh.currency, sizeof fresh.currency, "SEK");
+    fresh.total = 500;
+    fresh.doc_json = "{}";
+    fresh.expires_at = store_now_ms() + 60000;
+    snprintf(fresh.pay_token, sizeof fresh.pay_token, "0123456789abcdef0123456789abcdef");
+    ck_assert_int_eq(store_invoice_begin(st, &fresh), STORE_OK);
+    ck_assert_int_eq(store_invoice_sent(st, &fresh, "1000000000051", "HTTP://SEQR.SE/R1"), STORE_OK);
+    ck_assert_int_eq(store_invoice_get_pay_token(st, "0123456789abcdef0123456789abcdef", &inv),
+                     STORE_OK);
+    ck_assert_str_eq(inv.reference, "1000000000051");
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_invoice_get_pay_token(st, "0123456789abcdef0123456789abcdee", &inv),
+                     STORE_NOT_FOUND);
+    /* A second invoice with the same token is refused (unique). */
+    store_invoice twin;
+    memset(&twin, 0, sizeof twin);
+    snprintf(twin.currency, sizeof twin.currency, "SEK");
+    twin.total = 500;
+    twin.doc_json = "{}";
+    snprintf(twin.pay_token, sizeof twin.pay_token, "%s", fresh.pay_token);
+    ck_assert_int_ne(store_invoice_begin(st, &twin), STORE_OK);
+    store_close(st);
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *v = query_text(db, "PRAGMA user_version");
+    ck_assert_str_eq(v, "5");
+    free(v);
+    assert_plan_uses(db, "SELECT id FROM invoices i WHERE i.pay_token = 'x' AND i.pay_token <> ''",
+                     "invoices_pay_token");
     sqlite3_close(db);
 }
 END_TEST
@@ -779,6 +843,7 @@ int main(void)
     tcase_add_test(tc, migration_to_schema_2);
     tcase_add_test(tc, migration_to_schema_3);
     tcase_add_test(tc, migration_to_schema_4);
+    tcase_add_test(tc, migration_to_schema_5);
     tcase_add_test(tc, unknown_invoices_settled);
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);
