@@ -491,6 +491,60 @@ START_TEST(idempotency_key)
 }
 END_TEST
 
+/* Hostile bodies on every route and method: each gets a real HTTP answer and
+ * the daemon lives on. PUT /invoices/{ref} with "terminalId" once freed an
+ * uninitialised pointer and aborted the process. */
+START_TEST(hostile_bodies_every_route)
+{
+    char ref[64], path[160];
+    gwt_create_invoice(&env, ref);
+    static const char *const bodies[] = {
+        "{\"terminalId\":\"t-1\"}",
+        "{\"terminalId\":null,\"currency\":\"SEK\"}",
+        "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1.00\"}],"
+        "\"terminalId\":\"x\"}",
+        "[]",
+        "\"text\"",
+        "null",
+        "{",
+        "{\"amount\":\"99999999999999999999\"}",
+        "{\"amount\":1e400}",
+        "{\"rows\":[null,1,\"x\",{}]}",
+        "{\"parameters\":{\"transactionPeriodId\":[]}}",
+        "{\"a\":1,\"a\":2}",
+        "{\"\\u0000\":\"\\u0000\"}",
+    };
+    static const char *const paths[] = {
+        "/invoices", "/invoices/%s", "/invoices/%s/status", "/invoices/%s/cancel",
+        "/invoices/%s/receipt", "/invoices/%s/refunds", "/invoices/%s/refunds/1/resolve",
+        "/invoices/%s/commit", "/invoices/%s/qr.svg", "/periods", "/reports", "/terminals",
+        "/terminals/%s/seqr-id", "/terminals/%s", "/unknown-outcomes",
+        "/unknown-outcomes/invoices/%s/resolve", "/healthz"};
+    static const char *const methods[] = {"POST", "PUT", "GET", "DELETE", "PATCH"};
+    for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+        snprintf(path, sizeof path, paths[p], ref);
+        for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
+            for (size_t b = 0; b < sizeof bodies / sizeof *bodies; b++) {
+                long st = 0;
+                json_t *j = gwt_gw_call(&env, methods[m], path, bodies[b], NULL, &st);
+                ck_assert_msg(st >= 200 && st <= 599, "%s %s %s -> %ld", methods[m], path,
+                              bodies[b], st);
+                json_decref(j);
+            }
+        }
+    }
+    long st;
+    json_t *j = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+    snprintf(path, sizeof path, "/invoices/%s", ref);
+    j = gwt_gw_call(&env, "PUT", path, "{\"terminalId\":\"t-1\"}", NULL, &st);
+    ck_assert_int_eq(st, 422);
+    ck_assert_str_eq(gwt_error_field(j), "terminalId");
+    json_decref(j);
+}
+END_TEST
+
 START_TEST(qr_text_and_images)
 {
     char ref[64];
@@ -1301,6 +1355,7 @@ int main(void)
     tcase_add_test(shared, bad_invoices_change_nothing);
     tcase_add_test(shared, list_and_update);
     tcase_add_test(shared, idempotency_key);
+    tcase_add_test(shared, hostile_bodies_every_route);
     tcase_add_test(shared, qr_text_and_images);
     tcase_add_test(shared, openapi_paths_answer);
     tcase_add_test(shared, abuse_deep_json_header_flood_idle_connections);

@@ -187,6 +187,7 @@ static void api_create_invoice(const http_context *ctx, const http_request *req,
     if (body == NULL)
         return;
     invoice_input in;
+    memset(&in, 0, sizeof in);
     api_error err;
     api_error_clear(&err);
     store_invoice inv;
@@ -204,7 +205,10 @@ static void api_update_invoice(const http_context *ctx, const http_request *req,
     json_t *body = api_body(req, resp, false);
     if (body == NULL)
         return;
+    /* Zeroed: the terminalId branch answers without invoice_parse, and the
+     * cleanup below must then free nothing. */
     invoice_input in;
+    memset(&in, 0, sizeof in);
     api_error err;
     api_error_clear(&err);
     store_invoice inv;
@@ -217,8 +221,7 @@ static void api_update_invoice(const http_context *ctx, const http_request *req,
     } else {
         api_invoice_answer(ctx, resp, 200, &inv);
     }
-    if (in.doc != NULL || in.rows != NULL)
-        invoice_input_free(&in);
+    invoice_input_free(&in);
     json_decref(body);
 }
 
