@@ -22,6 +22,11 @@ typedef struct {
     long http_max_body_bytes;      /* extension: request body cap, default 1048576 */
     int http_max_connections;      /* extension: default 512 */
     int http_connection_timeout_s; /* extension: idle client timeout, default 30 */
+    int http_max_connections_per_ip; /* extension: default 16 (well below max_connections) */
+    int http_request_timeout_s;      /* extension: whole request (body upload), default 60 */
+    long http_idempotency_ttl_s;     /* extension: how long Idempotency-Keys are kept, 86400 */
+    char *http_allowed_hosts;        /* extension: Host names accepted besides IP literals,
+                                        localhost and listen (comma-separated, "" = none) */
 
     /* [seqr] */
     char *seqr_url;              /* required; http(s):// URL */

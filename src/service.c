@@ -1020,21 +1020,25 @@ void service_stop_polling(service *svc, const char *ref, const char *why)
     store_invoice_stop_polling(svc->st, ref, why);
 }
 
-store_err service_idem_claim(service *svc, const char *key, const char *method, const char *path,
-                             const char *body, bool *same_request, int *status, char **response)
+store_err service_idem_claim(service *svc, const char *scope, const char *key,
+                             const char *request_hash, bool *same_request, int *status,
+                             char **response)
 {
-    return store_idem_claim(svc->st, key, method, path, body, same_request, status, response);
+    return store_idem_claim(svc->st, scope, key, request_hash,
+                            (int64_t)svc->cfg->http_idempotency_ttl_s * 1000, same_request, status,
+                            response);
 }
 
-void service_idem_finish(service *svc, const char *key, int status, const char *response)
+void service_idem_finish(service *svc, const char *scope, const char *key, int status,
+                         const char *response)
 {
-    if (store_idem_finish(svc->st, key, status, response) != STORE_OK)
+    if (store_idem_finish(svc->st, scope, key, status, response) != STORE_OK)
         log_warn("storing the answer for an Idempotency-Key failed");
 }
 
-void service_idem_release(service *svc, const char *key)
+void service_idem_release(service *svc, const char *scope, const char *key)
 {
-    if (store_idem_release(svc->st, key) != STORE_OK)
+    if (store_idem_release(svc->st, scope, key) != STORE_OK)
         log_warn("releasing an Idempotency-Key failed");
 }
 

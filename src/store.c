@@ -173,6 +173,30 @@ static const char *const store_migrations[] = {
     "CREATE INDEX invoices_status ON invoices(status, id);"
     "CREATE INDEX invoices_unknown ON invoices(id) WHERE send_state = 'unknown';"
     "DELETE FROM sqlite_sequence WHERE name = 'invoices';",
+    /* 4: Idempotency-Keys scoped per API key and fingerprinted, not kept.
+     * Schema 3 stored every request body (terminal passwords included, and
+     * up to max_body_bytes each) and compared raw bytes. Now a row holds the
+     * SHA-256 of the canonical request and the answer; rows expire after
+     * [http] idempotency_ttl_s (created_at is indexed for the pruning).
+     * Finished rows of schema 3 are kept for their replays under scope '*'
+     * (any key) with the fingerprint 'legacy' (any request); rows still
+     * running are dropped as at every start. secure_delete overwrites the
+     * dropped bodies in the file instead of leaving them on free pages. */
+    "PRAGMA secure_delete = ON;"
+    "CREATE TABLE idempotency_new("
+    " scope TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " request_hash TEXT NOT NULL,"
+    " status INTEGER NOT NULL DEFAULT 0,"
+    " response TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(scope, key));"
+    "INSERT INTO idempotency_new(scope, key, request_hash, status, response, created_at)"
+    " SELECT '*', key, 'legacy', status, response, created_at FROM idempotency"
+    " WHERE status <> 0;"
+    "DROP TABLE idempotency;"
+    "ALTER TABLE idempotency_new RENAME TO idempotency;"
+    "CREATE INDEX idempotency_created ON idempotency(created_at);",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 
@@ -1381,30 +1405,56 @@ store_err store_terminal_unregister(store *st, const char *terminal_id)
 
 /* --- idempotency --- */
 
-store_err store_idem_claim(store *st, const char *key, const char *method, const char *path,
-                           const char *body, bool *same_request, int *status, char **response)
+store_err store_idem_prune(store *st, int64_t older_than_ms)
 {
-    static const char sql_get[] =
-        "SELECT method, path, body, status, response FROM idempotency WHERE key = ?";
-    static const char sql_put[] = "INSERT INTO idempotency(key, method, path, body, created_at)"
-                                  " VALUES(?, ?, ?, ?, ?)";
-    *same_request = false;
-    *status = 0;
-    *response = NULL;
+    static const char sql[] = "DELETE FROM idempotency WHERE created_at < ?";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
-    sqlite3_stmt *s = store_stmt(st, sql_get);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    sqlite3_bind_int64(s, 1, older_than_ms);
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+store_err store_idem_claim(store *st, const char *scope, const char *key,
+                           const char *request_hash, int64_t ttl_ms, bool *same_request,
+                           int *status, char **response)
+{
+    static const char sql_prune[] = "DELETE FROM idempotency WHERE created_at < ?";
+    static const char sql_get[] = "SELECT request_hash, status, response FROM idempotency"
+                                  " WHERE key = ? AND scope IN (?, '*')";
+    static const char sql_put[] =
+        "INSERT INTO idempotency(scope, key, request_hash, created_at) VALUES(?, ?, ?, ?)";
+    *same_request = false;
+    *status = 0;
+    *response = NULL;
+    int64_t now = store_now_ms();
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    /* Expired keys go first (an index range, empty most of the time), so an
+     * expired key is a new key and the table holds at most one TTL's worth. */
+    sqlite3_stmt *s = store_stmt(st, sql_prune);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    sqlite3_bind_int64(s, 1, now - ttl_ms);
+    e = store_step_done(st, s);
+    if (e != STORE_OK)
+        return store_tx_end(st, e);
+    s = store_stmt(st, sql_get);
     if (s == NULL)
         return store_tx_end(st, STORE_IO);
     store_bind_text(s, 1, key);
+    store_bind_text(s, 2, scope);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        *same_request = strcmp((const char *)sqlite3_column_text(s, 0), method) == 0 &&
-                        strcmp((const char *)sqlite3_column_text(s, 1), path) == 0 &&
-                        strcmp((const char *)sqlite3_column_text(s, 2), body) == 0;
-        *status = sqlite3_column_int(s, 3);
-        *response = store_dup_col(s, 4);
+        const char *h = (const char *)sqlite3_column_text(s, 0);
+        *same_request = strcmp(h, request_hash) == 0 || strcmp(h, "legacy") == 0;
+        *status = sqlite3_column_int(s, 1);
+        *response = store_dup_col(s, 2);
         store_done(st, s);
         return store_tx_end(st, STORE_CONFLICT);
     }
@@ -1414,18 +1464,19 @@ store_err store_idem_claim(store *st, const char *key, const char *method, const
     s = store_stmt(st, sql_put);
     if (s == NULL)
         return store_tx_end(st, STORE_IO);
-    store_bind_text(s, 1, key);
-    store_bind_text(s, 2, method);
-    store_bind_text(s, 3, path);
-    store_bind_text(s, 4, body);
-    sqlite3_bind_int64(s, 5, store_now_ms());
+    store_bind_text(s, 1, scope);
+    store_bind_text(s, 2, key);
+    store_bind_text(s, 3, request_hash);
+    sqlite3_bind_int64(s, 4, now);
     e = store_step_done(st, s);
     return store_tx_end(st, e);
 }
 
-store_err store_idem_finish(store *st, const char *key, int status, const char *response)
+store_err store_idem_finish(store *st, const char *scope, const char *key, int status,
+                            const char *response)
 {
-    static const char sql[] = "UPDATE idempotency SET status = ?, response = ? WHERE key = ?";
+    static const char sql[] =
+        "UPDATE idempotency SET status = ?, response = ? WHERE scope = ? AND key = ?";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
@@ -1434,21 +1485,23 @@ store_err store_idem_finish(store *st, const char *key, int status, const char *
         return store_tx_end(st, STORE_IO);
     sqlite3_bind_int(s, 1, status);
     store_bind_text(s, 2, response);
-    store_bind_text(s, 3, key);
+    store_bind_text(s, 3, scope);
+    store_bind_text(s, 4, key);
     e = store_step_done(st, s);
     return store_tx_end(st, e);
 }
 
-store_err store_idem_release(store *st, const char *key)
+store_err store_idem_release(store *st, const char *scope, const char *key)
 {
-    static const char sql[] = "DELETE FROM idempotency WHERE key = ?";
+    static const char sql[] = "DELETE FROM idempotency WHERE scope = ? AND key = ?";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
     sqlite3_stmt *s = store_stmt(st, sql);
     if (s == NULL)
         return store_tx_end(st, STORE_IO);
-    store_bind_text(s, 1, key);
+    store_bind_text(s, 1, scope);
+    store_bind_text(s, 2, key);
     e = store_step_done(st, s);
     return store_tx_end(st, e);
 }

@@ -216,15 +216,23 @@ store_err store_terminal_set_seqr_id(store *st, const char *terminal_id, const c
 store_err store_terminal_unregister(store *st, const char *terminal_id);
 
 /* --- idempotency keys --- */
-/* Claims key for a request (method, path, body). Returns STORE_OK when the key
- * is new (the caller must later store_idem_finish or store_idem_release it);
- * STORE_CONFLICT with *status and *response filled (malloc'd) when the key was
- * used: *same_request tells whether method/path/body match, and *status is 0
- * while the first request is still running. */
-store_err store_idem_claim(store *st, const char *key, const char *method, const char *path,
-                           const char *body, bool *same_request, int *status, char **response);
-store_err store_idem_finish(store *st, const char *key, int status, const char *response);
+/* A key is claimed within a scope (a digest of the API key that presented
+ * it) for one request, identified by request_hash (a digest of the canonical
+ * request; the request itself is not kept). Keys older than ttl_ms are pruned
+ * first, so an expired key is new again. Returns STORE_OK when the key is new
+ * (the caller must later store_idem_finish or store_idem_release it);
+ * STORE_CONFLICT with *status and *response (malloc'd) filled when the key is
+ * held: *same_request tells whether request_hash matches, and *status is 0
+ * while the first request is still running. Rows kept from schema 3 match
+ * every scope and every request. */
+store_err store_idem_claim(store *st, const char *scope, const char *key,
+                           const char *request_hash, int64_t ttl_ms, bool *same_request,
+                           int *status, char **response);
+store_err store_idem_finish(store *st, const char *scope, const char *key, int status,
+                            const char *response);
 /* Forgets a claimed key (the request failed before anything happened). */
-store_err store_idem_release(store *st, const char *key);
+store_err store_idem_release(store *st, const char *scope, const char *key);
+/* Deletes every key created before older_than_ms (ms since the epoch). */
+store_err store_idem_prune(store *st, int64_t older_than_ms);
 
 #endif

@@ -5,6 +5,7 @@
  * down/slow/garbage, idempotency, refunds, restarts after kill -9, SIGTERM. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <ctype.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -545,6 +546,117 @@ START_TEST(hostile_bodies_every_route)
 }
 END_TEST
 
+/* The same JSON written another way is the same request (canonical compare),
+ * and a replayed answer says so in Idempotent-Replayed. */
+START_TEST(idempotency_canonical_json_and_replay_header)
+{
+    static const char a[] = "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":"
+                            "\"5.00\",\"description\":\"Tea\"}]}";
+    static const char b[] = "{ \"rows\" : [ { \"description\" : \"Tea\", \"totalAmount\" : "
+                            "\"5.00\", \"quantity\" : \"1\" } ],\n  \"currency\" : \"SEK\" }";
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/invoices", env.gw_port);
+    const char *h[] = {"Authorization: Bearer " API_KEY, "Content-Type: application/json",
+                       "Idempotency-Key: canon-1", NULL};
+    int before = gwt_sim_count(&env, "sendInvoice");
+    tu_response r1, r2;
+    ck_assert_int_eq(tu_http("POST", url, h, a, strlen(a), &r1), 201);
+    ck_assert_ptr_null(strcasestr(buf_cstr(&r1.headers), "Idempotent-Replayed"));
+    ck_assert_int_eq(tu_http("POST", url, h, b, strlen(b), &r2), 201);
+    ck_assert_ptr_nonnull(strcasestr(buf_cstr(&r2.headers), "Idempotent-Replayed: true"));
+    json_t *j1 = tu_json(&r1), *j2 = tu_json(&r2);
+    ck_assert_str_eq(gwt_str(j1, "invoiceReference"), gwt_str(j2, "invoiceReference"));
+    ck_assert_int_eq(gwt_sim_count(&env, "sendInvoice"), before + 1);
+    json_decref(j1);
+    json_decref(j2);
+    tu_response_free(&r1);
+    tu_response_free(&r2);
+}
+END_TEST
+
+/* /seqr/notify/ faces the internet without the API key: it must neither
+ * claim Idempotency-Keys (a stranger pre-claiming the shop's next key made
+ * the shop's real POST /invoices fail with 422) nor keep bodies. */
+START_TEST(notify_claims_no_idempotency_key)
+{
+    char url[160];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/seqr/notify/nope?token=x", env.gw_port);
+    size_t n = 500000;
+    char *big = malloc(n + 1);
+    memset(big, 'a', n);
+    big[n] = '\0';
+    const char *h[] = {"Idempotency-Key: order-45", "Content-Type: text/plain", NULL};
+    tu_response r;
+    long st = tu_http("POST", url, h, big, n, &r);
+    ck_assert_msg(st == 404 || st == 413, "notify got %ld", st);
+    tu_response_free(&r);
+    st = tu_http("POST", url, h, "{}", 2, &r);
+    ck_assert_int_eq(st, 404);
+    tu_response_free(&r);
+    free(big);
+    json_t *j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, "order-45", &st);
+    ck_assert_int_eq(st, 201);
+    json_decref(j);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(env.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT count(*), max(length(response)) FROM idempotency"
+                                        " WHERE key = 'order-45'",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 1);
+    ck_assert_int_lt(sqlite3_column_int(s, 1), 5000);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+END_TEST
+
+/* Browsers: a page may not drive the API (CSRF as text/plain, or any
+ * Origin), and a rebound host name is refused (DNS rebinding); an
+ * unauthenticated body is refused before it is read. */
+START_TEST(csrf_rebinding_and_content_type)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/invoices", env.gw_port);
+    tu_response r;
+    const char *plain[] = {"Authorization: Bearer " API_KEY, "Content-Type: text/plain", NULL};
+    ck_assert_int_eq(tu_http("POST", url, plain, gwt_invoice_body, strlen(gwt_invoice_body), &r),
+                     415);
+    json_t *j = tu_json(&r);
+    ck_assert_str_eq(gwt_error_code(j), "unsupported_media_type");
+    json_decref(j);
+    tu_response_free(&r);
+    const char *form[] = {"Authorization: Bearer " API_KEY,
+                          "Content-Type: application/x-www-form-urlencoded", NULL};
+    ck_assert_int_eq(tu_http("POST", url, form, "a=b", 3, &r), 415);
+    tu_response_free(&r);
+    const char *origin[] = {"Authorization: Bearer " API_KEY, "Content-Type: application/json",
+                            "Origin: https://evil.example", NULL};
+    ck_assert_int_eq(tu_http("POST", url, origin, gwt_invoice_body, strlen(gwt_invoice_body), &r),
+                     403);
+    tu_response_free(&r);
+    const char *rebound[] = {"Authorization: Bearer " API_KEY, "Host: evil.example:8080", NULL};
+    ck_assert_int_eq(tu_http("GET", url, rebound, NULL, 0, &r), 421);
+    j = tu_json(&r);
+    ck_assert_str_eq(gwt_error_code(j), "host_not_allowed");
+    json_decref(j);
+    tu_response_free(&r);
+    const char *local[] = {"Authorization: Bearer " API_KEY, "Host: localhost", NULL};
+    ck_assert_int_eq(tu_http("GET", url, local, NULL, 0, &r), 200);
+    tu_response_free(&r);
+    /* No key: 401 whatever the body. */
+    const char *nokey[] = {"Content-Type: application/json", NULL};
+    ck_assert_int_eq(tu_http("POST", url, nokey, gwt_invoice_body, strlen(gwt_invoice_body), &r),
+                     401);
+    tu_response_free(&r);
+    j = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &(long){0});
+    json_decref(j);
+}
+END_TEST
+
 START_TEST(qr_text_and_images)
 {
     char ref[64];
@@ -1044,10 +1156,14 @@ START_TEST(abuse_deep_json_header_flood_idle_connections)
     tu_response_free(&r);
     free(h);
 
-    /* 100 clients that connect and say nothing must not starve a real one. */
+    /* 100 clients of one address (127.0.0.2) that connect and say nothing
+     * must not starve a real one of another address: that address gets
+     * [http] max_connections_per_ip (16) threads, the rest are closed. */
     int idle[100];
     for (int i = 0; i < 100; i++) {
         idle[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+        ck_assert_int_eq(bind(idle[i], (struct sockaddr *)&src, sizeof src), 0);
         struct sockaddr_in a = {.sin_family = AF_INET,
                                 .sin_port = htons((uint16_t)env.gw_port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -1064,6 +1180,20 @@ START_TEST(abuse_deep_json_header_flood_idle_connections)
     json_decref(j);
     char ref[64];
     gwt_create_invoice(&env, ref);
+    /* All but max_connections_per_ip of them were closed by the gateway. */
+    int closed = 0;
+    long long deadline = tu_now_ms() + 10000LL * gwt_slowdown();
+    while (closed < 100 - 16 && tu_now_ms() < deadline) {
+        closed = 0;
+        for (int i = 0; i < 100; i++) {
+            char c;
+            ssize_t n = recv(idle[i], &c, 1, MSG_DONTWAIT | MSG_PEEK);
+            closed += n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+        }
+        if (closed < 100 - 16)
+            usleep(50000);
+    }
+    ck_assert_int_ge(closed, 100 - 16);
     for (int i = 0; i < 100; i++)
         close(idle[i]);
     ck_assert(tu_alive(&env.gw));
@@ -1356,6 +1486,9 @@ int main(void)
     tcase_add_test(shared, list_and_update);
     tcase_add_test(shared, idempotency_key);
     tcase_add_test(shared, hostile_bodies_every_route);
+    tcase_add_test(shared, idempotency_canonical_json_and_replay_header);
+    tcase_add_test(shared, notify_claims_no_idempotency_key);
+    tcase_add_test(shared, csrf_rebinding_and_content_type);
     tcase_add_test(shared, qr_text_and_images);
     tcase_add_test(shared, openapi_paths_answer);
     tcase_add_test(shared, abuse_deep_json_header_flood_idle_connections);

@@ -94,7 +94,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 3);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 4);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -303,7 +303,7 @@ START_TEST(migration_to_schema_3)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "3");
+    ck_assert_str_eq(t, "4");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
     ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
@@ -330,6 +330,76 @@ START_TEST(migration_to_schema_3)
     ck_assert_str_eq(t, "");
     free(t);
     sqlite3_close(db);
+}
+END_TEST
+
+/* Migration 3 -> 4 on a database in schema 3's shape: Idempotency-Key rows
+ * that held whole request bodies (a terminal password among them) keep their
+ * answers for replays, the bodies are gone from the table and from the file,
+ * rows of requests that never finished are dropped. */
+START_TEST(migration_to_schema_4)
+{
+    store *st = open_fresh();
+    store_close(st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "BEGIN; DROP TABLE idempotency;"
+                     "CREATE TABLE idempotency( key TEXT PRIMARY KEY, method TEXT NOT NULL,"
+                     " path TEXT NOT NULL, body TEXT NOT NULL,"
+                     " status INTEGER NOT NULL DEFAULT 0,"
+                     " response TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);"
+                     "INSERT INTO idempotency VALUES('t-1', 'POST', '/terminals',"
+                     " '{\"password\":\"Pw-In-Plain-Text-42\"}', 201,"
+                     " '{\"terminalId\":\"T1\"}', strftime('%s','now') * 1000);"
+                     "INSERT INTO idempotency VALUES('o-1', 'POST', '/invoices', '{}', 0, '',"
+                     " strftime('%s','now') * 1000);"
+                     "PRAGMA user_version = 3; COMMIT;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    bool same = false;
+    int status = 0;
+    char *resp = NULL;
+    /* The finished key replays for any scope and any request... */
+    ck_assert_int_eq(store_idem_claim(st, "scope", "t-1", "h", 86400000, &same, &status, &resp),
+                     STORE_CONFLICT);
+    ck_assert(same);
+    ck_assert_int_eq(status, 201);
+    ck_assert_str_eq(resp, "{\"terminalId\":\"T1\"}");
+    free(resp);
+    /* ...the unfinished one is free again. */
+    ck_assert_int_eq(store_idem_claim(st, "scope", "o-1", "h", 86400000, &same, &status, &resp),
+                     STORE_OK);
+    store_close(st);
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *t = query_text(db, "PRAGMA user_version");
+    ck_assert_str_eq(t, "4");
+    free(t);
+    t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'idempotency'");
+    ck_assert_ptr_null(strstr(t, "body"));
+    ck_assert_ptr_nonnull(strstr(t, "request_hash"));
+    free(t);
+    assert_plan_uses(db, "DELETE FROM idempotency WHERE created_at < ?", "idempotency_created");
+    sqlite3_close(db);
+    /* The password is in no byte of the database file (or its WAL). */
+    static const char *const files[] = {"", "-wal"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s%s", db_path, files[i]);
+        size_t len = 0;
+        char *bytes = tu_read_file(path, &len);
+        if (bytes == NULL)
+            continue;
+        ck_assert_ptr_null(memmem(bytes, len, "Pw-In-Plain-Text-42", 19));
+        free(bytes);
+    }
 }
 END_TEST
 
@@ -649,27 +719,31 @@ START_TEST(idempotency_keys)
     bool same;
     int status;
     char *resp;
-    ck_assert_int_eq(store_idem_claim(st, "k1", "POST", "/invoices", "{}", &same, &status, &resp),
-                     STORE_OK);
-    ck_assert_int_eq(store_idem_claim(st, "k1", "POST", "/invoices", "{}", &same, &status, &resp),
+    const int64_t day = 86400000;
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h1", day, &same, &status, &resp), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h1", day, &same, &status, &resp),
                      STORE_CONFLICT);
     ck_assert(same);
     ck_assert_int_eq(status, 0); /* still running */
     free(resp);
-    ck_assert_int_eq(store_idem_finish(st, "k1", 201, "{\"a\":1}"), STORE_OK);
-    ck_assert_int_eq(store_idem_claim(st, "k1", "POST", "/invoices", "{}", &same, &status, &resp),
+    ck_assert_int_eq(store_idem_finish(st, "s1", "k1", 201, "{\"a\":1}"), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h1", day, &same, &status, &resp),
                      STORE_CONFLICT);
     ck_assert_int_eq(status, 201);
     ck_assert_str_eq(resp, "{\"a\":1}");
     free(resp);
-    ck_assert_int_eq(
-        store_idem_claim(st, "k1", "POST", "/invoices", "{\"x\":1}", &same, &status, &resp),
-        STORE_CONFLICT);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h2", day, &same, &status, &resp),
+                     STORE_CONFLICT);
     ck_assert(!same);
     free(resp);
-    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp), STORE_OK);
-    ck_assert_int_eq(store_idem_release(st, "k2"), STORE_OK);
-    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp), STORE_OK);
+    /* Another API key's scope does not see the key. */
+    ck_assert_int_eq(store_idem_claim(st, "s2", "k1", "h9", day, &same, &status, &resp), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k2", "h1", day, &same, &status, &resp), STORE_OK);
+    ck_assert_int_eq(store_idem_release(st, "s1", "k2"), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k2", "h1", day, &same, &status, &resp), STORE_OK);
+    /* Expired keys are pruned: a TTL of 0 ms lets nothing older survive. */
+    ck_assert_int_eq(store_idem_prune(st, store_now_ms() + 1), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h2", day, &same, &status, &resp), STORE_OK);
     store_close(st);
 }
 END_TEST
@@ -707,6 +781,7 @@ int main(void)
     tcase_add_test(tc, intent_then_outcome_and_crash_recovery);
     tcase_add_test(tc, migration_to_schema_2);
     tcase_add_test(tc, migration_to_schema_3);
+    tcase_add_test(tc, migration_to_schema_4);
     tcase_add_test(tc, unknown_invoices_settled);
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);

@@ -875,6 +875,20 @@ static bool api_match(const char *pattern, const char *path, char segs[][128], i
     return *s == '\0';
 }
 
+bool http_api_takes_idempotency_key(const char *method, const char *path)
+{
+    if (strcmp(method, "POST") != 0 || strncmp(path, "/seqr/notify/", 13) == 0)
+        return false;
+    char segs[4][128];
+    for (size_t i = 0; i < sizeof api_routes / sizeof *api_routes; i++) {
+        int n;
+        if (strcmp(api_routes[i].method, "POST") == 0 &&
+            api_match(api_routes[i].pattern, path, segs, &n))
+            return true;
+    }
+    return false;
+}
+
 void http_api_dispatch(const http_context *ctx, const http_request *req, http_response *resp)
 {
     char segs[4][128];
