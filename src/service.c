@@ -396,6 +396,18 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
                                            ps->ers_reference[0] ? ps->ers_reference : NULL, receipt,
                                            &changed);
     free(receipt);
+    if (e == STORE_CONFLICT) {
+        /* Stale: another answer (the poller's, say PAID) is newer. What is
+         * stored decides whether polling is over. */
+        log_debug("invoice %s: stale answer %s (version %lld) ignored", ref,
+                  seqr_status_name(ps->status), (long long)ps->version);
+        store_invoice inv;
+        if (store_invoice_get(svc->st, ref, &inv) == STORE_OK) {
+            *final = seqr_status_is_final(seqr_status_parse(inv.status));
+            store_invoice_clear(&inv);
+        }
+        return;
+    }
     if (e != STORE_OK) {
         log_error("invoice %s: storing status %s failed (%s)", ref, seqr_status_name(ps->status),
                   store_strerror(e));
@@ -520,7 +532,16 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
         }
         goto cleanup;
     }
-    store_invoice_set_status(svc->st, ref, "CANCELED", out->version, NULL, NULL, NULL);
+    /* SEQR canceled it: authoritative, at the newest version stored by now. */
+    store_invoice now;
+    int64_t version = out->version;
+    if (store_invoice_get(svc->st, ref, &now) == STORE_OK) {
+        if (now.version > version)
+            version = now.version;
+        store_invoice_clear(&now);
+    }
+    if (store_invoice_set_status(svc->st, ref, "CANCELED", version, NULL, NULL, NULL) != STORE_OK)
+        log_warn("invoice %s: canceled at SEQR, but storing CANCELED failed", ref);
     log_info("invoice %s canceled", ref);
     ok = true;
 cleanup:

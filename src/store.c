@@ -887,6 +887,13 @@ cleanup:
     return e;
 }
 
+/* PAID, CANCELED and FAILED never change again. */
+static bool store_status_final(const char *status)
+{
+    return strcmp(status, "PAID") == 0 || strcmp(status, "CANCELED") == 0 ||
+           strcmp(status, "FAILED") == 0;
+}
+
 store_err store_invoice_set_status(store *st, const char *reference, const char *status,
                                    int64_t version, const char *ers_reference,
                                    const char *receipt_json, bool *changed)
@@ -897,7 +904,8 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
         " ers_reference = CASE WHEN ?3 = '' THEN ers_reference ELSE ?3 END,"
         " receipt = ifnull(?4, receipt), updated_at = ?5,"
         " paid_at = CASE WHEN ?1 = 'PAID' AND paid_at = 0 THEN ?5 ELSE paid_at END"
-        " WHERE id = ?6";
+        " WHERE id = ?6 AND version <= ?2"
+        " AND (status = ?1 OR status NOT IN ('PAID', 'CANCELED', 'FAILED'))";
     if (changed)
         *changed = false;
     store_err e = store_tx_begin(st);
@@ -913,9 +921,17 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
         return store_tx_end(st, rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_IO);
     }
     int64_t id = sqlite3_column_int64(s, 0);
-    bool differs = strcmp((const char *)sqlite3_column_text(s, 1), status) != 0 ||
-                   sqlite3_column_int64(s, 2) != version;
+    const char *was = (const char *)sqlite3_column_text(s, 1);
+    int64_t was_version = sqlite3_column_int64(s, 2);
+    bool differs = strcmp(was, status) != 0 || was_version != version;
+    /* Status only moves forward: an answer about an older version (a slow
+     * refresh that started before the payment) or one that would leave a
+     * final status is stale and changes nothing. */
+    bool stale = version < was_version ||
+                 (store_status_final(was) && strcmp(was, status) != 0);
     store_done(st, s);
+    if (stale)
+        return store_tx_end(st, STORE_CONFLICT);
     if (!differs && ers_reference == NULL && receipt_json == NULL)
         return store_tx_end(st, STORE_OK);
 

@@ -123,7 +123,9 @@ store_err store_invoice_list(store *st, const char *status, int64_t before_id, i
 /* Stores a status answer. Appends a history row when status or version changed.
  * ers_reference and receipt_json may be NULL (kept as they were). Sets paid_at
  * the first time status is PAID. *changed (may be NULL) tells whether anything
- * changed. */
+ * changed. Status only moves forward: an answer with an older version than
+ * the stored one, or another status than a stored final one (PAID, CANCELED,
+ * FAILED), is stale: STORE_CONFLICT, nothing changes. */
 store_err store_invoice_set_status(store *st, const char *reference, const char *status,
                                    int64_t version, const char *ers_reference,
                                    const char *receipt_json, bool *changed);

@@ -575,6 +575,32 @@ START_TEST(status_history_and_paid)
     ck_assert_ptr_nonnull(strstr(hist, "\"PAID\""));
     free(hist);
     ck_assert_int_eq(pending_count(st), 0); /* final: no longer polled */
+    /* Status only moves forward: a slow refresh's ISSUED (older version), or
+     * any other status after a final one, changes nothing. */
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000002", "ISSUED", 1, NULL, NULL, &changed),
+        STORE_CONFLICT);
+    ck_assert(!changed);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000002", "ISSUED", 7, NULL, NULL, &changed),
+        STORE_CONFLICT);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000002", "PAID", 2, NULL, NULL, &changed), STORE_OK);
+    ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
+    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_int_eq(inv.version, 2);
+    store_invoice_clear(&inv);
+    int64_t other = new_invoice(st, 1000, "1000000000003");
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000003", "PENDING_ISSUER_ACKNOWLEDGE", 3, NULL, NULL,
+                                 &changed),
+        STORE_OK);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000003", "ISSUED", 2, NULL, NULL, &changed),
+        STORE_CONFLICT);
+    ck_assert_int_eq(store_invoice_get_id(st, other, &inv), STORE_OK);
+    ck_assert_str_eq(inv.status, "PENDING_ISSUER_ACKNOWLEDGE");
+    store_invoice_clear(&inv);
     store_close(st);
 }
 END_TEST
