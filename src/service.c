@@ -92,6 +92,11 @@ void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, cons
                       op, res->message);
         err->retry_after_s = 5;
         break;
+    case SEQR_ERR_UNAVAILABLE:
+        api_error_set(err, 503, "seqr_unavailable", NULL, "SEQR is unavailable for %s: %s", op,
+                      res->message);
+        err->retry_after_s = 5;
+        break;
     case SEQR_ERR_TIMEOUT:
         api_error_set(err, 504, "seqr_timeout", NULL, "SEQR did not answer %s in time", op);
         break;
@@ -105,6 +110,16 @@ void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, cons
                       res->message);
         break;
     }
+}
+
+/* For a call that moves money (sendInvoice, refundPayment): true when the
+ * request may have reached SEQR although no valid answer came back. Only a
+ * refusal before sending (connect, TLS, invalid) or a definite answer (result
+ * code, SOAP fault) means it did not happen. */
+static bool service_outcome_unknown(seqr_err e)
+{
+    return e == SEQR_ERR_TIMEOUT || e == SEQR_ERR_BAD_ANSWER || e == SEQR_ERR_INTERNAL ||
+           e == SEQR_ERR_UNAVAILABLE;
 }
 
 static void service_store_error(api_error *err, store_err e, const char *what)
@@ -331,7 +346,7 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     int64_t id = inv.id;
     if (e != SEQR_OK) {
         store_invoice_clear(&inv);
-        bool unknown = e == SEQR_ERR_TIMEOUT || e == SEQR_ERR_BAD_ANSWER || e == SEQR_ERR_INTERNAL;
+        bool unknown = service_outcome_unknown(e);
         store_invoice_send_failed(svc->st, id, unknown ? STORE_SEND_UNKNOWN : STORE_SEND_REJECTED,
                                   res.message);
         if (unknown)
@@ -674,7 +689,7 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
         log_info("invoice %s: refunded %s %s (ersReference %s)", ref, money_format(amount, m),
                  inv.currency, ans.ers_reference);
     } else {
-        bool unknown = e == SEQR_ERR_TIMEOUT || e == SEQR_ERR_BAD_ANSWER || e == SEQR_ERR_INTERNAL;
+        bool unknown = service_outcome_unknown(e);
         store_refund_finish(svc->st, refund_id,
                             unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "", res.message);
         if (unknown)

@@ -703,6 +703,36 @@ static json_int_t unknown_refund_id(const char *ref)
     return id;
 }
 
+/* HTTP 503 from SEQR (or a proxy in front of it, which may have forwarded
+ * the request) after a refund left: its outcome is unknown, never "failed"
+ * (which released the amount for a second refund). */
+START_TEST(seqr_503_leaves_a_refund_unknown)
+{
+    char ref[64], path[200];
+    long st, sim_st;
+    gwt_paid_invoice(&env, ref);
+    snprintf(path, sizeof path, "/invoices/%s/refunds", ref);
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"downForSeconds\":30}", &sim_st));
+    json_t *j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"10.00\"}", "r503", &st);
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"downForSeconds\":0}", &sim_st));
+    ck_assert_int_eq(st, 503);
+    ck_assert_str_eq(gwt_error_code(j), "seqr_unavailable");
+    json_decref(j);
+    json_int_t id = unknown_refund_id(ref);
+    ck_assert_int_gt(id, 0);
+    /* A retry with the same key does not refund again while it is in doubt. */
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"10.00\"}", "r503", &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "refund_in_doubt");
+    json_decref(j);
+    char rpath[240];
+    snprintf(rpath, sizeof rpath, "/invoices/%s/refunds/%lld/resolve", ref, (long long)id);
+    j = gwt_gw_call(&env, "POST", rpath, "{\"outcome\":\"failed\"}", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+}
+END_TEST
+
 /* Sends an invoice whose answer the simulator garbles (it exists at SEQR, the
  * gateway cannot know), and returns the gateway's id for it from
  * GET /unknown-outcomes; sim_ref receives the simulator's reference. */
@@ -1230,7 +1260,7 @@ START_TEST(seqr_garbage_slow_down)
         gwt_sim_call(&env, "POST", "/sim/faults", "{\"latencyMs\":0,\"downForSeconds\":2}", &st));
     j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st);
     ck_assert_msg(st == 503, "SEQR down gave %ld", st);
-    ck_assert_str_eq(gwt_error_code(j), "seqr_unreachable");
+    ck_assert_str_eq(gwt_error_code(j), "seqr_unavailable");
     json_decref(j);
     json_decref(gwt_sim_call(&env, "POST", "/sim/faults",
                              "{\"latencyMs\":0,\"garbageRate\":0,\"httpErrorRate\":0,"
@@ -1480,6 +1510,7 @@ int main(void)
     tcase_add_test(shared, cert4_cancel);
     tcase_add_test(shared, cert5_refunds);
     tcase_add_test(shared, unknown_refund_settled_by_operator);
+    tcase_add_test(shared, seqr_503_leaves_a_refund_unknown);
     tcase_add_test(shared, unknown_invoice_settled_by_operator);
     tcase_add_test(shared, cert6_period_and_report);
     tcase_add_test(shared, bad_invoices_change_nothing);
