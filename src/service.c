@@ -845,12 +845,31 @@ bool service_commit(service *svc, const char *ref, bool has_amount, int64_t amou
     }
     if (!service_opts_for(svc, out, &o, pw, err))
         goto cleanup;
+    /* Committing less makes the invoice worth less: the refund cap is the
+     * committed amount. Lowered before the call (a cap too low is safe, one
+     * too high is not) and restored only when SEQR definitely refused. */
+    bool less = has_amount && amount < out->total;
+    if (less) {
+        store_err se = store_invoice_set_total(svc->st, ref, amount);
+        if (se != STORE_OK) {
+            service_store_error(err, se, "invoice");
+            goto cleanup;
+        }
+    }
     seqr_result res;
     seqr_err e = seqr_commit_reservation(svc->seqr, &o, ref, has_amount ? amount : out->total,
                                          out->currency, &res);
     if (e != SEQR_OK) {
         service_seqr_error(err, e, &res, "commitReservation");
+        if (less && !service_outcome_unknown(e) &&
+            store_invoice_set_total(svc->st, ref, out->total) != STORE_OK)
+            log_error("invoice %s: restoring the total after a refused commit failed", ref);
         goto cleanup;
+    }
+    if (less) {
+        char m1[MONEY_BUFLEN], m2[MONEY_BUFLEN];
+        log_info("invoice %s: reservation committed for %s of %s %s", ref,
+                 money_format(amount, m1), money_format(out->total, m2), out->currency);
     }
     ok = true;
 cleanup:

@@ -988,6 +988,12 @@ store_err store_invoice_set_doc(store *st, const char *reference, const char *do
     return store_update_ref(st, sql, doc_json, &total, reference);
 }
 
+store_err store_invoice_set_total(store *st, const char *reference, int64_t total)
+{
+    static const char sql[] = "UPDATE invoices SET updated_at = ?, total = ? WHERE reference = ?";
+    return store_update_ref(st, sql, NULL, &total, reference);
+}
+
 store_err store_invoice_set_receipt_submitted(store *st, const char *reference)
 {
     static const char sql[] =

@@ -132,6 +132,8 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
 /* Replaces the document and total (updateInvoice). */
 store_err store_invoice_set_doc(store *st, const char *reference, const char *doc_json,
                                 int64_t total);
+/* Sets the total alone (a reservation committed for less: the refund cap). */
+store_err store_invoice_set_total(store *st, const char *reference, int64_t total);
 store_err store_invoice_set_receipt_submitted(store *st, const char *reference);
 store_err store_invoice_stop_polling(store *st, const char *reference, const char *error);
 store_err store_invoice_set_error(store *st, const char *reference, const char *error);

@@ -733,6 +733,40 @@ START_TEST(seqr_503_leaves_a_refund_unknown)
 }
 END_TEST
 
+/* A reservation committed for less is worth less: the refund cap is the
+ * committed amount, not the original total (only SEQR's code 98 stopped an
+ * over-refund before). */
+START_TEST(commit_for_less_caps_refunds)
+{
+    long st;
+    json_t *j = gwt_gw_call(&env, "POST", "/invoices",
+                            "{\"currency\":\"SEK\",\"paymentMode\":\"RESERVATION_REQUIRED\","
+                            "\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"100.00\"}]}",
+                            NULL, &st);
+    ck_assert_int_eq(st, 201);
+    char ref[64], path[200];
+    snprintf(ref, sizeof ref, "%s", gwt_str(j, "invoiceReference"));
+    json_decref(j);
+    gwt_sim_pay(&env, ref);
+    json_decref(gwt_wait_status(&env, ref, "RESERVED", 10000));
+    snprintf(path, sizeof path, "/invoices/%s/commit", ref);
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"60.00\"}", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "totalAmount"), "60.00");
+    json_decref(j);
+    json_decref(gwt_wait_status(&env, ref, "PAID", 10000));
+    int before = gwt_sim_count(&env, "refundPayment");
+    snprintf(path, sizeof path, "/invoices/%s/refunds", ref);
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"70.00\"}", NULL, &st);
+    ck_assert_int_eq(st, 422);
+    json_decref(j);
+    ck_assert_int_eq(gwt_sim_count(&env, "refundPayment"), before); /* refused locally */
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"60.00\"}", NULL, &st);
+    ck_assert_int_eq(st, 201);
+    json_decref(j);
+}
+END_TEST
+
 /* Sends an invoice whose answer the simulator garbles (it exists at SEQR, the
  * gateway cannot know), and returns the gateway's id for it from
  * GET /unknown-outcomes; sim_ref receives the simulator's reference. */
@@ -1511,6 +1545,7 @@ int main(void)
     tcase_add_test(shared, cert5_refunds);
     tcase_add_test(shared, unknown_refund_settled_by_operator);
     tcase_add_test(shared, seqr_503_leaves_a_refund_unknown);
+    tcase_add_test(shared, commit_for_less_caps_refunds);
     tcase_add_test(shared, unknown_invoice_settled_by_operator);
     tcase_add_test(shared, cert6_period_and_report);
     tcase_add_test(shared, bad_invoices_change_nothing);
