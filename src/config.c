@@ -92,6 +92,8 @@ static const config_key config_keys[] = {
      false, 0},
     {"poller", "max_in_flight", CONFIG_INT, CONFIG_AT(poller_max_in_flight), "256", 1, 10000, false,
      false, 0},
+    {"poller", "poll_timeout_ms", CONFIG_LONG, CONFIG_AT(poller_poll_timeout_ms), "3000", 100,
+     5000, false, false, 0},
     {"log", "level", CONFIG_STR, CONFIG_AT(log_level), "info", 0, 0, false, false,
      CONFIG_CHECK_LEVEL},
 };

@@ -51,6 +51,7 @@ typedef struct {
     long poller_invoice_ttl_s; /* 10..604800, default 900 */
     bool poller_auto_receipt;  /* default true */
     int poller_max_in_flight;  /* extension: concurrent getPaymentStatus, default 256 */
+    long poller_poll_timeout_ms; /* extension: one getPaymentStatus, 100..5000, default 3000 */
 
     /* [log] (extension) */
     char *log_level; /* error|warn|info|debug, default "info" */

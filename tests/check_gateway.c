@@ -1437,6 +1437,36 @@ START_TEST(notification_triggers_a_poll)
 }
 END_TEST
 
+/* A hanging SEQR: polls give up after [poller] poll_timeout_ms (3 s by
+ * default), not after the general timeout_ms (15 s here), so one stuck poll
+ * plus backoff stays inside SEQR's 20 seconds. */
+START_TEST(polls_have_their_own_short_timeout)
+{
+    gw_env e;
+    gwt_env_start(&e, "60", "timeout_ms = 15000\n", NULL);
+    char ref[64];
+    gwt_create_invoice(&e, ref);
+    long st;
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"latencyMs\":5000}", &st));
+    ck_assert_int_eq(st, 200);
+    long long deadline = tu_now_ms() + 30000LL * gwt_slowdown();
+    json_int_t errors = 0;
+    while (errors == 0 && tu_now_ms() < deadline) {
+        json_t *j = gwt_gw_call(&e, "GET", "/healthz", NULL, NULL, &st);
+        errors = json_integer_value(json_object_get(j, "pollErrors"));
+        ck_assert(json_is_object(json_object_get(j, "pollGap")));
+        ck_assert(json_is_boolean(json_object_get(json_object_get(j, "pollGap"), "alarm")));
+        json_decref(j);
+        if (errors == 0)
+            tu_sleep_ms(200);
+    }
+    ck_assert_int_gt(errors, 0);
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"latencyMs\":0}", &st));
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 30000), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
 /* A second gateway on the same database, or on the same port, refuses to
  * start and leaves the first one alone; once the first has stopped, the
  * database is free again. (Two daemons on one database would recover each
@@ -1573,6 +1603,7 @@ int main(void)
     tcase_add_test(own, one_gateway_per_database_and_port);
     tcase_add_test(own, ttl_cancels_unpaid_invoices);
     tcase_add_test(own, notification_triggers_a_poll);
+    tcase_add_test(own, polls_have_their_own_short_timeout);
     suite_add_tcase(s, own);
 
     return tu_run_suite(s);

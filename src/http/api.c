@@ -160,7 +160,8 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     int64_t unknown = 0;
     bool db_ok = service_counts(ctx->svc, &unknown);
     json_t *o = json_object();
-    json_object_set_new(o, "status", json_string(db_ok ? "ok" : "degraded"));
+    /* degraded: the database fails, or an invoice went unpolled for 15 s. */
+    json_object_set_new(o, "status", json_string(db_ok && !ps.gap_alarm ? "ok" : "degraded"));
     json_object_set_new(o, "version", json_string(SEQR_VERSION));
     json_object_set_new(o, "uptimeSeconds",
                         json_integer((store_now_ms() - ctx->started_ms) / 1000));
@@ -175,6 +176,8 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     json_object_set_new(gap, "p99Ms", json_integer(ps.gap_p99_ms));
     json_object_set_new(gap, "maxMs", json_integer(ps.gap_max_ms));
     json_object_set_new(gap, "samples", json_integer((json_int_t)ps.gap_samples));
+    json_object_set_new(gap, "openMaxMs", json_integer(ps.gap_open_max_ms));
+    json_object_set_new(gap, "alarm", json_boolean(ps.gap_alarm));
     json_object_set_new(o, "pollGap", gap);
     json_object_set_new(o, "unknownOutcomes", json_integer(unknown));
     http_respond_json(resp, db_ok ? 200 : 503, o);
