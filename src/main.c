@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -79,6 +80,30 @@ static void main_status(const config *cfg, poller *p, char *last, size_t lastlen
     }
 }
 
+/* url for the log: a "user:password@" in it becomes "***@". */
+static void main_url_shown(const char *url, char *out, size_t size)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    size_t authority = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', authority);
+    if (at == NULL)
+        snprintf(out, size, "%s", url);
+    else
+        snprintf(out, size, "%.*s***%s", (int)(host - url), url, at);
+}
+
+/* Secrets live in this process's memory (API key, SEQR passwords, terminal
+ * passwords once decrypted): no core dump, and no ptrace or /proc/PID/mem by
+ * other processes of the same user. (setrlimit(RLIMIT_CORE) is not called
+ * here: the unit's system call filter forbids @resources; it sets
+ * LimitCORE=0 instead.) */
+static void main_no_dumps(void)
+{
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        log_warn("cannot mark the process non-dumpable (prctl)");
+}
+
 static int main_run(const char *path)
 {
     config cfg;
@@ -97,6 +122,7 @@ static int main_run(const char *path)
     log_level level = LOG_LEVEL_INFO;
     log_parse_level(cfg.log_level, &level);
     log_set_level(level);
+    main_no_dumps();
     log_add_secret(cfg.seqr_password);
     log_add_secret(cfg.http_api_key);
     log_add_secret(cfg.reseller_password);
@@ -156,8 +182,10 @@ static int main_run(const char *path)
         log_error("http: %s", buf_cstr(&err));
         goto cleanup;
     }
+    char seqr_shown[512];
+    main_url_shown(cfg.seqr_url, seqr_shown, sizeof seqr_shown);
     log_info("seqr-gateway %s listening on http://%s:%d (SEQR at %s)", SEQR_VERSION,
-             cfg.http_listen, cfg.http_port, cfg.seqr_url);
+             cfg.http_listen, cfg.http_port, seqr_shown);
     char last_status[256] = "";
     sd_notify(0, "READY=1");
     main_status(&cfg, pol, last_status, sizeof last_status);

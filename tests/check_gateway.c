@@ -1358,20 +1358,47 @@ END_TEST
 START_TEST(sigterm_exits_zero_and_secrets_stay_out_of_logs)
 {
     gw_env e;
-    gwt_env_start(&e, "20", NULL, NULL);
+    /* public_url: every sendInvoice carries a notificationUrl with a token. */
+    gwt_env_start(&e, "20", NULL, "[http]\npublic_url = https://gw.example/base\n");
     char ref[64];
     gwt_paid_invoice(&e, ref);
     long st;
     json_decref(gwt_gw_call(&e, "POST", "/periods", "{}", NULL, &st));
+    json_decref(gwt_gw_call(&e, "POST", "/terminals",
+                            "{\"externalTerminalId\":\"s1\",\"name\":\"Till\","
+                            "\"password\":\"Till-Secret-9876\"}",
+                            "t-secret", &st));
+    ck_assert_int_eq(st, 201);
+    /* A terminal escape in the path reaches the access log as '?'. */
+    json_decref(gwt_gw_call(&e, "GET", "/nope%1B%5B31mRED", NULL, NULL, &st));
+    ck_assert_int_eq(st, 404);
     ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
+    char token[64] = "";
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(e.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q;
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(db, "SELECT notify_token FROM invoices WHERE reference = ?", -1, &q, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(q, 1, ref, -1, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    snprintf(token, sizeof token, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    ck_assert_int_eq(strlen(token), 32);
     char log[700];
     snprintf(log, sizeof log, "%s/gateway.log", e.dir);
     char *text = tu_read_file(log, NULL);
     ck_assert_ptr_nonnull(text);
     ck_assert_ptr_nonnull(strstr(text, "listening on"));
+    ck_assert_ptr_nonnull(strstr(text, "notificationUrl")); /* debug shows the request... */
+    ck_assert_ptr_null(strstr(text, token));                /* ...without its token */
     ck_assert_ptr_null(strstr(text, TERMINAL_PASSWORD));
     ck_assert_ptr_null(strstr(text, RESELLER_PASSWORD));
     ck_assert_ptr_null(strstr(text, API_KEY));
+    ck_assert_ptr_null(strstr(text, "Till-Secret-9876"));
+    ck_assert_ptr_null(strchr(text, 0x1b));
+    ck_assert_ptr_nonnull(strstr(text, "?[31mRED"));
     free(text);
     gwt_env_stop(&e);
 }
