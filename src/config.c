@@ -84,6 +84,7 @@ static const config_key config_keys[] = {
     {"reseller", "password", CONFIG_STR, CONFIG_AT(reseller_password), NULL, 0, 0, false, true, 0},
     {"store", "path", CONFIG_STR, CONFIG_AT(store_path), "/var/lib/seqr-gateway/gateway.db", 0, 0,
      false, false, 0},
+    {"store", "key_file", CONFIG_STR, CONFIG_AT(store_key_file), NULL, 0, 0, false, false, 0},
     {"poller", "interval_ms", CONFIG_LONG, CONFIG_AT(poller_interval_ms), "1000", 100, 60000, false,
      false, 0},
     {"poller", "invoice_ttl_s", CONFIG_LONG, CONFIG_AT(poller_invoice_ttl_s), "900", 10, 604800,

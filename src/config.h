@@ -45,6 +45,7 @@ typedef struct {
 
     /* [store] */
     char *store_path; /* default "/var/lib/seqr-gateway/gateway.db" */
+    char *store_key_file; /* extension: key encrypting terminal passwords; "" = path + ".key" */
 
     /* [poller] */
     long poller_interval_ms;   /* 100..60000, default 1000 */

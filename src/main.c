@@ -24,6 +24,7 @@
 #include "http/server.h"
 #include "log.h"
 #include "poller.h"
+#include "secretbox.h"
 #include "seqr/seqr.h"
 #include "service.h"
 #include "store.h"
@@ -149,6 +150,22 @@ static int main_run(const char *path)
         log_error("store: %s", buf_cstr(&err));
         goto cleanup;
     }
+    /* The key that encrypts registered terminals' passwords: a file apart
+     * from the database (created on first start). */
+    buf key_path = BUF_INIT;
+    if (cfg.store_key_file[0] != '\0')
+        buf_puts(&key_path, cfg.store_key_file);
+    else
+        buf_printf(&key_path, "%s.key", cfg.store_path);
+    unsigned char key[SECRETBOX_KEY_LEN];
+    bool key_ok = secretbox_key_load(buf_cstr(&key_path), key, &err);
+    buf_free(&key_path);
+    if (!key_ok || store_set_secret_key(st, key) != STORE_OK) {
+        log_error("store: %s", key_ok ? "sealing terminal passwords failed" : buf_cstr(&err));
+        memset(key, 0, sizeof key);
+        goto cleanup;
+    }
+    memset(key, 0, sizeof key);
     char ua[64];
     snprintf(ua, sizeof ua, "seqr-gateway/%s", SEQR_VERSION);
     seqr_client_options so = {

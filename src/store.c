@@ -14,11 +14,16 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "secretbox.h"
 
 #define STORE_MAX_STMTS 64
 
 struct store {
     sqlite3 *db;
+    /* Seals terminal passwords (store_set_secret_key); none: they cannot be
+     * stored or read. */
+    unsigned char secret_key[SECRETBOX_KEY_LEN];
+    bool has_secret_key;
     pthread_mutex_t lock; /* recursive: batch holds it across calls */
     int batch_depth;
     int changes_at_begin; /* sqlite3_total_changes() when the transaction began */
@@ -598,6 +603,7 @@ void store_close(store *st)
     pthread_mutex_destroy(&st->sync_lock);
     pthread_cond_destroy(&st->sync_done);
     pthread_mutex_destroy(&st->lock);
+    memset(st->secret_key, 0, sizeof st->secret_key);
     free(st);
 }
 
@@ -1344,23 +1350,90 @@ store_err store_period_add(store *st, const char *period_id, const char *termina
 
 /* --- terminals --- */
 
+/* The context a terminal's sealed password is bound to. */
+static void store_terminal_aad(const char *terminal_id, char *aad, size_t size)
+{
+    snprintf(aad, size, "seqr-gateway terminal password\n%s", terminal_id);
+}
+
+store_err store_set_secret_key(store *st, const unsigned char key[SECRETBOX_KEY_LEN])
+{
+    static const char sql_plain[] =
+        "SELECT terminal_id, password FROM terminals WHERE password NOT LIKE 'v1:%'";
+    static const char sql_seal[] = "UPDATE terminals SET password = ? WHERE terminal_id = ?";
+    memcpy(st->secret_key, key, SECRETBOX_KEY_LEN);
+    st->has_secret_key = true;
+    /* Passwords stored in plain text by an older version are sealed now;
+     * secure_delete overwrites the old text in the file's pages, and the
+     * checkpoint below empties the WAL of the pages that held it. */
+    if (store_exec(st, "PRAGMA secure_delete = ON") != STORE_OK)
+        return STORE_IO;
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    int sealed = 0;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql_plain, -1, &s, NULL) != SQLITE_OK)
+        return store_tx_end(st, STORE_IO);
+    int rc;
+    while (e == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char aad[160];
+        store_terminal_aad((const char *)sqlite3_column_text(s, 0), aad, sizeof aad);
+        char *box = secretbox_seal(key, aad, (const char *)sqlite3_column_text(s, 1));
+        sqlite3_stmt *u = box ? store_stmt(st, sql_seal) : NULL;
+        if (u == NULL) {
+            e = STORE_IO;
+        } else {
+            store_bind_text(u, 1, box);
+            store_bind_text(u, 2, (const char *)sqlite3_column_text(s, 0));
+            e = store_step_done(st, u);
+            sealed++;
+        }
+        free(box);
+    }
+    sqlite3_finalize(s);
+    e = store_tx_end(st, e);
+    if (e == STORE_OK && sealed > 0) {
+        log_info("store: %d terminal password(s) stored in plain text by an older version are "
+                 "now encrypted",
+                 sealed);
+        e = store_exec(st, "PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    /* From here on: deleted content is zeroed within its pages, at no extra I/O. */
+    if (e == STORE_OK)
+        e = store_exec(st, "PRAGMA secure_delete = FAST");
+    return e;
+}
+
 store_err store_terminal_add(store *st, const store_terminal *t)
 {
     static const char sql[] =
         "INSERT OR REPLACE INTO terminals(terminal_id, external_id, name, password, seqr_id,"
         " unregistered, created_at) VALUES(?, ?, ?, ?, '', 0, ?)";
+    if (!st->has_secret_key)
+        return STORE_IO; /* never in plain text */
+    char aad[160];
+    store_terminal_aad(t->terminal_id, aad, sizeof aad);
+    char *box = secretbox_seal(st->secret_key, aad, t->password);
+    if (box == NULL)
+        return STORE_IO;
     store_err e = store_tx_begin(st);
-    if (e != STORE_OK)
+    if (e != STORE_OK) {
+        free(box);
         return e;
+    }
     sqlite3_stmt *s = store_stmt(st, sql);
-    if (s == NULL)
+    if (s == NULL) {
+        free(box);
         return store_tx_end(st, STORE_IO);
+    }
     store_bind_text(s, 1, t->terminal_id);
     store_bind_text(s, 2, t->external_id);
     store_bind_text(s, 3, t->name);
-    store_bind_text(s, 4, t->password);
+    store_bind_text(s, 4, box);
     sqlite3_bind_int64(s, 5, store_now_ms());
     e = store_step_done(st, s);
+    free(box);
     return store_tx_end(st, e);
 }
 
@@ -1380,11 +1453,22 @@ store_err store_terminal_get(store *st, const char *terminal_id, store_terminal 
         store_copy_col(s, 0, out->terminal_id, sizeof out->terminal_id);
         store_copy_col(s, 1, out->external_id, sizeof out->external_id);
         store_copy_col(s, 2, out->name, sizeof out->name);
-        store_copy_col(s, 3, out->password, sizeof out->password);
         store_copy_col(s, 4, out->seqr_id, sizeof out->seqr_id);
         out->unregistered = sqlite3_column_int(s, 5) != 0;
         out->created_at = sqlite3_column_int64(s, 6);
-        e = STORE_OK;
+        char aad[160];
+        store_terminal_aad(out->terminal_id, aad, sizeof aad);
+        const char *box = (const char *)sqlite3_column_text(s, 3);
+        if (st->has_secret_key && box != NULL &&
+            secretbox_open(st->secret_key, aad, box, out->password, sizeof out->password)) {
+            e = STORE_OK;
+        } else {
+            log_error("store: terminal %s: its stored secret cannot be decrypted (another "
+                      "[store] key_file?)",
+                      out->terminal_id);
+            memset(out, 0, sizeof *out);
+            e = STORE_IO;
+        }
     } else if (rc == SQLITE_DONE) {
         e = STORE_NOT_FOUND;
     }

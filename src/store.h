@@ -205,6 +205,12 @@ store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type
 store_err store_period_add(store *st, const char *period_id, const char *terminal_id);
 
 /* --- terminals registered through this gateway --- */
+/* Gives the store the key that seals terminal passwords (secretbox.h: AES-256-GCM,
+ * bound to the terminal id) and seals any stored in plain text by an older
+ * version. Without a key, store_terminal_add and store_terminal_get fail with
+ * STORE_IO: a password is never stored or read in plain text. The key is
+ * copied. */
+store_err store_set_secret_key(store *st, const unsigned char key[32]);
 typedef struct {
     char terminal_id[64];
     char external_id[128];

@@ -774,6 +774,10 @@ START_TEST(idempotency_keys)
 }
 END_TEST
 
+/* Terminal passwords are encrypted at rest (SEQR needs them in plain text, so
+ * they cannot be hashed): never stored without a key, not in the file in
+ * plain text, bound to their row, and ones left in plain text by an older
+ * version are sealed when the key is given. */
 START_TEST(terminals)
 {
     store *st = open_fresh();
@@ -783,6 +787,11 @@ START_TEST(terminals)
     snprintf(t.external_id, sizeof t.external_id, "Till 4");
     snprintf(t.name, sizeof t.name, "Register");
     snprintf(t.password, sizeof t.password, "s3cret-pass");
+    ck_assert_int_eq(store_terminal_add(st, &t), STORE_IO); /* no key: never in plain text */
+    unsigned char key[32], other[32];
+    memset(key, 0x5a, sizeof key);
+    memset(other, 0xa5, sizeof other);
+    ck_assert_int_eq(store_set_secret_key(st, key), STORE_OK);
     ck_assert_int_eq(store_terminal_add(st, &t), STORE_OK);
     ck_assert_int_eq(store_terminal_set_seqr_id(st, "abc", "shop1"), STORE_OK);
     store_terminal got;
@@ -796,6 +805,42 @@ START_TEST(terminals)
     ck_assert_int_eq(store_terminal_get(st, "zzz", &got), STORE_NOT_FOUND);
     ck_assert_int_eq(store_terminal_unregister(st, "zzz"), STORE_NOT_FOUND);
     store_close(st);
+
+    /* On disk: sealed. Copied to another row: does not open. A plain-text row
+     * of an older version gets sealed when the key is given. */
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *pw = query_text(db, "SELECT password FROM terminals WHERE terminal_id = 'abc'");
+    ck_assert_ptr_nonnull(strstr(pw, "v1:"));
+    ck_assert_ptr_null(strstr(pw, "s3cret"));
+    free(pw);
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "INSERT INTO terminals(terminal_id, external_id, name, password,"
+                                  " created_at) SELECT 'copy', 'x', 'x', password, 0 FROM terminals"
+                                  " WHERE terminal_id = 'abc';"
+                                  "INSERT INTO terminals(terminal_id, external_id, name, password,"
+                                  " created_at) VALUES('old', 'x', 'x', 'Plain-Old-Pass-77', 0);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    ck_assert_int_eq(store_set_secret_key(st, key), STORE_OK);
+    ck_assert_int_eq(store_terminal_get(st, "copy", &got), STORE_IO);
+    ck_assert_int_eq(store_terminal_get(st, "old", &got), STORE_OK);
+    ck_assert_str_eq(got.password, "Plain-Old-Pass-77");
+    store_close(st);
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    ck_assert_int_eq(store_set_secret_key(st, other), STORE_OK);
+    ck_assert_int_eq(store_terminal_get(st, "abc", &got), STORE_IO); /* another key */
+    store_close(st);
+    size_t len = 0;
+    char *bytes = tu_read_file(db_path, &len);
+    ck_assert_ptr_nonnull(bytes);
+    ck_assert_ptr_null(memmem(bytes, len, "Plain-Old-Pass-77", 17));
+    ck_assert_ptr_null(memmem(bytes, len, "s3cret-pass", 11));
+    free(bytes);
 }
 END_TEST
 
