@@ -95,6 +95,16 @@ static const config_key config_keys[] = {
      false, 0},
     {"poller", "poll_timeout_ms", CONFIG_LONG, CONFIG_AT(poller_poll_timeout_ms), "3000", 100,
      5000, false, false, 0},
+    {"invoice", "title", CONFIG_STR, CONFIG_AT(invoice_title), NULL, 0, 0, false, false, 0},
+    {"invoice", "cashier_id", CONFIG_STR, CONFIG_AT(invoice_cashier_id), "web", 0, 0, false, false,
+     0},
+    {"invoice", "footer", CONFIG_STR, CONFIG_AT(invoice_footer), "Thank you for your purchase", 0,
+     0, false, false, 0},
+    {"receipt", "store_name", CONFIG_STR, CONFIG_AT(receipt_store_name), NULL, 0, 0, false, false,
+     0},
+    {"receipt", "address", CONFIG_STR, CONFIG_AT(receipt_address), NULL, 0, 0, false, false, 0},
+    {"receipt", "org_number", CONFIG_STR, CONFIG_AT(receipt_org_number), NULL, 0, 0, false, false,
+     0},
     {"log", "level", CONFIG_STR, CONFIG_AT(log_level), "info", 0, 0, false, false,
      CONFIG_CHECK_LEVEL},
 };
@@ -392,7 +402,7 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
             if (!section_known)
                 config_problem(errors, &problems, path, lineno, section, NULL,
                                "unknown section (known: http, seqr, reseller, store, poller, "
-                               "log)");
+                               "invoice, receipt, log)");
             continue;
         }
         char *eq = strchr(s, '=');
@@ -468,6 +478,21 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
     }
     if (cfg->seqr_client_id[0] == '\0')
         config_problem(errors, &problems, path, 0, "seqr", "client_id", "must not be empty");
+    if (cfg->invoice_cashier_id[0] == '\0')
+        config_problem(errors, &problems, path, 0, "invoice", "cashier_id",
+                       "must not be empty (SEQR requires a cashierId on every invoice)");
+    if (cfg->invoice_footer[0] == '\0')
+        config_problem(errors, &problems, path, 0, "invoice", "footer",
+                       "must not be empty (SEQR requires a footer on every invoice)");
+    /* The store's name falls back to clientId, the invoice title to the store's name. */
+    if (cfg->receipt_store_name[0] == '\0') {
+        free(cfg->receipt_store_name);
+        cfg->receipt_store_name = config_xstrdup(cfg->seqr_client_id);
+    }
+    if (cfg->invoice_title[0] == '\0') {
+        free(cfg->invoice_title);
+        cfg->invoice_title = config_xstrdup(cfg->receipt_store_name);
+    }
     if (cfg->store_path[0] == '\0')
         config_problem(errors, &problems, path, 0, "store", "path", "must not be empty");
     if (cfg->http_api_key[0] == '\0' && config_host_valid(cfg->http_listen) &&

@@ -54,6 +54,16 @@ typedef struct {
     int poller_max_in_flight;  /* extension: concurrent getPaymentStatus, default 256 */
     long poller_poll_timeout_ms; /* extension: one getPaymentStatus, 100..5000, default 3000 */
 
+    /* [invoice] defaults for the invoice fields SEQR requires when the shop gives none */
+    char *invoice_title;      /* "" in the file = [receipt] store_name */
+    char *invoice_cashier_id; /* default "web"; must not be empty */
+    char *invoice_footer;     /* default "Thank you for your purchase"; must not be empty */
+
+    /* [receipt] the seller on the rendered receipt */
+    char *receipt_store_name; /* "" in the file = [seqr] client_id */
+    char *receipt_address;    /* "" = not shown */
+    char *receipt_org_number; /* VAT/organisation number; "" = not shown */
+
     /* [log] (extension) */
     char *log_level; /* error|warn|info|debug, default "info" */
 } config;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "receipt.h"
 
 /* executeReport REPORT_NOT_READY: how often and how far apart to ask again. */
 #define SERVICE_REPORT_TRIES 4
@@ -243,6 +244,17 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
     json_t *receipt = inv->receipt_json ? json_loads(inv->receipt_json, 0, NULL) : NULL;
     json_object_set_new(o, "receipt", receipt ? receipt : json_null());
     json_object_set_new(o, "receiptSubmitted", json_boolean(inv->receipt_submitted));
+    json_t *rdoc = json_null();
+    store_receipt sr;
+    if (inv->receipt_submitted && store_receipt_last(svc->st, inv->id, &sr) == STORE_OK) {
+        rdoc = json_object();
+        json_object_set_new(rdoc, "mimeType", json_string(sr.mime_type));
+        json_object_set_new(rdoc, "receiptType", json_string(sr.receipt_type));
+        json_object_set_new(rdoc, "size", json_integer(sr.data_len));
+        json_object_set_new(rdoc, "submittedAt", service_time_json(sr.submitted_at));
+        store_receipt_clear(&sr);
+    }
+    json_object_set_new(o, "receiptDocument", rdoc);
     json_object_set_new(o, "refundedAmount", json_string(money_format(inv->refunded, m)));
     json_object_set_new(o, "refunds", service_refunds_json(svc, inv));
     json_object_set_new(o, "createdAt", service_time_json(inv->created_at));
@@ -291,6 +303,67 @@ static bool service_opts_for(service *svc, const store_invoice *inv, seqr_call_o
     return true;
 }
 
+/* The invoice fields SEQR marks required, as the gateway sends them: the
+ * shop's value, else the terminal's own default (a registered point of sale's
+ * name as title, its cashierId), else the configured [invoice] default;
+ * clientInvoiceId falls back to the gateway's own id "gw-<local id>". */
+typedef struct {
+    const char *title;
+    const char *client_invoice_id;
+    const char *cashier_id;
+    const char *footer;
+    char own_id[32];
+    char term_name[128];
+    char term_cashier[128];
+} service_required;
+
+static bool service_given(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* The seller's name: [receipt] store_name, else clientId (config_load fills
+ * it in; a config from config_defaults() alone may leave it empty). */
+static const char *service_store_name(const service *svc)
+{
+    return service_given(svc->cfg->receipt_store_name) ? svc->cfg->receipt_store_name
+                                                       : svc->cfg->seqr_client_id;
+}
+
+static void service_required_fields(service *svc, const char *terminal_id, int64_t local_id,
+                                    const char *title, const char *client_invoice_id,
+                                    const char *cashier_id, const char *footer,
+                                    service_required *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->own_id, sizeof out->own_id, "gw-%lld", (long long)local_id);
+    store_terminal t;
+    if (service_given(terminal_id) && strcmp(terminal_id, svc->cfg->seqr_terminal_id) != 0 &&
+        store_terminal_get(svc->st, terminal_id, &t) == STORE_OK) {
+        memset(t.password, 0, sizeof t.password);
+        snprintf(out->term_name, sizeof out->term_name, "%s", t.name);
+        snprintf(out->term_cashier, sizeof out->term_cashier, "%s", t.cashier_id);
+    }
+    out->title = service_given(title)                     ? title
+                 : service_given(out->term_name)          ? out->term_name
+                 : service_given(svc->cfg->invoice_title) ? svc->cfg->invoice_title
+                                                          : service_store_name(svc);
+    out->cashier_id = service_given(cashier_id)          ? cashier_id
+                      : service_given(out->term_cashier) ? out->term_cashier
+                                                         : svc->cfg->invoice_cashier_id;
+    out->footer = service_given(footer) ? footer : svc->cfg->invoice_footer;
+    out->client_invoice_id = service_given(client_invoice_id) ? client_invoice_id : out->own_id;
+}
+
+/* Fills si's required fields from req (which must outlive si). */
+static void service_apply_required(seqr_invoice *si, const service_required *req)
+{
+    si->title = req->title;
+    si->client_invoice_id = req->client_invoice_id;
+    si->cashier_id = req->cashier_id;
+    si->footer = req->footer;
+}
+
 bool service_create_invoice(service *svc, const invoice_input *in, store_invoice *out,
                             api_error *err)
 {
@@ -327,6 +400,10 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     seqr_invoice si;
     invoice_to_seqr(in, &si);
     si.issue_date = (time_t)(inv.created_at / 1000);
+    service_required req;
+    service_required_fields(svc, inv.terminal_id, inv.id, in->title, in->client_invoice_id,
+                            in->cashier_id, in->footer, &req);
+    service_apply_required(&si, &req);
     buf notify = BUF_INIT;
     if (si.notification_url == NULL && svc->cfg->http_public_url[0] != '\0') {
         const char *base = svc->cfg->http_public_url;
@@ -498,6 +575,10 @@ bool service_update_invoice(service *svc, const char *ref, const invoice_input *
     seqr_invoice si;
     invoice_to_seqr(in, &si);
     si.issue_date = (time_t)(out->created_at / 1000);
+    service_required req;
+    service_required_fields(svc, out->terminal_id, out->id, in->title, in->client_invoice_id,
+                            in->cashier_id, in->footer, &req);
+    service_apply_required(&si, &req);
     seqr_result res;
     seqr_err e = seqr_update_invoice(svc->seqr, &o, ref, &si, NULL, 0, &res);
     if (e != SEQR_OK) {
@@ -566,15 +647,81 @@ cleanup:
     return ok;
 }
 
+/* Renders the receipt of a PAID invoice from what the store holds into html. */
+static bool service_render_receipt(service *svc, const store_invoice *inv, buf *html,
+                                   api_error *err)
+{
+    json_t *doc = inv->doc_json ? json_loads(inv->doc_json, 0, NULL) : NULL;
+    json_t *paid = inv->receipt_json ? json_loads(inv->receipt_json, 0, NULL) : NULL;
+    invoice_input in;
+    api_error perr;
+    bool ok = false;
+    /* The stored document passed invoice_parse() when it was stored. Should a
+     * later version validate more strictly, the buyer still gets a receipt:
+     * without the rows, with the total. */
+    bool parsed = invoice_parse(doc, &in, &perr);
+    if (!parsed)
+        log_warn("invoice %s: its stored rows cannot be read back (%s); the receipt shows the "
+                 "total only",
+                 inv->reference, perr.message);
+    service_required req;
+    service_required_fields(svc, inv->terminal_id, inv->id,
+                            json_string_value(json_object_get(doc, "title")),
+                            json_string_value(json_object_get(doc, "clientInvoiceId")),
+                            json_string_value(json_object_get(doc, "cashierId")),
+                            json_string_value(json_object_get(doc, "footer")), &req);
+    receipt_input ri;
+    memset(&ri, 0, sizeof ri);
+    ri.store_name = service_store_name(svc);
+    ri.address = svc->cfg->receipt_address;
+    ri.org_number = svc->cfg->receipt_org_number;
+    ri.title = req.title;
+    ri.client_invoice_id = req.client_invoice_id;
+    ri.footer = req.footer;
+    ri.currency = inv->currency;
+    ri.total = inv->total;
+    ri.rows = parsed ? in.rows : NULL;
+    ri.n_rows = parsed ? in.n_rows : 0;
+    ri.payment_date = json_string_value(json_object_get(paid, "paymentDate"));
+    ri.invoice_reference = inv->reference;
+    ri.ers_reference = inv->ers_reference;
+    ri.payment_reference = json_string_value(json_object_get(paid, "paymentReference"));
+    char msg[200];
+    if (receipt_render_html(&ri, html, msg, sizeof msg) != RECEIPT_OK) {
+        api_error_set(err, 500, "receipt_failed", NULL, "rendering the receipt failed: %s", msg);
+        goto cleanup;
+    }
+    ok = true;
+cleanup:
+    invoice_input_free(&in);
+    json_decref(doc);
+    json_decref(paid);
+    return ok;
+}
+
 bool service_submit_receipt(service *svc, const char *ref, const char *mime_type,
                             const char *receipt_type, const char *data_b64, store_invoice *out,
                             api_error *err)
 {
+    bool own = mime_type == NULL && receipt_type == NULL && data_b64 == NULL;
+    memset(out, 0, sizeof *out);
+    if (!own && (mime_type == NULL || mime_type[0] == '\0' || receipt_type == NULL ||
+                 receipt_type[0] == '\0' || data_b64 == NULL || data_b64[0] == '\0')) {
+        const char *missing = mime_type == NULL || mime_type[0] == '\0'         ? "mimeType"
+                              : receipt_type == NULL || receipt_type[0] == '\0' ? "receiptType"
+                                                                                : "receiptData";
+        api_error_set(err, 422, "missing_field", missing,
+                      "a receiptDocument needs mimeType, receiptType and receiptData (%s is "
+                      "missing); send no body for the gateway's own receipt",
+                      missing);
+        return false;
+    }
     if (!service_load(svc, ref, out, err))
         return false;
     seqr_call_opts o;
     char pw[128];
     bool ok = false;
+    buf html = BUF_INIT, b64 = BUF_INIT;
     if (strcmp(out->status, "PAID") != 0 || out->ers_reference[0] == '\0') {
         api_error_set(err, 409, "invalid_state", NULL,
                       "a receipt needs a PAID invoice; this one is %s", out->status);
@@ -582,11 +729,20 @@ bool service_submit_receipt(service *svc, const char *ref, const char *mime_type
     }
     if (!service_opts_for(svc, out, &o, pw, err))
         goto cleanup;
+    if (own) {
+        /* The gateway's own receipt: never an empty receiptDocument. */
+        if (!service_render_receipt(svc, out, &html, err))
+            goto cleanup;
+        receipt_base64_encode(html.data, html.len, &b64);
+        mime_type = "text/html";
+        receipt_type = "PAYMENT_RECEIPT";
+        data_b64 = buf_cstr(&b64);
+    }
     seqr_result res;
     seqr_err e = seqr_submit_payment_receipt(svc->seqr, &o, out->ers_reference, mime_type,
                                              receipt_type, data_b64, &res);
-    store_receipt_add(svc->st, out->id, mime_type, receipt_type,
-                      data_b64 ? (int64_t)strlen(data_b64) : 0, e == SEQR_OK ? 0 : res.code);
+    store_receipt_add(svc->st, out->id, mime_type, receipt_type, data_b64,
+                      e == SEQR_OK ? 0 : (res.code != 0 ? res.code : -1));
     if (e != SEQR_OK) {
         service_seqr_error(err, e, &res, "submitPaymentReceipt");
         goto cleanup;
@@ -594,9 +750,48 @@ bool service_submit_receipt(service *svc, const char *ref, const char *mime_type
     store_invoice_set_receipt_submitted(svc->st, ref);
     ok = true;
 cleanup:
+    buf_free(&html);
+    buf_free(&b64);
     store_invoice_clear(out);
     if (ok)
         ok = service_load(svc, ref, out, err);
+    return ok;
+}
+
+bool service_receipt_html(service *svc, const char *ref, buf *html, api_error *err)
+{
+    store_invoice inv;
+    if (!service_load(svc, ref, &inv, err))
+        return false;
+    bool ok = false;
+    store_receipt r;
+    memset(&r, 0, sizeof r);
+    if (strcmp(inv.status, "PAID") != 0) {
+        api_error_set(err, 409, "invalid_state", NULL,
+                      "a receipt needs a PAID invoice; this one is %s", inv.status);
+        goto cleanup;
+    }
+    store_err se =
+        inv.receipt_submitted ? store_receipt_last(svc->st, inv.id, &r) : STORE_NOT_FOUND;
+    if (se == STORE_OK && strcmp(r.mime_type, "text/html") == 0 && r.data_b64 != NULL) {
+        if (!receipt_base64_decode(r.data_b64, html)) {
+            api_error_set(err, 500, "receipt_failed", NULL, "the stored receipt is not base64");
+            goto cleanup;
+        }
+        ok = true;
+    } else if (se == STORE_OK) {
+        api_error_set(err, 409, "receipt_not_html", NULL,
+                      "the receipt submitted for this invoice is %s, not text/html",
+                      r.mime_type[0] ? r.mime_type : "unknown");
+    } else if (se == STORE_NOT_FOUND) {
+        api_error_set(err, 409, "receipt_not_submitted", NULL,
+                      "no receipt has been submitted for this invoice yet");
+    } else {
+        service_store_error(err, se, "receipt");
+    }
+cleanup:
+    store_receipt_clear(&r);
+    store_invoice_clear(&inv);
     return ok;
 }
 
@@ -977,7 +1172,8 @@ bool service_report(service *svc, const char *report_id, const char *language,
 }
 
 bool service_register_terminal(service *svc, const char *external_id, const char *name,
-                               const char *password, char terminal_id[static 64], api_error *err)
+                               const char *password, const char *cashier_id,
+                               char terminal_id[static 64], api_error *err)
 {
     if (!service_require_reseller(svc, err))
         return false;
@@ -999,6 +1195,7 @@ bool service_register_terminal(service *svc, const char *external_id, const char
     snprintf(t.external_id, sizeof t.external_id, "%s", external_id);
     snprintf(t.name, sizeof t.name, "%s", name);
     snprintf(t.password, sizeof t.password, "%s", password);
+    snprintf(t.cashier_id, sizeof t.cashier_id, "%s", cashier_id ? cashier_id : "");
     store_err se = store_terminal_add(svc->st, &t);
     memset(t.password, 0, sizeof t.password);
     memset(generated, 0, sizeof generated);

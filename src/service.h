@@ -48,10 +48,17 @@ bool service_refresh_status(service *svc, const char *ref, store_invoice *out, a
 bool service_update_invoice(service *svc, const char *ref, const invoice_input *in,
                             store_invoice *out, api_error *err);
 bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, api_error *err);
-/* mime_type, receipt_type, data_b64 may be NULL (an empty receiptDocument). */
+/* Sends submitPaymentReceipt for a PAID invoice. With mime_type, receipt_type
+ * and data_b64 all NULL the gateway renders its own receipt (text/html,
+ * PAYMENT_RECEIPT, see receipt.h); otherwise all three are required (422
+ * missing_field naming the first one missing). What was sent is stored. */
 bool service_submit_receipt(service *svc, const char *ref, const char *mime_type,
                             const char *receipt_type, const char *data_b64, store_invoice *out,
                             api_error *err);
+/* Appends the HTML receipt submitted for invoice ref to html: 404 unknown
+ * invoice, 409 invalid_state (not PAID), receipt_not_submitted (none accepted
+ * yet), receipt_not_html (the shop submitted another type). */
+bool service_receipt_html(service *svc, const char *ref, buf *html, api_error *err);
 /* *refund receives the refund object (caller decrefs). */
 bool service_refund(service *svc, const char *ref, int64_t amount, const char *title,
                     json_t **refund, api_error *err);
@@ -87,9 +94,12 @@ bool service_mark_period(service *svc, const char *terminal_id, char period_id[s
 bool service_report(service *svc, const char *report_id, const char *language,
                     const seqr_param *params, size_t n_params, seqr_report *out, api_error *err);
 
-/* Points of sale. password may be NULL/"" (a strong one is generated). */
+/* Points of sale. password may be NULL/"" (a strong one is generated).
+ * cashier_id (may be NULL/"") is the terminal's default cashierId; its name is
+ * the default title of its invoices. */
 bool service_register_terminal(service *svc, const char *external_id, const char *name,
-                               const char *password, char terminal_id[static 64], api_error *err);
+                               const char *password, const char *cashier_id,
+                               char terminal_id[static 64], api_error *err);
 bool service_assign_seqr_id(service *svc, const char *terminal_id, const char *seqr_id,
                             api_error *err);
 bool service_unregister_terminal(service *svc, const char *terminal_id, api_error *err);
@@ -119,7 +129,7 @@ bool service_check_notify(service *svc, const char *ref, const char *token,
  * *needs_receipt whether an automatic receipt is due now. */
 void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
                           bool *needs_receipt);
-/* Sends the automatic (empty) receipt for a PAID invoice if not yet sent. */
+/* Sends the automatic (rendered) receipt for a PAID invoice if not yet sent. */
 bool service_auto_receipt(service *svc, const char *ref, api_error *err);
 /* Cancels an invoice unpaid past its TTL. */
 bool service_expire(service *svc, const char *ref, api_error *err);

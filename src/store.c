@@ -178,12 +178,20 @@ static const char *const store_migrations[] = {
     "CREATE INDEX invoices_status ON invoices(status, id);"
     "CREATE INDEX invoices_unknown ON invoices(id) WHERE send_state = 'unknown';"
     "DELETE FROM sqlite_sequence WHERE name = 'invoices';",
-    /* 4: Idempotency-Keys scoped per API key and fingerprinted, not kept.
-     * Schema 3 stored every request body (terminal passwords included, and
+    /* 4: a receipt keeps what was submitted (its base64 receiptData, so the
+     * shop can show the buyer the same receipt: GET /invoices/{ref}/receipt.html)
+     * and is found by its invoice through an index; a terminal keeps its own
+     * cashierId (the default for its invoices' required cashierId). Adding
+     * nullable/defaulted columns rewrites no rows. */
+    "ALTER TABLE receipts ADD COLUMN data TEXT;"
+    "CREATE INDEX receipts_invoice ON receipts(invoice_id);"
+    "ALTER TABLE terminals ADD COLUMN cashier_id TEXT NOT NULL DEFAULT '';",
+    /* 5: Idempotency-Keys scoped per API key and fingerprinted, not kept.
+     * Schemas up to 4 stored every request body (terminal passwords included, and
      * up to max_body_bytes each) and compared raw bytes. Now a row holds the
      * SHA-256 of the canonical request and the answer; rows expire after
      * [http] idempotency_ttl_s (created_at is indexed for the pruning).
-     * Finished rows of schema 3 are kept for their replays under scope '*'
+     * Finished rows of older schemas are kept for their replays under scope '*'
      * (any key) with the fingerprint 'legacy' (any request); rows still
      * running are dropped as at every start. secure_delete overwrites the
      * dropped bodies in the file instead of leaving them on free pages. */
@@ -1312,10 +1320,10 @@ store_err store_unknown_list(store *st, char **json)
 /* --- receipts, periods --- */
 
 store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type,
-                            const char *receipt_type, int64_t data_len, int result_code)
+                            const char *receipt_type, const char *data_b64, int result_code)
 {
     static const char sql[] = "INSERT INTO receipts(invoice_id, mime_type, receipt_type,"
-                              " data_len, result_code, at) VALUES(?, ?, ?, ?, ?, ?)";
+                              " data_len, result_code, at, data) VALUES(?, ?, ?, ?, ?, ?, ?)";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
@@ -1325,11 +1333,53 @@ store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type
     sqlite3_bind_int64(s, 1, invoice_id);
     store_bind_text(s, 2, mime_type);
     store_bind_text(s, 3, receipt_type);
-    sqlite3_bind_int64(s, 4, data_len);
+    sqlite3_bind_int64(s, 4, data_b64 ? (int64_t)strlen(data_b64) : 0);
     sqlite3_bind_int(s, 5, result_code);
     sqlite3_bind_int64(s, 6, store_now_ms());
+    if (data_b64 != NULL)
+        store_bind_text(s, 7, data_b64);
+    else
+        sqlite3_bind_null(s, 7);
     e = store_step_done(st, s);
     return store_tx_end(st, e);
+}
+
+store_err store_receipt_last(store *st, int64_t invoice_id, store_receipt *out)
+{
+    static const char sql[] = "SELECT mime_type, receipt_type, data_len, at, data FROM receipts"
+                              " WHERE invoice_id = ? AND result_code = 0 ORDER BY id DESC LIMIT 1";
+    memset(out, 0, sizeof *out);
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_int64(s, 1, invoice_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        store_copy_col(s, 0, out->mime_type, sizeof out->mime_type);
+        store_copy_col(s, 1, out->receipt_type, sizeof out->receipt_type);
+        out->data_len = sqlite3_column_int64(s, 2);
+        out->submitted_at = sqlite3_column_int64(s, 3);
+        e = STORE_OK;
+        if (sqlite3_column_type(s, 4) == SQLITE_TEXT) {
+            out->data_b64 = strdup((const char *)sqlite3_column_text(s, 4));
+            if (out->data_b64 == NULL)
+                e = STORE_IO;
+        }
+    } else if (rc == SQLITE_DONE) {
+        e = STORE_NOT_FOUND;
+    }
+    store_done(st, s);
+cleanup:
+    store_unlock(st);
+    return e;
+}
+
+void store_receipt_clear(store_receipt *r)
+{
+    free(r->data_b64);
+    r->data_b64 = NULL;
 }
 
 store_err store_period_add(store *st, const char *period_id, const char *terminal_id)
@@ -1409,7 +1459,7 @@ store_err store_terminal_add(store *st, const store_terminal *t)
 {
     static const char sql[] =
         "INSERT OR REPLACE INTO terminals(terminal_id, external_id, name, password, seqr_id,"
-        " unregistered, created_at) VALUES(?, ?, ?, ?, '', 0, ?)";
+        " unregistered, created_at, cashier_id) VALUES(?, ?, ?, ?, '', 0, ?, ?)";
     if (!st->has_secret_key)
         return STORE_IO; /* never in plain text */
     char aad[160];
@@ -1432,6 +1482,7 @@ store_err store_terminal_add(store *st, const store_terminal *t)
     store_bind_text(s, 3, t->name);
     store_bind_text(s, 4, box);
     sqlite3_bind_int64(s, 5, store_now_ms());
+    store_bind_text(s, 6, t->cashier_id);
     e = store_step_done(st, s);
     free(box);
     return store_tx_end(st, e);
@@ -1440,7 +1491,7 @@ store_err store_terminal_add(store *st, const store_terminal *t)
 store_err store_terminal_get(store *st, const char *terminal_id, store_terminal *out)
 {
     static const char sql[] = "SELECT terminal_id, external_id, name, password, seqr_id,"
-                              " unregistered, created_at FROM terminals WHERE terminal_id = ?";
+                              " unregistered, created_at, cashier_id FROM terminals WHERE terminal_id = ?";
     memset(out, 0, sizeof *out);
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);
@@ -1456,6 +1507,7 @@ store_err store_terminal_get(store *st, const char *terminal_id, store_terminal 
         store_copy_col(s, 4, out->seqr_id, sizeof out->seqr_id);
         out->unregistered = sqlite3_column_int(s, 5) != 0;
         out->created_at = sqlite3_column_int64(s, 6);
+        store_copy_col(s, 7, out->cashier_id, sizeof out->cashier_id);
         char aad[160];
         store_terminal_aad(out->terminal_id, aad, sizeof aad);
         const char *box = (const char *)sqlite3_column_text(s, 3);

@@ -198,8 +198,21 @@ store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
 store_err store_unknown_list(store *st, char **json);
 
 /* --- receipts submitted --- */
+/* Records a submitPaymentReceipt: what was sent (data_b64, the base64
+ * receiptData, may be NULL) and SEQR's resultCode (0 = accepted). */
 store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type,
-                            const char *receipt_type, int64_t data_len, int result_code);
+                            const char *receipt_type, const char *data_b64, int result_code);
+typedef struct {
+    char mime_type[104];
+    char receipt_type[40];
+    int64_t data_len;     /* length of the base64 text */
+    int64_t submitted_at; /* ms */
+    char *data_b64;       /* malloc'd or NULL: the receiptData as submitted */
+} store_receipt;
+/* The latest receipt SEQR accepted for invoice_id (STORE_NOT_FOUND when none).
+ * Release with store_receipt_clear(). */
+store_err store_receipt_last(store *st, int64_t invoice_id, store_receipt *out);
+void store_receipt_clear(store_receipt *r);
 
 /* --- reconciliation periods --- */
 store_err store_period_add(store *st, const char *period_id, const char *terminal_id);
@@ -217,6 +230,7 @@ typedef struct {
     char name[128];
     char password[128]; /* secret */
     char seqr_id[128];
+    char cashier_id[128]; /* "" = none of its own (the configured default applies) */
     bool unregistered;
     int64_t created_at;
 } store_terminal;

@@ -49,6 +49,19 @@ START_TEST(defaults_and_every_key)
     ck_assert_int_eq(cfg.poller_invoice_ttl_s, 900);
     ck_assert(cfg.poller_auto_receipt);
     ck_assert_str_eq(cfg.log_level, "info");
+    /* SEQR's required invoice fields always have a value: the title is the
+     * store's name, which is clientId unless set. */
+    ck_assert_str_eq(cfg.receipt_store_name, "Company Name");
+    ck_assert_str_eq(cfg.invoice_title, "Company Name");
+    ck_assert_str_eq(cfg.invoice_cashier_id, "web");
+    ck_assert_str_eq(cfg.invoice_footer, "Thank you for your purchase");
+    ck_assert_str_eq(cfg.receipt_address, "");
+    ck_assert_str_eq(cfg.receipt_org_number, "");
+    config_free(&cfg);
+    buf_free(&e);
+    buf_free(&w);
+    ck_assert_int_eq(load(REQUIRED "[receipt]\nstore_name = Corner Shop AB\n", &cfg, &e, &w), 0);
+    ck_assert_str_eq(cfg.invoice_title, "Corner Shop AB");
     config_free(&cfg);
     buf_free(&e);
     buf_free(&w);
@@ -64,7 +77,9 @@ START_TEST(defaults_and_every_key)
                        "[reseller]\nid = R\nuser_id = 9900\npassword = rpw-secret\n"
                        "[store]\npath = /tmp/x.db\n"
                        "[poller]\ninterval_ms = 100\ninvoice_ttl_s = 10\nauto_receipt = off\n"
-                       "max_in_flight = 1\n[log]\nlevel = debug\n";
+                       "max_in_flight = 1\n[invoice]\ntitle = Shop Online\ncashier_id = till-1\n"
+                       "footer = See you\n[receipt]\nstore_name = Shop AB\naddress = Gatan 2\n"
+                       "org_number = SE556677889901\n[log]\nlevel = debug\n";
     ck_assert_int_eq(load(full, &cfg, &e, &w), 0);
     ck_assert_str_eq(cfg.http_listen, "::1");
     ck_assert_int_eq(cfg.http_port, 9000);
@@ -84,6 +99,12 @@ START_TEST(defaults_and_every_key)
     ck_assert(!cfg.poller_auto_receipt);
     ck_assert_int_eq(cfg.poller_max_in_flight, 1);
     ck_assert_str_eq(cfg.log_level, "debug");
+    ck_assert_str_eq(cfg.invoice_title, "Shop Online");
+    ck_assert_str_eq(cfg.invoice_cashier_id, "till-1");
+    ck_assert_str_eq(cfg.invoice_footer, "See you");
+    ck_assert_str_eq(cfg.receipt_store_name, "Shop AB");
+    ck_assert_str_eq(cfg.receipt_address, "Gatan 2");
+    ck_assert_str_eq(cfg.receipt_org_number, "SE556677889901");
     config_free(&cfg);
     buf_free(&e);
     buf_free(&w);
@@ -117,6 +138,9 @@ static const bad_value bad_values[] = {
     {"[poller]\ninvoice_ttl_s = 604801\n", "[poller] invoice_ttl_s"},
     {"[poller]\nauto_receipt = maybe\n", "[poller] auto_receipt: \"maybe\" is not true/false"},
     {"[poller]\nmax_in_flight = 0\n", "[poller] max_in_flight"},
+    {"[invoice]\ncashier_id =\n", "[invoice] cashier_id: must not be empty"},
+    {"[invoice]\nfooter =\n", "[invoice] footer: must not be empty"},
+    {"[receipt]\nlogo = x\n", "[receipt] logo: unknown key"},
     {"[log]\nlevel = loud\n", "[log] level: must be error, warn, info or debug"},
     {"[http]\nbogus = 1\n", "[http] bogus: unknown key"},
     {"[http]\nlisten = 0.0.0.0\n", "[http] api_key: required when listen (0.0.0.0)"},

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gwtest.h"
+#include "receipt.h"
 
 static gw_env env; /* the shared pair for the main test cases */
 
@@ -160,7 +161,7 @@ START_TEST(cert2_status_scan_paid_and_receipt)
     ck_assert_str_eq(gwt_str(receipt, "invoiceReference"), ref);
     json_decref(j);
 
-    /* Automatic (empty) receipt follows the payment. */
+    /* The automatic (rendered) receipt follows the payment. */
     long long end = tu_now_ms() + 5000;
     bool submitted = false;
     while (!submitted && tu_now_ms() < end) {
@@ -1585,6 +1586,354 @@ START_TEST(command_line)
 }
 END_TEST
 
+
+/* --- complete invoices and rendered receipts (own pair, with [invoice] and
+ * [receipt] configured) --- */
+
+static gw_env renv;
+
+static void receipts_setup(void)
+{
+    gwt_env_start(&renv, "20", NULL,
+                  "[invoice]\ntitle = Corner Shop Online\ncashier_id = web-7\n"
+                  "footer = Open every day 8-22\n"
+                  "[receipt]\nstore_name = Corner Shop AB\naddress = Storgatan 1, 111 22 Stockholm\n"
+                  "org_number = SE556677889901\n");
+}
+
+static void receipts_teardown(void)
+{
+    ck_assert_int_eq(tu_stop(&renv.gw, SIGTERM, 60000), 0);
+    gwt_env_stop(&renv);
+}
+
+/* The last entry of the simulator's request log for op (caller decrefs). */
+static json_t *last_sim_request(const gw_env *e, const char *op)
+{
+    char path[128];
+    long st;
+    snprintf(path, sizeof path, "/sim/requests?operation=%s", op);
+    json_t *log = gwt_sim_call(e, "GET", path, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_t *arr = json_object_get(log, "requests");
+    ck_assert_int_gt(json_array_size(arr), 0);
+    json_t *last = json_incref(json_array_get(arr, json_array_size(arr) - 1));
+    json_decref(log);
+    return last;
+}
+
+/* Waits until the invoice says its receipt was submitted (caller decrefs). */
+static json_t *wait_receipt(const gw_env *e, const char *ref)
+{
+    long long end = tu_now_ms() + 5000LL * gwt_slowdown();
+    for (;;) {
+        json_t *j = gwt_wait_status(e, ref, "PAID", 5000 * gwt_slowdown());
+        if (json_is_true(json_object_get(j, "receiptSubmitted")) || tu_now_ms() > end)
+            return j;
+        json_decref(j);
+        tu_sleep_ms(50);
+    }
+}
+
+/* The receiptData the simulator received last, decoded (caller frees). */
+static char *submitted_receipt_html(const gw_env *e)
+{
+    json_t *req = last_sim_request(e, "submitPaymentReceipt");
+    ck_assert_int_eq(json_array_size(json_object_get(req, "deviations")), 0);
+    json_t *doc = json_object_get(req, "receiptDocument");
+    ck_assert_str_eq(gwt_str(doc, "mimeType"), "text/html");
+    ck_assert_str_eq(gwt_str(doc, "receiptType"), "PAYMENT_RECEIPT");
+    buf html = BUF_INIT;
+    ck_assert(receipt_base64_decode(gwt_str(doc, "receiptData"), &html));
+    json_decref(req);
+    ck_assert_int_gt(html.len, 0);
+    return buf_detach(&html);
+}
+
+START_TEST(required_fields_get_configured_defaults)
+{
+    long st;
+    json_t *j = gwt_gw_call(&renv, "POST", "/invoices",
+                            "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\","
+                            "\"totalAmount\":\"75.00\"}]}",
+                            NULL, &st);
+    ck_assert_int_eq(st, 201);
+    char ref[64];
+    snprintf(ref, sizeof ref, "%s", gwt_str(j, "invoiceReference"));
+    json_decref(j);
+    json_t *req = last_sim_request(&renv, "sendInvoice");
+    char *dump = json_dumps(req, 0);
+    ck_assert_msg(json_array_size(json_object_get(req, "deviations")) == 0, "%s", dump);
+    json_t *inv = json_object_get(req, "invoice");
+    ck_assert_str_eq(gwt_str(inv, "paymentMode"), "IMMEDIATE_DEBIT");
+    ck_assert_str_eq(gwt_str(inv, "acknowledgmentMode"), "NO_ACKNOWLEDGMENT");
+    ck_assert_int_eq(strlen(gwt_str(inv, "issueDate")), 20);
+    ck_assert_str_eq(gwt_str(inv, "title"), "Corner Shop Online");
+    ck_assert_str_eq(gwt_str(inv, "cashierId"), "web-7");
+    ck_assert_str_eq(gwt_str(inv, "footer"), "Open every day 8-22");
+    ck_assert_msg(strncmp(gwt_str(inv, "clientInvoiceId"), "gw-", 3) == 0, "%s", dump);
+    ck_assert_str_eq(gwt_str(json_object_get(inv, "totalAmount"), "value"), "75.00");
+    char own_id[64];
+    snprintf(own_id, sizeof own_id, "%s", gwt_str(inv, "clientInvoiceId"));
+    free(dump);
+    json_decref(req);
+
+    /* updateInvoice: the same defaults, the same own id. */
+    char path[128];
+    snprintf(path, sizeof path, "/invoices/%s", ref);
+    j = gwt_gw_call(&renv, "PUT", path,
+                    "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"2\",\"totalAmount\":\"150.00\"}]}",
+                    NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+    req = last_sim_request(&renv, "updateInvoice");
+    ck_assert_int_eq(json_array_size(json_object_get(req, "deviations")), 0);
+    inv = json_object_get(req, "invoice");
+    ck_assert_str_eq(gwt_str(inv, "title"), "Corner Shop Online");
+    ck_assert_str_eq(gwt_str(inv, "cashierId"), "web-7");
+    ck_assert_str_eq(gwt_str(inv, "footer"), "Open every day 8-22");
+    ck_assert_str_eq(gwt_str(inv, "clientInvoiceId"), own_id);
+    json_decref(req);
+
+    /* The shop's own values win over the defaults. */
+    j = gwt_gw_call(&renv, "POST", "/invoices", gwt_invoice_body, NULL, &st);
+    ck_assert_int_eq(st, 201);
+    json_decref(j);
+    req = last_sim_request(&renv, "sendInvoice");
+    inv = json_object_get(req, "invoice");
+    ck_assert_str_eq(gwt_str(inv, "title"), "Order 1001 & <friends>");
+    ck_assert_str_eq(gwt_str(inv, "clientInvoiceId"), "1001");
+    ck_assert_str_eq(gwt_str(inv, "cashierId"), "web");
+    ck_assert_str_eq(gwt_str(inv, "footer"), "Thanks");
+    json_decref(req);
+
+    /* A point of sale: its name is the title, its own cashierId the cashier. */
+    j = gwt_gw_call(&renv, "POST", "/terminals",
+                    "{\"externalTerminalId\":\"till-7\",\"name\":\"Till 7 at the door\","
+                    "\"cashierId\":\"anna\"}",
+                    NULL, &st);
+    ck_assert_int_eq(st, 201);
+    ck_assert_str_eq(gwt_str(j, "cashierId"), "anna");
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"currency\":\"SEK\",\"terminalId\":\"%s\",\"rows\":[{\"quantity\":\"1\","
+             "\"totalAmount\":\"10.00\"}]}",
+             gwt_str(j, "terminalId"));
+    json_decref(j);
+    j = gwt_gw_call(&renv, "POST", "/invoices", body, NULL, &st);
+    ck_assert_int_eq(st, 201);
+    json_decref(j);
+    req = last_sim_request(&renv, "sendInvoice");
+    ck_assert_int_eq(json_array_size(json_object_get(req, "deviations")), 0);
+    inv = json_object_get(req, "invoice");
+    ck_assert_str_eq(gwt_str(inv, "title"), "Till 7 at the door");
+    ck_assert_str_eq(gwt_str(inv, "cashierId"), "anna");
+    ck_assert_str_eq(gwt_str(inv, "footer"), "Open every day 8-22");
+    json_decref(req);
+}
+END_TEST
+
+START_TEST(paid_invoice_gets_a_rendered_receipt)
+{
+    char ref[64];
+    gwt_paid_invoice(&renv, ref);
+    json_t *j = wait_receipt(&renv, ref);
+    ck_assert(json_is_true(json_object_get(j, "receiptSubmitted")));
+    json_t *rd = json_object_get(j, "receiptDocument");
+    ck_assert_str_eq(gwt_str(rd, "mimeType"), "text/html");
+    ck_assert_str_eq(gwt_str(rd, "receiptType"), "PAYMENT_RECEIPT");
+    ck_assert_int_eq(strlen(gwt_str(rd, "submittedAt")), 20);
+    char ers[64];
+    snprintf(ers, sizeof ers, "%s", gwt_str(j, "ersReference"));
+    char pay_ref[64];
+    snprintf(pay_ref, sizeof pay_ref, "%s",
+             gwt_str(json_object_get(j, "receipt"), "paymentReference"));
+    json_decref(j);
+
+    char *html = submitted_receipt_html(&renv);
+    static const char *const want[] = {
+        "Corner Shop AB", "Storgatan 1, 111 22 Stockholm", "SE556677889901",
+        "Order 1001 &amp; &lt;friends&gt;", "Laptop", "Shipping", "250.00 SEK", "25 %",
+        "100.00 SEK", /* VAT at 25 %: 500.00 * 25 / 125 */
+        "400.00 SEK", /* net at 25 % */
+        "549.50 SEK", "Thanks"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(strstr(html, want[i]) != NULL, "no \"%s\" in:\n%s", want[i], html);
+    ck_assert_msg(strstr(html, ers) != NULL, "no ersReference %s in:\n%s", ers, html);
+    if (pay_ref[0] != '\0')
+        ck_assert_msg(strstr(html, pay_ref) != NULL, "no paymentReference in:\n%s", html);
+
+    /* The shop can show the buyer the very same receipt. */
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/invoices/%s/receipt.html", renv.gw_port, ref);
+    const char *auth[] = {"Authorization: Bearer " API_KEY, NULL};
+    tu_response r;
+    ck_assert_int_eq(tu_http("GET", url, auth, NULL, 0, &r), 200);
+    char type[128];
+    ck_assert(tu_header(&r, "Content-Type", type, sizeof type));
+    ck_assert_ptr_nonnull(strstr(type, "text/html"));
+    ck_assert_str_eq(buf_cstr(&r.body), html);
+    tu_response_free(&r);
+    free(html);
+
+    /* POST with no body sends the rendered receipt again, never an empty one. */
+    char path[128];
+    long st;
+    snprintf(path, sizeof path, "/invoices/%s/receipt", ref);
+    j = gwt_gw_call(&renv, "POST", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+    html = submitted_receipt_html(&renv);
+    ck_assert_ptr_nonnull(strstr(html, "Laptop"));
+    free(html);
+}
+END_TEST
+
+START_TEST(receipt_contract_errors)
+{
+    long st;
+    json_t *j = gwt_gw_call(&renv, "GET", "/invoices/9999999999999/receipt.html", NULL, NULL, &st);
+    ck_assert_int_eq(st, 404);
+    ck_assert_str_eq(gwt_error_code(j), "not_found");
+    json_decref(j);
+    char ref[64], path[128];
+    gwt_create_invoice(&renv, ref);
+    snprintf(path, sizeof path, "/invoices/%s/receipt.html", ref);
+    j = gwt_gw_call(&renv, "GET", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "invalid_state");
+    json_decref(j);
+
+    gwt_sim_pay(&renv, ref);
+    json_decref(wait_receipt(&renv, ref));
+    snprintf(path, sizeof path, "/invoices/%s/receipt", ref);
+    int before = gwt_sim_count(&renv, "submitPaymentReceipt");
+    /* Some but not all of the three: 422 naming the missing one, nothing sent. */
+    static const struct {
+        const char *body, *field;
+    } partial[] = {
+        {"{\"receiptType\":\"PAYMENT_RECEIPT\",\"receiptData\":\"PGI+\"}", "mimeType"},
+        {"{\"mimeType\":\"text/html\",\"receiptData\":\"PGI+\"}", "receiptType"},
+        {"{\"mimeType\":\"text/html\",\"receiptType\":\"PAYMENT_RECEIPT\"}", "receiptData"},
+        {"{\"mimeType\":\"text/html\"}", "receiptType"},
+    };
+    for (size_t i = 0; i < sizeof partial / sizeof *partial; i++) {
+        j = gwt_gw_call(&renv, "POST", path, partial[i].body, NULL, &st);
+        ck_assert_int_eq(st, 422);
+        ck_assert_str_eq(gwt_error_code(j), "missing_field");
+        ck_assert_str_eq(gwt_error_field(j), partial[i].field);
+        json_decref(j);
+    }
+    ck_assert_int_eq(gwt_sim_count(&renv, "submitPaymentReceipt"), before);
+
+    /* The shop's own (XML) receipt: sent as given; there is no HTML to show. */
+    j = gwt_gw_call(&renv, "POST", path,
+                    "{\"mimeType\":\"text/xml\",\"receiptType\":\"OTHER\",\"receiptData\":"
+                    "\"PHJlY2VpcHQvPg==\"}",
+                    NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(json_object_get(j, "receiptDocument"), "mimeType"), "text/xml");
+    json_decref(j);
+    json_t *req = last_sim_request(&renv, "submitPaymentReceipt");
+    ck_assert_str_eq(gwt_str(json_object_get(req, "receiptDocument"), "receiptData"),
+                     "PHJlY2VpcHQvPg==");
+    json_decref(req);
+    snprintf(path, sizeof path, "/invoices/%s/receipt.html", ref);
+    j = gwt_gw_call(&renv, "GET", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "receipt_not_html");
+    json_decref(j);
+}
+END_TEST
+
+/* A stored invoice that no longer reads back (say a later version checks rows
+ * more strictly) still gets a receipt: the total, the title, the references. */
+START_TEST(receipt_without_readable_rows)
+{
+    char ref[64];
+    gwt_create_invoice(&renv, ref);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(renv.db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE invoices SET doc = json_set(doc, '$.rows[0].quantity', '0')"
+             " WHERE reference = '%s'",
+             ref);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    gwt_sim_pay(&renv, ref);
+    json_t *j = wait_receipt(&renv, ref);
+    ck_assert(json_is_true(json_object_get(j, "receiptSubmitted")));
+    json_decref(j);
+    char *html = submitted_receipt_html(&renv);
+    ck_assert_ptr_nonnull(strstr(html, "549.50 SEK"));
+    ck_assert_ptr_nonnull(strstr(html, "Order 1001 &amp; &lt;friends&gt;"));
+    ck_assert_ptr_null(strstr(html, "Laptop"));
+    free(html);
+}
+END_TEST
+
+/* <script>, &, quotes and 2 KB of UTF-8 from the shop stay text: in the SOAP
+ * envelope (SEQR receives exactly what the shop sent) and in the receipt. */
+START_TEST(hostile_text_is_escaped)
+{
+    buf footer = BUF_INIT, body = BUF_INIT, euros = BUF_INIT, rows = BUF_INIT;
+    for (int i = 0; i < 125; i++)
+        buf_puts(&footer, "\xF0\x9F\x8D\x95"); /* 125 x U+1F355: 500 bytes, the most */
+    for (int i = 0; i < 66; i++)
+        buf_puts(&euros, "\xE2\x82\xAC"); /* 66 x U+20AC: 198 bytes */
+    for (int i = 0; i < 8; i++) /* with the footer and the title: over 2 KB of UTF-8 */
+        buf_printf(&rows,
+                   ",{\"quantity\":\"1\",\"totalAmount\":\"1.00\",\"taxRate\":6,"
+                   "\"description\":\"%s\"}",
+                   buf_cstr(&euros));
+    const char *title = "<script>alert(\\\"x\\\")</script> & 'quotes' \\\"too\\\" \xC3\xA5\xC3\xA4\xC3\xB6";
+    const char *title_raw = "<script>alert(\"x\")</script> & 'quotes' \"too\" \xC3\xA5\xC3\xA4\xC3\xB6";
+    buf_printf(&body,
+               "{\"currency\":\"SEK\",\"title\":\"%s\",\"footer\":\"%s\",\"rows\":[{\"quantity\":"
+               "\"1\",\"totalAmount\":\"12.00\",\"taxRate\":12,\"description\":\"<img src=x "
+               "onerror=alert(1)> &amp; </td></tr></table>\"}%s]}",
+               title, buf_cstr(&footer), buf_cstr(&rows));
+    long st;
+    json_t *j = gwt_gw_call(&renv, "POST", "/invoices", buf_cstr(&body), NULL, &st);
+    char *answer = json_dumps(j, 0);
+    ck_assert_msg(st == 201, "%ld %s", st, answer);
+    free(answer);
+    char ref[64];
+    snprintf(ref, sizeof ref, "%s", gwt_str(j, "invoiceReference"));
+    json_decref(j);
+    json_t *req = last_sim_request(&renv, "sendInvoice");
+    json_t *inv = json_object_get(req, "invoice");
+    ck_assert_str_eq(gwt_str(inv, "title"), title_raw);
+    ck_assert_str_eq(gwt_str(inv, "footer"), buf_cstr(&footer));
+    json_decref(req);
+
+    gwt_sim_pay(&renv, ref);
+    json_decref(wait_receipt(&renv, ref));
+    char *html = submitted_receipt_html(&renv);
+    ck_assert_ptr_null(strstr(html, "<script"));
+    ck_assert_ptr_null(strstr(html, "<img"));
+    ck_assert_ptr_null(strstr(html, "</td></tr></table>\""));
+    ck_assert_msg(strstr(html, "&lt;script&gt;alert(\"x\")&lt;/script&gt; &amp; 'quotes'") != NULL,
+                  "%s", html);
+    ck_assert_ptr_nonnull(strstr(html, "&lt;img src=x onerror=alert(1)&gt; &amp;amp; "
+                                       "&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;"));
+    ck_assert_ptr_nonnull(strstr(html, "\xC3\xA5\xC3\xA4\xC3\xB6"));
+    ck_assert_ptr_nonnull(strstr(html, buf_cstr(&footer)));
+    ck_assert_ptr_nonnull(strstr(html, buf_cstr(&euros)));
+    ck_assert_ptr_nonnull(strstr(html, "1.29 SEK")); /* VAT at 12 %: 12.00 * 12 / 112 = 1.2857 */
+    ck_assert_ptr_nonnull(strstr(html, "0.45 SEK")); /* VAT at 6 %: 8.00 * 6 / 106 = 0.4528 */
+    ck_assert_ptr_nonnull(strstr(html, "20.00 SEK"));
+    free(html);
+    buf_free(&euros);
+    buf_free(&rows);
+    buf_free(&footer);
+    buf_free(&body);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gateway");
@@ -1620,6 +1969,16 @@ int main(void)
     tcase_add_test(shared, certify_script_pos);
     tcase_add_test(shared, seqr_garbage_slow_down);
     suite_add_tcase(s, shared);
+
+    TCase *receipts = tcase_create("receipts");
+    tcase_add_unchecked_fixture(receipts, receipts_setup, receipts_teardown);
+    tcase_set_timeout(receipts, 60 * gwt_slowdown());
+    tcase_add_test(receipts, required_fields_get_configured_defaults);
+    tcase_add_test(receipts, paid_invoice_gets_a_rendered_receipt);
+    tcase_add_test(receipts, receipt_contract_errors);
+    tcase_add_test(receipts, hostile_text_is_escaped);
+    tcase_add_test(receipts, receipt_without_readable_rows);
+    suite_add_tcase(s, receipts);
 
     TCase *own = tcase_create("own-processes");
     tcase_set_timeout(own, 60 * gwt_slowdown());

@@ -322,14 +322,22 @@ START_TEST(build_optional_fields)
     buf_free(&b);
     xmlFreeDoc(doc);
 
+    /* A receiptDocument is never sent empty or partial ("all mandatory"). */
     ck_assert_int_eq(seqr_envelope_submit_payment_receipt(&ctx, "2026112410184861801032678", NULL,
                                                           NULL, NULL, &doc, err, sizeof err),
-                     SEQR_OK);
-    signature_of(seqr_xml_body_child(doc), &b);
-    ck_assert_ptr_nonnull(strstr(buf_cstr(&b), "ersReference=[2026112410184861801032678],"
-                                               "receiptDocument=[])"));
-    buf_free(&b);
-    xmlFreeDoc(doc);
+                     SEQR_ERR_INVALID);
+    ck_assert_ptr_null(doc);
+    ck_assert_ptr_nonnull(strstr(err, "mimeType is required"));
+    ck_assert_int_eq(seqr_envelope_submit_payment_receipt(&ctx, "2026112410184861801032678",
+                                                          "text/html", NULL, "PGI+", &doc, err,
+                                                          sizeof err),
+                     SEQR_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err, "receiptType is required"));
+    ck_assert_int_eq(seqr_envelope_submit_payment_receipt(&ctx, "2026112410184861801032678",
+                                                          "text/html", "PAYMENT_RECEIPT", "", &doc,
+                                                          err, sizeof err),
+                     SEQR_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err, "receiptData is required"));
 
     /* markTransactionPeriod without parameters has only the context. */
     ck_assert_int_eq(
@@ -366,6 +374,28 @@ START_TEST(build_escapes_user_text)
     free(back);
     xmlFreeDoc(doc);
     buf_free(&raw);
+
+    /* <script>, quotes and 2 KB of UTF-8 in the footer the receipt shows. */
+    buf footer = BUF_INIT;
+    buf_puts(&footer, "<script>alert('x')</script> & \"q\" ");
+    for (int i = 0; i < 500; i++)
+        buf_puts(&footer, "\xF0\x9F\x8D\x95");
+    inv = fixture_invoice("<script>document.title</script>");
+    inv.footer = buf_cstr(&footer);
+    ck_assert_int_eq(
+        seqr_envelope_send_invoice(&terminal_ctx, &inv, NULL, 0, &doc, err, sizeof err), SEQR_OK);
+    seqr_envelope_serialize(doc, false, &raw);
+    xmlFreeDoc(doc);
+    ck_assert_ptr_null(strstr(raw.data, "<script>"));
+    ck_assert_ptr_nonnull(strstr(raw.data, "&lt;script&gt;alert('x')&lt;/script&gt; &amp;"));
+    doc = seqr_xml_parse(raw.data, raw.len, err, sizeof err);
+    ck_assert_msg(doc != NULL, "own output does not parse: %s", err);
+    back = seqr_xml_child_text(seqr_xml_child(seqr_xml_body_child(doc), "invoice"), "footer");
+    ck_assert_str_eq(back, buf_cstr(&footer));
+    free(back);
+    xmlFreeDoc(doc);
+    buf_free(&raw);
+    buf_free(&footer);
 }
 END_TEST
 
@@ -1522,9 +1552,9 @@ START_TEST(transport_all_operations)
     free(t);
 
     t = serve(l, "submitPaymentReceipt.response.xml");
-    ck_assert_int_eq(
-        seqr_submit_payment_receipt(c, NULL, "2026112410184861801032678", NULL, NULL, NULL, &res),
-        SEQR_OK);
+    ck_assert_int_eq(seqr_submit_payment_receipt(c, NULL, "2026112410184861801032678", "text/html",
+                                                 "PAYMENT_RECEIPT", "PGI+", &res),
+                     SEQR_OK);
     listener_last_op(l, op, sizeof op);
     ck_assert_str_eq(op, "submitPaymentReceipt");
     free(t);

@@ -199,6 +199,35 @@ START_TEST(invoice_lifecycle_and_codes)
     soap_fixture("submitPaymentReceipt.request.xml", NULL, ers, &a);
     ck_assert_int_eq(a.code, 0);
     soap_free(&a);
+    long hs;
+    json_t *log = control("GET", "/sim/requests?operation=submitPaymentReceipt", NULL, &hs);
+    json_t *reqs = json_object_get(log, "requests");
+    json_t *last = json_array_get(reqs, json_array_size(reqs) - 1);
+    ck_assert_int_eq(json_array_size(json_object_get(last, "deviations")), 0);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(last, "receiptDocument"), "mimeType")),
+        "text/html");
+    json_decref(log);
+    /* An empty receiptDocument: accepted, but a deviation ("all mandatory"). */
+    char *rtext = tu_fixture("submitPaymentReceipt.request.xml", NULL);
+    char *r1 = replace(rtext, FIXTURE_ERS, ers);
+    char *r2 = replace(r1, "<receiptType>PAYMENT_RECEIPT</receiptType>", "");
+    char *r3 = replace(
+        r2, "<receiptData>PGh0bWw+PGJvZHk+UmVjZWlwdCAxMDAxPC9ib2R5PjwvaHRtbD4=</receiptData>", "");
+    soap_post(r3, &a);
+    ck_assert_int_eq(a.code, 0);
+    soap_free(&a);
+    log = control("GET", "/sim/requests?operation=submitPaymentReceipt", NULL, &hs);
+    reqs = json_object_get(log, "requests");
+    last = json_array_get(reqs, json_array_size(reqs) - 1);
+    char *devs = json_dumps(json_object_get(last, "deviations"), 0);
+    ck_assert_ptr_nonnull(strstr(devs, "receiptDocument lacks receiptData receiptType"));
+    free(devs);
+    json_decref(log);
+    free(rtext);
+    free(r1);
+    free(r2);
+    free(r3);
 
     /* Refunds: up to what was paid, never more. */
     soap_fixture("refundPayment.request.xml", NULL, ers, &a); /* 49.50 */
@@ -248,7 +277,6 @@ START_TEST(invoice_lifecycle_and_codes)
     ck_assert_int_eq(a.code, 0);
     soap_free(&a);
     char path[96];
-    long hs;
     snprintf(path, sizeof path, "/sim/invoices/%s/fail", ref3);
     json_decref(control("POST", path, NULL, &hs));
     ck_assert_int_eq(hs, 200);
@@ -390,6 +418,29 @@ START_TEST(certification_deviations_logged)
     ck_assert_ptr_nonnull(strstr(all, "NO_ACKNOWLEDGMENT"));
     free(all);
     json_decref(log);
+    /* An invoice without the fields the reference marks required: accepted
+     * (existing shop plugins keep working) but flagged, naming each one. */
+    json_decref(control("DELETE", "/sim/requests", NULL, &hs));
+    char *u1 = replace(text, "<title>", "<x-title>");
+    char *u2 = replace(u1, "</title>", "</x-title>");
+    char *u3 = replace(u2, "<cashierId>", "<x-cashierId>");
+    char *u4 = replace(u3, "</cashierId>", "</x-cashierId>");
+    soap_post(u4, &a);
+    ck_assert_int_eq(a.code, 0);
+    soap_free(&a);
+    log = control("GET", "/sim/requests?operation=sendInvoice", NULL, &hs);
+    json_t *entry = json_array_get(json_object_get(log, "requests"), 0);
+    all = json_dumps(json_object_get(entry, "deviations"), 0);
+    ck_assert_ptr_nonnull(strstr(all, "invoice lacks required field(s): title, cashierId"));
+    free(all);
+    json_t *fields = json_object_get(entry, "invoice");
+    ck_assert(json_is_null(json_object_get(fields, "title")));
+    ck_assert(json_is_string(json_object_get(fields, "footer")));
+    json_decref(log);
+    free(u1);
+    free(u2);
+    free(u3);
+    free(u4);
     /* Rows without itemQuantity are refused. */
     char *t4 = replace(text, "<itemQuantity>1</itemQuantity>", "");
     soap_post(t4, &a);

@@ -94,7 +94,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 4);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 5);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -167,6 +167,20 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     sqlite3_finalize(s);
 }
 
+/* Takes a current database back to schema 4's shape (before migration 5):
+ * the idempotency table that kept whole request bodies. */
+#define UNDO_SCHEMA_5                                                                              \
+    "DROP TABLE idempotency;"                                                                      \
+    "CREATE TABLE idempotency( key TEXT PRIMARY KEY, method TEXT NOT NULL,"                        \
+    " path TEXT NOT NULL, body TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"                  \
+    " response TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);"
+
+/* Takes a current database back to schema 3's shape (before migration 4). */
+#define UNDO_SCHEMA_4                                                                              \
+    UNDO_SCHEMA_5                                                                                  \
+    "DROP INDEX receipts_invoice; ALTER TABLE receipts DROP COLUMN data;"                          \
+    " ALTER TABLE terminals DROP COLUMN cashier_id;"
+
 /* Migration 1 -> 2 on a database written by the first schema: the pending
  * index goes, the indexes of unknown outcomes come and answer /healthz's
  * count, and the rows stay. */
@@ -181,7 +195,7 @@ START_TEST(migration_to_schema_2)
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     ck_assert_int_eq(
         sqlite3_exec(db,
-                     "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
+                     UNDO_SCHEMA_4 "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
                      "CREATE INDEX invoices_pending ON invoices(id) WHERE send_state = 'sent'"
                      " AND polling_stopped = 0 AND status NOT IN ('PAID', 'CANCELED', 'FAILED');"
                      "UPDATE invoices SET send_state = 'sending' WHERE reference IS NULL;"
@@ -228,7 +242,7 @@ START_TEST(migration_to_schema_3)
     int64_t refund_id = 0;
     ck_assert_int_eq(store_refund_begin(st, paid, 2500, "back", &refund_id), STORE_OK);
     ck_assert_int_eq(store_refund_finish(st, refund_id, STORE_REFUND_DONE, "R30", ""), STORE_OK);
-    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT", 10, 0), STORE_OK);
+    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT", "cmVjZWlwdA==", 0), STORE_OK);
     new_invoice(st, 1000, "1000000000031");
     int64_t intent = new_invoice(st, 1000, NULL); /* a crash left it: unknown */
     store_close(st);
@@ -238,7 +252,7 @@ START_TEST(migration_to_schema_3)
     ck_assert_int_eq(
         sqlite3_exec(
             db,
-            "PRAGMA foreign_keys = OFF; BEGIN;"
+            "PRAGMA foreign_keys = OFF; BEGIN;" UNDO_SCHEMA_4
             "CREATE TABLE invoices_v2( id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " reference TEXT UNIQUE, send_state TEXT NOT NULL, status TEXT NOT NULL,"
             " version INTEGER NOT NULL DEFAULT 0, qr_code TEXT NOT NULL DEFAULT '',"
@@ -298,12 +312,12 @@ START_TEST(migration_to_schema_3)
     ck_assert_int_ne(store_invoice_sent(st, &inv, "1000000000031", "HTTP://SEQR.SE/Rx"),
                      STORE_OK);
     /* ...and foreign keys are enforced again after the migration. */
-    ck_assert_int_ne(store_receipt_add(st, 999999, "text/plain", "PAYMENT", 1, 0), STORE_OK);
+    ck_assert_int_ne(store_receipt_add(st, 999999, "text/plain", "PAYMENT", "eA==", 0), STORE_OK);
     store_close(st);
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "4");
+    ck_assert_str_eq(t, "5");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
     ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
@@ -333,11 +347,11 @@ START_TEST(migration_to_schema_3)
 }
 END_TEST
 
-/* Migration 3 -> 4 on a database in schema 3's shape: Idempotency-Key rows
+/* Migration 4 -> 5 on a database in schema 4's shape: Idempotency-Key rows
  * that held whole request bodies (a terminal password among them) keep their
  * answers for replays, the bodies are gone from the table and from the file,
  * rows of requests that never finished are dropped. */
-START_TEST(migration_to_schema_4)
+START_TEST(migration_to_schema_5)
 {
     store *st = open_fresh();
     store_close(st);
@@ -345,17 +359,13 @@ START_TEST(migration_to_schema_4)
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     ck_assert_int_eq(
         sqlite3_exec(db,
-                     "BEGIN; DROP TABLE idempotency;"
-                     "CREATE TABLE idempotency( key TEXT PRIMARY KEY, method TEXT NOT NULL,"
-                     " path TEXT NOT NULL, body TEXT NOT NULL,"
-                     " status INTEGER NOT NULL DEFAULT 0,"
-                     " response TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);"
+                     "BEGIN;" UNDO_SCHEMA_5
                      "INSERT INTO idempotency VALUES('t-1', 'POST', '/terminals',"
                      " '{\"password\":\"Pw-In-Plain-Text-42\"}', 201,"
                      " '{\"terminalId\":\"T1\"}', strftime('%s','now') * 1000);"
                      "INSERT INTO idempotency VALUES('o-1', 'POST', '/invoices', '{}', 0, '',"
                      " strftime('%s','now') * 1000);"
-                     "PRAGMA user_version = 3; COMMIT;",
+                     "PRAGMA user_version = 4; COMMIT;",
                      NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
@@ -380,7 +390,7 @@ START_TEST(migration_to_schema_4)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "4");
+    ck_assert_str_eq(t, "5");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'idempotency'");
     ck_assert_ptr_null(strstr(t, "body"));
@@ -774,6 +784,75 @@ START_TEST(idempotency_keys)
 }
 END_TEST
 
+/* Migration 3 -> 4 on a database in schema 3's shape: receipts keep their
+ * rows (with no stored document), gain the submitted document and an index
+ * by invoice; terminals keep theirs and gain an empty cashierId. */
+START_TEST(migration_to_schema_4)
+{
+    static const unsigned char key[32] = {7};
+    store *st = open_fresh();
+    ck_assert_int_eq(store_set_secret_key(st, key), STORE_OK);
+    int64_t paid = new_invoice(st, 10000, "1000000000040");
+    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT_RECEIPT", NULL, 0),
+                     STORE_OK);
+    store_terminal t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.terminal_id, sizeof t.terminal_id, "till-4");
+    snprintf(t.external_id, sizeof t.external_id, "Till 4");
+    snprintf(t.name, sizeof t.name, "Till four");
+    snprintf(t.password, sizeof t.password, "s3cret-pass");
+    ck_assert_int_eq(store_terminal_add(st, &t), STORE_OK);
+    store_close(st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_4 "PRAGMA user_version = 3; COMMIT;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    ck_assert_int_eq(store_set_secret_key(st, key), STORE_OK);
+    store_receipt r;
+    ck_assert_int_eq(store_receipt_last(st, paid, &r), STORE_OK);
+    ck_assert_str_eq(r.mime_type, "text/plain");
+    ck_assert_ptr_null(r.data_b64); /* submitted before documents were kept */
+    store_receipt_clear(&r);
+    ck_assert_int_eq(store_receipt_add(st, paid, "text/html", "PAYMENT_RECEIPT", "PGI+", 0),
+                     STORE_OK);
+    ck_assert_int_eq(store_receipt_add(st, paid, "text/xml", "OTHER", "eA==", 23), STORE_OK);
+    ck_assert_int_eq(store_receipt_last(st, paid, &r), STORE_OK); /* the latest accepted */
+    ck_assert_str_eq(r.mime_type, "text/html");
+    ck_assert_str_eq(r.receipt_type, "PAYMENT_RECEIPT");
+    ck_assert_str_eq(r.data_b64, "PGI+");
+    ck_assert_int_eq(r.data_len, 4);
+    ck_assert_int_gt(r.submitted_at, 0);
+    store_receipt_clear(&r);
+    ck_assert_int_eq(store_receipt_last(st, paid + 1000, &r), STORE_NOT_FOUND);
+    store_terminal got;
+    ck_assert_int_eq(store_terminal_get(st, "till-4", &got), STORE_OK);
+    ck_assert_str_eq(got.name, "Till four");
+    ck_assert_str_eq(got.cashier_id, "");
+    snprintf(t.terminal_id, sizeof t.terminal_id, "till-5");
+    snprintf(t.cashier_id, sizeof t.cashier_id, "Anna");
+    ck_assert_int_eq(store_terminal_add(st, &t), STORE_OK);
+    ck_assert_int_eq(store_terminal_get(st, "till-5", &got), STORE_OK);
+    ck_assert_str_eq(got.cashier_id, "Anna");
+    store_close(st);
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *v = query_text(db, "PRAGMA user_version");
+    ck_assert_str_eq(v, "5");
+    free(v);
+    assert_plan_uses(db,
+                     "SELECT mime_type FROM receipts WHERE invoice_id = 1 AND result_code = 0"
+                     " ORDER BY id DESC LIMIT 1",
+                     "receipts_invoice");
+    sqlite3_close(db);
+}
+END_TEST
+
 /* Terminal passwords are encrypted at rest (SEQR needs them in plain text, so
  * they cannot be hashed): never stored without a key, not in the file in
  * plain text, bound to their row, and ones left in plain text by an older
@@ -853,6 +932,7 @@ int main(void)
     tcase_add_test(tc, migration_to_schema_2);
     tcase_add_test(tc, migration_to_schema_3);
     tcase_add_test(tc, migration_to_schema_4);
+    tcase_add_test(tc, migration_to_schema_5);
     tcase_add_test(tc, unknown_invoices_settled);
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);

@@ -370,13 +370,8 @@ static void api_receipt(const http_context *ctx, const http_request *req, const 
             goto cleanup;
         }
     }
-    if (data != NULL && data[0] != '\0' && mime == NULL) {
-        http_respond_fail(resp, 422, "missing_field", "mimeType",
-                          "mimeType is required with receiptData (e.g. text/html)");
-        goto cleanup;
-    }
-    if (data != NULL && type == NULL)
-        type = "PAYMENT_RECEIPT";
+    /* No field at all: the gateway's own receipt; some but not all: the
+     * service answers 422 naming the missing one. */
     if (!service_submit_receipt(ctx->svc, a[0], mime, type, data, &inv, &err))
         http_respond_error(resp, &err);
     else
@@ -676,17 +671,19 @@ cleanup:
 static void api_register_terminal(const http_context *ctx, const http_request *req,
                                   const char *const *a, http_response *resp)
 {
-    static const char *const allowed[] = {"externalTerminalId", "name", "password", NULL};
+    static const char *const allowed[] = {"externalTerminalId", "name", "password", "cashierId",
+                                          NULL};
     json_t *body = api_body(req, resp, false);
     if (body == NULL)
         return;
-    const char *ext = NULL, *name = NULL, *password = NULL;
+    const char *ext = NULL, *name = NULL, *password = NULL, *cashier = NULL;
     char terminal_id[64];
     api_error err;
     if (!api_only(body, allowed, resp) ||
         !api_string(body, "externalTerminalId", true, 100, &ext, resp) ||
         !api_string(body, "name", true, 100, &name, resp) ||
-        !api_string(body, "password", false, 100, &password, resp))
+        !api_string(body, "password", false, 100, &password, resp) ||
+        !api_string(body, "cashierId", false, 64, &cashier, resp))
         goto cleanup;
     if (password != NULL && password[0] != '\0' && strlen(password) < 8) {
         http_respond_fail(resp, 422, "invalid_value", "password",
@@ -694,13 +691,14 @@ static void api_register_terminal(const http_context *ctx, const http_request *r
                           "strong one generated)");
         goto cleanup;
     }
-    if (!service_register_terminal(ctx->svc, ext, name, password, terminal_id, &err)) {
+    if (!service_register_terminal(ctx->svc, ext, name, password, cashier, terminal_id, &err)) {
         http_respond_error(resp, &err);
     } else {
         json_t *o = json_object();
         json_object_set_new(o, "terminalId", json_string(terminal_id));
         json_object_set_new(o, "externalTerminalId", json_string(ext));
         json_object_set_new(o, "name", json_string(name));
+        json_object_set_new(o, "cashierId", cashier ? json_string(cashier) : json_null());
         http_respond_json(resp, 201, o);
     }
 cleanup:
@@ -823,6 +821,23 @@ static void api_terminal_qr(const http_context *ctx, const http_request *req, co
     buf_free(&text);
 }
 
+/* GET /invoices/{ref}/receipt.html: the HTML receipt submitted for it. */
+static void api_receipt_html(const http_context *ctx, const http_request *req, const char *const *a,
+                             http_response *resp)
+{
+    (void)req;
+    api_error err;
+    buf html = BUF_INIT;
+    if (!service_receipt_html(ctx->svc, a[0], &html, &err)) {
+        http_respond_error(resp, &err);
+    } else {
+        buf_append(&resp->raw, html.data, html.len);
+        resp->content_type = "text/html; charset=utf-8";
+        resp->status = 200;
+    }
+    buf_free(&html);
+}
+
 static const api_route api_routes[] = {
     {"GET", "/healthz", api_healthz},
     {"POST", "/invoices", api_create_invoice},
@@ -832,6 +847,7 @@ static const api_route api_routes[] = {
     {"GET", "/invoices/{}/status", api_refresh_invoice},
     {"POST", "/invoices/{}/cancel", api_cancel_invoice},
     {"POST", "/invoices/{}/receipt", api_receipt},
+    {"GET", "/invoices/{}/receipt.html", api_receipt_html},
     {"POST", "/invoices/{}/refunds", api_refund},
     {"GET", "/invoices/{}/refunds", api_list_refunds},
     {"POST", "/invoices/{}/refunds/{}/resolve", api_refund_resolve},

@@ -499,6 +499,10 @@ seqr_err seqr_envelope_submit_payment_receipt(const seqr_context *ctx, const cha
     xmlNodePtr op = NULL;
     xmlDocPtr doc = env_begin(&st, ctx, "submitPaymentReceipt", &op, out, err, errlen);
     env_require(&st, ers_reference, "ersReference");
+    /* The reference: "mimeType, receiptData, receiptType - all mandatory". */
+    env_require(&st, mime_type, "receiptDocument/mimeType");
+    env_require(&st, receipt_data_b64, "receiptDocument/receiptData");
+    env_require(&st, receipt_type, "receiptDocument/receiptType");
     if (receipt_data_b64 != NULL) {
         for (const char *p = receipt_data_b64; *p && env_ok(&st); p++) {
             bool b64 = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||

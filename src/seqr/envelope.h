@@ -84,8 +84,9 @@ seqr_err seqr_envelope_commit_reservation(const seqr_context *ctx, const char *i
                                           char *err, size_t errlen);
 
 /* submitPaymentReceipt: context, ersReference, receiptDocument (mimeType,
- * receiptData, receiptType; each omitted when NULL, so all NULL sends an empty
- * receiptDocument). receipt_data_b64 must be base64 text. */
+ * receiptData, receiptType). All three are required (the reference: "all
+ * mandatory"; a receiptDocument is never sent empty or partial);
+ * receipt_data_b64 must be non-empty base64 text. */
 seqr_err seqr_envelope_submit_payment_receipt(const seqr_context *ctx, const char *ers_reference,
                                               const char *mime_type, const char *receipt_type,
                                               const char *receipt_data_b64, xmlDocPtr *out,

@@ -214,7 +214,7 @@ seqr_err seqr_cancel_invoice(seqr_client *c, const seqr_call_opts *o, const char
                              seqr_result *res);
 seqr_err seqr_commit_reservation(seqr_client *c, const seqr_call_opts *o, const char *invoice_ref,
                                  int64_t amount, const char *currency, seqr_result *res);
-/* mime_type/receipt_type/receipt_data_b64 may all be NULL: an empty receiptDocument. */
+/* mime_type, receipt_type and receipt_data_b64 (base64) are all required. */
 seqr_err seqr_submit_payment_receipt(seqr_client *c, const seqr_call_opts *o,
                                      const char *ers_reference, const char *mime_type,
                                      const char *receipt_type, const char *receipt_data_b64,

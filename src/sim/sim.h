@@ -116,9 +116,13 @@ int sim_reversal_seconds(void);
 sim_period *sim_period_new(const char *terminal_id);
 sim_period *sim_period_find(const char *id);
 
-/* Request log for certification rehearsal. deviations: NULL-terminated. */
+/* Request log for certification rehearsal. details (may be NULL; the log takes
+ * the reference) is an object merged into the call's log entry: "invoice" (the
+ * required fields as received) for sendInvoice/updateInvoice, "receiptDocument"
+ * for submitPaymentReceipt. */
 void sim_log_request(const char *operation, const char *principal, const char *client_reference,
-                     int result_code, int http_status, char deviations[][160], int n_deviations);
+                     int result_code, int http_status, char deviations[][160], int n_deviations,
+                     json_t *details);
 /* {"requests": [...]} filtered by operation (NULL = all). Caller decrefs. */
 json_t *sim_log_json(const char *operation);
 void sim_log_clear(void);

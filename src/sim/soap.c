@@ -27,6 +27,7 @@ typedef struct {
     sim_terminal *terminal; /* authenticated terminal, or NULL */
     char deviations[SIM_MAX_DEVIATIONS][160];
     int n_deviations;
+    json_t *details; /* merged into the call's log entry (see sim_log_request) */
     /* the answer */
     xmlDocPtr doc;
     xmlNodePtr ret; /* <return> */
@@ -177,12 +178,70 @@ static void sim_answer_text(sim_call *c, const char *name, const char *text)
 
 /* --- operations: each returns a resultCode and adds its fields to c->ret --- */
 
+/* True when parent has a child name with non-blank text. */
+static bool sim_has_text(xmlNodePtr parent, const char *name)
+{
+    char *t = seqr_xml_child_text(parent, name);
+    bool ok = false;
+    for (const char *p = t; p != NULL && *p && !ok; p++)
+        ok = *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r';
+    free(t);
+    return ok;
+}
+
+/* The Invoice fields the SEQR reference marks "Required: Y". Missing ones are
+ * a certification deviation, not a refusal: the live service tolerates them
+ * (PROTOCOL.md), and existing shop plugins must keep working. */
+static void sim_check_required(sim_call *c, xmlNodePtr inv)
+{
+    static const char *const required[] = {"paymentMode", "acknowledgmentMode", "issueDate",
+                                           "title",       "clientInvoiceId",    "cashierId",
+                                           "footer"};
+    char missing[160] = "";
+    size_t used = 0;
+    json_t *fields = json_object();
+    json_decref(c->details);
+    c->details = json_object();
+    json_object_set_new(c->details, "invoice", fields);
+    for (size_t i = 0; i < sizeof required / sizeof *required; i++) {
+        char *text = seqr_xml_child_text(inv, required[i]);
+        json_object_set_new(fields, required[i], text ? json_string(text) : json_null());
+        free(text);
+        if (sim_has_text(inv, required[i]))
+            continue;
+        int n =
+            snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "", required[i]);
+        if (n > 0 && (size_t)n < sizeof missing - used)
+            used += (size_t)n;
+    }
+    int64_t total;
+    char currency[4];
+    if (sim_amount(seqr_xml_child(inv, "totalAmount"), &total, currency)) {
+        char m[MONEY_BUFLEN];
+        json_t *amount = json_object();
+        json_object_set_new(amount, "value", json_string(money_format(total, m)));
+        json_object_set_new(amount, "currency", json_string(currency));
+        json_object_set_new(fields, "totalAmount", amount);
+    } else {
+        json_object_set_new(fields, "totalAmount", json_null());
+    }
+    if (seqr_xml_child(inv, "totalAmount") == NULL) {
+        int n = snprintf(missing + used, sizeof missing - used, "%stotalAmount", used ? ", " : "");
+        if (n > 0 && (size_t)n < sizeof missing - used)
+            used += (size_t)n;
+    }
+    if (used > 0)
+        sim_deviation(c, "invoice lacks required field(s): %s (Required: Y in the reference)",
+                      missing);
+}
+
 static int sim_read_invoice(sim_call *c, xmlNodePtr inv, sim_invoice *into, bool check_ack)
 {
     if (inv == NULL) {
         sim_deviation(c, "no invoice element");
         return 49;
     }
+    sim_check_required(c, inv);
     char ack[48];
     sim_text(inv, "acknowledgmentMode", ack, sizeof ack);
     if (check_ack && strcmp(ack, "NO_ACKNOWLEDGMENT") != 0)
@@ -409,8 +468,27 @@ static int sim_submit_receipt(sim_call *c)
     if (strcmp(inv->status, "PAID") != 0)
         sim_deviation(c, "submitPaymentReceipt for an invoice that is not PAID");
     xmlNodePtr doc = seqr_xml_child(c->op, "receiptDocument");
-    if (doc == NULL)
-        sim_deviation(c, "no receiptDocument (send an empty one at least)");
+    if (doc == NULL) {
+        sim_deviation(c, "no receiptDocument");
+    } else {
+        /* The reference: "mimeType, receiptData, receiptType - all mandatory". */
+        bool has_mime = sim_has_text(doc, "mimeType"), has_data = sim_has_text(doc, "receiptData"),
+             has_type = sim_has_text(doc, "receiptType");
+        json_t *rd = json_object();
+        static const char *const parts[] = {"mimeType", "receiptData", "receiptType"};
+        for (size_t i = 0; i < 3; i++) {
+            char *text = seqr_xml_child_text(doc, parts[i]);
+            json_object_set_new(rd, parts[i], text ? json_string(text) : json_null());
+            free(text);
+        }
+        json_decref(c->details);
+        c->details = json_object();
+        json_object_set_new(c->details, "receiptDocument", rd);
+        if (!has_mime || !has_data || !has_type)
+            sim_deviation(c, "receiptDocument lacks%s%s%s (all three are mandatory)",
+                          has_mime ? "" : " mimeType", has_data ? "" : " receiptData",
+                          has_type ? "" : " receiptType");
+    }
     char *data = seqr_xml_child_text(doc, "receiptData");
     char mime[64];
     sim_text(doc, "mimeType", mime, sizeof mime);
@@ -629,7 +707,7 @@ void sim_soap_handle(const char *body, size_t len, buf *answer, int *http_status
         snprintf(msg, sizeof msg, "Unmarshalling Error: %s", err);
         sim_fault("soap:Client", msg, answer, http_status);
         sim_lock();
-        sim_log_request("(unparseable)", "", NULL, -1, 500, NULL, 0);
+        sim_log_request("(unparseable)", "", NULL, -1, 500, NULL, 0, NULL);
         sim_unlock();
         return;
     }
@@ -646,7 +724,8 @@ void sim_soap_handle(const char *body, size_t len, buf *answer, int *http_status
                  op && op->ns ? (const char *)op->ns->href : "", op ? (const char *)op->name : "?");
         sim_fault("soap:Client", msg, answer, http_status);
         sim_lock();
-        sim_log_request(op ? (const char *)op->name : "(no operation)", "", NULL, -1, 500, NULL, 0);
+        sim_log_request(op ? (const char *)op->name : "(no operation)", "", NULL, -1, 500, NULL, 0,
+                        NULL);
         sim_unlock();
         xmlFreeDoc(req);
         return;
@@ -684,7 +763,7 @@ void sim_soap_handle(const char *body, size_t len, buf *answer, int *http_status
         }
     }
     sim_log_request(c.name, c.principal, c.has_client_reference ? c.client_reference : NULL, code,
-                    200, c.deviations, c.n_deviations);
+                    200, c.deviations, c.n_deviations, c.details);
     sim_unlock();
     seqr_xml_serialize(c.doc, answer);
     *http_status = 200;

@@ -26,6 +26,7 @@ typedef struct {
     int http_status;
     char deviations[SIM_MAX_DEVIATIONS][160];
     int n_deviations;
+    json_t *details; /* owned or NULL: merged into the entry's JSON */
 } sim_log_entry;
 
 /* A string -> pointer map with open addressing (no deletions needed). */
@@ -338,11 +339,14 @@ sim_period *sim_period_find(const char *id)
 }
 
 void sim_log_request(const char *operation, const char *principal, const char *client_reference,
-                     int result_code, int http_status, char deviations[][160], int n_deviations)
+                     int result_code, int http_status, char deviations[][160], int n_deviations,
+                     json_t *details)
 {
     sim_log_seq++;
-    if (sim_nlog == SIM_MAX_LOG)
+    if (sim_nlog == SIM_MAX_LOG) {
+        json_decref(details);
         return; /* full: later calls are counted by seq only */
+    }
     sim_log_entry *e = &sim_log[sim_nlog++];
     memset(e, 0, sizeof *e);
     e->seq = sim_log_seq;
@@ -357,6 +361,7 @@ void sim_log_request(const char *operation, const char *principal, const char *c
     for (int i = 0; i < n_deviations && i < SIM_MAX_DEVIATIONS; i++)
         snprintf(e->deviations[i], sizeof e->deviations[i], "%s", deviations[i]);
     e->n_deviations = n_deviations < SIM_MAX_DEVIATIONS ? n_deviations : SIM_MAX_DEVIATIONS;
+    e->details = details;
 }
 
 static json_t *sim_time_json(int64_t ms)
@@ -393,6 +398,8 @@ json_t *sim_log_json(const char *operation)
         for (int k = 0; k < e->n_deviations; k++)
             json_array_append_new(d, json_string(e->deviations[k]));
         json_object_set_new(o, "deviations", d);
+        if (e->details != NULL)
+            json_object_update(o, e->details);
         json_array_append_new(arr, o);
     }
     json_t *out = json_object();
@@ -403,6 +410,10 @@ json_t *sim_log_json(const char *operation)
 
 void sim_log_clear(void)
 {
+    for (size_t i = 0; i < sim_nlog; i++) {
+        json_decref(sim_log[i].details);
+        sim_log[i].details = NULL;
+    }
     sim_nlog = 0;
 }
 
@@ -419,7 +430,7 @@ void sim_reset(void)
     sim_map_clear(&sim_by_ref);
     sim_map_clear(&sim_by_ers);
     sim_nperiods = 0;
-    sim_nlog = 0;
+    sim_log_clear();
     memset(&sim_the_faults, 0, sizeof sim_the_faults);
     /* Terminals registered at run time go; the command line's stay. */
     for (int i = 0; i < sim_nterminals; i++)
