@@ -30,7 +30,8 @@ static int secretbox_hexval(char c)
 static bool secretbox_unhex(const char *text, unsigned char *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int hi = secretbox_hexval(text[2 * i]), lo = hi < 0 ? -1 : secretbox_hexval(text[2 * i + 1]);
+        int hi = secretbox_hexval(text[2 * i]),
+            lo = hi < 0 ? -1 : secretbox_hexval(text[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (unsigned char)(hi << 4 | lo);
@@ -46,8 +47,7 @@ static void secretbox_puthex(buf *b, const unsigned char *data, size_t n)
     }
 }
 
-static bool secretbox_key_create(const char *path, unsigned char key[SECRETBOX_KEY_LEN],
-                                 buf *err)
+static bool secretbox_key_create(const char *path, unsigned char key[SECRETBOX_KEY_LEN], buf *err)
 {
     if (RAND_bytes(key, SECRETBOX_KEY_LEN) != 1) {
         buf_printf(err, "%s: no random bytes from libcrypto", path);
@@ -102,8 +102,7 @@ bool secretbox_is_sealed(const char *text)
     return strncmp(text, SECRETBOX_PREFIX, strlen(SECRETBOX_PREFIX)) == 0;
 }
 
-char *secretbox_seal(const unsigned char key[SECRETBOX_KEY_LEN], const char *aad,
-                     const char *plain)
+char *secretbox_seal(const unsigned char key[SECRETBOX_KEY_LEN], const char *aad, const char *plain)
 {
     size_t len = strlen(plain);
     unsigned char nonce[SECRETBOX_NONCE_LEN], tag[SECRETBOX_TAG_LEN];
@@ -134,8 +133,8 @@ cleanup:
     return result;
 }
 
-bool secretbox_open(const unsigned char key[SECRETBOX_KEY_LEN], const char *aad,
-                    const char *sealed, char *out, size_t cap)
+bool secretbox_open(const unsigned char key[SECRETBOX_KEY_LEN], const char *aad, const char *sealed,
+                    char *out, size_t cap)
 {
     out[0] = '\0';
     if (!secretbox_is_sealed(sealed))

@@ -29,8 +29,8 @@ char *secretbox_seal(const unsigned char key[SECRETBOX_KEY_LEN], const char *aad
 /* Opens sealed (from secretbox_seal with the same key and aad) into out
  * (NUL-terminated). False when it is malformed, was changed, belongs to
  * another context or key, or does not fit in cap. */
-bool secretbox_open(const unsigned char key[SECRETBOX_KEY_LEN], const char *aad,
-                    const char *sealed, char *out, size_t cap);
+bool secretbox_open(const unsigned char key[SECRETBOX_KEY_LEN], const char *aad, const char *sealed,
+                    char *out, size_t cap);
 
 /* True when text looks sealed (starts with SECRETBOX_PREFIX). */
 bool secretbox_is_sealed(const char *text);
