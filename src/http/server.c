@@ -26,6 +26,7 @@ struct http_server {
 typedef struct {
     buf body;
     bool too_large;
+    bool discard; /* /seqr/notify: unauthenticated, and its body is never used */
     int64_t started;
 } http_conn_state;
 
@@ -367,6 +368,7 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
             return MHD_NO;
         buf_init(&cs->body);
         cs->started = store_now_ms();
+        cs->discard = strncmp(url, "/seqr/notify/", 13) == 0;
         *con_cls = cs;
         /* Headers only so far: refuse before reading any of the body. */
         http_response early;
@@ -386,7 +388,7 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
                      ctx->cfg->http_request_timeout_s);
             return MHD_NO;
         }
-        if (!cs->too_large) {
+        if (!cs->too_large && !cs->discard) {
             if (cs->body.len + *upload_data_size > (size_t)ctx->cfg->http_max_body_bytes) {
                 cs->too_large = true;
                 buf_free(&cs->body);
