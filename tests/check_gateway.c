@@ -1495,6 +1495,43 @@ START_TEST(polls_have_their_own_short_timeout)
 }
 END_TEST
 
+/* The 20-second rule's alarm: a poller that cannot keep up (one call at a
+ * time, 8 invoices, SEQR answering in 2.5 s: each invoice waits ~20 s) shows
+ * it in /healthz before SEQR's 20 s run out, not only after a gap ended. */
+START_TEST(poll_gap_alarm_before_20_seconds)
+{
+    gw_env e;
+    gwt_env_start(&e, "60", "timeout_ms = 15000\n", "max_in_flight = 1\n");
+    char ref[64];
+    for (int i = 0; i < 8; i++)
+        gwt_create_invoice(&e, ref);
+    long st;
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"latencyMs\":2500}", &st));
+    long long deadline = tu_now_ms() + 60000LL * gwt_slowdown();
+    bool alarm = false;
+    json_int_t open_ms = 0;
+    const char *status = "";
+    json_t *j = NULL;
+    while (!alarm && tu_now_ms() < deadline) {
+        json_decref(j);
+        j = gwt_gw_call(&e, "GET", "/healthz", NULL, NULL, &st);
+        json_t *gap = json_object_get(j, "pollGap");
+        alarm = json_is_true(json_object_get(gap, "alarm"));
+        open_ms = json_integer_value(json_object_get(gap, "openMaxMs"));
+        status = gwt_str(j, "status");
+        if (!alarm)
+            tu_sleep_ms(250);
+    }
+    ck_assert_msg(alarm, "no alarm; longest open gap %lld ms", (long long)open_ms);
+    ck_assert_int_ge(open_ms, 15000); /* the threshold: 5 s before SEQR's 20 s */
+    ck_assert_str_eq(status, "degraded");
+    json_decref(j);
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"latencyMs\":0}", &st));
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 30000), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
 /* A second gateway on the same database, or on the same port, refuses to
  * start and leaves the first one alone; once the first has stopped, the
  * database is free again. (Two daemons on one database would recover each
@@ -1990,6 +2027,7 @@ int main(void)
     tcase_add_test(own, ttl_cancels_unpaid_invoices);
     tcase_add_test(own, notification_triggers_a_poll);
     tcase_add_test(own, polls_have_their_own_short_timeout);
+    tcase_add_test(own, poll_gap_alarm_before_20_seconds);
     suite_add_tcase(s, own);
 
     return tu_run_suite(s);
