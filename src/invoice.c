@@ -139,6 +139,38 @@ static bool invoice_amount_field(const json_t *obj, const char *name, const char
     return true;
 }
 
+/* The row rule: with a unitPrice, totalAmount must be exactly
+ * quantity x unitPrice - discount (discount 0 when absent). Quantities have
+ * three decimals, so the product is in thousandths of a minor unit and is
+ * compared with (totalAmount + discount) x 1000; a product with a fraction of
+ * a minor unit never matches (such a row is sent without a unitPrice).
+ * Without a unitPrice there is nothing to check. Overflow is an error. */
+static bool invoice_row_consistent(const seqr_invoice_row *r, const char *prefix, api_error *err)
+{
+    char field[96];
+    snprintf(field, sizeof field, "%stotalAmount", prefix);
+    if (!r->has_unit_price)
+        return true;
+    int64_t product, gross, expected;
+    int64_t discount = r->has_discount ? r->discount : 0;
+    if (__builtin_mul_overflow(r->quantity_milli, r->unit_price, &product) ||
+        !money_add(r->total, discount, &gross) || __builtin_mul_overflow(gross, 1000, &expected)) {
+        api_error_set(err, 422, "invalid_amount", field, "%squantity x unitPrice is out of range",
+                      prefix);
+        return false;
+    }
+    if (product != expected) {
+        char q[MONEY_BUFLEN], u[MONEY_BUFLEN], d[MONEY_BUFLEN], t[MONEY_BUFLEN];
+        api_error_set(err, 422, "row_amount_mismatch", field,
+                      "%s %s does not equal quantity %s x unitPrice %s - discount %s", field,
+                      money_format(r->total, t),
+                      money_format_scaled(r->quantity_milli, MONEY_QTY_DECIMALS, q),
+                      money_format(r->unit_price, u), money_format(discount, d));
+        return false;
+    }
+    return true;
+}
+
 static bool invoice_parse_row(const json_t *row, size_t idx, const char *currency,
                               seqr_invoice_row *r, json_t *out_rows, api_error *err)
 {
@@ -201,6 +233,12 @@ static bool invoice_parse_row(const json_t *row, size_t idx, const char *currenc
         return false;
     if (r->has_discount)
         json_object_set_new(o, "discount", json_string(money_format(r->discount, m)));
+    if (r->has_discount && r->discount < 0) {
+        api_error_set(err, 422, "invalid_amount", field, "%s must not be negative", field);
+        return false;
+    }
+    if (!invoice_row_consistent(r, prefix, err))
+        return false;
 
     json_t *tax = json_object_get(row, "taxRate");
     if (tax != NULL && !json_is_null(tax)) {

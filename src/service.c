@@ -1238,12 +1238,44 @@ bool service_assign_seqr_id(service *svc, const char *terminal_id, const char *s
     return true;
 }
 
+/* Collects the references of a terminal's open invoices into a message. */
+typedef struct {
+    char list[320];
+    size_t count;
+} service_open_list;
+
+static bool service_collect_open(const store_invoice *inv, void *ud)
+{
+    service_open_list *l = ud;
+    size_t used = strlen(l->list);
+    if (l->count < 10 && used + strlen(inv->reference) + 3 < sizeof l->list)
+        snprintf(l->list + used, sizeof l->list - used, "%s%s", l->count > 0 ? ", " : "",
+                 inv->reference);
+    l->count++;
+    return true;
+}
+
 bool service_unregister_terminal(service *svc, const char *terminal_id, api_error *err)
 {
     seqr_call_opts o;
     char pw[128];
     if (!service_terminal_opts(svc, terminal_id, &o, pw, err))
         return false;
+    /* Its open invoices would stop being polled (SEQR no longer knows the
+     * terminal): the shop cancels them (or waits for them) first. */
+    service_open_list open = {.list = "", .count = 0};
+    if (store_terminal_open_invoices(svc->st, terminal_id, service_collect_open, &open) !=
+        STORE_OK) {
+        api_error_set(err, 500, "store_error", NULL, "the gateway's database could not be read");
+        return false;
+    }
+    if (open.count > 0) {
+        api_error_set(err, 409, "terminal_has_open_invoices", NULL,
+                      "terminal %s has %zu open invoice(s): %s%s; cancel them "
+                      "(POST /invoices/{ref}/cancel) or let them be paid first",
+                      terminal_id, open.count, open.list, open.count > 10 ? ", ..." : "");
+        return false;
+    }
     seqr_result res;
     seqr_err e = seqr_unregister_terminal(svc->seqr, &o, &res);
     if (e != SEQR_OK) {

@@ -645,7 +645,8 @@ store_err store_batch_commit(store *st)
 
 /* --- invoices --- */
 
-static store_err store_for_each(store *st, const char *sql, store_invoice_fn fn, void *ud);
+static store_err store_for_each(store *st, const char *sql, const char *param, store_invoice_fn fn,
+                                void *ud);
 
 void store_invoice_clear(store_invoice *inv)
 {
@@ -1067,17 +1068,21 @@ store_err store_pending(store *st, store_invoice_fn fn, void *ud)
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.polling_stopped = 0 AND i.status <> 'PAID' AND i.status <> 'CANCELED'"
         " AND i.status <> 'FAILED' ORDER BY i.id";
-    return store_for_each(st, sql, fn, ud);
+    return store_for_each(st, sql, NULL, fn, ud);
 }
 
-/* Runs a SELECT of STORE_INVOICE_COLUMNS and hands every row to fn. */
-static store_err store_for_each(store *st, const char *sql, store_invoice_fn fn, void *ud)
+/* Runs a SELECT of STORE_INVOICE_COLUMNS (with param, if not NULL, bound to
+ * its one '?') and hands every row to fn. */
+static store_err store_for_each(store *st, const char *sql, const char *param, store_invoice_fn fn,
+                                void *ud)
 {
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);
     store_err e = STORE_IO;
     if (s == NULL)
         goto cleanup;
+    if (param != NULL)
+        store_bind_text(s, 1, param);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         store_invoice inv;
@@ -1099,7 +1104,7 @@ store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud)
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.status = 'PAID' AND i.receipt_submitted = 0 ORDER BY i.id";
-    return store_for_each(st, sql, fn, ud);
+    return store_for_each(st, sql, NULL, fn, ud);
 }
 
 store_err store_counts(store *st, int64_t *unknown)
@@ -1553,6 +1558,16 @@ store_err store_terminal_set_seqr_id(store *st, const char *terminal_id, const c
 {
     static const char sql[] = "UPDATE terminals SET seqr_id = ? WHERE terminal_id = ?";
     return store_terminal_update(st, sql, seqr_id, terminal_id);
+}
+
+store_err store_terminal_open_invoices(store *st, const char *terminal_id, store_invoice_fn fn,
+                                       void *ud)
+{
+    static const char sql[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+        " AND i.polling_stopped = 0 AND i.status <> 'PAID' AND i.status <> 'CANCELED'"
+        " AND i.status <> 'FAILED' AND i.terminal_id = ? ORDER BY i.id";
+    return store_for_each(st, sql, terminal_id, fn, ud);
 }
 
 store_err store_terminal_unregister(store *st, const char *terminal_id)

@@ -238,6 +238,10 @@ store_err store_terminal_add(store *st, const store_terminal *t);
 store_err store_terminal_get(store *st, const char *terminal_id, store_terminal *out);
 store_err store_terminal_set_seqr_id(store *st, const char *terminal_id, const char *seqr_id);
 store_err store_terminal_unregister(store *st, const char *terminal_id);
+/* Calls fn for every sent, non-final, polled invoice of a terminal (the ones
+ * unregistering it would orphan), oldest first. */
+store_err store_terminal_open_invoices(store *st, const char *terminal_id, store_invoice_fn fn,
+                                       void *ud);
 
 /* --- idempotency keys --- */
 /* A key is claimed within a scope (a digest of the API key that presented

@@ -238,6 +238,53 @@ START_TEST(example_config_is_valid)
 }
 END_TEST
 
+/* seqr-gateway(8) lists every key of the example file under its section,
+ * with its default and meaning (the man page no longer points at the file). */
+START_TEST(man_page_documents_every_key)
+{
+    char path[600];
+    size_t len;
+    snprintf(path, sizeof path, "%s/docs/seqr-gateway.8", tu_env("SEQR_SRCDIR", "."));
+    char *man = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(man);
+    snprintf(path, sizeof path, "%s/etc/seqr-gateway.conf", tu_env("SEQR_SRCDIR", "."));
+    char *conf = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(conf);
+    char section[64] = "";
+    const char *sec_start = NULL, *sec_end = NULL;
+    int keys = 0;
+    for (char *line = strtok(conf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char name[64];
+        if (sscanf(line, "[%63[^]]]", name) == 1) {
+            snprintf(section, sizeof section, "%s", name);
+            char heading[80];
+            snprintf(heading, sizeof heading, ".SS [%s]\n", section);
+            sec_start = strstr(man, heading);
+            ck_assert_msg(sec_start != NULL, "seqr-gateway.8 has no %s", heading);
+            sec_end = strstr(sec_start + 1, ".SS ");
+            if (sec_end == NULL)
+                sec_end = strstr(sec_start, ".SH ");
+            continue;
+        }
+        if (line[0] == '#' || sscanf(line, "%63[a-z_] =", name) != 1)
+            continue;
+        char item[96];
+        snprintf(item, sizeof item, ".TP\n.B %s\n", name);
+        const char *at = strstr(sec_start, item);
+        ck_assert_msg(at != NULL && (sec_end == NULL || at < sec_end),
+                      "seqr-gateway.8 does not describe [%s] %s", section, name);
+        const char *next = strstr(at + strlen(item), ".TP\n");
+        const char *dflt = strstr(at, "Default: ");
+        ck_assert_msg(dflt != NULL && (next == NULL || dflt < next),
+                      "seqr-gateway.8 gives no default for [%s] %s", section, name);
+        keys++;
+    }
+    ck_assert_int_ge(keys, 20);
+    free(conf);
+    free(man);
+}
+END_TEST
+
 START_TEST(redactor)
 {
     log_clear_secrets();
@@ -270,6 +317,7 @@ int main(void)
     tcase_add_test(tc, missing_file_and_permissions);
     tcase_add_test(tc, example_config_is_valid);
     tcase_add_test(tc, redactor);
+    tcase_add_test(tc, man_page_documents_every_key);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -1139,7 +1139,29 @@ START_TEST(pos_terminal_flow)
     ck_assert_int_eq(st, 200);
     json_decref(j);
 
+    /* An open invoice of the terminal: unregistering is refused (it would stop
+     * being polled) with 409 naming it, and allowed once it is canceled. */
+    snprintf(body, sizeof body,
+             "{\"currency\":\"SEK\",\"terminalId\":\"%s\",\"rows\":[{\"quantity\":\"1\","
+             "\"totalAmount\":\"12.00\"}]}",
+             term);
+    j = gwt_gw_call(&env, "POST", "/invoices", body, NULL, &st);
+    ck_assert_int_eq(st, 201);
+    char open_ref[64];
+    snprintf(open_ref, sizeof open_ref, "%s", gwt_str(j, "invoiceReference"));
+    json_decref(j);
     snprintf(path, sizeof path, "/terminals/%s", term);
+    j = gwt_gw_call(&env, "DELETE", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "terminal_has_open_invoices");
+    ck_assert_ptr_nonnull(strstr(gwt_error_message(j), open_ref));
+    ck_assert_ptr_null(strstr(gwt_error_message(j), ref)); /* the PAID one is not open */
+    json_decref(j);
+    char cancel[120];
+    snprintf(cancel, sizeof cancel, "/invoices/%s/cancel", open_ref);
+    j = gwt_gw_call(&env, "POST", cancel, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
     j = gwt_gw_call(&env, "DELETE", path, NULL, NULL, &st);
     ck_assert_int_eq(st, 200);
     json_decref(j);

@@ -78,6 +78,24 @@ START_TEST(valid_invoice_is_normalised)
 }
 END_TEST
 
+START_TEST(row_rule_allows_decimal_quantities_and_discounts)
+{
+    /* 1.5 x 3.00 = 4.50; 2.25 x 10.00 - 2.50 = 20.00; no unitPrice: not checked. */
+    json_t *body = parse("{\"currency\":\"SEK\",\"rows\":["
+                         "{\"quantity\":\"1.5\",\"unitPrice\":\"3.00\",\"totalAmount\":\"4.50\"},"
+                         "{\"quantity\":\"2.250\",\"unitPrice\":\"10\",\"discount\":\"2.50\","
+                         "\"totalAmount\":\"20.00\"},"
+                         "{\"quantity\":\"3\",\"totalAmount\":\"1.00\"}]}");
+    invoice_input in;
+    api_error err;
+    api_error_clear(&err);
+    ck_assert_msg(invoice_parse(body, &in, &err), "refused: %s", err.message);
+    ck_assert_int_eq(in.total, 2550);
+    invoice_input_free(&in);
+    json_decref(body);
+}
+END_TEST
+
 START_TEST(urls)
 {
     ck_assert(invoice_url_valid("https://shop.example/notify?x=1"));
@@ -109,6 +127,22 @@ START_TEST(errors_name_the_field)
         {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"-1\"}]}", 422,
          "rows[0].totalAmount"},
         {"{\"currency\":\"SEK\",\"rows\":[\"row\"]}", 400, "rows[0]"},
+        /* The row rule: totalAmount = quantity x unitPrice - discount, exactly. */
+        {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1\"},"
+         "{\"quantity\":\"2\",\"unitPrice\":\"250.00\",\"totalAmount\":\"400.00\"}]}",
+         422, "rows[1].totalAmount"},
+        {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1.5\",\"unitPrice\":\"0.99\","
+         "\"totalAmount\":\"1.48\"}]}",
+         422, "rows[0].totalAmount"},
+        {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"2\",\"unitPrice\":\"250.00\","
+         "\"discount\":\"50.00\",\"totalAmount\":\"500.00\"}]}",
+         422, "rows[0].totalAmount"},
+        {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"2\",\"unitPrice\":\"250.00\","
+         "\"discount\":\"-50.00\",\"totalAmount\":\"550.00\"}]}",
+         422, "rows[0].discount"},
+        {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"9000000000000000\","
+         "\"unitPrice\":\"90000000000000.00\",\"totalAmount\":\"1\"}]}",
+         422, "rows[0].totalAmount"},
         {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1\"}],"
          "\"title\":\"a\\u0001b\"}",
          422, "title"},
@@ -134,6 +168,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, json_amounts_are_exact);
     tcase_add_test(tc, valid_invoice_is_normalised);
+    tcase_add_test(tc, row_rule_allows_decimal_quantities_and_discounts);
     tcase_add_test(tc, urls);
     tcase_add_test(tc, errors_name_the_field);
     suite_add_tcase(s, tc);

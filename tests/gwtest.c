@@ -168,6 +168,11 @@ const char *gwt_error_field(const json_t *o)
     return gwt_str(json_object_get(o, "error"), "field");
 }
 
+const char *gwt_error_message(const json_t *o)
+{
+    return gwt_str(json_object_get(o, "error"), "message");
+}
+
 const char gwt_invoice_body[] =
     "{\"currency\":\"SEK\",\"title\":\"Order 1001 & <friends>\",\"clientInvoiceId\":\"1001\","
     "\"cashierId\":\"web\",\"footer\":\"Thanks\","

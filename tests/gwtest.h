@@ -44,6 +44,7 @@ int gwt_sim_count(const gw_env *e, const char *op);
 const char *gwt_str(const json_t *o, const char *k);
 const char *gwt_error_code(const json_t *o);
 const char *gwt_error_field(const json_t *o);
+const char *gwt_error_message(const json_t *o);
 /* A two-row invoice of 549.50 SEK. */
 extern const char gwt_invoice_body[];
 void gwt_create_invoice(const gw_env *e, char ref[64]);

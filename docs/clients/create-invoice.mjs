@@ -1,5 +1,7 @@
 // Create a SEQR invoice through seqr-gateway from Node 18+ (built-in fetch),
 // then wait until the gateway has seen it paid. Run: node create-invoice.mjs
+import { randomUUID } from "node:crypto";
+
 const gateway = process.env.GATEWAY_URL ?? "http://127.0.0.1:8080";
 const apiKey = process.env.API_KEY ?? "";
 
@@ -15,12 +17,16 @@ async function call(method, path, body, idempotencyKey) {
   return answer;
 }
 
+// One Idempotency-Key per payment attempt of an order: a retry of this very
+// request (after a timeout) reuses it; a new attempt gets a new one.
+const orderId = process.env.ORDER_ID ?? "1001";
+const idempotencyKey = `order-${orderId}-${randomUUID()}`;
 let invoice = await call("POST", "/invoices", {
   currency: "SEK", // amounts are strings: exact, no floats
-  title: "Order 1001",
-  clientInvoiceId: "1001",
+  title: `Order ${orderId}`,
+  clientInvoiceId: orderId,
   rows: [{ quantity: "1", totalAmount: "149.99", description: "T-shirt" }],
-}, "order-1001");
+}, idempotencyKey);
 console.log(`Show this QR code: ${invoice.qrCode} (or link phones to ${invoice.seqrUrl})`);
 while (!["PAID", "CANCELED", "FAILED"].includes(invoice.status)) {
   await new Promise((r) => setTimeout(r, 1000));

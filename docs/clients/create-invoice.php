@@ -4,31 +4,37 @@
 $gateway = getenv('GATEWAY_URL') ?: 'http://127.0.0.1:8080';
 $apiKey = getenv('API_KEY') ?: '';
 
-function gateway(string $method, string $path, ?array $body = null): array {
+function gateway(string $method, string $path, ?array $body = null, ?string $idempotencyKey = null): array {
     global $gateway, $apiKey;
     $ch = curl_init($gateway . $path);
     $headers = ['Content-Type: application/json'];
     if ($apiKey !== '') $headers[] = 'Authorization: Bearer ' . $apiKey;
-    if ($method === 'POST') $headers[] = 'Idempotency-Key: order-' . ($body['clientInvoiceId'] ?? uniqid());
+    if ($idempotencyKey !== null) $headers[] = 'Idempotency-Key: ' . $idempotencyKey;
     curl_setopt_array($ch, [
         CURLOPT_CUSTOMREQUEST => $method,
         CURLOPT_HTTPHEADER => $headers,
         CURLOPT_RETURNTRANSFER => true,
-        CURLOPT_POSTFIELDS => $body === null ? null : json_encode($body),
     ]);
-    $answer = json_decode(curl_exec($ch), true);
+    if ($body !== null) curl_setopt($ch, CURLOPT_POSTFIELDS, json_encode($body));
+    $text = curl_exec($ch);
+    if ($text === false) throw new RuntimeException('gateway unreachable: ' . curl_error($ch));
+    $answer = json_decode($text, true);
     $status = curl_getinfo($ch, CURLINFO_RESPONSE_CODE);
     curl_close($ch);
     if ($status >= 400) throw new RuntimeException($answer['error']['message'] ?? "HTTP $status");
     return $answer;
 }
 
+// One Idempotency-Key per payment attempt of an order: a retry of this very
+// request (after a timeout) reuses it; a new attempt gets a new one.
+$orderId = getenv('ORDER_ID') ?: '1001';
+$idempotencyKey = 'order-' . $orderId . '-' . bin2hex(random_bytes(16));
 $invoice = gateway('POST', '/invoices', [
     'currency' => 'SEK',                       // amounts are strings: exact, no floats
-    'title' => 'Order 1001',
-    'clientInvoiceId' => '1001',
+    'title' => 'Order ' . $orderId,
+    'clientInvoiceId' => $orderId,
     'rows' => [['quantity' => '1', 'totalAmount' => '149.99', 'description' => 'T-shirt']],
-]);
+], $idempotencyKey);
 echo "Show this QR code: {$invoice['qrCode']} (image: /invoices/{$invoice['invoiceReference']}/qr.svg)\n";
 echo "On a phone, link to: {$invoice['seqrUrl']}\n";
 do {

@@ -5,6 +5,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 GATEWAY = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080")
 API_KEY = os.environ.get("API_KEY", "")
@@ -25,12 +26,16 @@ def gateway(method, path, body=None, idempotency_key=None):
         raise RuntimeError(json.load(e)["error"]["message"]) from None
 
 
+# One Idempotency-Key per payment attempt of an order: a retry of this very
+# request (after a timeout) reuses it; a new attempt gets a new one.
+order_id = os.environ.get("ORDER_ID", "1001")
+idempotency_key = "order-%s-%s" % (order_id, uuid.uuid4())
 invoice = gateway("POST", "/invoices", {
     "currency": "SEK",  # amounts are strings: exact, no floats
-    "title": "Order 1001",
-    "clientInvoiceId": "1001",
+    "title": "Order " + order_id,
+    "clientInvoiceId": order_id,
     "rows": [{"quantity": "1", "totalAmount": "149.99", "description": "T-shirt"}],
-}, idempotency_key="order-1001")
+}, idempotency_key=idempotency_key)
 print("Show this QR code:", invoice["qrCode"], "or link phones to", invoice["seqrUrl"])
 while invoice["status"] not in ("PAID", "CANCELED", "FAILED"):
     time.sleep(1)
