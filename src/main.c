@@ -10,12 +10,14 @@
  * accepting requests, let requests and polls in flight finish, close the store
  * and exit 0. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <libxml/parser.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -105,6 +107,20 @@ static void main_no_dumps(void)
         log_warn("cannot mark the process non-dumpable (prctl)");
 }
 
+/* Up to max_in_flight SEQR connections plus max_connections clients need
+ * more descriptors than the usual soft limit of 1024: raise it to the hard
+ * limit (systemd's default hard limit is 524288), as systemd advises. */
+static void main_raise_nofile(void)
+{
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur >= nofile.rlim_max)
+        return;
+    nofile.rlim_cur = nofile.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &nofile) != 0)
+        log_warn("cannot raise the open-files limit to %llu: %s",
+                 (unsigned long long)nofile.rlim_max, strerror(errno));
+}
+
 static int main_run(const char *path)
 {
     config cfg;
@@ -140,6 +156,7 @@ static int main_run(const char *path)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    main_raise_nofile();
 
     xmlInitParser();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -1,11 +1,15 @@
 /* poller.c — background getPaymentStatus polling; see poller.h. */
 #include "poller.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -22,10 +26,13 @@
 #define POLLER_GAP_ALARM_MS 15000
 /* How often the open gaps of all invoices are looked at. */
 #define POLLER_GAP_SCAN_MS 500
+/* Socket events taken from epoll per wake-up. */
+#define POLLER_EPOLL_BATCH 256
 
 typedef struct poller_entry {
     char ref[64];
     int64_t version;
+    seqr_status status; /* as last stored: an answer that repeats it is not stored again */
     int64_t expires_at; /* wall clock ms */
     char terminal_id[64];
     char client_reference[40];
@@ -61,6 +68,10 @@ struct poller {
     store *st;
     seqr_client *seqr;
     CURLM *multi;
+    /* The poller thread waits on epoll: libcurl's sockets (registered by
+     * poller_socket_cb) and wake_fd, an eventfd other threads write to. */
+    int epoll_fd, wake_fd;
+    int64_t curl_due; /* monotonic ms libcurl wants to be called by, -1 none */
 
     /* owned by the poller thread */
     poller_entry **buckets;
@@ -70,6 +81,7 @@ struct poller {
     size_t heap_len, heap_cap;
     int in_flight;
     int consecutive_errors;
+    bool batch_open; /* a store transaction groups this round's writes */
 
     /* gaps between two polls of one invoice (poller thread only) */
     uint32_t gap_hist[POLLER_GAP_BUCKETS];
@@ -228,6 +240,57 @@ static void poller_heap_reschedule(poller *p, poller_entry *e, int64_t due)
         poller_heap_down(p, e->heap_index);
 }
 
+/* --- libcurl's event interface --- */
+
+/* libcurl tells which sockets to watch for what; they go into epoll with the
+ * socket itself as data. socketp is NULL until the socket was added once
+ * (curl_multi_assign marks it). */
+static int poller_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    poller *p = userp;
+    if (what == CURL_POLL_REMOVE) {
+        /* The socket may be closed already, which took it out of epoll. */
+        epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(p->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.data.fd = s;
+    int op = socketp == NULL ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if (epoll_ctl(p->epoll_fd, op, s, &ev) != 0) {
+        /* A descriptor number reused by libcurl after a close: switch op. */
+        op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (epoll_ctl(p->epoll_fd, op, s, &ev) != 0) {
+            log_error("poller: cannot watch a SEQR connection: %s", strerror(errno));
+            return -1;
+        }
+    }
+    if (socketp == NULL)
+        curl_multi_assign(p->multi, s, p);
+    return 0;
+}
+
+/* libcurl asks to be called again after timeout_ms (-1: no timer). */
+static int poller_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    poller *p = userp;
+    p->curl_due = timeout_ms < 0 ? -1 : poller_mono_ms() + timeout_ms;
+    return 0;
+}
+
+/* Wakes the poller thread from another thread. */
+static void poller_wake(poller *p)
+{
+    uint64_t one = 1;
+    /* A full counter (never in practice) already means "wake up". */
+    if (write(p->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        log_warn("poller: cannot wake the polling thread: %s", strerror(errno));
+}
+
 /* --- lifecycle --- */
 
 poller *poller_new(const config *cfg, service *svc, store *st, seqr_client *seqr)
@@ -239,14 +302,32 @@ poller *poller_new(const config *cfg, service *svc, store *st, seqr_client *seqr
     p->svc = svc;
     p->st = st;
     p->seqr = seqr;
+    p->curl_due = -1;
+    p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     p->nbuckets = 1024;
     p->buckets = calloc(p->nbuckets, sizeof *p->buckets);
     p->multi = curl_multi_init();
-    if (p->buckets == NULL || p->multi == NULL) {
+    if (p->buckets == NULL || p->multi == NULL || p->epoll_fd < 0 || p->wake_fd < 0) {
         poller_free(p);
         return NULL;
     }
-    /* Reuse connections; several per host so a slow answer does not queue others. */
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = p->wake_fd;
+    if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, p->wake_fd, &ev) != 0 ||
+        curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, poller_socket_cb) != CURLM_OK ||
+        curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p) != CURLM_OK ||
+        curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, poller_timer_cb) != CURLM_OK ||
+        curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p) != CURLM_OK) {
+        poller_free(p);
+        return NULL;
+    }
+    /* HTTP/1.1 carries one call per connection at a time, so the calls in
+     * flight (about polls per second x SEQR's latency, at most max_in_flight)
+     * decide how many connections are open; finished ones stay open for the
+     * next poll instead of a new connect (and TLS handshake) each time. */
     curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->poller_max_in_flight);
     curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)cfg->poller_max_in_flight);
     pthread_mutex_init(&p->lock, NULL);
@@ -285,6 +366,10 @@ void poller_free(poller *p)
     }
     if (p->multi)
         curl_multi_cleanup(p->multi);
+    if (p->epoll_fd >= 0)
+        close(p->epoll_fd);
+    if (p->wake_fd >= 0)
+        close(p->wake_fd);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->job_cond);
     free(p);
@@ -295,6 +380,7 @@ static void poller_fill_entry(poller_entry *e, const store_invoice *inv)
     memset(e, 0, sizeof *e);
     snprintf(e->ref, sizeof e->ref, "%s", inv->reference);
     e->version = inv->version;
+    e->status = seqr_status_parse(inv->status);
     e->expires_at = inv->expires_at;
     snprintf(e->terminal_id, sizeof e->terminal_id, "%s", inv->terminal_id);
     snprintf(e->client_reference, sizeof e->client_reference, "%s", inv->client_reference);
@@ -318,7 +404,7 @@ static void poller_enqueue(poller *p, const store_invoice *inv, int64_t due)
     bool wake = due < p->wake_by;
     pthread_mutex_unlock(&p->lock);
     if (wake)
-        curl_multi_wakeup(p->multi);
+        poller_wake(p);
 }
 
 void poller_add(poller *p, const store_invoice *inv)
@@ -342,7 +428,7 @@ bool poller_poke(poller *p, const char *ref)
     m->next = p->inbox;
     p->inbox = m;
     pthread_mutex_unlock(&p->lock);
-    curl_multi_wakeup(p->multi);
+    poller_wake(p);
     return true;
 }
 
@@ -490,9 +576,19 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
             log_info("SEQR polling recovered after %d failed polls", p->consecutive_errors);
         p->consecutive_errors = 0;
         e->failures = 0;
-        e->version = ps.version;
         bool final = false, needs_receipt = false;
-        service_apply_status(p->svc, e->ref, &ps, &final, &needs_receipt);
+        if (ps.status != e->status || ps.version != e->version) {
+            /* Something changed: store it (and decide on receipt and end). An
+             * answer that repeats what is stored costs no write. */
+            if (!p->batch_open) {
+                store_batch_begin(p->st);
+                p->batch_open = true;
+            }
+            service_apply_status(p->svc, e->ref, &ps, &final, &needs_receipt);
+            if (ps.status != SEQR_STATUS_UNKNOWN)
+                e->status = ps.status;
+        }
+        e->version = ps.version;
         if (needs_receipt)
             poller_push_job(p, POLLER_JOB_RECEIPT, e->ref);
         if (final) {
@@ -600,6 +696,60 @@ static bool poller_stopping(poller *p)
     return s;
 }
 
+/* Hands every finished call to poller_finish; the writes they make share one
+ * store transaction, begun by the first of them. */
+static void poller_collect(poller *p)
+{
+    int left;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        seqr_status_request *r = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        poller_finish(p, r, msg->data.result, poller_mono_ms());
+    }
+    if (p->batch_open) {
+        store_batch_commit(p->st);
+        p->batch_open = false;
+    }
+}
+
+/* Waits up to timeout_ms for socket activity, a wake-up or libcurl's timer,
+ * and lets libcurl act on exactly the sockets that are ready. */
+static void poller_wait(poller *p, int timeout_ms)
+{
+    struct epoll_event events[POLLER_EPOLL_BATCH];
+    int64_t now = poller_mono_ms();
+    if (p->curl_due >= 0 && p->curl_due - now < timeout_ms)
+        timeout_ms = p->curl_due <= now ? 0 : (int)(p->curl_due - now);
+    int n = epoll_wait(p->epoll_fd, events, POLLER_EPOLL_BATCH, timeout_ms);
+    if (n < 0 && errno != EINTR)
+        log_error("poller: epoll_wait failed: %s", strerror(errno));
+    int running = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = events[i].data.fd;
+        if (fd == p->wake_fd) {
+            uint64_t count;
+            if (read(p->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+                log_warn("poller: cannot read its wake-ups: %s", strerror(errno));
+            continue;
+        }
+        int mask = 0;
+        if (events[i].events & (EPOLLIN | EPOLLHUP))
+            mask |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT)
+            mask |= CURL_CSELECT_OUT;
+        if (events[i].events & EPOLLERR)
+            mask |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(p->multi, fd, mask, &running);
+    }
+    if (p->curl_due >= 0 && poller_mono_ms() >= p->curl_due) {
+        p->curl_due = -1;
+        curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+}
+
 static void *poller_main(void *arg)
 {
     poller *p = arg;
@@ -618,25 +768,13 @@ static void *poller_main(void *arg)
                    p->heap[0]->due <= now)
                 poller_launch(p, poller_heap_pop(p));
         }
-        int running = 0;
-        curl_multi_perform(p->multi, &running);
-
-        int left;
-        CURLMsg *msg;
-        bool batch = false;
-        while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            if (!batch) {
-                store_batch_begin(p->st);
-                batch = true;
-            }
-            seqr_status_request *r = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            poller_finish(p, r, msg->data.result, poller_mono_ms());
+        /* New transfers set libcurl's timer to 0: start them now. */
+        if (p->curl_due >= 0 && poller_mono_ms() >= p->curl_due) {
+            int running = 0;
+            p->curl_due = -1;
+            curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
-        if (batch)
-            store_batch_commit(p->st);
+        poller_collect(p);
 
         poller_gap_rotate(p, poller_mono_ms());
         poller_gap_scan(p, poller_mono_ms());
@@ -656,7 +794,8 @@ static void *poller_main(void *arg)
             timeout = 0;
         p->wake_by = p->stats.heartbeat_ms + timeout;
         pthread_mutex_unlock(&p->lock);
-        curl_multi_poll(p->multi, NULL, 0, timeout, NULL);
+        poller_wait(p, timeout);
+        poller_collect(p);
     }
     /* Abandon anything still running past the deadline. */
     for (size_t i = 0; i < p->nbuckets; i++) {
@@ -757,7 +896,7 @@ bool poller_start(poller *p)
         pthread_mutex_lock(&p->lock);
         p->stopping = true;
         pthread_mutex_unlock(&p->lock);
-        curl_multi_wakeup(p->multi);
+        poller_wake(p);
         pthread_join(p->thread, NULL);
         return false;
     }
@@ -773,7 +912,7 @@ void poller_stop(poller *p)
     p->stopping = true;
     pthread_cond_broadcast(&p->job_cond);
     pthread_mutex_unlock(&p->lock);
-    curl_multi_wakeup(p->multi);
+    poller_wake(p);
     pthread_join(p->thread, NULL);
     pthread_join(p->job_thread, NULL);
     p->started = false;

@@ -494,8 +494,10 @@ http_server *http_server_start(const http_context *ctx, buf *err)
     int per_ip = ctx->cfg->http_max_connections_per_ip < ctx->cfg->http_max_connections
                      ? ctx->cfg->http_max_connections_per_ip
                      : ctx->cfg->http_max_connections;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    /* poll(), not select(): the poller's SEQR connections can push socket
+     * numbers past FD_SETSIZE, which select() cannot watch. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(

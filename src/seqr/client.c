@@ -34,6 +34,10 @@
 
 /* Idle easy handles (with their open connections) kept between calls. */
 #define SEQR_POOL_MAX 16
+/* Idle easy handles of asynchronous getPaymentStatus calls, kept so that a
+ * poll does not set up a handle (and its buffers) each time: about as many
+ * as the poller has calls in flight. */
+#define SEQR_STATUS_POOL_MAX 1024
 /* Used when the options give no positive timeout. */
 #define SEQR_DEFAULT_TIMEOUT_MS 30000L
 
@@ -58,6 +62,8 @@ struct seqr_client {
     bool pool_lock_ready;
     CURL *pool[SEQR_POOL_MAX];
     int n_pool;
+    CURL **status_pool; /* SEQR_STATUS_POOL_MAX slots, under pool_lock */
+    int n_status_pool;
 };
 
 /* One transfer's answer. */
@@ -328,6 +334,9 @@ seqr_client *seqr_client_new(const seqr_client_options *opts)
     if (pthread_mutex_init(&c->pool_lock, NULL) != 0)
         goto fail;
     c->pool_lock_ready = true;
+    c->status_pool = calloc(SEQR_STATUS_POOL_MAX, sizeof *c->status_pool);
+    if (c->status_pool == NULL)
+        goto fail;
     int n_locks = 0;
     for (; n_locks < CURL_LOCK_DATA_LAST; n_locks++)
         if (pthread_mutex_init(&c->share_locks[n_locks], NULL) != 0)
@@ -400,6 +409,10 @@ void seqr_client_free(seqr_client *c)
     for (int i = 0; i < c->n_pool; i++)
         curl_easy_cleanup(c->pool[i]);
     c->n_pool = 0;
+    for (int i = 0; i < c->n_status_pool; i++)
+        curl_easy_cleanup(c->status_pool[i]);
+    c->n_status_pool = 0;
+    free(c->status_pool);
     if (c->share != NULL) {
         CURLSHcode sc = curl_share_cleanup(c->share);
         if (sc != CURLSHE_OK)
@@ -878,7 +891,12 @@ seqr_status_request *seqr_status_request_new(seqr_client *c, const seqr_call_opt
     seqr_envelope_serialize(doc, false, &r->request);
     if (r->request.len == 0)
         goto cleanup;
-    r->easy = seqr_easy_new(c);
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->n_status_pool > 0)
+        r->easy = c->status_pool[--c->n_status_pool];
+    pthread_mutex_unlock(&c->pool_lock);
+    if (r->easy == NULL)
+        r->easy = seqr_easy_new(c);
     if (r->easy == NULL || !seqr_easy_bind(r->easy, &r->request, &r->x))
         goto cleanup;
     if (curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (void *)r) != CURLE_OK)
@@ -922,8 +940,20 @@ void seqr_status_request_free(seqr_status_request *r)
 {
     if (r == NULL)
         return;
-    if (r->easy != NULL)
-        curl_easy_cleanup(r->easy);
+    if (r->easy != NULL) {
+        /* Back to the pool for the next poll; it must not point at r. */
+        bool kept = false;
+        seqr_easy_unbind(r->easy);
+        (void)curl_easy_setopt(r->easy, CURLOPT_PRIVATE, NULL);
+        pthread_mutex_lock(&r->c->pool_lock);
+        if (r->c->status_pool != NULL && r->c->n_status_pool < SEQR_STATUS_POOL_MAX) {
+            r->c->status_pool[r->c->n_status_pool++] = r->easy;
+            kept = true;
+        }
+        pthread_mutex_unlock(&r->c->pool_lock);
+        if (!kept)
+            curl_easy_cleanup(r->easy);
+    }
     buf_free(&r->request);
     buf_free(&r->x.body);
     seqr_free_secret(r->password);

@@ -5,8 +5,11 @@
  *            [--reseller ID:USERID:PASSWORD] [--reversal-seconds 20]
  *
  * POST /soap speaks SEQR's API; GET /soap?wsdl serves its WSDL; /sim/... is the
- * control API (see sim/control.c). One thread per connection, so injected
- * latency delays only its own call. SIGTERM/SIGINT stop it with exit 0. */
+ * control API (see sim/control.c). libmicrohttpd runs on an epoll thread pool
+ * (one thread per core); a call that must wait for injected latency is
+ * suspended and resumed by sim/delay.c's timer, so the latency delays only its
+ * own call and costs no thread while it waits. SIGTERM/SIGINT stop it with
+ * exit 0. */
 #include <arpa/inet.h>
 #include <libxml/parser.h>
 #include <microhttpd.h>
@@ -17,9 +20,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "sim/delay.h"
 #include "sim/sim.h"
 
 #define SIM_MAX_BODY (2 * 1024 * 1024)
@@ -29,6 +34,7 @@
 typedef struct {
     buf body;
     bool too_large;
+    bool held; /* the injected latency has been waited out (sim/delay.c) */
 } sim_conn;
 
 static char sim_location[256];
@@ -38,9 +44,11 @@ static void sim_usage(FILE *f)
     fprintf(f,
             "usage: seqr-sim [--port 9090] [--listen 127.0.0.1] [--terminal ID:PASSWORD]...\n"
             "                [--reseller ID:USERID:PASSWORD] [--reversal-seconds 20]\n"
+            "                [--tls-cert CERT.pem --tls-key KEY.pem]\n"
             "\n"
             "An offline SEQR merchant SOAP service. Defaults: --terminal %s\n"
-            "--reseller %s --reversal-seconds 20.\n"
+            "--reseller %s --reversal-seconds 20. With --tls-cert and --tls-key it\n"
+            "speaks HTTPS (as SEQR does), for measuring and testing TLS.\n"
             "  POST /soap                 the SEQR SOAP API;  GET /soap?wsdl  its WSDL\n"
             "  POST /sim/invoices/REF/pay the buyer pays (also /fail, /scan)\n"
             "  GET  /sim/invoices/REF     an invoice's state;  GET /sim/invoices  all\n"
@@ -60,12 +68,6 @@ static double sim_random_unit(void)
     return (double)r / 4294967296.0;
 }
 
-static void sim_sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static enum MHD_Result sim_send(struct MHD_Connection *conn, int status, const char *type,
                                 const buf *body)
 {
@@ -79,11 +81,17 @@ static enum MHD_Result sim_send(struct MHD_Connection *conn, int status, const c
     return ret;
 }
 
-static enum MHD_Result sim_soap(struct MHD_Connection *conn, const sim_conn *sc)
+static enum MHD_Result sim_soap(struct MHD_Connection *conn, sim_conn *sc)
 {
     sim_lock();
     sim_faults f = *sim_faults_get();
     sim_unlock();
+    if (f.latency_ms > 0 && !sc->held && f.down_until_mono <= sim_mono_ms()) {
+        /* Wait out the latency suspended; the handler runs again after it. */
+        sc->held = true;
+        if (sim_delay_hold(conn, sim_mono_ms() + f.latency_ms))
+            return MHD_YES;
+    }
     buf answer = BUF_INIT;
     int status = 200;
     const char *type = "text/xml; charset=utf-8";
@@ -92,8 +100,6 @@ static enum MHD_Result sim_soap(struct MHD_Connection *conn, const sim_conn *sc)
         status = 503;
         type = "text/plain";
     } else {
-        if (f.latency_ms > 0)
-            sim_sleep_ms(f.latency_ms);
         if (f.http_error_rate > 0 && sim_random_unit() < f.http_error_rate) {
             buf_puts(&answer, "Internal Server Error");
             status = 500;
@@ -193,6 +199,28 @@ static void sim_completed(void *cls, struct MHD_Connection *conn, void **con_cls
     }
 }
 
+/* The whole of a PEM file as a NUL-terminated string (caller frees), or NULL. */
+static char *sim_read_pem(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    buf b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < 1024 * 1024)
+        buf_append(&b, chunk, n);
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    if (failed || b.len == 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    char *out = strdup(buf_cstr(&b));
+    buf_free(&b);
+    return out;
+}
+
 /* Splits "A:B[:C]" in place into parts; returns how many. */
 static int sim_split(char *s, char **parts, int max)
 {
@@ -212,6 +240,7 @@ int main(int argc, char **argv)
 {
     int port = 9090, reversal = 20;
     const char *listen_addr = "127.0.0.1";
+    const char *tls_cert_path = NULL, *tls_key_path = NULL;
     char reseller[256];
     snprintf(reseller, sizeof reseller, "%s", SIM_DEFAULT_RESELLER);
     char *terminals[64];
@@ -242,6 +271,10 @@ int main(int argc, char **argv)
                 return 2;
             }
             terminals[nterminals++] = (char *)v;
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            tls_cert_path = v;
+        } else if (strcmp(a, "--tls-key") == 0) {
+            tls_key_path = v;
         } else if (strcmp(a, "--reseller") == 0) {
             snprintf(reseller, sizeof reseller, "%s", v);
         } else if (strcmp(a, "--reversal-seconds") == 0) {
@@ -256,6 +289,21 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
+    }
+    if ((tls_cert_path == NULL) != (tls_key_path == NULL)) {
+        fprintf(stderr, "seqr-sim: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (tls_cert_path != NULL) {
+        tls_cert = sim_read_pem(tls_cert_path);
+        tls_key = sim_read_pem(tls_key_path);
+        if (tls_cert == NULL || tls_key == NULL) {
+            fprintf(stderr, "seqr-sim: cannot read %s\n", tls_cert == NULL ? tls_cert_path : tls_key_path);
+            free(tls_cert);
+            free(tls_key);
+            return 2;
+        }
     }
     xmlInitParser();
     sim_state_init(reversal);
@@ -299,21 +347,42 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    /* Thousands of client connections need as many descriptors. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned pool = cores < 1 ? 1U : cores > 16 ? 16U : (unsigned)cores;
+    if (!sim_delay_start()) {
+        fprintf(stderr, "seqr-sim: cannot start the latency timer\n");
+        return 1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The certificate and key, when given, as an option array (empty else). */
+    struct MHD_OptionItem tls_options[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (tls_cert != NULL) {
+        flags |= MHD_USE_TLS;
+        tls_options[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert};
+        tls_options[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key};
+        tls_options[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, sim_handle, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, 4000U, MHD_OPTION_CONNECTION_TIMEOUT, 120U,
         MHD_OPTION_NOTIFY_COMPLETED, sim_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (d == NULL) {
         fprintf(stderr, "seqr-sim: cannot listen on %s port %d\n", listen_addr, port);
         return 1;
     }
     const char *host = strchr(listen_addr, ':') ? "[::1]" : listen_addr;
-    snprintf(sim_location, sizeof sim_location, "http://%s:%d/soap", host, port);
+    snprintf(sim_location, sizeof sim_location, "%s://%s:%d/soap", tls_cert ? "https" : "http",
+             host, port);
     fprintf(stderr, "seqr-sim listening on %s\n", sim_location);
 
     for (;;) {
@@ -325,7 +394,10 @@ int main(int argc, char **argv)
         sim_apply_reversals();
         sim_unlock();
     }
+    sim_delay_stop();
     MHD_stop_daemon(d);
+    free(tls_cert);
+    free(tls_key);
     xmlCleanupParser();
     fprintf(stderr, "seqr-sim: stopped\n");
     return 0;

@@ -1,0 +1,233 @@
+/* pollfloor.c — the least a getPaymentStatus poll costs on this stack, as a
+ * program: libcurl's multi socket API on epoll, N calls in flight over
+ * kept-alive connections to the simulator, until R answers have come back.
+ * Prints one line of JSON with the client's CPU per call (user + sys).
+ *
+ *   pollfloor --url URL --body-file ENVELOPE.xml [--in-flight 400]
+ *             [--requests 40000] [--xml] [--ca-file CA.pem]
+ *
+ * Without --xml each call POSTs the same prebuilt envelope and throws the
+ * answer away: what libcurl and the kernel cost. With --xml each call also
+ * builds its envelope with libxml2's tree API and parses the answer into a
+ * tree, as any poller that follows the project's rules must. With an
+ * https URL (seqr-sim --tls-cert) the same over TLS, verified against
+ * --ca-file. bench/run
+ * prints both beside the gateway's own CPU per poll. */
+#include <curl/curl.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+
+#include "benchutil.h"
+
+typedef struct {
+    CURL *easy;
+    bench_buf answer;
+    xmlChar *built; /* --xml: this call's envelope */
+} floor_slot;
+
+typedef struct {
+    CURLM *multi;
+    int epoll_fd;
+    long timer_ms; /* -1: none */
+} floor_loop;
+
+static int floor_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)e;
+    floor_loop *l = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.data.fd = s;
+    if (epoll_ctl(l->epoll_fd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0)
+        epoll_ctl(l->epoll_fd, socketp ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev);
+    curl_multi_assign(l->multi, s, l);
+    return 0;
+}
+
+static int floor_timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    ((floor_loop *)userp)->timer_ms = timeout_ms;
+    return 0;
+}
+
+static double floor_cpu_s(void)
+{
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
+/* --xml: the envelope of one call, built as the gateway builds it. */
+static xmlChar *floor_build(long seq, int *len)
+{
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");
+    xmlDocSetRootElement(doc, env);
+    xmlNsPtr soap =
+        xmlNewNs(env, BAD_CAST "http://schemas.xmlsoap.org/soap/envelope/", BAD_CAST "soapenv");
+    xmlSetNs(env, soap);
+    xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
+    xmlNodePtr op = xmlNewChild(body, NULL, BAD_CAST "getPaymentStatus", NULL);
+    xmlSetNs(op, xmlNewNs(op, BAD_CAST "http://external.interfaces.ers.seamless.com/",
+                          BAD_CAST "ext"));
+    xmlNodePtr ctx = xmlNewChild(op, NULL, BAD_CAST "context", NULL);
+    xmlNewTextChild(ctx, NULL, BAD_CAST "channel", BAD_CAST "WS");
+    xmlNewTextChild(ctx, NULL, BAD_CAST "clientId", BAD_CAST "Company Name");
+    xmlNewTextChild(ctx, NULL, BAD_CAST "clientReference", BAD_CAST "seqr-gateway 0.1.0");
+    xmlNewTextChild(ctx, NULL, BAD_CAST "clientRequestTimeout", BAD_CAST "0");
+    xmlNodePtr pid = xmlNewChild(ctx, NULL, BAD_CAST "initiatorPrincipalId", NULL);
+    xmlNewTextChild(pid, NULL, BAD_CAST "id", BAD_CAST "seqr-sim-terminal");
+    xmlNewTextChild(pid, NULL, BAD_CAST "type", BAD_CAST "TERMINALID");
+    xmlNewTextChild(ctx, NULL, BAD_CAST "password", BAD_CAST "terminal-password");
+    char ref[32];
+    snprintf(ref, sizeof ref, "%ld", 1000000 + seq % 1000);
+    xmlNewTextChild(op, NULL, BAD_CAST "invoiceReference", BAD_CAST ref);
+    xmlNewTextChild(op, NULL, BAD_CAST "invoiceVersion", BAD_CAST "0");
+    xmlChar *mem = NULL;
+    xmlDocDumpMemoryEnc(doc, &mem, len, "UTF-8");
+    xmlFreeDoc(doc);
+    return mem;
+}
+
+static const char *floor_ca_file;
+
+static bool floor_start(floor_slot *s, const char *url, const char *body, long body_len,
+                        struct curl_slist *headers, bool xml, long seq)
+{
+    s->answer.len = 0;
+    if (xml) {
+        int len = 0;
+        xmlFree(s->built);
+        s->built = floor_build(seq, &len);
+        body = (const char *)s->built;
+        body_len = len;
+    }
+    curl_easy_setopt(s->easy, CURLOPT_URL, url);
+    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, body_len);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, bench_collect);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &s->answer);
+    curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
+    curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+    if (floor_ca_file != NULL)
+        curl_easy_setopt(s->easy, CURLOPT_CAINFO, floor_ca_file);
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = NULL, *body_file = NULL;
+    long in_flight = 400, requests = 40000;
+    bool xml = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--xml") == 0)
+            xml = true;
+        else if (i + 1 < argc && strcmp(argv[i], "--url") == 0)
+            url = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--body-file") == 0)
+            body_file = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--ca-file") == 0)
+            floor_ca_file = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--in-flight") == 0)
+            in_flight = atol(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--requests") == 0)
+            requests = atol(argv[++i]);
+        else {
+            fprintf(stderr, "usage: pollfloor --url URL --body-file F [--in-flight N] "
+                            "[--requests N] [--xml] [--ca-file F]\n");
+            return 2;
+        }
+    }
+    if (url == NULL || body_file == NULL || in_flight < 1 || requests < in_flight)
+        return 2;
+    char *body = bench_read_file(body_file);
+    if (body == NULL)
+        return 1;
+    long body_len = (long)strlen(body);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    xmlInitParser();
+    struct curl_slist *headers = NULL;
+    headers = curl_slist_append(headers, "Content-Type: text/xml; charset=utf-8");
+    headers = curl_slist_append(headers, "SOAPAction: \"\"");
+    headers = curl_slist_append(headers, "Expect:");
+    floor_loop l = {curl_multi_init(), epoll_create1(0), -1};
+    curl_multi_setopt(l.multi, CURLMOPT_SOCKETFUNCTION, floor_socket_cb);
+    curl_multi_setopt(l.multi, CURLMOPT_SOCKETDATA, &l);
+    curl_multi_setopt(l.multi, CURLMOPT_TIMERFUNCTION, floor_timer_cb);
+    curl_multi_setopt(l.multi, CURLMOPT_TIMERDATA, &l);
+    curl_multi_setopt(l.multi, CURLMOPT_MAX_HOST_CONNECTIONS, in_flight);
+    curl_multi_setopt(l.multi, CURLMOPT_MAXCONNECTS, in_flight);
+    floor_slot *slots = calloc((size_t)in_flight, sizeof *slots);
+    long started = 0, done = 0, errors = 0;
+    double cpu0 = floor_cpu_s(), t0 = bench_now_ms();
+    for (long i = 0; i < in_flight; i++) {
+        slots[i].easy = curl_easy_init();
+        floor_start(&slots[i], url, body, body_len, headers, xml, started++);
+        curl_multi_add_handle(l.multi, slots[i].easy);
+    }
+    int running = 0;
+    curl_multi_socket_action(l.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    struct epoll_event ev[256];
+    while (done < requests) {
+        int n = epoll_wait(l.epoll_fd, ev, 256, l.timer_ms < 0 ? 1000 : (int)l.timer_ms);
+        if (n == 0)
+            curl_multi_socket_action(l.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        for (int i = 0; i < n; i++) {
+            int mask = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                       (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0);
+            curl_multi_socket_action(l.multi, ev[i].data.fd, mask, &running);
+        }
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(l.multi, &left)) != NULL) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            floor_slot *s = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+            long status = 0;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+            if (m->data.result != CURLE_OK || status != 200)
+                errors++;
+            if (xml) {
+                xmlDocPtr doc = xmlReadMemory(s->answer.data, (int)s->answer.len, NULL, NULL,
+                                              XML_PARSE_NONET | XML_PARSE_NOERROR);
+                if (doc == NULL)
+                    errors++;
+                xmlFreeDoc(doc);
+            }
+            done++;
+            curl_multi_remove_handle(l.multi, s->easy);
+            if (started < requests) {
+                floor_start(s, url, body, body_len, headers, xml, started++);
+                curl_multi_add_handle(l.multi, s->easy);
+            }
+        }
+    }
+    double cpu = floor_cpu_s() - cpu0, secs = (bench_now_ms() - t0) / 1000.0;
+    printf("{\"requests\": %ld, \"errors\": %ld, \"seconds\": %.3f, \"rps\": %.0f, "
+           "\"cpu_us_per_call\": %.2f}\n",
+           done, errors, secs, (double)done / secs, cpu * 1e6 / (double)done);
+    for (long i = 0; i < in_flight; i++) {
+        curl_easy_cleanup(slots[i].easy);
+        free(slots[i].answer.data);
+        xmlFree(slots[i].built);
+    }
+    free(slots);
+    free(body);
+    curl_multi_cleanup(l.multi);
+    curl_slist_free_all(headers);
+    return errors == 0 ? 0 : 1;
+}
