@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
+#include "health.h"
 #include "http/server.h"
 #include "log.h"
+#include "metrics.h"
 #include "money.h"
 #include "qr.h"
 #include "store.h"
@@ -159,9 +162,15 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     poller_get_stats(ctx->poller, &ps);
     int64_t unknown = 0;
     bool db_ok = service_counts(ctx->svc, &unknown);
+    health_report hr;
+    health_assess_poller(&ps, db_ok, unknown, &hr);
     json_t *o = json_object();
-    /* degraded: the database fails, or an invoice went unpolled for 15 s. */
-    json_object_set_new(o, "status", json_string(db_ok && !ps.gap_alarm ? "ok" : "degraded"));
+    json_object_set_new(o, "status", json_string(health_state_name(hr.state)));
+    json_t *reasons = json_array();
+    for (int i = 0; i < hr.nreasons; i++)
+        json_array_append_new(reasons, json_pack("{s:s,s:s}", "code", hr.reasons[i].code, "message",
+                                                 hr.reasons[i].message));
+    json_object_set_new(o, "reasons", reasons);
     json_object_set_new(o, "version", json_string(SEQR_VERSION));
     json_object_set_new(o, "uptimeSeconds",
                         json_integer((store_now_ms() - ctx->started_ms) / 1000));
@@ -180,7 +189,53 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     json_object_set_new(gap, "alarm", json_boolean(ps.gap_alarm));
     json_object_set_new(o, "pollGap", gap);
     json_object_set_new(o, "unknownOutcomes", json_integer(unknown));
-    http_respond_json(resp, db_ok ? 200 : 503, o);
+    http_respond_json(resp, hr.state == HEALTH_FAILED ? 503 : 200, o);
+}
+
+/* Prometheus text format; behind the API key like every endpoint but
+ * /healthz. */
+static void api_metrics(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
+{
+    poller_stats ps;
+    poller_get_stats(ctx->poller, &ps);
+    int64_t unknown = 0;
+    bool db_ok = service_counts(ctx->svc, &unknown);
+    health_report hr;
+    health_assess_poller(&ps, db_ok, unknown, &hr);
+    metrics_gauges g = {
+        .version = SEQR_VERSION,
+        .start_time_s = ctx->started_ms / 1000,
+        .pending = ps.pending,
+        .in_flight = ps.in_flight,
+        .polls = ps.polls,
+        .poll_errors = ps.errors,
+        .seqr_reachable = ps.seqr_reachable,
+        .unknown_outcomes = db_ok ? unknown : -1,
+        .store_ok = db_ok,
+        .health_state = (int)hr.state,
+    };
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    metrics_render(&g, &resp->raw);
+}
+
+/* An online backup by the daemon's own connection; the daemon picks the file. */
+static void api_backup(const http_context *ctx, const http_request *req, const char *const *a,
+                       http_response *resp)
+{
+    backup_result br;
+    buf err = BUF_INIT;
+    if (ctx->st == NULL || !backup_now(ctx->st, ctx->cfg->store_path, &br, &err)) {
+        http_respond_fail(resp, 500, "backup_failed", NULL,
+                          err.len > 0 ? buf_cstr(&err) : "no store to back up");
+    } else {
+        http_respond_json(resp, 201,
+                          json_pack("{s:s,s:I,s:I,s:I}", "file", br.file, "pages",
+                                    (json_int_t)br.pages, "bytes", (json_int_t)br.bytes,
+                                    "elapsedMs", (json_int_t)br.elapsed_ms));
+    }
+    buf_free(&err);
 }
 
 static void api_create_invoice(const http_context *ctx, const http_request *req,
@@ -840,6 +895,8 @@ static void api_receipt_html(const http_context *ctx, const http_request *req, c
 
 static const api_route api_routes[] = {
     {"GET", "/healthz", api_healthz},
+    {"GET", "/metrics", api_metrics},
+    {"POST", "/admin/backup", api_backup},
     {"POST", "/invoices", api_create_invoice},
     {"GET", "/invoices", api_list_invoices},
     {"GET", "/invoices/{}", api_get_invoice},
@@ -906,6 +963,22 @@ bool http_api_takes_idempotency_key(const char *method, const char *path)
             return true;
     }
     return false;
+}
+
+const char *http_api_route(const char *method, const char *path)
+{
+    char segs[4][128];
+    const char *known = NULL;
+    for (size_t i = 0; i < sizeof api_routes / sizeof *api_routes; i++) {
+        int n;
+        if (!api_match(api_routes[i].pattern, path, segs, &n))
+            continue;
+        known = api_routes[i].pattern;
+        if (strcmp(api_routes[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(api_routes[i].method, "GET") == 0))
+            return known;
+    }
+    return known != NULL ? known : "unmatched";
 }
 
 void http_api_dispatch(const http_context *ctx, const http_request *req, http_response *resp)

@@ -28,13 +28,18 @@
 #include "config.h"
 #include "poller.h"
 #include "service.h"
+#include "store.h"
 
 /* What the endpoints need; all borrowed. */
+typedef struct http_apikey http_apikey;
+
 typedef struct {
     const config *cfg;
     service *svc;
     poller *poller;
     int64_t started_ms;
+    http_apikey *keys; /* the accepted API keys (rotated on reload) */
+    store *st;         /* for POST /admin/backup */
 } http_context;
 
 typedef struct {
