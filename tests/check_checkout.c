@@ -91,8 +91,15 @@ START_TEST(render_escapes_shop_text)
     inv.doc_json = "{\"backUrl\":\"https://shop.example/\\\"><script>x()</script>\","
                    "\"footer\":\"<b>bold</b>\",\"rows\":[{\"quantity\":\"1.5\",\"totalAmount\":"
                    "\"12.00\",\"description\":\"<img src=x onerror=alert(1)>\"}]}";
-    checkout_input in = {&inv, "Shop & <Co>", "<script>alert(1)</script>", "SEQR-DEBUG",
-                         "0123456789abcdef0123456789abcdef", "", "9.9", CHECKOUT_SV, 1000};
+    checkout_input in = {&inv,
+                         "Shop & <Co>",
+                         "<script>alert(1)</script>",
+                         "SEQR-DEBUG",
+                         "0123456789abcdef0123456789abcdef",
+                         "",
+                         "9.9",
+                         CHECKOUT_SV,
+                         1000};
     buf out = BUF_INIT;
     char msg[128];
     ck_assert_int_eq(checkout_render(&in, &out, msg, sizeof msg), CHECKOUT_OK);
@@ -185,6 +192,18 @@ START_TEST(public_by_token_only)
     ck_assert_str_eq(h, "sv");
     ck_assert_ptr_nonnull(strstr(buf_cstr(&r.body), "SEQR-DEBUG://SEQR.SE/R"));
     ck_assert_ptr_nonnull(strstr(buf_cstr(&r.body), "Att betala"));
+    tu_response_free(&r);
+
+    /* A buyer's browser through the shop's proxy: its Host, an Origin. */
+    const char *proxied[] = {"Host: pay.elsewhere.example", "Origin: https://pay.elsewhere.example",
+                             NULL};
+    ck_assert_int_eq(get(path, proxied, &r), 200);
+    tu_response_free(&r);
+    /* ...which the API still refuses. */
+    const char *api_proxied[] = {"Host: pay.elsewhere.example", "Authorization: Bearer " API_KEY,
+                                 NULL};
+    snprintf(p2, sizeof p2, "/invoices/%s", ref);
+    ck_assert_int_eq(get(p2, api_proxied, &r), 421);
     tu_response_free(&r);
 
     /* Its status, without any key: the state only. */
