@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "checkout_page.h"
+#include "config.h"
 #include "gwtest.h"
 
 START_TEST(language_from_accept_language)
@@ -133,6 +135,54 @@ START_TEST(render_escapes_shop_text)
     inv.qr_code[0] = '\0';
     ck_assert_int_eq(checkout_render(&in, &out, msg, sizeof msg), CHECKOUT_ERR_INVALID);
     buf_free(&out);
+}
+END_TEST
+
+/* [checkout]: defaults, good values, and each bad one named. */
+START_TEST(config_keys)
+{
+    static const char base[] = "[seqr]\nurl = http://127.0.0.1:1/soap\nterminal_id = t\n"
+                               "password = p4ssw0rd-long\n";
+    static const struct {
+        const char *lines;
+        int problems;
+        const char *scheme, *ancestors;
+    } cases[] = {
+        {"", 0, "SEQR", "'none'"},
+        {"[checkout]\napp_scheme = SEQR-DEBUG\nframe_ancestors = 'self'\n", 0, "SEQR-DEBUG",
+         "'self'"},
+        {"[checkout]\nframe_ancestors = 'self' https://shop.example https://*.shop.example:8443\n",
+         0, "SEQR", "'self' https://shop.example https://*.shop.example:8443"},
+        {"[checkout]\napp_scheme = seqr\n", 1, NULL, NULL},
+        {"[checkout]\napp_scheme = javascript\n", 1, NULL, NULL},
+        {"[checkout]\nframe_ancestors = *\n", 1, NULL, NULL},
+        {"[checkout]\nframe_ancestors = 'none' https://shop.example\n", 1, NULL, NULL},
+        {"[checkout]\nframe_ancestors = https://shop.example; script-src *\n", 1, NULL, NULL},
+        {"[checkout]\nframe_ancestors = 'unsafe-inline'\n", 1, NULL, NULL},
+    };
+    char *dir = tu_tempdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/gw.conf", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        buf text = BUF_INIT, errors = BUF_INIT;
+        buf_printf(&text, "%s%s", base, cases[i].lines);
+        ck_assert(tu_write_file(path, buf_cstr(&text)));
+        chmod(path, 0600);
+        config cfg;
+        int n = config_load(path, &cfg, &errors, NULL);
+        ck_assert_msg(n == cases[i].problems, "%s: %d problems: %s", cases[i].lines, n,
+                      buf_cstr(&errors));
+        if (n == 0) {
+            ck_assert_str_eq(cfg.checkout_app_scheme, cases[i].scheme);
+            ck_assert_str_eq(cfg.checkout_frame_ancestors, cases[i].ancestors);
+        } else {
+            ck_assert_ptr_nonnull(strstr(buf_cstr(&errors), "[checkout] "));
+        }
+        config_free(&cfg);
+        buf_free(&text);
+        buf_free(&errors);
+    }
+    free(dir);
 }
 END_TEST
 
@@ -275,6 +325,7 @@ int main(void)
     tcase_add_test(tc, amounts_as_the_language_writes_them);
     tcase_add_test(tc, states);
     tcase_add_test(tc, render_escapes_shop_text);
+    tcase_add_test(tc, config_keys);
     tcase_add_test(tc, public_by_token_only);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -162,6 +162,15 @@ async function main(browser) {
   check((await state(page)) === "canceled", "a reload shows canceled");
   await page.close();
 
+  // A payment that fails at SEQR says so too.
+  const f = await newInvoice("Order 1005");
+  page = await open(browser, f, DESKTOP, "en");
+  const fr = await fetch(`${SIM}/sim/invoices/${f.invoiceReference}/fail`, { method: "POST" });
+  check(fr.ok, `the simulator fails ${f.invoiceReference}`);
+  check((await waitState(page, "failed", 2000)) >= 0, "a failed payment shows within 2 s");
+  check(await visible(page, ".outcome-failed a.back"), "failed offers the way back");
+  await page.close();
+
   // 3. Without EventSource or the stream: the status fallback alone keeps it live.
   const c = await newInvoice("Order 1003");
   page = await browser.newPage();
