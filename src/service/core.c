@@ -94,6 +94,16 @@ void service_idem_release(service *svc, const char *scope, const char *key)
         log_warn("releasing an Idempotency-Key failed");
 }
 
+bool service_backup(service *svc, backup_result *out, buf *err)
+{
+    return backup_now(svc->st, svc->cfg->store_path, out, err);
+}
+
+int64_t service_now_ms(void)
+{
+    return store_now_ms();
+}
+
 bool service_counts(service *svc, int64_t *unknown)
 {
     return store_counts(svc->st, unknown) == STORE_OK;
