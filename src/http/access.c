@@ -28,8 +28,8 @@ void http_access_record(const char *method, const char *path, const char *route,
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
     char labels[192];
-    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"",
-             route, http_access_method(method), resp->status);
+    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"", route,
+             http_access_method(method), resp->status);
     metrics_observe(METRICS_HTTP_REQUEST, labels, elapsed_ms * 1000);
 
     if (resp->status >= 500)

@@ -1,4 +1,4 @@
-/* http/api.h — the REST endpoints of API.md, private to src/http: the route
+/* http/api.h — the REST endpoints of docs/openapi.yaml, private to src/http: the route
  * table's handlers (one file per resource: api_invoices.c, api_refunds.c,
  * api_terminals.c, api_ops.c for health, metrics, backups and outcomes in
  * doubt), the body and field helpers they share (api_util.c) and the router

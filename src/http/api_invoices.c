@@ -10,8 +10,8 @@
 #include "log.h"
 #include "money.h"
 
-void api_create_invoice(const http_context *ctx, const http_request *req,
-                               const char *const *a, http_response *resp)
+void api_create_invoice(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
 {
     json_t *body = api_body(req, resp, false);
     if (body == NULL)
@@ -29,8 +29,8 @@ void api_create_invoice(const http_context *ctx, const http_request *req,
     json_decref(body);
 }
 
-void api_update_invoice(const http_context *ctx, const http_request *req,
-                               const char *const *a, http_response *resp)
+void api_update_invoice(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
 {
     json_t *body = api_body(req, resp, false);
     if (body == NULL)
@@ -60,8 +60,8 @@ static bool api_valid_status(const char *s)
     return seqr_status_parse(s) != SEQR_STATUS_UNKNOWN;
 }
 
-void api_list_invoices(const http_context *ctx, const http_request *req,
-                              const char *const *a, http_response *resp)
+void api_list_invoices(const http_context *ctx, const http_request *req, const char *const *a,
+                       http_response *resp)
 {
     const char *status = http_query(req, "status");
     const char *limit_s = http_query(req, "limit");
@@ -100,7 +100,7 @@ void api_list_invoices(const http_context *ctx, const http_request *req,
 }
 
 void api_get_invoice(const http_context *ctx, const http_request *req, const char *const *a,
-                            http_response *resp)
+                     http_response *resp)
 {
     store_invoice inv;
     api_error err;
@@ -110,8 +110,8 @@ void api_get_invoice(const http_context *ctx, const http_request *req, const cha
         api_invoice_answer(ctx, resp, 200, &inv);
 }
 
-void api_refresh_invoice(const http_context *ctx, const http_request *req,
-                                const char *const *a, http_response *resp)
+void api_refresh_invoice(const http_context *ctx, const http_request *req, const char *const *a,
+                         http_response *resp)
 {
     store_invoice inv;
     api_error err;
@@ -121,8 +121,8 @@ void api_refresh_invoice(const http_context *ctx, const http_request *req,
         api_invoice_answer(ctx, resp, 200, &inv);
 }
 
-void api_cancel_invoice(const http_context *ctx, const http_request *req,
-                               const char *const *a, http_response *resp)
+void api_cancel_invoice(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
 {
     static const char *const allowed[] = {NULL};
     json_t *body = api_body(req, resp, true);
@@ -160,7 +160,7 @@ static bool api_base64_valid(const char *s)
 }
 
 void api_receipt(const http_context *ctx, const http_request *req, const char *const *a,
-                        http_response *resp)
+                 http_response *resp)
 {
     static const char *const allowed[] = {"mimeType", "receiptType", "receiptData", NULL};
     static const char *const types[] = {"PAYMENT_RECEIPT", "WARRANTY", "VOUCHER", "OTHER"};
@@ -207,9 +207,8 @@ cleanup:
     json_decref(body);
 }
 
-
 void api_commit(const http_context *ctx, const http_request *req, const char *const *a,
-                       http_response *resp)
+                http_response *resp)
 {
     static const char *const allowed[] = {"amount", NULL};
     json_t *body = api_body(req, resp, true);
@@ -230,9 +229,8 @@ cleanup:
     json_decref(body);
 }
 
-
 void api_notify(const http_context *ctx, const http_request *req, const char *const *a,
-                       http_response *resp)
+                http_response *resp)
 {
     char ref[64];
     const char *token = http_query(req, "token");
@@ -247,9 +245,8 @@ void api_notify(const http_context *ctx, const http_request *req, const char *co
     http_respond_json(resp, 200, o);
 }
 
-
 void api_invoice_qr(const http_context *ctx, const http_request *req, const char *const *a,
-                           http_response *resp)
+                    http_response *resp)
 {
     store_invoice inv;
     api_error err;
@@ -264,10 +261,9 @@ void api_invoice_qr(const http_context *ctx, const http_request *req, const char
     store_invoice_clear(&inv);
 }
 
-
 /* GET /invoices/{ref}/receipt.html: the HTML receipt submitted for it. */
 void api_receipt_html(const http_context *ctx, const http_request *req, const char *const *a,
-                             http_response *resp)
+                      http_response *resp)
 {
     (void)req;
     api_error err;

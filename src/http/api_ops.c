@@ -1,5 +1,5 @@
 /* http/api_ops.c — the operator's endpoints: /healthz, /metrics, POST
- * /admin/backup and the outcomes in doubt (/unknown-outcomes). See API.md. */
+ * /admin/backup and the outcomes in doubt (/unknown-outcomes). See docs/openapi.yaml. */
 #include "http/api.h"
 
 #include <stdio.h>
@@ -12,7 +12,7 @@
 /* --- endpoints --- */
 
 void api_healthz(const http_context *ctx, const http_request *req, const char *const *a,
-                        http_response *resp)
+                 http_response *resp)
 {
     poller_stats ps;
     poller_get_stats(ctx->poller, &ps);
@@ -51,7 +51,7 @@ void api_healthz(const http_context *ctx, const http_request *req, const char *c
 /* Prometheus text format; behind the API key like every endpoint but
  * /healthz. */
 void api_metrics(const http_context *ctx, const http_request *req, const char *const *a,
-                        http_response *resp)
+                 http_response *resp)
 {
     poller_stats ps;
     poller_get_stats(ctx->poller, &ps);
@@ -78,7 +78,7 @@ void api_metrics(const http_context *ctx, const http_request *req, const char *c
 
 /* An online backup by the daemon's own connection; the daemon picks the file. */
 void api_backup(const http_context *ctx, const http_request *req, const char *const *a,
-                       http_response *resp)
+                http_response *resp)
 {
     backup_result br;
     buf err = BUF_INIT;
@@ -94,12 +94,11 @@ void api_backup(const http_context *ctx, const http_request *req, const char *co
     buf_free(&err);
 }
 
-
 /* Settles an invoice whose sendInvoice outcome is unknown (the operator's
  * reconciliation): {"outcome": "done", "invoiceReference"} or {"outcome":
  * "failed"}; answers {"id", "outcome", "invoiceReference"}. */
-void api_invoice_resolve(const http_context *ctx, const http_request *req,
-                                const char *const *a, http_response *resp)
+void api_invoice_resolve(const http_context *ctx, const http_request *req, const char *const *a,
+                         http_response *resp)
 {
     static const char *const allowed[] = {"outcome", "invoiceReference", NULL};
     int64_t id;
@@ -129,9 +128,10 @@ void api_invoice_resolve(const http_context *ctx, const http_request *req,
                           "invoiceReference belongs to an invoice SEQR has (\"done\")");
         goto cleanup;
     }
-    if (reference != NULL && (reference[0] == '\0' ||
-                              reference[strspn(reference, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                          "abcdefghijklmnopqrstuvwxyz-_.")] != '\0')) {
+    if (reference != NULL &&
+        (reference[0] == '\0' ||
+         reference[strspn(reference, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "abcdefghijklmnopqrstuvwxyz-_.")] != '\0')) {
         http_respond_fail(resp, 422, "invalid_value", "invoiceReference",
                           "invoiceReference must be 1 to 64 letters, digits, '-', '_' or '.'");
         goto cleanup;
@@ -150,8 +150,8 @@ cleanup:
 }
 
 /* Every invoice and refund whose outcome is unknown, for the operator. */
-void api_unknown_outcomes(const http_context *ctx, const http_request *req,
-                                 const char *const *a, http_response *resp)
+void api_unknown_outcomes(const http_context *ctx, const http_request *req, const char *const *a,
+                          http_response *resp)
 {
     api_error err;
     api_error_clear(&err);

@@ -9,7 +9,7 @@
 #include "money.h"
 
 void api_refund(const http_context *ctx, const http_request *req, const char *const *a,
-                       http_response *resp)
+                http_response *resp)
 {
     static const char *const allowed[] = {"amount", "title", NULL};
     json_t *body = api_body(req, resp, false);
@@ -32,10 +32,9 @@ cleanup:
     json_decref(body);
 }
 
-
 /* Settles a refund whose outcome is unknown; see service_refund_resolve. */
-void api_refund_resolve(const http_context *ctx, const http_request *req,
-                               const char *const *a, http_response *resp)
+void api_refund_resolve(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
 {
     static const char *const allowed[] = {"outcome", "ersReference", NULL};
     int64_t refund_id;
@@ -69,9 +68,8 @@ cleanup:
     json_decref(body);
 }
 
-
 void api_list_refunds(const http_context *ctx, const http_request *req, const char *const *a,
-                             http_response *resp)
+                      http_response *resp)
 {
     store_invoice inv;
     api_error err;

@@ -13,7 +13,7 @@
 #define API_MAX_PARAMS 16
 
 void api_periods(const http_context *ctx, const http_request *req, const char *const *a,
-                        http_response *resp)
+                 http_response *resp)
 {
     static const char *const allowed[] = {"terminalId", NULL};
     json_t *body = api_body(req, resp, true);
@@ -39,7 +39,7 @@ cleanup:
 }
 
 void api_reports(const http_context *ctx, const http_request *req, const char *const *a,
-                        http_response *resp)
+                 http_response *resp)
 {
     static const char *const allowed[] = {"reportId", "language", "parameters", NULL};
     json_t *body = api_body(req, resp, false);
@@ -101,8 +101,8 @@ cleanup:
     json_decref(body);
 }
 
-void api_register_terminal(const http_context *ctx, const http_request *req,
-                                  const char *const *a, http_response *resp)
+void api_register_terminal(const http_context *ctx, const http_request *req, const char *const *a,
+                           http_response *resp)
 {
     static const char *const allowed[] = {"externalTerminalId", "name", "password", "cashierId",
                                           NULL};
@@ -138,8 +138,8 @@ cleanup:
     json_decref(body);
 }
 
-void api_assign_seqr_id(const http_context *ctx, const http_request *req,
-                               const char *const *a, http_response *resp)
+void api_assign_seqr_id(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
 {
     static const char *const allowed[] = {"seqrId", NULL};
     json_t *body = api_body(req, resp, false);
@@ -165,8 +165,8 @@ cleanup:
     json_decref(body);
 }
 
-void api_unregister_terminal(const http_context *ctx, const http_request *req,
-                                    const char *const *a, http_response *resp)
+void api_unregister_terminal(const http_context *ctx, const http_request *req, const char *const *a,
+                             http_response *resp)
 {
     api_error err;
     if (!service_unregister_terminal(ctx->svc, a[0], &err)) {
@@ -179,9 +179,8 @@ void api_unregister_terminal(const http_context *ctx, const http_request *req,
     http_respond_json(resp, 200, o);
 }
 
-
 void api_terminal_qr(const http_context *ctx, const http_request *req, const char *const *a,
-                            http_response *resp)
+                     http_response *resp)
 {
     char seqr_id[128];
     api_error err;

@@ -57,7 +57,7 @@ bool api_only(const json_t *obj, const char *const *allowed, http_response *resp
 }
 
 bool api_string(const json_t *obj, const char *name, bool required, size_t max_len,
-                       const char **out, http_response *resp)
+                const char **out, http_response *resp)
 {
     json_t *v = json_object_get(obj, name);
     *out = NULL;
@@ -91,8 +91,8 @@ bool api_string(const json_t *obj, const char *name, bool required, size_t max_l
     return true;
 }
 
-bool api_amount(const json_t *obj, const char *name, bool required, int64_t *out,
-                       bool *present, http_response *resp)
+bool api_amount(const json_t *obj, const char *name, bool required, int64_t *out, bool *present,
+                http_response *resp)
 {
     json_t *v = json_object_get(obj, name);
     *present = false;
@@ -127,12 +127,11 @@ bool api_amount(const json_t *obj, const char *name, bool required, int64_t *out
 }
 
 void api_invoice_answer(const http_context *ctx, http_response *resp, int status,
-                               store_invoice *inv)
+                        store_invoice *inv)
 {
     http_respond_json(resp, status, service_invoice_json(ctx->svc, inv));
     store_invoice_clear(inv);
 }
-
 
 bool api_path_id(const char *text, int64_t *id)
 {
@@ -143,8 +142,7 @@ bool api_path_id(const char *text, int64_t *id)
     return true;
 }
 
-bool api_outcome(const json_t *body, const char *what, bool *happened,
-                        http_response *resp)
+bool api_outcome(const json_t *body, const char *what, bool *happened, http_response *resp)
 {
     const char *outcome = NULL;
     if (!api_string(body, "outcome", true, 16, &outcome, resp))
@@ -162,9 +160,7 @@ bool api_outcome(const json_t *body, const char *what, bool *happened,
     return true;
 }
 
-
-void api_qr(const http_request *req, const char *text, const char *format,
-                   http_response *resp)
+void api_qr(const http_request *req, const char *text, const char *format, http_response *resp)
 {
     if (strcmp(format, "svg") != 0 && strcmp(format, "png") != 0 && strcmp(format, "txt") != 0) {
         http_respond_fail(resp, 404, "not_found", NULL,

@@ -170,8 +170,7 @@ static bool http_is_json_type(const char *type)
         type++;
     static const char json[] = "application/json";
     size_t n = sizeof json - 1;
-    return strncasecmp(type, json, n) == 0 &&
-           (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+    return strncasecmp(type, json, n) == 0 && (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
 /* True when the request announces a body (Content-Length > 0 or chunked). */
@@ -206,8 +205,7 @@ static bool http_precheck(const http_server *srv, struct MHD_Connection *conn, c
         return false;
     }
     /* The API is for servers; a browser page may not drive it (CSRF). */
-    if (!open &&
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") != NULL) {
+    if (!open && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") != NULL) {
         http_respond_fail(resp, 403, "cross_origin", "Origin",
                           "requests from web pages (with an Origin header) are not accepted");
         return false;
@@ -407,10 +405,10 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     } else {
         /* Keys are claimed only where the contract takes them: authenticated
          * POSTs (never /seqr/notify, which faces the internet unauthenticated). */
-        const char *key = srv->router->takes_idempotency_key(method, url)
-                              ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                            "Idempotency-Key")
-                              : NULL;
+        const char *key =
+            srv->router->takes_idempotency_key(method, url)
+                ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key")
+                : NULL;
         if (key != NULL && (key[0] == '\0' || strlen(key) > 255)) {
             http_respond_fail(&resp, 400, "invalid_header", "Idempotency-Key",
                               "Idempotency-Key must be 1 to 255 characters");
@@ -500,8 +498,8 @@ http_server *http_server_start(const http_context *ctx, const http_router *route
         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ctx->cfg->http_connection_timeout_s,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip, MHD_OPTION_NOTIFY_COMPLETED,
+        http_completed, srv, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {
         buf_printf(err, "cannot listen on %s port %d (in use, or not permitted)",

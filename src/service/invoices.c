@@ -32,7 +32,7 @@ bool service_get_invoice(service *svc, const char *ref, store_invoice *out, api_
 }
 
 bool service_opts_for(service *svc, const store_invoice *inv, seqr_call_opts *o,
-                             char pw[static 128], api_error *err)
+                      char pw[static 128], api_error *err)
 {
     if (!service_call_opts(svc, inv->terminal_id, o, pw)) {
         api_error_set(err, 409, "unknown_terminal", NULL,
@@ -60,9 +60,8 @@ const char *service_store_name(const service *svc)
 }
 
 void service_required_fields(service *svc, const char *terminal_id, int64_t local_id,
-                                    const char *title, const char *client_invoice_id,
-                                    const char *cashier_id, const char *footer,
-                                    service_required *out)
+                             const char *title, const char *client_invoice_id,
+                             const char *cashier_id, const char *footer, service_required *out)
 {
     memset(out, 0, sizeof *out);
     snprintf(out->own_id, sizeof out->own_id, "gw-%lld", (long long)local_id);
@@ -380,7 +379,6 @@ cleanup:
     return ok;
 }
 
-
 bool service_commit(service *svc, const char *ref, bool has_amount, int64_t amount,
                     store_invoice *out, api_error *err)
 {
@@ -424,8 +422,8 @@ bool service_commit(service *svc, const char *ref, bool has_amount, int64_t amou
     }
     if (less) {
         char m1[MONEY_BUFLEN], m2[MONEY_BUFLEN];
-        log_info("invoice %s: reservation committed for %s of %s %s", ref,
-                 money_format(amount, m1), money_format(out->total, m2), out->currency);
+        log_info("invoice %s: reservation committed for %s of %s %s", ref, money_format(amount, m1),
+                 money_format(out->total, m2), out->currency);
     }
     ok = true;
 cleanup:

@@ -52,11 +52,14 @@ void service_store_error(api_error *err, store_err e, const char *what);
 /* --- invoices.c --- */
 
 bool service_load(service *svc, const char *ref, store_invoice *out, api_error *err);
-bool service_opts_for(service *svc, const store_invoice *inv, seqr_call_opts *o, char pw[static 128], api_error *err);
+bool service_opts_for(service *svc, const store_invoice *inv, seqr_call_opts *o,
+                      char pw[static 128], api_error *err);
 /* The seller's name: [receipt] store_name, else clientId (config_load fills
  * it in; a config from config_defaults() alone may leave it empty). */
 const char *service_store_name(const service *svc);
-void service_required_fields(service *svc, const char *terminal_id, int64_t local_id, const char *title, const char *client_invoice_id, const char *cashier_id, const char *footer, service_required *out);
+void service_required_fields(service *svc, const char *terminal_id, int64_t local_id,
+                             const char *title, const char *client_invoice_id,
+                             const char *cashier_id, const char *footer, service_required *out);
 
 /* --- json.c --- */
 

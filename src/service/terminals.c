@@ -187,8 +187,6 @@ bool service_unregister_terminal(service *svc, const char *terminal_id, api_erro
     return true;
 }
 
-
-
 bool service_terminal_seqr_id(service *svc, const char *terminal_id, char seqr_id[static 128],
                               api_error *err)
 {

@@ -256,7 +256,6 @@ store_err store_step_done(store *st, sqlite3_stmt *s)
     return e;
 }
 
-
 void store_copy_col(sqlite3_stmt *s, int col, char *dst, size_t dstlen)
 {
     const unsigned char *t = sqlite3_column_text(s, col);

@@ -21,9 +21,8 @@ store_err store_idem_prune(store *st, int64_t older_than_ms)
     return store_tx_end(st, e);
 }
 
-store_err store_idem_claim(store *st, const char *scope, const char *key,
-                           const char *request_hash, int64_t ttl_ms, bool *same_request,
-                           int *status, char **response)
+store_err store_idem_claim(store *st, const char *scope, const char *key, const char *request_hash,
+                           int64_t ttl_ms, bool *same_request, int *status, char **response)
 {
     static const char sql_prune[] = "DELETE FROM idempotency WHERE created_at < ?";
     static const char sql_get[] = "SELECT request_hash, status, response FROM idempotency"

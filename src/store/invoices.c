@@ -82,8 +82,8 @@ store_err store_invoice_begin(store *st, store_invoice *inv)
     return store_tx_finish(st, e, false);
 }
 
-store_err store_history_add(store *st, int64_t invoice_id, const char *status,
-                                   int64_t version, int64_t at)
+store_err store_history_add(store *st, int64_t invoice_id, const char *status, int64_t version,
+                            int64_t at)
 {
     static const char sql[] =
         "INSERT INTO status_history(invoice_id, status, version, at) VALUES(?, ?, ?, ?)";
@@ -277,8 +277,7 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
     /* Status only moves forward: an answer about an older version (a slow
      * refresh that started before the payment) or one that would leave a
      * final status is stale and changes nothing. */
-    bool stale = version < was_version ||
-                 (store_status_final(was) && strcmp(was, status) != 0);
+    bool stale = version < was_version || (store_status_final(was) && strcmp(was, status) != 0);
     store_done(st, s);
     if (stale)
         return store_tx_end(st, STORE_CONFLICT);
@@ -386,7 +385,7 @@ store_err store_pending(store *st, store_invoice_fn fn, void *ud)
 /* Runs a SELECT of STORE_INVOICE_COLUMNS (with param, if not NULL, bound to
  * its one '?') and hands every row to fn. */
 store_err store_for_each(store *st, const char *sql, const char *param, store_invoice_fn fn,
-                                void *ud)
+                         void *ud)
 {
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);

@@ -217,8 +217,9 @@ store_err store_migrate(store *st, buf *err)
         }
         if (!store_foreign_keys_hold(st)) {
             store_exec(st, "ROLLBACK");
-            buf_printf(err, "migrating the database to schema %d failed: a row refers to a "
-                            "missing parent (PRAGMA foreign_key_check)",
+            buf_printf(err,
+                       "migrating the database to schema %d failed: a row refers to a "
+                       "missing parent (PRAGMA foreign_key_check)",
                        version + 1);
             return STORE_IO;
         }

@@ -12,8 +12,7 @@
  * ?1 = a and, if it has one, ?2 = b) selects into was. STORE_NOT_FOUND without a row,
  * STORE_CONFLICT unless the state is "unknown", the only one an operator
  * may settle. */
-static store_err store_settle_check(store *st, const char *find, int64_t a, int64_t b,
-                                    char was[16])
+static store_err store_settle_check(store *st, const char *find, int64_t a, int64_t b, char was[16])
 {
     sqlite3_stmt *s = store_stmt(st, find);
     if (s == NULL)
@@ -30,8 +29,8 @@ static store_err store_settle_check(store *st, const char *find, int64_t a, int6
     return strcmp(was, "unknown") == 0 ? STORE_OK : STORE_CONFLICT;
 }
 
-store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
-                               const char *state, const char *ers_reference, char was[16])
+store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id, const char *state,
+                               const char *ers_reference, char was[16])
 {
     static const char find[] = "SELECT state FROM refunds WHERE id = ?1 AND invoice_id = ?2";
     static const char settle[] =

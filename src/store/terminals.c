@@ -116,8 +116,9 @@ store_err store_terminal_add(store *st, const store_terminal *t)
 
 store_err store_terminal_get(store *st, const char *terminal_id, store_terminal *out)
 {
-    static const char sql[] = "SELECT terminal_id, external_id, name, password, seqr_id,"
-                              " unregistered, created_at, cashier_id FROM terminals WHERE terminal_id = ?";
+    static const char sql[] =
+        "SELECT terminal_id, external_id, name, password, seqr_id,"
+        " unregistered, created_at, cashier_id FROM terminals WHERE terminal_id = ?";
     memset(out, 0, sizeof *out);
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);
