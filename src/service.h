@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "api_error.h"
+#include "backup.h"
 #include "config.h"
 #include "invoice.h"
 #include "seqr/seqr.h"
@@ -115,6 +116,11 @@ store_err service_idem_claim(service *svc, const char *scope, const char *key,
 void service_idem_finish(service *svc, const char *scope, const char *key, int status,
                          const char *response);
 void service_idem_release(service *svc, const char *scope, const char *key);
+
+/* An online backup of the database beside it (see backup.h). */
+bool service_backup(service *svc, backup_result *out, buf *err);
+/* Current Unix time in milliseconds (the store's clock). */
+int64_t service_now_ms(void);
 
 /* For /healthz: intents of unknown outcome; false when the database fails. */
 bool service_counts(service *svc, int64_t *unknown);

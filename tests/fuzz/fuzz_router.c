@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http/server.h"
+#include "http/api.h"
 #include "log.h"
 
 static config cfg;
