@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "health.h"
+#include "http/api.h"
 #include "http/apikey.h"
 #include "http/server.h"
 #include "log.h"
@@ -351,8 +352,8 @@ static int main_run(const char *path)
         log_error("start-up failed: out of memory");
         goto cleanup;
     }
-    http_context hc = {&cfg, svc, pol, store_now_ms(), keys, st};
-    srv = http_server_start(&hc, &err);
+    http_context hc = {&cfg, svc, pol, store_now_ms(), keys, true};
+    srv = http_server_start(&hc, &http_api_router, &err);
     if (srv == NULL) {
         log_error("http: %s", buf_cstr(&err));
         goto cleanup;

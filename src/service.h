@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "api_error.h"
+#include "backup.h"
 #include "config.h"
 #include "invoice.h"
 #include "seqr/seqr.h"
@@ -116,13 +117,18 @@ void service_idem_finish(service *svc, const char *scope, const char *key, int s
                          const char *response);
 void service_idem_release(service *svc, const char *scope, const char *key);
 
+/* An online backup of the database beside it (see backup.h). */
+bool service_backup(service *svc, backup_result *out, buf *err);
+/* Current Unix time in milliseconds (the store's clock). */
+int64_t service_now_ms(void);
+
 /* For /healthz: intents of unknown outcome; false when the database fails. */
 bool service_counts(service *svc, int64_t *unknown);
-/* Checks a notification token for an invoice given as SEQR reference or
- * "gw-<local id>"; on success copies the SEQR reference into ref_out. */
 /* The invoice whose payment page token is token (GET /pay/{token}); false
  * when there is none (or the store failed, which is logged). */
 bool service_invoice_by_pay_token(service *svc, const char *token, store_invoice *out);
+/* Checks a notification token for an invoice given as SEQR reference or
+ * "gw-<local id>"; on success copies the SEQR reference into ref_out. */
 bool service_check_notify(service *svc, const char *ref, const char *token,
                           char ref_out[static 64]);
 

@@ -274,13 +274,21 @@ START_TEST(public_by_token_only)
     json_decref(s);
     tu_response_free(&r);
 
-    /* Wrong tokens, other paths under /pay/, other methods: nothing. */
-    char wrong[128];
+    /* Wrong tokens: 404. Paths under /pay/ that are no route of the page's
+     * are the API's, behind its key: 401. Either way, nothing. */
+    char wrong[128], other[128];
     snprintf(wrong, sizeof wrong, "/pay/%.31s%c", token, token[31] == 'a' ? 'b' : 'a');
+    snprintf(other, sizeof other, "/pay/%s/refunds", token);
     /* (Dot segments, which libcurl removes, are tried by checkout_test.sh.) */
-    const char *nothing[] = {wrong, "/pay/", "/pay", "/pay/assets/", "/pay/assets/checkout.jsx"};
+    const struct {
+        const char *path;
+        long status;
+    } nothing[] = {{wrong, 404},       {"/pay/", 401},        {"/pay", 401},
+                   {other, 401},       {"/pay/assets/", 401}, {"/pay/assets/checkout.jsx", 401},
+                   {"/pay/x/y/z", 401}};
     for (size_t i = 0; i < sizeof nothing / sizeof *nothing; i++) {
-        ck_assert_msg(get(nothing[i], NULL, &r) == 404, "%s", nothing[i]);
+        long got = get(nothing[i].path, NULL, &r);
+        ck_assert_msg(got == nothing[i].status, "%s: %ld", nothing[i].path, got);
         ck_assert_ptr_null(strstr(buf_cstr(&r.body), ref));
         ck_assert_ptr_null(strstr(buf_cstr(&r.body), "SEQR.SE"));
         tu_response_free(&r);

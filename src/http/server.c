@@ -10,15 +10,17 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <microhttpd.h>
+
 #include "digest.h"
 #include "http/access.h"
 #include "http/apikey.h"
 #include "log.h"
-#include "store.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
     http_context ctx;
+    const http_router *router; /* borrowed: routes, access, dispatch */
     /* Idempotency-Keys are claimed within this scope: a digest of the API
      * key, so that keys of one key holder never meet another's. */
     char idem_scope[DIGEST_HEX_LEN + 1];
@@ -28,7 +30,7 @@ struct http_server {
 typedef struct {
     buf body;
     bool too_large;
-    bool discard; /* /seqr/notify: unauthenticated, and its body is never used */
+    bool discard; /* HTTP_ROUTE_CALLBACK: its body is never used */
     int64_t started;
 } http_conn_state;
 
@@ -77,16 +79,17 @@ bool http_respond_header(http_response *resp, const char *name, const char *valu
 
 const char *http_header(const http_request *req, const char *name)
 {
-    if (req->conn == NULL)
+    if (req->conn == NULL) /* a request made up by a test or fuzzer */
         return NULL;
-    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_query(const http_request *req, const char *name)
 {
     if (req->conn == NULL) /* a request made up by a test or fuzzer */
         return NULL;
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND,
+                                       name);
 }
 
 /* The key set (http/apikey.c) holds the current key and, during a rotation's
@@ -185,8 +188,7 @@ static bool http_is_json_type(const char *type)
         type++;
     static const char json[] = "application/json";
     size_t n = sizeof json - 1;
-    return strncasecmp(type, json, n) == 0 &&
-           (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+    return strncasecmp(type, json, n) == 0 && (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
 /* True when the request announces a body (Content-Length > 0 or chunked). */
@@ -200,14 +202,13 @@ static bool http_has_body(struct MHD_Connection *conn)
 /* Everything decided from the headers alone, before any body byte is read:
  * a refused request never gets its body buffered. Returns false with resp
  * set when the request is refused. */
-static bool http_precheck(const http_context *ctx, struct MHD_Connection *conn, const char *url,
+static bool http_precheck(const http_server *srv, struct MHD_Connection *conn, const char *url,
                           http_response *resp)
 {
-    bool health = strcmp(url, "/healthz") == 0;
-    /* The SEQR notification and the buyer's payment page face the internet
-     * (through the shop's proxy, with its Host; the page is a browser's, with
-     * Origin): their tokens are the capability, and their bodies are unused. */
-    bool notify = strncmp(url, "/seqr/notify/", 13) == 0 || http_checkout_path(url);
+    const http_context *ctx = &srv->ctx;
+    http_route_access access = srv->router->access(url);
+    bool open = access != HTTP_ROUTE_API_KEY;
+    bool callback = access == HTTP_ROUTE_CALLBACK;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl != NULL && strtoll(cl, NULL, 10) > ctx->cfg->http_max_body_bytes) {
         char msg[96];
@@ -216,24 +217,23 @@ static bool http_precheck(const http_context *ctx, struct MHD_Connection *conn, 
         http_respond_fail(resp, 413, "body_too_large", NULL, msg);
         return false;
     }
-    if (!health && !notify && !http_host_allowed(ctx, conn)) {
+    if (!open && !http_host_allowed(ctx, conn)) {
         http_respond_fail(resp, 421, "host_not_allowed", "Host",
                           "this Host is not served here (add it to [http] allowed_hosts)");
         return false;
     }
     /* The API is for servers; a browser page may not drive it (CSRF). */
-    if (!health && !notify &&
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") != NULL) {
+    if (!open && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") != NULL) {
         http_respond_fail(resp, 403, "cross_origin", "Origin",
                           "requests from web pages (with an Origin header) are not accepted");
         return false;
     }
-    if (!health && !notify && !http_authorized(ctx, conn)) {
+    if (!open && !http_authorized(ctx, conn)) {
         http_respond_fail(resp, 401, "unauthorized", NULL,
                           "missing or wrong API key (send Authorization: Bearer <key>)");
         return false;
     }
-    if (!notify && http_has_body(conn) &&
+    if (!callback && http_has_body(conn) &&
         !http_is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"))) {
         http_respond_fail(resp, 415, "unsupported_media_type", "Content-Type",
                           "a request body must be sent as Content-Type: application/json");
@@ -383,27 +383,25 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
         if (cs == NULL)
             return MHD_NO;
         buf_init(&cs->body);
-        cs->started = store_now_ms();
-        cs->discard = strncmp(url, "/seqr/notify/", 13) == 0 || http_checkout_path(url);
+        cs->started = service_now_ms();
+        cs->discard = srv->router->access(url) == HTTP_ROUTE_CALLBACK;
         *con_cls = cs;
         /* Headers only so far: refuse before reading any of the body. */
         http_response early;
         memset(&early, 0, sizeof early);
         buf_init(&early.raw);
-        if (http_precheck(ctx, conn, url, &early))
+        if (http_precheck(srv, conn, url, &early))
             return MHD_YES;
         char masked[128];
-        if (http_checkout_path(url))
-            http_checkout_log_path(url, masked, sizeof masked);
         log_info("%s %s -> %d (refused before the body)", method,
-                 http_checkout_path(url) ? masked : url, early.status);
+                 srv->router->log_path(url, masked, sizeof masked), early.status);
         enum MHD_Result ret = http_send(conn, &early);
         http_response_free(&early);
         return ret;
     }
     if (*upload_data_size > 0) {
         /* A client trickling its body holds a thread: bound the whole upload. */
-        if (store_now_ms() - cs->started > (int64_t)ctx->cfg->http_request_timeout_s * 1000) {
+        if (service_now_ms() - cs->started > (int64_t)ctx->cfg->http_request_timeout_s * 1000) {
             log_warn("%s %s: body not complete after %d s; connection closed", method, url,
                      ctx->cfg->http_request_timeout_s);
             return MHD_NO;
@@ -430,33 +428,28 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
         snprintf(msg, sizeof msg, "the request body is larger than %ld bytes",
                  ctx->cfg->http_max_body_bytes);
         http_respond_fail(&resp, 413, "body_too_large", NULL, msg);
-    } else if (http_checkout_path(url)) {
-        http_checkout_dispatch(ctx, &req, &resp); /* public: the token is the capability */
     } else {
         /* Keys are claimed only where the contract takes them: authenticated
          * POSTs (never /seqr/notify, which faces the internet unauthenticated). */
-        const char *key = http_api_takes_idempotency_key(method, url)
-                              ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                            "Idempotency-Key")
-                              : NULL;
+        const char *key =
+            srv->router->takes_idempotency_key(method, url)
+                ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key")
+                : NULL;
         if (key != NULL && (key[0] == '\0' || strlen(key) > 255)) {
             http_respond_fail(&resp, 400, "invalid_header", "Idempotency-Key",
                               "Idempotency-Key must be 1 to 255 characters");
         } else if (key == NULL || !http_idem_claim(srv, &req, key, &resp)) {
-            http_api_dispatch(ctx, &req, &resp);
+            srv->router->dispatch(ctx, &req, &resp);
             if (key != NULL)
                 http_idem_finish(srv, key, &resp);
         }
     }
     if (resp.status == 0)
         http_respond_fail(&resp, 500, "internal_error", NULL, "no answer was produced");
-    char masked[128];
-    const char *logged = url;
-    if (http_checkout_path(url)) {
-        http_checkout_log_path(url, masked, sizeof masked);
-        logged = masked;
-    }
-    http_access_record(method, logged, &resp, store_now_ms() - cs->started);
+    char masked[128]; /* a payment page's token never reaches the log */
+    http_access_record(method, srv->router->log_path(url, masked, sizeof masked),
+                       srv->router->route(method, url), &resp,
+                       service_now_ms() - cs->started);
     enum MHD_Result ret = http_send(conn, &resp);
     http_response_free(&resp);
     return ret;
@@ -483,7 +476,7 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     buf_free(&b);
 }
 
-http_server *http_server_start(const http_context *ctx, buf *err)
+http_server *http_server_start(const http_context *ctx, const http_router *router, buf *err)
 {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
@@ -503,6 +496,7 @@ http_server *http_server_start(const http_context *ctx, buf *err)
         return NULL;
     }
     srv->ctx = *ctx;
+    srv->router = router;
     if (ctx->cfg->http_api_key[0] == '\0') {
         snprintf(srv->idem_scope, sizeof srv->idem_scope, "open");
     } else {
@@ -532,8 +526,8 @@ http_server *http_server_start(const http_context *ctx, buf *err)
         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ctx->cfg->http_connection_timeout_s,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip, MHD_OPTION_NOTIFY_COMPLETED,
+        http_completed, srv, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {
         buf_printf(err, "cannot listen on %s port %d (in use, or not permitted)",

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http/server.h"
+#include "http/api.h"
 #include "log.h"
 
 static config cfg;
@@ -77,10 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     http_response resp;
     memset(&resp, 0, sizeof resp);
     buf_init(&resp.raw);
-    if (http_checkout_path(path)) /* public, before the API key (as http/server.c) */
-        http_checkout_dispatch(&ctx, &req, &resp);
-    else
-        http_api_dispatch(&ctx, &req, &resp);
+    http_api_dispatch(&ctx, &req, &resp);
     if (resp.status < 200 || resp.status > 599)
         abort(); /* every request gets a real HTTP answer */
     json_decref(resp.json);

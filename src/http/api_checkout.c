@@ -1,9 +1,10 @@
-/* http/checkout.c — the buyer's payment page under /pay/, the only paths
- * reachable without the API key besides /healthz and /seqr/notify/: the
- * invoice's pay token (128 random bits, see store.h) is the capability.
+/* http/api_checkout.c — the buyer's payment page under /pay/, whose routes
+ * are public in the route table (routes.c) besides /healthz and
+ * /seqr/notify/: the invoice's pay token (128 random bits, see store.h) is the
+ * capability.
  *
  *   GET /pay/{token}                  the page (checkout_page.c), text/html
- *   GET /pay/{token}/status           {"state","status","version","expiresAt"}
+ *   GET /pay/{token}/status           {"state","status","version","expiresIn"}
  *   GET /pay/assets/checkout.css|.js  the page's stylesheet and script
  *
  * A wrong token answers 404 with nothing about any invoice, and no other
@@ -11,24 +12,18 @@
  * strict Content-Security-Policy (no inline script or style; framing as
  * [checkout] frame_ancestors says), nosniff and no-referrer (the token must
  * not leak to the shop's backUrl through Referer). Tokens are masked in the
- * access log. */
+ * access log (api_checkout_log_path). */
 #include <stdio.h>
 #include <string.h>
 
 #include "checkout_page.h"
-#include "http/server.h"
-#include "money.h"
+#include "http/api.h"
 
 /* The assets, compiled in from src/checkout/ (checkout_assets.c, made by make). */
 extern const char checkout_css_text[];
 extern const char checkout_js_text[];
 
 #define CHECKOUT_TOKEN_LEN 32
-
-bool http_checkout_path(const char *path)
-{
-    return strncmp(path, "/pay/", 5) == 0 || strcmp(path, "/pay") == 0;
-}
 
 /* 32 lower-case hex digits: the only shape a token has. */
 static bool checkout_token_valid(const char *t, size_t len)
@@ -41,36 +36,15 @@ static bool checkout_token_valid(const char *t, size_t len)
     return true;
 }
 
-const char *http_checkout_route(const char *path)
+const char *api_checkout_log_path(const char *path, char *out, size_t len)
 {
-    if (strcmp(path, "/pay/assets/checkout.css") == 0)
-        return "/pay/assets/checkout.css";
-    if (strcmp(path, "/pay/assets/checkout.js") == 0)
-        return "/pay/assets/checkout.js";
-    if (strncmp(path, "/pay/", 5) != 0)
-        return "unmatched";
+    if (strncmp(path, "/pay/", 5) != 0 || strncmp(path, "/pay/assets/", 12) == 0)
+        return path;
     const char *t = path + 5;
-    size_t len = strcspn(t, "/");
-    if (!checkout_token_valid(t, len))
-        return "unmatched";
-    if (t[len] == '\0')
-        return "/pay/{token}";
-    if (strcmp(t + len, "/status") == 0)
-        return "/pay/{token}/status";
-    if (strcmp(t + len, "/events") == 0)
-        return "/pay/{token}/events";
-    return "unmatched";
-}
-
-void http_checkout_log_path(const char *path, char *out, size_t outlen)
-{
-    if (strncmp(path, "/pay/assets/", 12) == 0 && strlen(path) < outlen) {
-        snprintf(out, outlen, "%s", path);
-        return;
-    }
-    const char *route = http_checkout_route(path);
-    /* Anything else under /pay/ may be a mistyped token: never logged. */
-    snprintf(out, outlen, "%s", strcmp(route, "unmatched") == 0 ? "/pay/..." : route);
+    size_t n = strcspn(t, "/");
+    /* A token, or what may be a mistyped one: never logged. */
+    snprintf(out, len, "/pay/{token}%.32s", checkout_token_valid(t, n) ? t + n : "...");
+    return out;
 }
 
 /* The headers of every /pay/ answer. */
@@ -192,31 +166,30 @@ static void checkout_status(const http_context *ctx, const char *token, size_t l
     store_invoice_clear(&inv);
 }
 
-void http_checkout_dispatch(const http_context *ctx, const http_request *req, http_response *resp)
+void api_pay_page(const http_context *ctx, const http_request *req, const char *const *a,
+                  http_response *resp)
 {
     checkout_security_headers(ctx, resp);
-    const char *path = req->path;
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-        http_respond_header(resp, "Allow", "GET, HEAD");
-        http_respond_fail(resp, 405, "method_not_allowed", NULL,
-                          "the payment page only answers GET");
-        return;
-    }
-    if (strcmp(path, "/pay/assets/checkout.css") == 0) {
-        checkout_asset(checkout_css_text, "text/css; charset=utf-8", resp);
-        return;
-    }
-    if (strcmp(path, "/pay/assets/checkout.js") == 0) {
-        checkout_asset(checkout_js_text, "text/javascript; charset=utf-8", resp);
-        return;
-    }
-    const char *token = strncmp(path, "/pay/", 5) == 0 ? path + 5 : "";
-    size_t len = strcspn(token, "/");
-    if (token[len] == '\0') {
-        checkout_page(ctx, req, token, len, resp);
-    } else if (strcmp(token + len, "/status") == 0) {
-        checkout_status(ctx, token, len, resp);
-    } else {
-        http_respond_fail(resp, 404, "not_found", NULL, "no such payment");
-    }
+    checkout_page(ctx, req, a[0], strlen(a[0]), resp);
+}
+
+void api_pay_status(const http_context *ctx, const http_request *req, const char *const *a,
+                    http_response *resp)
+{
+    checkout_security_headers(ctx, resp);
+    checkout_status(ctx, a[0], strlen(a[0]), resp);
+}
+
+void api_pay_css(const http_context *ctx, const http_request *req, const char *const *a,
+                 http_response *resp)
+{
+    checkout_security_headers(ctx, resp);
+    checkout_asset(checkout_css_text, "text/css; charset=utf-8", resp);
+}
+
+void api_pay_js(const http_context *ctx, const http_request *req, const char *const *a,
+                http_response *resp)
+{
+    checkout_security_headers(ctx, resp);
+    checkout_asset(checkout_js_text, "text/javascript; charset=utf-8", resp);
 }
