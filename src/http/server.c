@@ -370,6 +370,12 @@ static void http_idem_finish(const http_server *srv, const char *key, http_respo
     free(text);
 }
 
+/* The path as the log may show it: the router masks capabilities in it. */
+static const char *http_log_path(const http_server *srv, const char *url, char *out, size_t len)
+{
+    return srv->router->log_path != NULL ? srv->router->log_path(url, out, len) : url;
+}
+
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls)
@@ -394,7 +400,7 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
             return MHD_YES;
         char masked[128];
         log_info("%s %s -> %d (refused before the body)", method,
-                 srv->router->log_path(url, masked, sizeof masked), early.status);
+                 http_log_path(srv, url, masked, sizeof masked), early.status);
         enum MHD_Result ret = http_send(conn, &early);
         http_response_free(&early);
         return ret;
@@ -447,7 +453,7 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     if (resp.status == 0)
         http_respond_fail(&resp, 500, "internal_error", NULL, "no answer was produced");
     char masked[128]; /* a payment page's token never reaches the log */
-    http_access_record(method, srv->router->log_path(url, masked, sizeof masked),
+    http_access_record(method, http_log_path(srv, url, masked, sizeof masked),
                        srv->router->route(method, url), &resp,
                        service_now_ms() - cs->started);
     enum MHD_Result ret = http_send(conn, &resp);
