@@ -147,6 +147,13 @@ async function main(browser) {
   check((await page.$eval("html", (e) => e.lang)) === "sv", "Swedish from Accept-Language");
   const kr = await page.$eval(".amount-value", (e) => e.textContent);
   check(kr === "2\u00a0549,50\u00a0kr", `the total in Swedish (${kr})`);
+  // What a screen reader gets: the app button and the QR code by name.
+  const tree = await page.accessibility.snapshot({ interestingOnly: true });
+  const names = [];
+  (function walk(n) { if (!n) return; names.push(`${n.role}:${n.name}`); (n.children || []).forEach(walk); })(tree);
+  check(names.includes("link:Betala med SEQR-appen"), "the app button has an accessible name");
+  check(names.some((n) => n.startsWith("image:QR-kod") && n.includes(b.qrCode)),
+    `the QR code is an image with a text alternative (${names.filter((n) => n.startsWith("image")).join("; ")})`);
   await page.screenshot({ path: join(SCREENS, "pending-375.png"), fullPage: true });
   const rows = await page.$("details.order summary");
   await rows.click();
