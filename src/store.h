@@ -164,6 +164,13 @@ store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud);
  * the poller's to say. */
 store_err store_counts(store *st, int64_t *unknown);
 
+/* For tests: after skip more writes succeed, the next count writes fail with
+ * STORE_IO and change nothing, as a full disk would make them. A write is one
+ * write function's transaction (store_invoice_begin, ..., also each write
+ * inside the poller's batch) or the batch's commit. count 0 turns it off.
+ * Costs one comparison per write. */
+void store_fail_writes(store *st, int skip, int count);
+
 /* Groups the following calls into one transaction (poller ticks). Other
  * threads wait until store_batch_commit(). Nested calls are not allowed. */
 void store_batch_begin(store *st);

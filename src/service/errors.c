@@ -64,6 +64,15 @@ bool service_outcome_unknown(seqr_err e)
            e == SEQR_ERR_UNAVAILABLE;
 }
 
+void service_unrecorded(api_error *err, store_err e, const char *done, const char *after)
+{
+    log_error("%s, but the gateway's database failed to record it (%s); %s", done,
+              store_strerror(e), after);
+    api_error_set(err, 500, "store_error", NULL,
+                  "%s, but the gateway's database failed to record it (%s); %s", done,
+                  store_strerror(e), after);
+}
+
 void service_store_error(api_error *err, store_err e, const char *what)
 {
     if (e == STORE_NOT_FOUND)

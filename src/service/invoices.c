@@ -154,8 +154,17 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     if (e != SEQR_OK) {
         store_invoice_clear(&inv);
         bool unknown = service_outcome_unknown(e);
-        store_invoice_send_failed(svc->st, id, unknown ? STORE_SEND_UNKNOWN : STORE_SEND_REJECTED,
-                                  res.message);
+        store_err fe = store_invoice_send_failed(
+            svc->st, id, unknown ? STORE_SEND_UNKNOWN : STORE_SEND_REJECTED, res.message);
+        if (fe != STORE_OK) {
+            char done[800];
+            snprintf(done, sizeof done, "sendInvoice for local invoice %lld %s (%s)", (long long)id,
+                     unknown ? "has an unknown outcome" : "was refused by SEQR", res.message);
+            service_unrecorded(err, fe, done,
+                               "it stays 'sending' and is listed as an unknown outcome after "
+                               "the next start");
+            return false;
+        }
         if (unknown)
             log_warn("sendInvoice for local invoice %lld: outcome unknown (%s); kept as "
                      "'unknown', never shown to a buyer",
@@ -203,7 +212,7 @@ static char *service_receipt_json(const seqr_receipt *r)
     return s;
 }
 
-void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
+bool service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
                           bool *needs_receipt)
 {
     *final = false;
@@ -211,7 +220,7 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
     if (ps->status == SEQR_STATUS_UNKNOWN) {
         log_warn("invoice %s: SEQR reported an unknown status '%s'; still polling", ref,
                  ps->status_text);
-        return;
+        return true;
     }
     char *receipt = service_receipt_json(&ps->receipt);
     bool changed = false;
@@ -229,12 +238,13 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
             *final = seqr_status_is_final(seqr_status_parse(inv.status));
             store_invoice_clear(&inv);
         }
-        return;
+        return true;
     }
     if (e != STORE_OK) {
-        log_error("invoice %s: storing status %s failed (%s)", ref, seqr_status_name(ps->status),
-                  store_strerror(e));
-        return;
+        log_error("invoice %s: storing status %s failed (%s); still polled, stored again on the "
+                  "next answer",
+                  ref, seqr_status_name(ps->status), store_strerror(e));
+        return false;
     }
     if (changed)
         log_info("invoice %s is %s (version %lld)", ref, seqr_status_name(ps->status),
@@ -248,6 +258,7 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
             store_invoice_clear(&inv);
         }
     }
+    return true;
 }
 
 bool service_refresh_status(service *svc, const char *ref, store_invoice *out, api_error *err)
@@ -269,7 +280,14 @@ bool service_refresh_status(service *svc, const char *ref, store_invoice *out, a
         return false;
     }
     bool final, needs_receipt;
-    service_apply_status(svc, ref, &ps, &final, &needs_receipt);
+    if (!service_apply_status(svc, ref, &ps, &final, &needs_receipt)) {
+        store_invoice_clear(out);
+        char done[200];
+        snprintf(done, sizeof done, "SEQR says invoice %s is %s (version %lld)", ref,
+                 seqr_status_name(ps.status), (long long)ps.version);
+        service_unrecorded(err, STORE_IO, done, "it is still polled");
+        return false;
+    }
     if (needs_receipt) {
         api_error rerr;
         if (!service_auto_receipt(svc, ref, &rerr))
@@ -368,8 +386,15 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
             version = now.version;
         store_invoice_clear(&now);
     }
-    if (store_invoice_set_status(svc->st, ref, "CANCELED", version, NULL, NULL, NULL) != STORE_OK)
-        log_warn("invoice %s: canceled at SEQR, but storing CANCELED failed", ref);
+    store_err se = store_invoice_set_status(svc->st, ref, "CANCELED", version, NULL, NULL, NULL);
+    if (se != STORE_OK && se != STORE_CONFLICT) {
+        char done[160];
+        snprintf(done, sizeof done, "SEQR canceled invoice %s", ref);
+        service_unrecorded(err, se, done,
+                           "it is still polled, so the gateway learns CANCELED "
+                           "from SEQR on its next poll");
+        goto cleanup;
+    }
     log_info("invoice %s canceled", ref);
     ok = true;
 cleanup:
@@ -482,8 +507,14 @@ bool service_expire(service *svc, const char *ref, api_error *err)
     return ok;
 }
 
-void service_stop_polling(service *svc, const char *ref, const char *why)
+bool service_stop_polling(service *svc, const char *ref, const char *why)
 {
+    store_err e = store_invoice_stop_polling(svc->st, ref, why);
+    if (e != STORE_OK) {
+        log_error("invoice %s: stopping its polls (%s) failed to be stored (%s); still polled", ref,
+                  why, store_strerror(e));
+        return false;
+    }
     log_warn("invoice %s: polling stopped: %s", ref, why);
-    store_invoice_stop_polling(svc->st, ref, why);
+    return true;
 }

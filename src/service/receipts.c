@@ -106,13 +106,25 @@ bool service_submit_receipt(service *svc, const char *ref, const char *mime_type
     seqr_result res;
     seqr_err e = seqr_submit_payment_receipt(svc->seqr, &o, out->ers_reference, mime_type,
                                              receipt_type, data_b64, &res);
-    store_receipt_add(svc->st, out->id, mime_type, receipt_type, data_b64,
-                      e == SEQR_OK ? 0 : (res.code != 0 ? res.code : -1));
+    store_err se = store_receipt_add(svc->st, out->id, mime_type, receipt_type, data_b64,
+                                     e == SEQR_OK ? 0 : (res.code != 0 ? res.code : -1));
     if (e != SEQR_OK) {
+        if (se != STORE_OK)
+            log_error("invoice %s: recording the refused receipt failed (%s)", ref,
+                      store_strerror(se));
         service_seqr_error(err, e, &res, "submitPaymentReceipt");
         goto cleanup;
     }
-    store_invoice_set_receipt_submitted(svc->st, ref);
+    if (se == STORE_OK)
+        se = store_invoice_set_receipt_submitted(svc->st, ref);
+    if (se != STORE_OK) {
+        char done[160];
+        snprintf(done, sizeof done, "SEQR accepted the receipt of invoice %s", ref);
+        service_unrecorded(err, se, done,
+                           "the invoice still counts as without a receipt, so it may be "
+                           "submitted again");
+        goto cleanup;
+    }
     ok = true;
 cleanup:
     buf_free(&html);

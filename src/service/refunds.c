@@ -80,13 +80,33 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
     buf_free(&rtitle);
     json_decref(doc);
     if (e == SEQR_OK) {
-        store_refund_finish(svc->st, refund_id, STORE_REFUND_DONE, ans.ers_reference, "");
+        store_err fe =
+            store_refund_finish(svc->st, refund_id, STORE_REFUND_DONE, ans.ers_reference, "");
+        if (fe != STORE_OK) {
+            char done[300];
+            snprintf(done, sizeof done, "SEQR made refund %lld of invoice %s (ersReference %s)",
+                     (long long)refund_id, ref, ans.ers_reference);
+            service_unrecorded(err, fe, done,
+                               "its amount stays reserved and it is listed as an unknown "
+                               "outcome after the next start");
+            goto cleanup;
+        }
         log_info("invoice %s: refunded %s %s (ersReference %s)", ref, money_format(amount, m),
                  inv.currency, ans.ers_reference);
     } else {
         bool unknown = service_outcome_unknown(e);
-        store_refund_finish(svc->st, refund_id,
-                            unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "", res.message);
+        store_err fe = store_refund_finish(svc->st, refund_id,
+                                           unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "",
+                                           res.message);
+        if (fe != STORE_OK) {
+            char done[800];
+            snprintf(done, sizeof done, "refund %lld of invoice %s %s (%s)", (long long)refund_id,
+                     ref, unknown ? "has an unknown outcome" : "was refused by SEQR", res.message);
+            service_unrecorded(err, fe, done,
+                               "its amount stays reserved and it is listed as an unknown "
+                               "outcome after the next start");
+            goto cleanup;
+        }
         if (unknown)
             log_warn("invoice %s: refund %lld of %s %s outcome unknown (%s); amount stays "
                      "reserved",

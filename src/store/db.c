@@ -196,10 +196,30 @@ static uint64_t store_committed(store *st)
 
 /* Every write runs inside a savepoint: a transaction of its own, or a part
  * of the poller's batch. */
+void store_fail_writes(store *st, int skip, int count)
+{
+    store_lock(st);
+    st->fault_skip = skip;
+    st->fault_count = count;
+    store_unlock(st);
+}
+
+bool store_fault(store *st)
+{
+    if (st->fault_count <= 0)
+        return false;
+    if (st->fault_skip > 0) {
+        st->fault_skip--;
+        return false;
+    }
+    st->fault_count--;
+    return true;
+}
+
 store_err store_tx_begin(store *st)
 {
     store_lock(st);
-    if (st->sync_failed) {
+    if (st->sync_failed || store_fault(st)) {
         store_unlock(st);
         return STORE_IO;
     }
@@ -500,7 +520,7 @@ store_err store_batch_commit(store *st)
     store_err e = STORE_OK;
     int64_t t0 = metrics_now_us();
     if (!sqlite3_get_autocommit(st->db)) {
-        e = store_exec_cached(st, store_sql_commit);
+        e = store_fault(st) ? STORE_IO : store_exec_cached(st, store_sql_commit);
         if (e != STORE_OK)
             store_exec_cached(st, store_sql_rollback_all);
         else
