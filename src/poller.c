@@ -577,7 +577,8 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
     if (err == SEQR_OK) {
         p->stats.last_ok_ms = store_now_ms();
         p->stats.seqr_reachable = true;
-    } else if (!(err == SEQR_ERR_RESULT && res.code != 90 && res.code != 94)) {
+    } else if (err != SEQR_ERR_RESULT || seqr_code_retryable(res.code)) {
+        /* SEQR did not answer, or answered that it cannot serve now. */
         p->stats.errors++;
         p->stats.seqr_reachable = false;
     }
@@ -623,7 +624,7 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
         poller_heap_push(p, e);
         return;
     }
-    if (err == SEQR_ERR_RESULT && res.code == 54) {
+    if (err == SEQR_ERR_RESULT && res.code == SEQR_CODE_INVALID_INVOICE_REFERENCE) {
         if (service_stop_polling(p->svc, e->ref, "SEQR does not know this invoice (54)")) {
             poller_hash_remove(p, e);
             free(e);

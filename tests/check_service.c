@@ -15,6 +15,7 @@
 
 #include "gwtest.h"
 #include "poller.h"
+#include "seqr/codes.h"
 #include "service.h"
 
 typedef struct {
@@ -301,9 +302,39 @@ START_TEST(poller_keeps_paid_through_failed_write)
 }
 END_TEST
 
+/* The code table is the one source: a refusal with a code after which the
+ * same call may succeed later (its retryable column) gets a Retry-After,
+ * and no other does; the HTTP status is the table's. */
+START_TEST(seqr_refusals_follow_the_code_table)
+{
+    int n = 0;
+    const seqr_code_info *table = seqr_code_table(&n);
+    ck_assert_int_gt(n, 0);
+    for (int i = 0; i < n; i++) {
+        if (table[i].code == SEQR_CODE_SUCCESS)
+            continue;
+        seqr_result res;
+        memset(&res, 0, sizeof res);
+        res.code = table[i].code;
+        api_error err;
+        memset(&err, 0, sizeof err);
+        service_seqr_error(&err, SEQR_ERR_RESULT, &res, "anOperation");
+        ck_assert_msg((err.retry_after_s > 0) == table[i].retryable, "code %d (%s)", table[i].code,
+                      table[i].name);
+        ck_assert_int_eq(seqr_code_retryable(table[i].code), table[i].retryable);
+        ck_assert_int_eq(err.http_status, table[i].http_status);
+        ck_assert_int_eq(err.seqr_code, table[i].code);
+    }
+    ck_assert(!seqr_code_retryable(12345));
+}
+END_TEST
+
 static Suite *service_suite(void)
 {
     Suite *s = suite_create("service");
+    TCase *codes = tcase_create("codes");
+    tcase_add_test(codes, seqr_refusals_follow_the_code_table);
+    suite_add_tcase(s, codes);
     TCase *tc = tcase_create("unrecorded");
     tcase_set_timeout(tc, 60 * gwt_slowdown());
     tcase_add_test(tc, cancel_unrecorded_is_an_error);

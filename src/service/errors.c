@@ -21,7 +21,7 @@ void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, cons
         err->seqr_code = res->code;
         snprintf(err->seqr_desc, sizeof err->seqr_desc, "%s",
                  res->description[0] ? res->description : seqr_code_name(res->code));
-        if (res->code == 94 || res->code == 2)
+        if (seqr_code_retryable(res->code))
             err->retry_after_s = 5;
         break;
     }

@@ -365,11 +365,11 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
         goto cleanup;
     seqr_result res;
     seqr_err e = seqr_cancel_invoice(svc->seqr, &o, ref, &res);
-    if (e == SEQR_ERR_RESULT && res.code == 95)
+    if (e == SEQR_ERR_RESULT && res.code == SEQR_CODE_INVOICE_ALREADY_CANCELED)
         e = SEQR_OK; /* SEQR had it canceled already: agree with it */
     if (e != SEQR_OK) {
         service_seqr_error(err, e, &res, "cancelInvoice");
-        if (e == SEQR_ERR_RESULT && res.code == 50) {
+        if (e == SEQR_ERR_RESULT && res.code == SEQR_CODE_CANNOT_CANCEL_PAID_INVOICE) {
             /* Paid meanwhile: learn the payment right away. */
             store_invoice fresh;
             api_error ignore;

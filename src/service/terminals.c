@@ -61,12 +61,13 @@ bool service_report(service *svc, const char *report_id, const char *language,
         if (e == SEQR_OK)
             return true;
         seqr_report_free(out);
-        if (e == SEQR_ERR_RESULT && res.code == 2 && attempt < SERVICE_REPORT_TRIES) {
+        if (e == SEQR_ERR_RESULT && res.code == SEQR_CODE_REPORT_NOT_READY &&
+            attempt < SERVICE_REPORT_TRIES) {
             usleep(SERVICE_REPORT_WAIT_MS * 1000);
             continue;
         }
         service_seqr_error(err, e, &res, "executeReport");
-        if (e == SEQR_ERR_RESULT && res.code == 2) {
+        if (e == SEQR_ERR_RESULT && res.code == SEQR_CODE_REPORT_NOT_READY) {
             snprintf(err->code, sizeof err->code, "report_not_ready");
             snprintf(err->message, sizeof err->message,
                      "the report is not ready yet after %d tries; ask again shortly",
