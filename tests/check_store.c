@@ -4,12 +4,16 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "log.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -195,7 +199,8 @@ START_TEST(migration_to_schema_2)
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     ck_assert_int_eq(
         sqlite3_exec(db,
-                     UNDO_SCHEMA_4 "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
+                     UNDO_SCHEMA_4
+                     "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
                      "CREATE INDEX invoices_pending ON invoices(id) WHERE send_state = 'sent'"
                      " AND polling_stopped = 0 AND status NOT IN ('PAID', 'CANCELED', 'FAILED');"
                      "UPDATE invoices SET send_state = 'sending' WHERE reference IS NULL;"
@@ -236,13 +241,13 @@ START_TEST(migration_to_schema_3)
     store *st = open_fresh();
     int64_t paid = new_invoice(st, 10000, "1000000000030");
     bool changed = false;
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000030", "PAID", 1, "E30", NULL,
-                                              &changed),
-                     STORE_OK);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000030", "PAID", 1, "E30", NULL, &changed), STORE_OK);
     int64_t refund_id = 0;
     ck_assert_int_eq(store_refund_begin(st, paid, 2500, "back", &refund_id), STORE_OK);
     ck_assert_int_eq(store_refund_finish(st, refund_id, STORE_REFUND_DONE, "R30", ""), STORE_OK);
-    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT", "cmVjZWlwdA==", 0), STORE_OK);
+    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT", "cmVjZWlwdA==", 0),
+                     STORE_OK);
     new_invoice(st, 1000, "1000000000031");
     int64_t intent = new_invoice(st, 1000, NULL); /* a crash left it: unknown */
     store_close(st);
@@ -309,8 +314,7 @@ START_TEST(migration_to_schema_3)
     inv.total = 1;
     inv.doc_json = "{}";
     ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
-    ck_assert_int_ne(store_invoice_sent(st, &inv, "1000000000031", "HTTP://SEQR.SE/Rx"),
-                     STORE_OK);
+    ck_assert_int_ne(store_invoice_sent(st, &inv, "1000000000031", "HTTP://SEQR.SE/Rx"), STORE_OK);
     /* ...and foreign keys are enforced again after the migration. */
     ck_assert_int_ne(store_receipt_add(st, 999999, "text/plain", "PAYMENT", "eA==", 0), STORE_OK);
     store_close(st);
@@ -594,17 +598,16 @@ START_TEST(status_history_and_paid)
     ck_assert_int_eq(
         store_invoice_set_status(st, "1000000000002", "ISSUED", 7, NULL, NULL, &changed),
         STORE_CONFLICT);
-    ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000002", "PAID", 2, NULL, NULL, &changed), STORE_OK);
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "PAID", 2, NULL, NULL, &changed),
+                     STORE_OK);
     ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
     ck_assert_str_eq(inv.status, "PAID");
     ck_assert_int_eq(inv.version, 2);
     store_invoice_clear(&inv);
     int64_t other = new_invoice(st, 1000, "1000000000003");
-    ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000003", "PENDING_ISSUER_ACKNOWLEDGE", 3, NULL, NULL,
-                                 &changed),
-        STORE_OK);
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000003", "PENDING_ISSUER_ACKNOWLEDGE", 3,
+                                              NULL, NULL, &changed),
+                     STORE_OK);
     ck_assert_int_eq(
         store_invoice_set_status(st, "1000000000003", "ISSUED", 2, NULL, NULL, &changed),
         STORE_CONFLICT);
@@ -695,8 +698,7 @@ START_TEST(unknown_invoices_settled)
     int64_t sent = new_invoice(st, 1000, "1000000000040");
     int64_t lost = new_invoice(st, 2000, NULL); /* the process dies mid-call */
     int64_t late = new_invoice(st, 3000, NULL);
-    ck_assert_int_eq(store_invoice_send_failed(st, late, STORE_SEND_UNKNOWN, "timeout"),
-                     STORE_OK);
+    ck_assert_int_eq(store_invoice_send_failed(st, late, STORE_SEND_UNKNOWN, "timeout"), STORE_OK);
     st = reopen(st);
     int64_t unknown = -1;
     ck_assert_int_eq(store_counts(st, &unknown), STORE_OK);
@@ -923,6 +925,44 @@ START_TEST(terminals)
 }
 END_TEST
 
+/* A failing SQL statement is reported through the log module (its level,
+ * its redactor), not printed to stderr past it. */
+START_TEST(sql_errors_go_through_the_log)
+{
+    store *st = open_fresh();
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "ALTER TABLE receipts RENAME TO receipts_gone", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    store_invoice inv; /* a read: the connection learns the new schema */
+    ck_assert_int_eq(store_invoice_get(st, "none", &inv), STORE_NOT_FOUND);
+    log_add_secret("receipts");
+    char out[700];
+    snprintf(out, sizeof out, "%s.stderr", db_path);
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, 2);
+    close(fd);
+    store_receipt r;
+    store_err e = store_receipt_last(st, 1, &r);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    log_clear_secrets();
+    ck_assert_int_eq(e, STORE_IO);
+    char *text = tu_read_file(out, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_msg(strstr(text, " ERROR store: ") != NULL, "not a log line: %s", text);
+    ck_assert_msg(strstr(text, "receipts") == NULL, "not redacted: %s", text);
+    free(text);
+    store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -942,6 +982,7 @@ int main(void)
     tcase_add_test(tc, refunds_never_exceed_and_never_repeat);
     tcase_add_test(tc, idempotency_keys);
     tcase_add_test(tc, terminals);
+    tcase_add_test(tc, sql_errors_go_through_the_log);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

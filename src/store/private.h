@@ -66,7 +66,7 @@ void store_lock(store *st);
 void store_unlock(store *st);
 /* Returns the cached prepared statement for sql (a static string, compared
  * by address), reset and with bindings cleared; NULL on a prepare error
- * (logged to stderr). Under the lock; give it back with store_done(). */
+ * (logged). Under the lock; give it back with store_done(). */
 sqlite3_stmt *store_stmt(store *st, const char *sql);
 /* Resets a cached statement; statements beyond the cache are finalised. */
 void store_done(store *st, sqlite3_stmt *stmt);
