@@ -1,6 +1,7 @@
 /* service/errors.c — SEQR and store failures mapped to the contract's errors. */
 #include "service/private.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,13 @@ bool service_outcome_unknown(seqr_err e)
            e == SEQR_ERR_UNAVAILABLE;
 }
 
-void service_unrecorded(api_error *err, store_err e, const char *done, const char *after)
+void service_unrecorded(api_error *err, store_err e, const char *after, const char *fmt, ...)
 {
+    char done[800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(done, sizeof done, fmt, ap);
+    va_end(ap);
     log_error("%s, but the gateway's database failed to record it (%s); %s", done,
               store_strerror(e), after);
     api_error_set(err, 500, "store_error", NULL,

@@ -157,12 +157,12 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
         store_err fe = store_invoice_send_failed(
             svc->st, id, unknown ? STORE_SEND_UNKNOWN : STORE_SEND_REJECTED, res.message);
         if (fe != STORE_OK) {
-            char done[800];
-            snprintf(done, sizeof done, "sendInvoice for local invoice %lld %s (%s)", (long long)id,
-                     unknown ? "has an unknown outcome" : "was refused by SEQR", res.message);
-            service_unrecorded(err, fe, done,
+            service_unrecorded(err, fe,
                                "it stays 'sending' and is listed as an unknown outcome after "
-                               "the next start");
+                               "the next start",
+                               "sendInvoice for local invoice %lld %s (%s)", (long long)id,
+                               unknown ? "has an unknown outcome" : "was refused by SEQR",
+                               res.message);
             return false;
         }
         if (unknown)
@@ -282,10 +282,9 @@ bool service_refresh_status(service *svc, const char *ref, store_invoice *out, a
     bool final, needs_receipt;
     if (!service_apply_status(svc, ref, &ps, &final, &needs_receipt)) {
         store_invoice_clear(out);
-        char done[200];
-        snprintf(done, sizeof done, "SEQR says invoice %s is %s (version %lld)", ref,
-                 seqr_status_name(ps.status), (long long)ps.version);
-        service_unrecorded(err, STORE_IO, done, "it is still polled");
+        service_unrecorded(err, STORE_IO, "it is still polled",
+                           "SEQR says invoice %s is %s (version %lld)", ref,
+                           seqr_status_name(ps.status), (long long)ps.version);
         return false;
     }
     if (needs_receipt) {
@@ -388,11 +387,10 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
     }
     store_err se = store_invoice_set_status(svc->st, ref, "CANCELED", version, NULL, NULL, NULL);
     if (se != STORE_OK && se != STORE_CONFLICT) {
-        char done[160];
-        snprintf(done, sizeof done, "SEQR canceled invoice %s", ref);
-        service_unrecorded(err, se, done,
+        service_unrecorded(err, se,
                            "it is still polled, so the gateway learns CANCELED "
-                           "from SEQR on its next poll");
+                           "from SEQR on its next poll",
+                           "SEQR canceled invoice %s", ref);
         goto cleanup;
     }
     log_info("invoice %s canceled", ref);

@@ -118,11 +118,10 @@ bool service_submit_receipt(service *svc, const char *ref, const char *mime_type
     if (se == STORE_OK)
         se = store_invoice_set_receipt_submitted(svc->st, ref);
     if (se != STORE_OK) {
-        char done[160];
-        snprintf(done, sizeof done, "SEQR accepted the receipt of invoice %s", ref);
-        service_unrecorded(err, se, done,
+        service_unrecorded(err, se,
                            "the invoice still counts as without a receipt, so it may be "
-                           "submitted again");
+                           "submitted again",
+                           "SEQR accepted the receipt of invoice %s", ref);
         goto cleanup;
     }
     ok = true;

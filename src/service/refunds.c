@@ -83,12 +83,11 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
         store_err fe =
             store_refund_finish(svc->st, refund_id, STORE_REFUND_DONE, ans.ers_reference, "");
         if (fe != STORE_OK) {
-            char done[300];
-            snprintf(done, sizeof done, "SEQR made refund %lld of invoice %s (ersReference %s)",
-                     (long long)refund_id, ref, ans.ers_reference);
-            service_unrecorded(err, fe, done,
+            service_unrecorded(err, fe,
                                "its amount stays reserved and it is listed as an unknown "
-                               "outcome after the next start");
+                               "outcome after the next start",
+                               "SEQR made refund %lld of invoice %s (ersReference %s)",
+                               (long long)refund_id, ref, ans.ers_reference);
             goto cleanup;
         }
         log_info("invoice %s: refunded %s %s (ersReference %s)", ref, money_format(amount, m),
@@ -99,12 +98,12 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
                                            unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "",
                                            res.message);
         if (fe != STORE_OK) {
-            char done[800];
-            snprintf(done, sizeof done, "refund %lld of invoice %s %s (%s)", (long long)refund_id,
-                     ref, unknown ? "has an unknown outcome" : "was refused by SEQR", res.message);
-            service_unrecorded(err, fe, done,
+            service_unrecorded(err, fe,
                                "its amount stays reserved and it is listed as an unknown "
-                               "outcome after the next start");
+                               "outcome after the next start",
+                               "refund %lld of invoice %s %s (%s)", (long long)refund_id, ref,
+                               unknown ? "has an unknown outcome" : "was refused by SEQR",
+                               res.message);
             goto cleanup;
         }
         if (unknown)

@@ -38,9 +38,8 @@ bool service_mark_period(service *svc, const char *terminal_id, char period_id[s
     }
     store_err se = store_period_add(svc->st, period_id, per_terminal ? terminal_id : "");
     if (se != STORE_OK) {
-        char done[200];
-        snprintf(done, sizeof done, "SEQR marked transaction period %s", period_id);
-        service_unrecorded(err, se, done, "the period is not in the gateway's list");
+        service_unrecorded(err, se, "the period is not in the gateway's list",
+                           "SEQR marked transaction period %s", period_id);
         return false;
     }
     log_info("transaction period %s marked%s%s", period_id, per_terminal ? " for terminal " : "",
@@ -143,10 +142,8 @@ bool service_assign_seqr_id(service *svc, const char *terminal_id, const char *s
     }
     store_err se = store_terminal_set_seqr_id(svc->st, terminal_id, seqr_id);
     if (se != STORE_OK) {
-        char done[400];
-        snprintf(done, sizeof done, "SEQR assigned SEQR ID %s to terminal %s", seqr_id,
-                 terminal_id);
-        service_unrecorded(err, se, done, "assign it again once the database works");
+        service_unrecorded(err, se, "assign it again once the database works",
+                           "SEQR assigned SEQR ID %s to terminal %s", seqr_id, terminal_id);
         return false;
     }
     return true;
@@ -198,10 +195,8 @@ bool service_unregister_terminal(service *svc, const char *terminal_id, api_erro
     }
     store_err se = store_terminal_unregister(svc->st, terminal_id);
     if (se != STORE_OK) {
-        char done[200];
-        snprintf(done, sizeof done, "SEQR unregistered terminal %s", terminal_id);
-        service_unrecorded(err, se, done,
-                           "the gateway still lists it as registered; unregister it again");
+        service_unrecorded(err, se, "the gateway still lists it as registered; unregister it again",
+                           "SEQR unregistered terminal %s", terminal_id);
         return false;
     }
     log_info("terminal %s unregistered", terminal_id);
