@@ -59,6 +59,32 @@ static unsigned crash_seed(void)
     return s;
 }
 
+/* True once the gateway has caught up with SEQR: every invoice PAID at the
+ * simulator is PAID at the gateway with its receipt submitted. */
+static bool crash_caught_up(const gw_env *e)
+{
+    long st;
+    json_t *all = gwt_sim_call(e, "GET", "/sim/invoices", NULL, &st);
+    bool done = st == 200;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(all, "invoices"), i, s)
+    {
+        if (!done)
+            break;
+        if (strcmp(gwt_str(s, "status"), "PAID") != 0)
+            continue;
+        char path[128];
+        snprintf(path, sizeof path, "/invoices/%s", gwt_str(s, "invoiceReference"));
+        json_t *g = gwt_gw_call(e, "GET", path, NULL, NULL, &st);
+        done = st == 200 && strcmp(gwt_str(g, "status"), "PAID") == 0 &&
+               json_is_true(json_object_get(s, "receiptSubmitted"));
+        json_decref(g);
+    }
+    json_decref(all);
+    return done;
+}
+
 /* Every answer must be a success or the contract's error object; status 0
  * (connection refused while the gateway is down) is the only other outcome. */
 static void check_shape(long st, json_t *j, const char *what)
@@ -145,7 +171,9 @@ START_TEST(kill9_at_random_points_then_compare_with_seqr)
     /* Settle: finish outstanding refunds, let the poller catch up. */
     for (int round = 0; round < 50; round++)
         traffic_round(&e, seq++);
-    tu_sleep_ms(3000);
+    long long until = tu_now_ms() + 30000LL * gwt_slowdown();
+    while (!crash_caught_up(&e) && tu_now_ms() < until)
+        tu_sleep_ms(100);
 
     long st;
     json_t *health = gwt_gw_call(&e, "GET", "/healthz", NULL, NULL, &st);
