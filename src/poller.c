@@ -387,7 +387,7 @@ static void poller_fill_entry(poller_entry *e, const store_invoice *inv)
     memset(e, 0, sizeof *e);
     snprintf(e->ref, sizeof e->ref, "%s", inv->reference);
     e->version = inv->version;
-    e->status = seqr_status_parse(inv->status);
+    e->status = inv->status;
     e->expires_at = inv->expires_at;
     snprintf(e->terminal_id, sizeof e->terminal_id, "%s", inv->terminal_id);
     snprintf(e->client_reference, sizeof e->client_reference, "%s", inv->client_reference);

@@ -224,7 +224,7 @@ bool service_apply_status(service *svc, const char *ref, const seqr_payment_stat
     }
     char *receipt = service_receipt_json(&ps->receipt);
     bool changed = false;
-    store_err e = store_invoice_set_status(svc->st, ref, seqr_status_name(ps->status), ps->version,
+    store_err e = store_invoice_set_status(svc->st, ref, ps->status, ps->version,
                                            ps->ers_reference[0] ? ps->ers_reference : NULL, receipt,
                                            &changed);
     free(receipt);
@@ -235,7 +235,7 @@ bool service_apply_status(service *svc, const char *ref, const seqr_payment_stat
                   seqr_status_name(ps->status), (long long)ps->version);
         store_invoice inv;
         if (store_invoice_get(svc->st, ref, &inv) == STORE_OK) {
-            *final = seqr_status_is_final(seqr_status_parse(inv.status));
+            *final = seqr_status_is_final(inv.status);
             store_invoice_clear(&inv);
         }
         return true;
@@ -298,9 +298,9 @@ bool service_refresh_status(service *svc, const char *ref, store_invoice *out, a
 
 static bool service_require_open(const store_invoice *inv, const char *what, api_error *err)
 {
-    if (seqr_status_is_final(seqr_status_parse(inv->status))) {
+    if (seqr_status_is_final(inv->status)) {
         api_error_set(err, 409, "invalid_state", NULL, "cannot %s: the invoice is %s", what,
-                      inv->status);
+                      seqr_status_name(inv->status));
         return false;
     }
     return true;
@@ -356,7 +356,7 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
     seqr_call_opts o;
     char pw[128];
     bool ok = false;
-    if (strcmp(out->status, "CANCELED") == 0) {
+    if (out->status == SEQR_STATUS_CANCELED) {
         api_error_set(err, 409, "invalid_state", NULL, "the invoice is already CANCELED");
         goto cleanup;
     }
@@ -385,7 +385,8 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
             version = now.version;
         store_invoice_clear(&now);
     }
-    store_err se = store_invoice_set_status(svc->st, ref, "CANCELED", version, NULL, NULL, NULL);
+    store_err se =
+        store_invoice_set_status(svc->st, ref, SEQR_STATUS_CANCELED, version, NULL, NULL, NULL);
     if (se != STORE_OK && se != STORE_CONFLICT) {
         service_unrecorded(err, se,
                            "it is still polled, so the gateway learns CANCELED "
@@ -410,9 +411,10 @@ bool service_commit(service *svc, const char *ref, bool has_amount, int64_t amou
     seqr_call_opts o;
     char pw[128];
     bool ok = false;
-    if (strcmp(out->status, "RESERVED") != 0) {
+    if (out->status != SEQR_STATUS_RESERVED) {
         api_error_set(err, 409, "invalid_state", NULL,
-                      "only a RESERVED invoice can be committed; this one is %s", out->status);
+                      "only a RESERVED invoice can be committed; this one is %s",
+                      seqr_status_name(out->status));
         goto cleanup;
     }
     if (has_amount && (amount <= 0 || amount > out->total)) {

@@ -23,9 +23,10 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
     seqr_call_opts o;
     char pw[128];
     char m[MONEY_BUFLEN], m2[MONEY_BUFLEN];
-    if (strcmp(inv.status, "PAID") != 0 || inv.ers_reference[0] == '\0') {
+    if (inv.status != SEQR_STATUS_PAID || inv.ers_reference[0] == '\0') {
         api_error_set(err, 409, "invalid_state", NULL,
-                      "only a PAID invoice can be refunded; this one is %s", inv.status);
+                      "only a PAID invoice can be refunded; this one is %s",
+                      seqr_status_name(inv.status));
         goto cleanup;
     }
     if (!service_opts_for(svc, &inv, &o, pw, err))
