@@ -268,6 +268,34 @@ START_TEST(period_unrecorded_is_an_error)
 }
 END_TEST
 
+/* SEQR assigned a SEQR ID, or unregistered a terminal, but the gateway could
+ * not record it: an error each time, and the terminal stays as stored. */
+START_TEST(terminal_calls_unrecorded_are_errors)
+{
+    svc_env s;
+    svc_start(&s, false);
+    unsigned char key[32];
+    memset(key, 7, sizeof key);
+    ck_assert_int_eq(store_set_secret_key(s.st, key), STORE_OK);
+    char term[64];
+    api_error err;
+    ck_assert_msg(
+        service_register_terminal(s.svc, "Store 1/Till 9", "Till 9", NULL, NULL, term, &err), "%s",
+        err.message);
+    store_fail_writes(s.st, 0, 1);
+    ck_assert(!service_assign_seqr_id(s.svc, term, "storeonetill9", &err));
+    svc_assert_unrecorded(&err, "SEQR assigned SEQR ID storeonetill9");
+    store_fail_writes(s.st, 0, 1);
+    ck_assert(!service_unregister_terminal(s.svc, term, &err));
+    svc_assert_unrecorded(&err, "SEQR unregistered terminal");
+    store_terminal t;
+    ck_assert_int_eq(store_terminal_get(s.st, term, &t), STORE_OK);
+    ck_assert(!t.unregistered);
+    ck_assert_str_eq(t.seqr_id, "");
+    svc_stop(&s);
+}
+END_TEST
+
 /* Waits until the store holds status want for ref (bounded). */
 static bool svc_wait_stored(svc_env *s, const char *ref, seqr_status want, int timeout_ms)
 {
@@ -341,6 +369,7 @@ static Suite *service_suite(void)
     tcase_add_test(tc, send_outcome_unrecorded_is_an_error);
     tcase_add_test(tc, receipt_unrecorded_is_an_error);
     tcase_add_test(tc, period_unrecorded_is_an_error);
+    tcase_add_test(tc, terminal_calls_unrecorded_are_errors);
     tcase_add_loop_test(tc, poller_keeps_paid_through_failed_write, 0, 2);
     suite_add_tcase(s, tc);
     return s;
