@@ -2012,6 +2012,15 @@ START_TEST(hostile_text_is_escaped)
 }
 END_TEST
 
+/* Adds tests that share one daemon, which must not depend on their order:
+ * SEQR_TEST_ORDER=reverse adds them backwards to show it. */
+static void gw_add_tests(TCase *tc, const TTest *const *tests, size_t n)
+{
+    bool reverse = strcmp(tu_env("SEQR_TEST_ORDER", ""), "reverse") == 0;
+    for (size_t i = 0; i < n; i++)
+        tcase_add_test(tc, tests[reverse ? n - 1 - i : i]);
+}
+
 int main(void)
 {
     Suite *s = suite_create("gateway");
@@ -2019,8 +2028,6 @@ int main(void)
     TCase *shared = tcase_create("shared");
     tcase_add_unchecked_fixture(shared, shared_setup, shared_teardown);
     tcase_set_timeout(shared, 60 * gwt_slowdown());
-    /* Tests that share one daemon must not depend on their order:
-     * SEQR_TEST_ORDER=reverse runs them backwards to show it. */
     const TTest *const shared_tests[] = {
         healthz_and_auth,
         unknown_paths_and_methods,
@@ -2050,20 +2057,20 @@ int main(void)
         certify_script_pos,
         seqr_garbage_slow_down,
     };
-    size_t n_shared = sizeof shared_tests / sizeof *shared_tests;
-    bool reverse = strcmp(tu_env("SEQR_TEST_ORDER", ""), "reverse") == 0;
-    for (size_t i = 0; i < n_shared; i++)
-        tcase_add_test(shared, shared_tests[reverse ? n_shared - 1 - i : i]);
+    gw_add_tests(shared, shared_tests, sizeof shared_tests / sizeof *shared_tests);
     suite_add_tcase(s, shared);
 
     TCase *receipts = tcase_create("receipts");
     tcase_add_unchecked_fixture(receipts, receipts_setup, receipts_teardown);
     tcase_set_timeout(receipts, 60 * gwt_slowdown());
-    tcase_add_test(receipts, required_fields_get_configured_defaults);
-    tcase_add_test(receipts, paid_invoice_gets_a_rendered_receipt);
-    tcase_add_test(receipts, receipt_contract_errors);
-    tcase_add_test(receipts, hostile_text_is_escaped);
-    tcase_add_test(receipts, receipt_without_readable_rows);
+    const TTest *const receipt_tests[] = {
+        required_fields_get_configured_defaults,
+        paid_invoice_gets_a_rendered_receipt,
+        receipt_contract_errors,
+        hostile_text_is_escaped,
+        receipt_without_readable_rows,
+    };
+    gw_add_tests(receipts, receipt_tests, sizeof receipt_tests / sizeof *receipt_tests);
     suite_add_tcase(s, receipts);
 
     TCase *own = tcase_create("own-processes");
