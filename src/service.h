@@ -135,15 +135,18 @@ bool service_check_notify(service *svc, const char *ref, const char *token,
 /* --- for the poller --- */
 
 /* Stores a status answer for ref. *final tells whether polling can stop;
- * *needs_receipt whether an automatic receipt is due now. */
-void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
+ * *needs_receipt whether an automatic receipt is due now. Returns false when
+ * storing it failed (*final is then false: the answer must be stored again,
+ * so keep polling and do not take the next identical answer as known). */
+bool service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
                           bool *needs_receipt);
 /* Sends the automatic (rendered) receipt for a PAID invoice if not yet sent. */
 bool service_auto_receipt(service *svc, const char *ref, api_error *err);
 /* Cancels an invoice unpaid past its TTL. */
 bool service_expire(service *svc, const char *ref, api_error *err);
-/* Stops polling an invoice SEQR no longer knows (result 54). */
-void service_stop_polling(service *svc, const char *ref, const char *why);
+/* Stops polling an invoice SEQR no longer knows (result 54). False when
+ * storing that failed (keep polling it). */
+bool service_stop_polling(service *svc, const char *ref, const char *why);
 
 /* Maps a failed SEQR call into err (503 unreachable, 504 timeout, 502 bad
  * answer/fault, resultCode via the code table). op names the operation. */

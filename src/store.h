@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "seqr/seqr.h"
 
 typedef enum {
     STORE_OK = 0,
@@ -71,7 +72,8 @@ typedef struct {
     int64_t id;          /* gateway-local id */
     char reference[64];  /* SEQR invoiceReference; "" until sent */
     char send_state[16]; /* STORE_SEND_* */
-    char status[40];     /* SEQR status; "ISSUED" once sent */
+    seqr_status status;  /* ISSUED once sent; SEQR_STATUS_UNKNOWN before (stored as
+                          * its name: the text is converted here, at the store) */
     int64_t version;     /* latest invoiceVersion received */
     char qr_code[256];
     char currency[4];
@@ -140,7 +142,7 @@ store_err store_invoice_list(store *st, const char *status, int64_t before_id, i
  * changed. Status only moves forward: an answer with an older version than
  * the stored one, or another status than a stored final one (PAID, CANCELED,
  * FAILED), is stale: STORE_CONFLICT, nothing changes. */
-store_err store_invoice_set_status(store *st, const char *reference, const char *status,
+store_err store_invoice_set_status(store *st, const char *reference, seqr_status status,
                                    int64_t version, const char *ers_reference,
                                    const char *receipt_json, bool *changed);
 /* Replaces the document and total (updateInvoice). */
@@ -166,6 +168,13 @@ store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud);
  * fdatasync (the daemon must be restarted). How many invoices are pending is
  * the poller's to say. */
 store_err store_counts(store *st, int64_t *unknown);
+
+/* For tests: after skip more writes succeed, the next count writes fail with
+ * STORE_IO and change nothing, as a full disk would make them. A write is one
+ * write function's transaction (store_invoice_begin, ..., also each write
+ * inside the poller's batch) or the batch's commit. count 0 turns it off.
+ * Costs one comparison per write. */
+void store_fail_writes(store *st, int skip, int count);
 
 /* Groups the following calls into one transaction (poller ticks). Other
  * threads wait until store_batch_commit(). Nested calls are not allowed. */
@@ -201,8 +210,8 @@ store_err store_refund_get(store *st, int64_t refund_id, char **json);
  * (STORE_NOT_FOUND otherwise) and still be unknown (STORE_CONFLICT otherwise,
  * with its state copied to was). Its error keeps the original error text
  * after a note of the settlement. Durable. */
-store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
-                               const char *state, const char *ers_reference, char was[16]);
+store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id, const char *state,
+                               const char *ers_reference, char was[16]);
 /* The outcomes in doubt, oldest first, at most STORE_UNKNOWN_LIST_MAX of each
  * kind, as a JSON object text (malloc'd): {"invoices": [{"id",
  * "clientInvoiceId", "totalAmount", "currency", "createdAt", "expiresAt",
@@ -267,9 +276,8 @@ store_err store_terminal_open_invoices(store *st, const char *terminal_id, store
  * held: *same_request tells whether request_hash matches, and *status is 0
  * while the first request is still running. Rows kept from schema 3 match
  * every scope and every request. */
-store_err store_idem_claim(store *st, const char *scope, const char *key,
-                           const char *request_hash, int64_t ttl_ms, bool *same_request,
-                           int *status, char **response);
+store_err store_idem_claim(store *st, const char *scope, const char *key, const char *request_hash,
+                           int64_t ttl_ms, bool *same_request, int *status, char **response);
 store_err store_idem_finish(store *st, const char *scope, const char *key, int status,
                             const char *response);
 /* Forgets a claimed key (the request failed before anything happened). */

@@ -4,12 +4,16 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "log.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -17,12 +21,15 @@ static char db_path[600];
 
 /* fdatasync() as the store sees it: this definition in the test program
  * stands in front of libc's, so a test can make the disk fail. */
-static int fail_syncs; /* how many of the next calls fail with EIO */
-static int sync_calls; /* calls so far */
+static int fail_syncs;            /* how many of the next calls fail with EIO */
+static _Atomic int sync_calls;    /* calls so far */
+static _Atomic int sync_delay_us; /* each call first takes this long, as a disk would */
 
 int fdatasync(int fd)
 {
     sync_calls++;
+    if (sync_delay_us > 0)
+        usleep((useconds_t)sync_delay_us);
     if (fail_syncs > 0) {
         fail_syncs--;
         errno = EIO;
@@ -129,7 +136,7 @@ START_TEST(intent_then_outcome_and_crash_recovery)
     store_invoice_clear(&inv);
     ck_assert_int_eq(store_invoice_get(st, "1000000000001", &inv), STORE_OK);
     ck_assert_int_eq(inv.id, sent);
-    ck_assert_str_eq(inv.status, "ISSUED");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_ISSUED);
     ck_assert_str_eq(inv.doc_json, "{\"title\":\"t\"}");
     store_invoice_clear(&inv);
     int64_t unknown = -1;
@@ -200,7 +207,8 @@ START_TEST(migration_to_schema_2)
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     ck_assert_int_eq(
         sqlite3_exec(db,
-                     UNDO_SCHEMA_4 "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
+                     UNDO_SCHEMA_4
+                     "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
                      "CREATE INDEX invoices_pending ON invoices(id) WHERE send_state = 'sent'"
                      " AND polling_stopped = 0 AND status NOT IN ('PAID', 'CANCELED', 'FAILED');"
                      "UPDATE invoices SET send_state = 'sending' WHERE reference IS NULL;"
@@ -241,13 +249,14 @@ START_TEST(migration_to_schema_3)
     store *st = open_fresh();
     int64_t paid = new_invoice(st, 10000, "1000000000030");
     bool changed = false;
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000030", "PAID", 1, "E30", NULL,
-                                              &changed),
-                     STORE_OK);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000030", SEQR_STATUS_PAID, 1, "E30", NULL, &changed),
+        STORE_OK);
     int64_t refund_id = 0;
     ck_assert_int_eq(store_refund_begin(st, paid, 2500, "back", &refund_id), STORE_OK);
     ck_assert_int_eq(store_refund_finish(st, refund_id, STORE_REFUND_DONE, "R30", ""), STORE_OK);
-    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT", "cmVjZWlwdA==", 0), STORE_OK);
+    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT", "cmVjZWlwdA==", 0),
+                     STORE_OK);
     new_invoice(st, 1000, "1000000000031");
     int64_t intent = new_invoice(st, 1000, NULL); /* a crash left it: unknown */
     store_close(st);
@@ -289,7 +298,7 @@ START_TEST(migration_to_schema_3)
     store_invoice inv;
     ck_assert_int_eq(store_invoice_get(st, "1000000000030", &inv), STORE_OK);
     ck_assert_int_eq(inv.id, paid);
-    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_PAID);
     ck_assert_str_eq(inv.ers_reference, "E30");
     ck_assert_int_eq(inv.refunded, 2500);
     store_invoice_clear(&inv);
@@ -314,8 +323,7 @@ START_TEST(migration_to_schema_3)
     inv.total = 1;
     inv.doc_json = "{}";
     ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
-    ck_assert_int_ne(store_invoice_sent(st, &inv, "1000000000031", "HTTP://SEQR.SE/Rx"),
-                     STORE_OK);
+    ck_assert_int_ne(store_invoice_sent(st, &inv, "1000000000031", "HTTP://SEQR.SE/Rx"), STORE_OK);
     /* ...and foreign keys are enforced again after the migration. */
     ck_assert_int_ne(store_receipt_add(st, 999999, "text/plain", "PAYMENT", "eA==", 0), STORE_OK);
     store_close(st);
@@ -438,7 +446,7 @@ START_TEST(sent_updates_caller_copy)
     ck_assert_str_eq(inv.reference, back.reference);
     ck_assert_str_eq(inv.qr_code, back.qr_code);
     ck_assert_str_eq(inv.send_state, back.send_state);
-    ck_assert_str_eq(inv.status, back.status);
+    ck_assert_int_eq(inv.status, back.status);
     ck_assert_str_eq(inv.currency, back.currency);
     ck_assert_str_eq(inv.payment_mode, back.payment_mode);
     ck_assert_str_eq(inv.notify_token, back.notify_token);
@@ -488,6 +496,8 @@ static void *writer_main(void *arg)
 START_TEST(concurrent_durable_writers)
 {
     store *st = open_fresh();
+    int before = sync_calls;
+    sync_delay_us = 2000; /* a disk slow enough that writers overlap */
     pthread_t t[STORE_TEST_THREADS];
     for (int i = 0; i < STORE_TEST_THREADS; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, writer_main, st), 0);
@@ -496,6 +506,12 @@ START_TEST(concurrent_durable_writers)
         pthread_join(t[i], &rc);
         ck_assert_ptr_null(rc);
     }
+    sync_delay_us = 0;
+    /* One durable commit per invoice; shared, they took far fewer fdatasyncs. */
+    int syncs = sync_calls - before;
+    ck_assert_msg(syncs <= STORE_TEST_THREADS * STORE_TEST_PER_THREAD / 2,
+                  "%d fdatasyncs for %d durable commits: not shared", syncs,
+                  STORE_TEST_THREADS * STORE_TEST_PER_THREAD);
     ck_assert_int_eq(pending_count(st), STORE_TEST_THREADS * STORE_TEST_PER_THREAD);
     st = reopen(st);
     ck_assert_int_eq(pending_count(st), STORE_TEST_THREADS * STORE_TEST_PER_THREAD);
@@ -541,16 +557,19 @@ START_TEST(unchanged_writes_cost_no_fdatasync)
     bool changed = true;
     int before = sync_calls;
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000040", "ISSUED", 0, NULL, NULL, &changed), STORE_OK);
+        store_invoice_set_status(st, "1000000000040", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
+        STORE_OK);
     ck_assert(!changed);
     store_batch_begin(st);
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000040", "ISSUED", 0, NULL, NULL, &changed), STORE_OK);
+        store_invoice_set_status(st, "1000000000040", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
+        STORE_OK);
     ck_assert_int_eq(store_batch_commit(st), STORE_OK);
     ck_assert_int_eq(sync_calls, before);
     store_batch_begin(st);
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000040", "PENDING_ISSUER_ACKNOWLEDGE", 1,
-                                              NULL, NULL, &changed),
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000040",
+                                              SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE, 1, NULL, NULL,
+                                              &changed),
                      STORE_OK);
     ck_assert_int_eq(store_batch_commit(st), STORE_OK);
     ck_assert_int_eq(sync_calls, before + 1);
@@ -564,20 +583,22 @@ START_TEST(status_history_and_paid)
     int64_t id = new_invoice(st, 1000, "1000000000002");
     bool changed;
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000002", "ISSUED", 0, NULL, NULL, &changed), STORE_OK);
+        store_invoice_set_status(st, "1000000000002", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
+        STORE_OK);
     ck_assert(!changed);
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "PENDING_ISSUER_ACKNOWLEDGE", 1,
-                                              NULL, NULL, &changed),
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002",
+                                              SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE, 1, NULL, NULL,
+                                              &changed),
                      STORE_OK);
     ck_assert(changed);
     store_batch_begin(st); /* the poller's one-transaction round */
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "PAID", 2,
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", SEQR_STATUS_PAID, 2,
                                               "2026112410184861801032678", "{\"r\":1}", &changed),
                      STORE_OK);
     ck_assert_int_eq(store_batch_commit(st), STORE_OK);
     store_invoice inv;
     ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
-    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_PAID);
     ck_assert_int_eq(inv.version, 2);
     ck_assert_str_eq(inv.ers_reference, "2026112410184861801032678");
     ck_assert_str_eq(inv.receipt_json, "{\"r\":1}");
@@ -593,28 +614,29 @@ START_TEST(status_history_and_paid)
     /* Status only moves forward: a slow refresh's ISSUED (older version), or
      * any other status after a final one, changes nothing. */
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000002", "ISSUED", 1, NULL, NULL, &changed),
+        store_invoice_set_status(st, "1000000000002", SEQR_STATUS_ISSUED, 1, NULL, NULL, &changed),
         STORE_CONFLICT);
     ck_assert(!changed);
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000002", "ISSUED", 7, NULL, NULL, &changed),
+        store_invoice_set_status(st, "1000000000002", SEQR_STATUS_ISSUED, 7, NULL, NULL, &changed),
         STORE_CONFLICT);
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000002", "PAID", 2, NULL, NULL, &changed), STORE_OK);
+        store_invoice_set_status(st, "1000000000002", SEQR_STATUS_PAID, 2, NULL, NULL, &changed),
+        STORE_OK);
     ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
-    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_PAID);
     ck_assert_int_eq(inv.version, 2);
     store_invoice_clear(&inv);
     int64_t other = new_invoice(st, 1000, "1000000000003");
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000003",
+                                              SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE, 3, NULL, NULL,
+                                              &changed),
+                     STORE_OK);
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000003", "PENDING_ISSUER_ACKNOWLEDGE", 3, NULL, NULL,
-                                 &changed),
-        STORE_OK);
-    ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000003", "ISSUED", 2, NULL, NULL, &changed),
+        store_invoice_set_status(st, "1000000000003", SEQR_STATUS_ISSUED, 2, NULL, NULL, &changed),
         STORE_CONFLICT);
     ck_assert_int_eq(store_invoice_get_id(st, other, &inv), STORE_OK);
-    ck_assert_str_eq(inv.status, "PENDING_ISSUER_ACKNOWLEDGE");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE);
     store_invoice_clear(&inv);
     store_close(st);
 }
@@ -700,8 +722,7 @@ START_TEST(unknown_invoices_settled)
     int64_t sent = new_invoice(st, 1000, "1000000000040");
     int64_t lost = new_invoice(st, 2000, NULL); /* the process dies mid-call */
     int64_t late = new_invoice(st, 3000, NULL);
-    ck_assert_int_eq(store_invoice_send_failed(st, late, STORE_SEND_UNKNOWN, "timeout"),
-                     STORE_OK);
+    ck_assert_int_eq(store_invoice_send_failed(st, late, STORE_SEND_UNKNOWN, "timeout"), STORE_OK);
     st = reopen(st);
     int64_t unknown = -1;
     ck_assert_int_eq(store_counts(st, &unknown), STORE_OK);
@@ -734,7 +755,7 @@ START_TEST(unknown_invoices_settled)
     ck_assert_int_eq(store_invoice_get(st, "1000000000041", &inv), STORE_OK);
     ck_assert_int_eq(inv.id, late);
     ck_assert_str_eq(inv.send_state, STORE_SEND_SENT);
-    ck_assert_str_eq(inv.status, "ISSUED");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_ISSUED);
     ck_assert_int_eq(inv.total, 3000);
     ck_assert_str_eq(inv.last_error, "outcome was unknown; settled by the operator as done "
                                      "(timeout)");
@@ -988,6 +1009,44 @@ START_TEST(terminals)
 }
 END_TEST
 
+/* A failing SQL statement is reported through the log module (its level,
+ * its redactor), not printed to stderr past it. */
+START_TEST(sql_errors_go_through_the_log)
+{
+    store *st = open_fresh();
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "ALTER TABLE receipts RENAME TO receipts_gone", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    store_invoice inv; /* a read: the connection learns the new schema */
+    ck_assert_int_eq(store_invoice_get(st, "none", &inv), STORE_NOT_FOUND);
+    log_add_secret("receipts");
+    char out[700];
+    snprintf(out, sizeof out, "%s.stderr", db_path);
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, 2);
+    close(fd);
+    store_receipt r;
+    store_err e = store_receipt_last(st, 1, &r);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    log_clear_secrets();
+    ck_assert_int_eq(e, STORE_IO);
+    char *text = tu_read_file(out, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_msg(strstr(text, " ERROR store: ") != NULL, "not a log line: %s", text);
+    ck_assert_msg(strstr(text, "receipts") == NULL, "not redacted: %s", text);
+    free(text);
+    store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -1008,6 +1067,7 @@ int main(void)
     tcase_add_test(tc, refunds_never_exceed_and_never_repeat);
     tcase_add_test(tc, idempotency_keys);
     tcase_add_test(tc, terminals);
+    tcase_add_test(tc, sql_errors_go_through_the_log);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -52,6 +52,9 @@ struct store {
         sqlite3_stmt *stmt;
     } cache[STORE_MAX_STMTS];
     int ncache;
+    /* store_fail_writes(), for tests: writes left to succeed, then writes to
+     * fail (under lock). */
+    int fault_skip, fault_count;
 };
 
 /* --- db.c: lock, statements, transactions --- */
@@ -63,7 +66,7 @@ void store_lock(store *st);
 void store_unlock(store *st);
 /* Returns the cached prepared statement for sql (a static string, compared
  * by address), reset and with bindings cleared; NULL on a prepare error
- * (logged to stderr). Under the lock; give it back with store_done(). */
+ * (logged). Under the lock; give it back with store_done(). */
 sqlite3_stmt *store_stmt(store *st, const char *sql);
 /* Resets a cached statement; statements beyond the cache are finalised. */
 void store_done(store *st, sqlite3_stmt *stmt);
@@ -91,6 +94,10 @@ char *store_dup_col(sqlite3_stmt *s, int col);
 /* Runs a query whose single column is a JSON text, with ?1 bound to id;
  * copies it to *json (malloc'd). Takes the lock. */
 store_err store_query_json(store *st, const char *sql, int64_t id, char **json);
+
+/* True when store_fail_writes() says this write must fail (and counts it).
+ * Under the lock. */
+bool store_fault(store *st);
 
 /* --- schema.c: migrations, crash recovery --- */
 
