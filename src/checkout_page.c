@@ -149,7 +149,7 @@ const char *checkout_state_name(checkout_state s)
 
 checkout_state checkout_state_of(const store_invoice *inv, int64_t now_ms)
 {
-    seqr_status s = seqr_status_parse(inv->status);
+    seqr_status s = inv->status;
     bool run_out = inv->expires_at > 0 && now_ms > inv->expires_at;
     switch (s) {
     case SEQR_STATUS_PAID:

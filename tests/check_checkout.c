@@ -60,20 +60,20 @@ START_TEST(states)
     memset(&inv, 0, sizeof inv);
     inv.expires_at = 10000;
     inv.updated_at = 5000;
-    snprintf(inv.status, sizeof inv.status, "ISSUED");
+    inv.status = SEQR_STATUS_ISSUED;
     ck_assert_int_eq(checkout_state_of(&inv, 9000), CHECKOUT_PENDING);
     ck_assert_int_eq(checkout_state_of(&inv, 10001), CHECKOUT_EXPIRED);
-    snprintf(inv.status, sizeof inv.status, "PAID");
+    inv.status = SEQR_STATUS_PAID;
     ck_assert_int_eq(checkout_state_of(&inv, 20000), CHECKOUT_PAID);
-    snprintf(inv.status, sizeof inv.status, "RESERVED");
+    inv.status = SEQR_STATUS_RESERVED;
     ck_assert_int_eq(checkout_state_of(&inv, 9000), CHECKOUT_PAID);
-    snprintf(inv.status, sizeof inv.status, "FAILED");
+    inv.status = SEQR_STATUS_FAILED;
     ck_assert_int_eq(checkout_state_of(&inv, 9000), CHECKOUT_FAILED);
-    snprintf(inv.status, sizeof inv.status, "CANCELED");
+    inv.status = SEQR_STATUS_CANCELED;
     ck_assert_int_eq(checkout_state_of(&inv, 9000), CHECKOUT_CANCELED);
     inv.updated_at = 10500; /* canceled by the poller after it expired */
     ck_assert_int_eq(checkout_state_of(&inv, 20000), CHECKOUT_EXPIRED);
-    snprintf(inv.status, sizeof inv.status, "PENDING_ISSUER_ACKNOWLEDGE");
+    inv.status = SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE;
     inv.polling_stopped = true;
     ck_assert_int_eq(checkout_state_of(&inv, 9000), CHECKOUT_FAILED);
     ck_assert_str_eq(checkout_state_name(CHECKOUT_EXPIRED), "expired");
@@ -85,7 +85,7 @@ START_TEST(render_escapes_shop_text)
 {
     store_invoice inv;
     memset(&inv, 0, sizeof inv);
-    snprintf(inv.status, sizeof inv.status, "ISSUED");
+    inv.status = SEQR_STATUS_ISSUED;
     snprintf(inv.qr_code, sizeof inv.qr_code, "HTTP://SEQR.SE/R1234567890");
     snprintf(inv.currency, sizeof inv.currency, "SEK");
     inv.total = 1200;

@@ -158,7 +158,7 @@ static void checkout_status(const http_context *ctx, const char *token, size_t l
     int64_t now = store_now_ms();
     json_t *o = json_object();
     json_object_set_new(o, "state", json_string(checkout_state_name(checkout_state_of(&inv, now))));
-    json_object_set_new(o, "status", json_string(inv.status));
+    json_object_set_new(o, "status", json_string(seqr_status_name(inv.status)));
     json_object_set_new(o, "version", json_integer(inv.version));
     json_object_set_new(o, "expiresIn",
                         json_integer(inv.expires_at > now ? (inv.expires_at - now) / 1000 : 0));
