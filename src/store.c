@@ -38,7 +38,99 @@ struct store {
         sqlite3_stmt *stmt;
     } cache[STORE_MAX_STMTS];
     int ncache;
+    /* >>> events: set by the update hook when a transaction wrote an event;
+     * the event hook runs once that transaction commits. */
+    bool event_written;
+    store_event_hook event_hook;
+    void *event_hook_ud;
+    /* <<< events */
 };
+
+/* >>> events: the outbox's schema. Triggers write an event row in the same
+ * transaction as the change it tells of, so no change can be stored without
+ * its event nor an event without its change, whichever write function (or
+ * crash recovery) made the change. data is the object as it was after the
+ * change, amounts in minor units and times in ms (events.c renders them in
+ * the contract's shape). AUTOINCREMENT: an event id is never reused, so a
+ * client's cursor (GET /events?after=) stays valid. Delivery state lives on
+ * the row: pending -> delivered | failed (gave up) | skipped (no URL). */
+#define STORE_EVENT_NOW "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+#define STORE_EVENT_INVOICE_DATA                                                                   \
+    "json_object('id', NEW.id, 'invoiceReference', NEW.reference, 'status', NEW.status,"          \
+    " 'version', NEW.version, 'outcome', NEW.send_state,"                                         \
+    " 'clientInvoiceId', json_extract(NEW.doc, '$.clientInvoiceId'),"                              \
+    " 'clientReference', nullif(NEW.client_reference, ''),"                                       \
+    " 'terminalId', nullif(NEW.terminal_id, ''), 'paymentMode', nullif(NEW.payment_mode, ''),"    \
+    " 'currency', NEW.currency, 'totalAmount', NEW.total,"                                        \
+    " 'refundedAmount', (SELECT ifnull(sum(amount), 0) FROM refunds r"                            \
+    "  WHERE r.invoice_id = NEW.id AND r.state <> 'failed'),"                                     \
+    " 'ersReference', nullif(NEW.ers_reference, ''),"                                             \
+    " 'receiptSubmitted', json(CASE WHEN NEW.receipt_submitted THEN 'true' ELSE 'false' END),"    \
+    " 'error', nullif(NEW.last_error, ''), 'createdAt', NEW.created_at,"                          \
+    " 'updatedAt', NEW.updated_at, 'expiresAt', NEW.expires_at, 'paidAt', NEW.paid_at)"
+#define STORE_EVENT_INSERT_INVOICE(type)                                                           \
+    " INSERT INTO events(type, invoice_id, at, data) VALUES(" type ", NEW.id, " STORE_EVENT_NOW    \
+    ", " STORE_EVENT_INVOICE_DATA ");"
+#define STORE_EVENTS_MIGRATION                                                                     \
+    "CREATE TABLE events("                                                                         \
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"                                                       \
+    " type TEXT NOT NULL,"                                                                         \
+    " invoice_id INTEGER NOT NULL REFERENCES invoices(id),"                                        \
+    " refund_id INTEGER,"                                                                          \
+    " at INTEGER NOT NULL,"                                                                        \
+    " data TEXT NOT NULL,"                                                                         \
+    " state TEXT NOT NULL DEFAULT 'pending',"                                                      \
+    " attempts INTEGER NOT NULL DEFAULT 0,"                                                        \
+    " next_at INTEGER NOT NULL DEFAULT 0,"                                                         \
+    " done_at INTEGER NOT NULL DEFAULT 0);"                                                        \
+    "CREATE INDEX events_invoice ON events(invoice_id, id);"                                       \
+    "CREATE INDEX events_pending ON events(invoice_id, id) WHERE state = 'pending';"               \
+    "CREATE TABLE delivery_attempts("                                                              \
+    " id INTEGER PRIMARY KEY,"                                                                     \
+    " event_id INTEGER NOT NULL REFERENCES events(id),"                                            \
+    " url TEXT NOT NULL,"                                                                          \
+    " at INTEGER NOT NULL,"                                                                        \
+    " http_status INTEGER NOT NULL,"                                                               \
+    " latency_ms INTEGER NOT NULL,"                                                                \
+    " error TEXT NOT NULL DEFAULT '');"                                                            \
+    "CREATE INDEX delivery_attempts_event ON delivery_attempts(event_id);"                         \
+    "CREATE TRIGGER events_invoice_sent AFTER UPDATE OF send_state ON invoices"                    \
+    " WHEN NEW.send_state = 'sent' AND OLD.send_state <> 'sent' BEGIN"                             \
+    STORE_EVENT_INSERT_INVOICE("'invoice.created'") " END;"                                        \
+    "CREATE TRIGGER events_invoice_unknown AFTER UPDATE OF send_state ON invoices"                 \
+    " WHEN NEW.send_state = 'unknown' AND OLD.send_state <> 'unknown' BEGIN"                       \
+    STORE_EVENT_INSERT_INVOICE("'invoice.unknown_outcome'") " END;"                                \
+    "CREATE TRIGGER events_invoice_rejected AFTER UPDATE OF send_state ON invoices"                \
+    " WHEN NEW.send_state = 'rejected' AND OLD.send_state = 'unknown' BEGIN"                       \
+    STORE_EVENT_INSERT_INVOICE("'invoice.rejected'") " END;"                                       \
+    "CREATE TRIGGER events_invoice_status AFTER UPDATE OF status, version ON invoices"              \
+    " WHEN NEW.send_state = 'sent' AND OLD.send_state = 'sent'"                                    \
+    " AND (NEW.status <> OLD.status OR NEW.version <> OLD.version) BEGIN"                          \
+    STORE_EVENT_INSERT_INVOICE(                                                                    \
+        "CASE NEW.status WHEN 'PAID' THEN 'invoice.paid'"                                          \
+        " WHEN 'CANCELED' THEN CASE WHEN NEW.expires_at > 0 AND NEW.expires_at <= "                \
+        STORE_EVENT_NOW " THEN 'invoice.expired' ELSE 'invoice.canceled' END"                      \
+        " WHEN 'FAILED' THEN 'invoice.failed' WHEN 'RESERVED' THEN 'invoice.reserved'"             \
+        " WHEN 'PARTIALLY_PAID' THEN 'invoice.partially_paid' ELSE 'invoice.updated' END")         \
+    " END;"                                                                                        \
+    "CREATE TRIGGER events_invoice_doc AFTER UPDATE OF doc, total ON invoices"                     \
+    " WHEN NEW.send_state = 'sent' AND (NEW.doc <> OLD.doc OR NEW.total <> OLD.total) BEGIN"      \
+    STORE_EVENT_INSERT_INVOICE("'invoice.updated'") " END;"                                        \
+    "CREATE TRIGGER events_invoice_receipt AFTER UPDATE OF receipt_submitted ON invoices"          \
+    " WHEN NEW.receipt_submitted <> 0 AND OLD.receipt_submitted = 0 BEGIN"                         \
+    STORE_EVENT_INSERT_INVOICE("'invoice.receipt_submitted'") " END;"                              \
+    "CREATE TRIGGER events_refund AFTER UPDATE OF state ON refunds"                                \
+    " WHEN NEW.state <> OLD.state AND NEW.state IN ('done', 'failed', 'unknown') BEGIN"            \
+    " INSERT INTO events(type, invoice_id, refund_id, at, data) SELECT"                            \
+    "  CASE WHEN OLD.state = 'unknown' THEN 'refund.settled' WHEN NEW.state = 'done'"              \
+    "  THEN 'refund.succeeded' WHEN NEW.state = 'failed' THEN 'refund.failed'"                     \
+    "  ELSE 'refund.in_doubt' END, NEW.invoice_id, NEW.id, " STORE_EVENT_NOW ","                   \
+    "  json_object('id', NEW.id, 'invoiceReference', i.reference, 'amount', NEW.amount,"           \
+    "  'currency', i.currency, 'status', NEW.state, 'ersReference', nullif(NEW.ers_reference, ''),"\
+    "  'title', nullif(NEW.title, ''), 'error', nullif(NEW.error, ''),"                            \
+    "  'createdAt', NEW.created_at, 'updatedAt', NEW.updated_at)"                                  \
+    "  FROM invoices i WHERE i.id = NEW.invoice_id; END;"
+/* <<< events */
 
 /* Forward migrations; index i brings user_version i to i + 1. */
 static const char *const store_migrations[] = {
@@ -181,6 +273,9 @@ static const char *const store_migrations[] = {
     "ALTER TABLE receipts ADD COLUMN data TEXT;"
     "CREATE INDEX receipts_invoice ON receipts(invoice_id);"
     "ALTER TABLE terminals ADD COLUMN cashier_id TEXT NOT NULL DEFAULT '';",
+    /* >>> events (outbox; see the events block at the end of this file) */
+    STORE_EVENTS_MIGRATION,
+    /* <<< events */
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 
@@ -338,6 +433,8 @@ static store_err store_sync(store *st, uint64_t seq)
     return e;
 }
 
+static void store_events_committed(store *st);
+
 /* Called with the store lock held when a transaction may begin: remembers
  * how many rows had changed, so that its end can tell whether it wrote. */
 static void store_note_begin(store *st)
@@ -354,6 +451,7 @@ static uint64_t store_committed(store *st)
 {
     if (!sqlite3_get_autocommit(st->db) || sqlite3_total_changes(st->db) == st->changes_at_begin)
         return 0;
+    store_events_committed(st);
     return atomic_fetch_add(&st->committed, 1) + 1;
 }
 
@@ -496,6 +594,8 @@ static store_err store_recover(store *st)
     return store_exec(st, "DELETE FROM idempotency WHERE status = 0");
 }
 
+static void store_events_hooks(store *st);
+
 store_err store_open(const char *path, store **out, buf *err)
 {
     store *st = calloc(1, sizeof *st);
@@ -545,6 +645,7 @@ store_err store_open(const char *path, store **out, buf *err)
     }
     if (store_migrate(st, err) != STORE_OK)
         goto fail;
+    store_events_hooks(st);
     if (store_recover(st) != STORE_OK) {
         buf_printf(err, "crash recovery failed: %s", sqlite3_errmsg(st->db));
         goto fail;
@@ -1519,3 +1620,255 @@ store_err store_idem_release(store *st, const char *key)
     e = store_step_done(st, s);
     return store_tx_end(st, e);
 }
+
+/* >>> events: the outbox (see store.h) */
+
+static void store_events_update_hook(void *ud, int op, const char *db, const char *table,
+                                     sqlite3_int64 rowid)
+{
+    store *st = ud;
+    if (op == SQLITE_INSERT && strcmp(table, "events") == 0)
+        st->event_written = true;
+}
+
+static void store_events_rollback_hook(void *ud)
+{
+    store *st = ud;
+    st->event_written = false;
+}
+
+static void store_events_hooks(store *st)
+{
+    sqlite3_update_hook(st->db, store_events_update_hook, st);
+    sqlite3_rollback_hook(st->db, store_events_rollback_hook, st);
+}
+
+/* With the store lock held, after a commit that wrote something. */
+static void store_events_committed(store *st)
+{
+    if (st->event_written && st->event_hook != NULL)
+        st->event_hook(st->event_hook_ud);
+    st->event_written = false;
+}
+
+void store_set_event_hook(store *st, store_event_hook fn, void *ud)
+{
+    store_lock(st);
+    st->event_hook = fn;
+    st->event_hook_ud = ud;
+    store_unlock(st);
+}
+
+void store_event_clear(store_event *ev)
+{
+    free(ev->data);
+    free(ev->webhook_url);
+    free(ev->notification_url);
+    memset(ev, 0, sizeof *ev);
+}
+
+#define STORE_EVENT_COLUMNS                                                                        \
+    "e.id, e.type, e.invoice_id, ifnull(e.refund_id, 0), e.at, e.data, e.state, e.attempts,"       \
+    " e.next_at"
+
+static void store_read_event(sqlite3_stmt *s, store_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->id = sqlite3_column_int64(s, 0);
+    store_copy_col(s, 1, ev->type, sizeof ev->type);
+    ev->invoice_id = sqlite3_column_int64(s, 2);
+    ev->refund_id = sqlite3_column_int64(s, 3);
+    ev->at = sqlite3_column_int64(s, 4);
+    ev->data = store_dup_col(s, 5);
+    store_copy_col(s, 6, ev->state, sizeof ev->state);
+    ev->attempts = sqlite3_column_int(s, 7);
+    ev->next_at = sqlite3_column_int64(s, 8);
+}
+
+/* Steps s (bound), handing each row to fn; with_urls reads columns 9 and 10. */
+static store_err store_events_each(store *st, sqlite3_stmt *s, bool with_urls, store_event_fn fn,
+                                   void *ud)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        store_event ev;
+        store_read_event(s, &ev);
+        if (with_urls) {
+            ev.webhook_url = store_dup_col(s, 9);
+            ev.notification_url = store_dup_col(s, 10);
+        }
+        bool go_on = fn(&ev, ud);
+        store_event_clear(&ev);
+        if (!go_on)
+            break;
+    }
+    store_err e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : STORE_IO;
+    store_done(st, s);
+    return e;
+}
+
+store_err store_events_after(store *st, int64_t after, int64_t invoice_id, int limit,
+                             store_event_fn fn, void *ud)
+{
+    static const char sql_all[] =
+        "SELECT " STORE_EVENT_COLUMNS " FROM events e WHERE e.id > ? ORDER BY e.id LIMIT ?";
+    static const char sql_invoice[] = "SELECT " STORE_EVENT_COLUMNS " FROM events e"
+                                      " WHERE e.invoice_id = ?3 AND e.id > ?1 ORDER BY e.id LIMIT ?2";
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, invoice_id > 0 ? sql_invoice : sql_all);
+    store_err e = STORE_IO;
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, after);
+        sqlite3_bind_int(s, 2, limit);
+        if (invoice_id > 0)
+            sqlite3_bind_int64(s, 3, invoice_id);
+        e = store_events_each(st, s, false, fn, ud);
+    }
+    store_unlock(st);
+    return e;
+}
+
+store_err store_events_last_id(store *st, int64_t *id)
+{
+    static const char sql[] = "SELECT ifnull(max(id), 0) FROM events";
+    *id = 0;
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s != NULL) {
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            *id = sqlite3_column_int64(s, 0);
+            e = STORE_OK;
+        }
+        store_done(st, s);
+    }
+    store_unlock(st);
+    return e;
+}
+
+store_err store_events_due(store *st, int64_t now, int limit, store_event_fn fn, void *ud)
+{
+    /* Spelt as the partial index events_pending is, so that only pending
+     * rows are read. */
+    static const char sql[] =
+        "SELECT " STORE_EVENT_COLUMNS ", json_extract(i.doc, '$.webhookUrl'),"
+        " json_extract(i.doc, '$.notificationUrl')"
+        " FROM events e JOIN invoices i ON i.id = e.invoice_id"
+        " WHERE e.state = 'pending' AND e.next_at <= ?1"
+        " AND NOT EXISTS(SELECT 1 FROM events p WHERE p.state = 'pending'"
+        "  AND p.invoice_id = e.invoice_id AND p.id < e.id)"
+        " ORDER BY e.id LIMIT ?2";
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, now);
+        sqlite3_bind_int(s, 2, limit);
+        e = store_events_each(st, s, true, fn, ud);
+    }
+    store_unlock(st);
+    return e;
+}
+
+store_err store_event_attempt(store *st, int64_t event_id, const char *url, int http_status,
+                              int64_t latency_ms, const char *error, const char *state,
+                              int64_t next_at)
+{
+    static const char sql_add[] =
+        "INSERT INTO delivery_attempts(event_id, url, at, http_status, latency_ms, error)"
+        " VALUES(?, ?, ?, ?, ?, ?)";
+    static const char sql_set[] =
+        "UPDATE events SET state = ?, attempts = attempts + 1, next_at = ?,"
+        " done_at = CASE WHEN ?1 = 'pending' THEN 0 ELSE ?3 END WHERE id = ?";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    int64_t now = store_now_ms();
+    sqlite3_stmt *s = store_stmt(st, sql_add);
+    if (s == NULL)
+        return store_tx_finish(st, STORE_IO, false);
+    sqlite3_bind_int64(s, 1, event_id);
+    store_bind_text(s, 2, url);
+    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_int(s, 4, http_status);
+    sqlite3_bind_int64(s, 5, latency_ms);
+    store_bind_text(s, 6, error);
+    e = store_step_done(st, s);
+    if (e == STORE_OK) {
+        s = store_stmt(st, sql_set);
+        if (s == NULL)
+            return store_tx_finish(st, STORE_IO, false);
+        store_bind_text(s, 1, state);
+        sqlite3_bind_int64(s, 2, next_at);
+        sqlite3_bind_int64(s, 3, now);
+        sqlite3_bind_int64(s, 4, event_id);
+        e = store_step_done(st, s);
+    }
+    return store_tx_finish(st, e, false);
+}
+
+/* Runs an UPDATE of one event (?1 = now, ?2 = id); STORE_NOT_FOUND when no row. */
+static store_err store_event_update(store *st, const char *sql, int64_t event_id)
+{
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_finish(st, STORE_IO, false);
+    sqlite3_bind_int64(s, 1, store_now_ms());
+    sqlite3_bind_int64(s, 2, event_id);
+    e = store_step_done(st, s);
+    if (e == STORE_OK && sqlite3_changes(st->db) == 0)
+        e = STORE_NOT_FOUND;
+    return store_tx_finish(st, e, false);
+}
+
+store_err store_event_skip(store *st, int64_t event_id)
+{
+    static const char sql[] =
+        "UPDATE events SET state = 'skipped', done_at = ?1 WHERE id = ?2 AND state = 'pending'";
+    store_err e = store_event_update(st, sql, event_id);
+    return e == STORE_NOT_FOUND ? STORE_OK : e;
+}
+
+store_err store_event_redeliver(store *st, int64_t event_id)
+{
+    static const char sql[] =
+        "UPDATE events SET state = 'pending', next_at = 0, done_at = 0 WHERE id = ?2 AND ?1 > 0";
+    return store_event_update(st, sql, event_id);
+}
+
+store_err store_events_backlog(store *st, int64_t *count, int64_t *oldest_at)
+{
+    static const char sql[] =
+        "SELECT count(*), ifnull(min(at), 0) FROM events WHERE state = 'pending'";
+    *count = 0;
+    *oldest_at = 0;
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s != NULL) {
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            *count = sqlite3_column_int64(s, 0);
+            *oldest_at = sqlite3_column_int64(s, 1);
+            e = STORE_OK;
+        }
+        store_done(st, s);
+    }
+    store_unlock(st);
+    return e;
+}
+
+store_err store_delivery_list(store *st, int limit, char **json)
+{
+    static const char sql[] =
+        "SELECT json_group_array(json(j)) FROM (SELECT json_object('eventId', a.event_id,"
+        " 'type', e.type, 'url', a.url, 'at', a.at, 'httpStatus', nullif(a.http_status, 0),"
+        " 'latencyMs', a.latency_ms, 'error', nullif(a.error, ''), 'eventState', e.state) AS j"
+        " FROM (SELECT * FROM delivery_attempts ORDER BY id DESC LIMIT 10000) a"
+        " JOIN events e ON e.id = a.event_id"
+        " ORDER BY (a.http_status BETWEEN 200 AND 299), a.id DESC LIMIT ?)";
+    return store_query_json(st, sql, limit, json);
+}
+/* <<< events */
