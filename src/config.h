@@ -22,6 +22,7 @@ typedef struct {
     long http_max_body_bytes;      /* extension: request body cap, default 1048576 */
     int http_max_connections;      /* extension: default 512 */
     int http_connection_timeout_s; /* extension: idle client timeout, default 30 */
+    int http_max_streams; /* extension: long-polls and event streams open at once, default 256 */
 
     /* [seqr] */
     char *seqr_url;              /* required; http(s):// URL */
@@ -56,6 +57,14 @@ typedef struct {
     char *receipt_store_name; /* "" in the file = [seqr] client_id */
     char *receipt_address;    /* "" = not shown */
     char *receipt_org_number; /* VAT/organisation number; "" = not shown */
+
+    /* [webhooks] (extension) events pushed to the shop, see webhook.h */
+    char *webhooks_url;                    /* "" = only per-invoice URLs */
+    char *webhooks_secret;                 /* whsec_<base64> (secret); "" = no deliveries */
+    long webhooks_timeout_ms;              /* per attempt, default 10000 */
+    int webhooks_max_in_flight;            /* requests at once, default 64 */
+    long webhooks_retry_for_s;             /* give up after, default 259200 (3 days) */
+    long webhooks_retry_max_interval_s;    /* backoff cap, default 3600 */
 
     /* [log] (extension) */
     char *log_level; /* error|warn|info|debug, default "info" */

@@ -22,12 +22,14 @@
 #include <time.h>
 
 #include "config.h"
+#include "events.h"
 #include "http/server.h"
 #include "log.h"
 #include "poller.h"
 #include "seqr/seqr.h"
 #include "service.h"
 #include "store.h"
+#include "webhook.h"
 
 /* The poller loop must have gone round within this long for WATCHDOG=1. */
 #define MAIN_WATCHDOG_STALE_MS 10000
@@ -104,6 +106,8 @@ static int main_run(const char *path)
     service *svc = NULL;
     poller *pol = NULL;
     http_server *srv = NULL;
+    events_hub *hub = NULL;
+    webhook_worker *webhooks = NULL;
     buf err = BUF_INIT;
 
     if (main_load_config(path, &cfg, true) != 0) {
@@ -116,6 +120,7 @@ static int main_run(const char *path)
     log_add_secret(cfg.seqr_password);
     log_add_secret(cfg.http_api_key);
     log_add_secret(cfg.reseller_password);
+    log_add_secret(cfg.webhooks_secret);
 
     /* Files this daemon creates (the database) are for its own user only. */
     umask(077);
@@ -164,10 +169,18 @@ static int main_run(const char *path)
         goto cleanup;
     }
     service_set_pending_hook(svc, poller_pending_hook, pol);
+    hub = events_hub_new(st, cfg.http_max_streams);
+    if (hub == NULL)
+        goto cleanup;
+    webhooks = webhook_start(&cfg, st, hub, &err);
+    if (webhooks == NULL) {
+        log_error("%s", buf_cstr(&err));
+        goto cleanup;
+    }
     if (!poller_start(pol))
         goto cleanup;
 
-    http_context hc = {&cfg, svc, pol, store_now_ms()};
+    http_context hc = {&cfg, svc, pol, store_now_ms(), st, hub, webhooks};
     srv = http_server_start(&hc, &err);
     if (srv == NULL) {
         log_error("http: %s", buf_cstr(&err));
@@ -200,12 +213,16 @@ static int main_run(const char *path)
     sd_notify(0, "STOPPING=1");
     rc = 0;
 cleanup:
+    if (hub != NULL)
+        events_hub_close(hub); /* waits and streams end, so the server can stop */
     http_server_stop(srv);
+    webhook_stop(webhooks);
     if (pol != NULL)
         poller_stop(pol);
     poller_free(pol);
     service_free(svc);
     seqr_client_free(seqr);
+    events_hub_free(hub);
     store_close(st);
     curl_global_cleanup();
     xmlCleanupParser();

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/api_events.h"
 #include "http/server.h"
 #include "log.h"
 #include "money.h"
@@ -177,6 +178,7 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     json_object_set_new(gap, "samples", json_integer((json_int_t)ps.gap_samples));
     json_object_set_new(o, "pollGap", gap);
     json_object_set_new(o, "unknownOutcomes", json_integer(unknown));
+    api_events_health(ctx, o);
     http_respond_json(resp, db_ok ? 200 : 503, o);
 }
 
@@ -190,7 +192,8 @@ static void api_create_invoice(const http_context *ctx, const http_request *req,
     api_error err;
     api_error_clear(&err);
     store_invoice inv;
-    if (!invoice_parse(body, &in, &err) || !service_create_invoice(ctx->svc, &in, &inv, &err))
+    if (!invoice_parse(body, &in, &err) || !api_events_check_invoice(ctx, &in, &err) ||
+        !service_create_invoice(ctx->svc, &in, &inv, &err))
         http_respond_error(resp, &err);
     else
         api_invoice_answer(ctx, resp, 201, &inv);
@@ -271,7 +274,9 @@ static void api_get_invoice(const http_context *ctx, const http_request *req, co
 {
     store_invoice inv;
     api_error err;
-    if (!service_get_invoice(ctx->svc, a[0], &inv, &err))
+    if (http_query(req, "waitForVersion") != NULL) /* events */
+        api_events_wait_invoice(ctx, req, a[0], resp);
+    else if (!service_get_invoice(ctx->svc, a[0], &inv, &err))
         http_respond_error(resp, &err);
     else
         api_invoice_answer(ctx, resp, 200, &inv);
@@ -856,6 +861,12 @@ static const api_route api_routes[] = {
     {"POST", "/seqr/notify/{}", api_notify},
     {"GET", "/unknown-outcomes", api_unknown_outcomes},
     {"POST", "/unknown-outcomes/invoices/{}/resolve", api_invoice_resolve},
+    /* >>> events (http/api_events.c) */
+    {"GET", "/events", api_events_list},
+    {"POST", "/events/{}/redeliver", api_events_redeliver},
+    {"GET", "/invoices/{}/events", api_events_stream},
+    {"GET", "/webhooks/deliveries", api_events_deliveries},
+    /* <<< events */
 };
 
 /* Matches path against pattern; captured segments go to args (each into its

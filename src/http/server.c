@@ -98,6 +98,19 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *res
     const char *data;
     size_t len;
     const char *type = resp->content_type;
+    if (resp->stream != NULL) {
+        struct MHD_Response *sr = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, 4096, resp->stream, resp->stream_ud, resp->stream_free);
+        if (sr == NULL)
+            return MHD_NO; /* http_response_free() frees stream_ud */
+        resp->stream = NULL; /* libmicrohttpd owns stream_ud now */
+        MHD_add_response_header(sr, "Content-Type", type ? type : "text/event-stream");
+        MHD_add_response_header(sr, "Cache-Control", "no-store");
+        MHD_add_response_header(sr, "X-Accel-Buffering", "no");
+        enum MHD_Result sret = MHD_queue_response(conn, (unsigned)resp->status, sr);
+        MHD_destroy_response(sr);
+        return sret;
+    }
     if (resp->json != NULL) {
         text = json_dumps(resp->json, JSON_COMPACT);
         if (text == NULL)
@@ -133,6 +146,9 @@ static void http_response_free(http_response *resp)
     json_decref(resp->json);
     resp->json = NULL;
     buf_free(&resp->raw);
+    if (resp->stream != NULL && resp->stream_free != NULL)
+        resp->stream_free(resp->stream_ud);
+    resp->stream = NULL;
 }
 
 /* Idempotency-Key handling around dispatch for POSTs. Returns true when the

@@ -21,6 +21,7 @@
 #include "api_error.h"
 #include "buf.h"
 #include "config.h"
+#include "events.h"
 #include "poller.h"
 #include "service.h"
 
@@ -30,6 +31,11 @@ typedef struct {
     service *svc;
     poller *poller;
     int64_t started_ms;
+    /* >>> events */
+    store *st;                /* the event feed reads the outbox directly */
+    events_hub *hub;          /* waits for new events (long-poll, SSE) */
+    struct webhook_worker *webhooks; /* may be NULL: delivery statistics */
+    /* <<< events */
 } http_context;
 
 typedef struct {
@@ -46,6 +52,13 @@ typedef struct {
     buf raw;                  /* otherwise this body ... */
     const char *content_type; /* ... with this type (static string) */
     int retry_after_s;        /* > 0: Retry-After header */
+    /* A streamed body (Server-Sent Events): when stream is set, the body
+     * comes from it (libmicrohttpd's content reader, called in the
+     * connection's own thread, where it may block) with content_type, and
+     * stream_free(stream_ud) runs when the response is done. Owned. */
+    MHD_ContentReaderCallback stream;
+    void *stream_ud;
+    MHD_ContentReaderFreeCallback stream_free;
 } http_response;
 
 /* Sets resp to a JSON body (takes the reference). */
