@@ -53,6 +53,8 @@ static const config_key config_keys[] = {
      CONFIG_CHECK_HOST},
     {"http", "port", CONFIG_INT, CONFIG_AT(http_port), "8080", 1, 65535, false, false, 0},
     {"http", "api_key", CONFIG_STR, CONFIG_AT(http_api_key), NULL, 0, 0, false, true, 0},
+    {"http", "rotation_overlap_s", CONFIG_LONG, CONFIG_AT(http_rotation_overlap_s), "300", 0, 86400,
+     false, false, 0},
     {"http", "public_url", CONFIG_STR, CONFIG_AT(http_public_url), NULL, 0, 0, false, false,
      CONFIG_CHECK_PUBLIC_URL},
     {"http", "max_body_bytes", CONFIG_LONG, CONFIG_AT(http_max_body_bytes), "1048576", 1024,
@@ -127,6 +129,30 @@ static char *config_xstrdup(const char *s)
     if (d == NULL)
         abort();
     return d;
+}
+
+int config_diff(const config *a, const config *b, char names[][64], int max)
+{
+    int n = 0;
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+        bool differs;
+        if (k->type == CONFIG_STR)
+            differs = strcmp(*(char *const *)pa, *(char *const *)pb) != 0;
+        else if (k->type == CONFIG_INT)
+            differs = *(const int *)pa != *(const int *)pb;
+        else if (k->type == CONFIG_LONG)
+            differs = *(const long *)pa != *(const long *)pb;
+        else
+            differs = *(const bool *)pa != *(const bool *)pb;
+        if (!differs)
+            continue;
+        if (n < max)
+            snprintf(names[n], 64, "[%s] %s", k->section, k->key);
+        n++;
+    }
+    return n;
 }
 
 static bool config_parse_long(const char *text, long *out)
@@ -221,7 +247,10 @@ static void config_problem(buf *errors, int *n, const char *path, int line, cons
 static void config_problem(buf *errors, int *n, const char *path, int line, const char *section,
                            const char *key, const char *fmt, ...)
 {
-    buf_printf(errors, "%s:%d: ", path, line);
+    if (line > 0)
+        buf_printf(errors, "%s:%d: ", path, line);
+    else
+        buf_printf(errors, "%s: ", path);
     if (section != NULL)
         buf_printf(errors, "[%s] ", section);
     if (key != NULL)
@@ -331,6 +360,16 @@ static const char *config_check_value(const config *cfg, const config_key *k, co
         break;
     }
     return NULL;
+}
+
+/* True for the example config's placeholders (CHANGE-ME, changeme, ...). */
+static bool config_is_placeholder(const char *value)
+{
+    static const char *const marks[] = {"CHANGE-ME", "CHANGEME", "CHANGE_ME"};
+    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+        if (strcasestr(value, marks[i]) != NULL)
+            return true;
+    return false;
 }
 
 static char *config_trim(char *s)
@@ -466,6 +505,12 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
                                "\"%s\" is not a whole number", value);
             continue;
         }
+        if (k->type == CONFIG_STR && config_is_placeholder(value)) {
+            config_problem(errors, &problems, path, lineno, section, key,
+                           "still the placeholder%s%s%s; set the real value",
+                           k->secret ? "" : " \"", k->secret ? "" : value, k->secret ? "" : "\"");
+            continue;
+        }
         const char *msg = config_check_value(cfg, k, value, warnings, path, lineno);
         if (msg != NULL) {
             if (k->type == CONFIG_INT || k->type == CONFIG_LONG)
@@ -480,9 +525,13 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
 
     for (size_t i = 0; i < CONFIG_NKEYS; i++) {
         const config_key *k = &config_keys[i];
-        if (k->required && (*config_str(cfg, k))[0] == '\0')
-            config_problem(errors, &problems, path, seen_line[i], k->section, k->key, "required%s",
-                           seen_line[i] ? " but empty" : " but missing");
+        if (k->required && (*config_str(cfg, k))[0] == '\0' && seen_line[i] != 0)
+            config_problem(errors, &problems, path, seen_line[i], k->section, k->key,
+                           "required but empty");
+        else if (k->required && (*config_str(cfg, k))[0] == '\0')
+            config_problem(errors, &problems, path, 0, k->section, k->key,
+                           "required but missing (add \"%s = ...\" to the [%s] section)", k->key,
+                           k->section);
     }
     if (cfg->seqr_client_id[0] == '\0')
         config_problem(errors, &problems, path, 0, "seqr", "client_id", "must not be empty");
@@ -513,8 +562,12 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
                        "give all of id, user_id and password, or none");
 
     struct stat stt;
-    if (holds_secret && warnings != NULL && stat(path, &stt) == 0 && (stt.st_mode & 077) != 0)
-        buf_printf(warnings, "%s: holds secrets but is readable by group/others (chmod 600 %s)\n",
+    /* Group read is the packaged layout (root:seqr-gateway 0640); others must not
+     * read it and nobody but root may write it. */
+    if (holds_secret && warnings != NULL && stat(path, &stt) == 0 && (stt.st_mode & 027) != 0)
+        buf_printf(warnings,
+                   "%s: holds secrets but is readable by others or group-writable "
+                   "(chmod 640 %s)\n",
                    path, path);
     return problems;
 }

@@ -17,6 +17,8 @@ typedef struct {
     char *http_listen;             /* default "127.0.0.1" */
     int http_port;                 /* 1..65535, default 8080 */
     char *http_api_key;            /* "" = no key required */
+    long http_rotation_overlap_s;  /* after a reload changed api_key, the old one still
+                                     works this long; default 300 */
     char *http_public_url;         /* extension: base URL at which SEQR can reach this gateway
                                       for notificationUrl ("" = none) */
     long http_max_body_bytes;      /* extension: request body cap, default 1048576 */
@@ -82,5 +84,9 @@ void config_defaults(config *cfg);
 int config_load(const char *path, config *cfg, buf *errors, buf *warnings);
 
 void config_free(config *cfg);
+
+/* Fills names[] with "[section] key" of every key whose value differs
+ * between a and b, at most max; returns how many differ. */
+int config_diff(const config *a, const config *b, char names[][64], int max);
 
 #endif

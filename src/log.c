@@ -12,7 +12,8 @@
 #define LOG_MAX_SECRETS 32
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static log_level log_current = LOG_LEVEL_INFO;
+/* Set by the main thread (start-up, reload), read by every thread. */
+static _Atomic log_level log_current = LOG_LEVEL_INFO;
 static char *log_secrets[LOG_MAX_SECRETS];
 static int log_nsecrets;
 

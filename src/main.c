@@ -3,7 +3,13 @@
  *
  *   seqr-gateway --config FILE        run in the foreground (logs to stderr)
  *   seqr-gateway --check-config FILE  validate, print every problem, exit 0 or 2
+ *   seqr-gateway --backup [FILE]      ask the running daemon for an online backup
  *   seqr-gateway --version
+ *
+ * SIGHUP (systemctl reload) re-reads the config and applies the log level,
+ * the API key (the old one accepted for [http] rotation_overlap_s more),
+ * [poller] invoice_ttl_s and auto_receipt; other changes are named in the
+ * log as needing a restart.
  *
  * Under systemd (Type=notify) it reports READY=1, STATUS=, WATCHDOG=1 (only
  * while the poller's loop is alive) and STOPPING=1. SIGTERM/SIGINT stop
@@ -11,6 +17,7 @@
  * and exit 0. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <libxml/parser.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,8 +30,11 @@
 
 #include "config.h"
 #include "events.h"
+#include "health.h"
+#include "http/apikey.h"
 #include "http/server.h"
 #include "log.h"
+#include "metrics.h"
 #include "poller.h"
 #include "seqr/seqr.h"
 #include "service.h"
@@ -38,6 +48,7 @@ static void main_usage(FILE *f)
 {
     fputs("usage: seqr-gateway --config FILE\n"
           "       seqr-gateway --check-config FILE\n"
+          "       seqr-gateway --backup [FILE]   (online backup by the running daemon)\n"
           "       seqr-gateway --version\n"
           "\n"
           "A local HTTP/JSON gateway to the SEQR payment service. See seqr-gateway(8).\n",
@@ -69,18 +80,147 @@ static int64_t main_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void main_status(const config *cfg, poller *p, char *last, size_t lastlen)
+/* What was last sent to systemd and logged. */
+typedef struct {
+    char status[320];
+    char verdict[200];
+} main_status_memo;
+
+/* STATUS= says what /healthz says: ok, or degraded/failed with the reasons.
+ * A change of verdict is logged once. */
+static void main_status(const config *cfg, service *svc, poller *p, store *st,
+                        main_status_memo *memo)
 {
     poller_stats ps;
     poller_get_stats(p, &ps);
-    char status[256];
-    snprintf(status, sizeof status, "STATUS=listening on %s:%d, %lld invoice%s pending%s",
-             cfg->http_listen, cfg->http_port, (long long)ps.pending, ps.pending == 1 ? "" : "s",
-             ps.seqr_reachable ? "" : ", SEQR unreachable");
-    if (strcmp(status, last) != 0) {
+    int64_t unknown = 0;
+    bool db_ok = service_counts(svc, &unknown);
+    health_report hr;
+    health_assess_poller(&ps, db_ok, unknown, &hr);
+    int64_t backlog = 0, oldest = 0; /* events */
+    if (store_events_backlog(st, &backlog, &oldest) == STORE_OK && oldest > 0)
+        health_assess_webhooks(backlog, store_now_ms() - oldest, &hr);
+    char verdict[200];
+    health_summary(&hr, verdict, sizeof verdict);
+    char status[320];
+    snprintf(status, sizeof status,
+             "STATUS=%s; listening on %s:%d, %lld invoice%s pending, %lld webhook event%s "
+             "undelivered",
+             verdict, cfg->http_listen, cfg->http_port, (long long)ps.pending,
+             ps.pending == 1 ? "" : "s", (long long)backlog, backlog == 1 ? "" : "s");
+    if (strcmp(status, memo->status) != 0) {
         sd_notify(0, status);
-        snprintf(last, lastlen, "%s", status);
+        snprintf(memo->status, sizeof memo->status, "%s", status);
     }
+    if (strcmp(verdict, memo->verdict) != 0) {
+        if (hr.state == HEALTH_OK && memo->verdict[0] != '\0')
+            log_info("health: ok again");
+        else if (hr.state == HEALTH_DEGRADED)
+            log_warn("health: %s", verdict);
+        else if (hr.state == HEALTH_FAILED)
+            log_error("health: %s", verdict);
+        snprintf(memo->verdict, sizeof memo->verdict, "%s", verdict);
+    }
+}
+
+/* What SIGHUP applies while running; every other changed key needs a restart
+ * and is named in the log. Polling goes on throughout (another thread). */
+static const char *const main_reloadable[] = {
+    "[log] level",
+    "[http] api_key",
+    "[http] rotation_overlap_s",
+    "[poller] invoice_ttl_s",
+    "[poller] auto_receipt",
+};
+
+static bool main_is_reloadable(const char *name)
+{
+    for (size_t i = 0; i < sizeof main_reloadable / sizeof *main_reloadable; i++)
+        if (strcmp(name, main_reloadable[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Logs each line of text at error level, prefixed. */
+static void main_log_lines(const char *prefix, const char *text)
+{
+    const char *p = text;
+    while (*p != '\0') {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        if (len > 0)
+            log_error("%s%.*s", prefix, len, p);
+        p += len + (nl ? 1 : 0);
+    }
+}
+
+/* SIGHUP: re-reads path and applies what can change while running. A config
+ * with problems is refused as a whole. cfg is the running config (only this
+ * thread writes it; the two values other threads read are stored atomically). */
+static void main_reload(const char *path, config *cfg, http_apikey *keys)
+{
+    config next;
+    buf errors = BUF_INIT, warnings = BUF_INIT, applied = BUF_INIT, restart = BUF_INIT;
+    sd_notify(0, "RELOADING=1");
+    int problems = config_load(path, &next, &errors, &warnings);
+    if (warnings.len > 0)
+        main_log_lines("reload: ", buf_cstr(&warnings));
+    if (problems > 0) {
+        main_log_lines("reload: ", buf_cstr(&errors));
+        log_error("reload refused: %s has %d problem%s; still running with the previous "
+                  "configuration",
+                  path, problems, problems == 1 ? "" : "s");
+        goto done;
+    }
+    char changed[64][64];
+    int n = config_diff(cfg, &next, changed, 64);
+    for (int i = 0; i < n && i < 64; i++) {
+        buf *to = main_is_reloadable(changed[i]) ? &applied : &restart;
+        buf_printf(to, "%s%s", to->len > 0 ? ", " : "", changed[i]);
+    }
+
+    log_level level = LOG_LEVEL_INFO;
+    if (log_parse_level(next.log_level, &level))
+        log_set_level(level);
+    if (strcmp(next.http_api_key, cfg->http_api_key) != 0) {
+        log_add_secret(next.http_api_key);
+        if (!http_apikey_rotate(keys, next.http_api_key, next.http_rotation_overlap_s)) {
+            log_error("reload: out of memory rotating the API key; the old key stays");
+        } else {
+            char *old = cfg->http_api_key;
+            cfg->http_api_key = next.http_api_key;
+            next.http_api_key = old;
+            if (cfg->http_api_key[0] == '\0')
+                log_warn("reload: [http] api_key is now empty: every endpoint is open");
+            else
+                log_info("reload: new API key in force; the previous one is accepted for %ld s "
+                         "more",
+                         next.http_api_key[0] != '\0' ? next.http_rotation_overlap_s : 0L);
+        }
+    }
+    cfg->http_rotation_overlap_s = next.http_rotation_overlap_s;
+    __atomic_store_n(&cfg->poller_invoice_ttl_s, next.poller_invoice_ttl_s, __ATOMIC_RELAXED);
+    __atomic_store_n(&cfg->poller_auto_receipt, next.poller_auto_receipt, __ATOMIC_RELAXED);
+    /* log level: copy the text so a later diff compares like with like */
+    char *old_level = cfg->log_level;
+    cfg->log_level = next.log_level;
+    next.log_level = old_level;
+
+    if (applied.len > 0)
+        log_info("reload: applied %s", buf_cstr(&applied));
+    else if (restart.len == 0)
+        log_info("reload: %s unchanged", path);
+    if (restart.len > 0)
+        log_warn("reload: needs a restart to take effect (systemctl restart seqr-gateway): %s; "
+                 "the running values stay in force until then",
+                 buf_cstr(&restart));
+done:
+    config_free(&next);
+    buf_free(&errors);
+    buf_free(&warnings);
+    buf_free(&applied);
+    buf_free(&restart);
+    sd_notify(0, "READY=1");
 }
 
 /* Up to max_in_flight SEQR connections plus max_connections clients need
@@ -108,6 +248,7 @@ static int main_run(const char *path)
     http_server *srv = NULL;
     events_hub *hub = NULL;
     webhook_worker *webhooks = NULL;
+    http_apikey *keys = NULL;
     buf err = BUF_INIT;
 
     if (main_load_config(path, &cfg, true) != 0) {
@@ -160,6 +301,7 @@ static int main_run(const char *path)
         .reseller_id = cfg.reseller_id,
         .reseller_user_id = cfg.reseller_user_id,
         .reseller_password = cfg.reseller_password,
+        .observe = metrics_seqr_observe,
     };
     seqr = seqr_client_new(&so);
     svc = seqr ? service_new(&cfg, st, seqr) : NULL;
@@ -180,7 +322,12 @@ static int main_run(const char *path)
     if (!poller_start(pol))
         goto cleanup;
 
-    http_context hc = {&cfg, svc, pol, store_now_ms(), st, hub, webhooks};
+    keys = http_apikey_new(cfg.http_api_key);
+    if (keys == NULL) {
+        log_error("start-up failed: out of memory");
+        goto cleanup;
+    }
+    http_context hc = {&cfg, svc, pol, store_now_ms(), keys, st, hub, webhooks};
     srv = http_server_start(&hc, &err);
     if (srv == NULL) {
         log_error("http: %s", buf_cstr(&err));
@@ -188,9 +335,9 @@ static int main_run(const char *path)
     }
     log_info("seqr-gateway %s listening on http://%s:%d (SEQR at %s)", SEQR_VERSION,
              cfg.http_listen, cfg.http_port, cfg.seqr_url);
-    char last_status[256] = "";
+    main_status_memo memo = {"", ""};
     sd_notify(0, "READY=1");
-    main_status(&cfg, pol, last_status, sizeof last_status);
+    main_status(&cfg, svc, pol, st, &memo);
 
     for (;;) {
         struct timespec tick = {1, 0};
@@ -199,8 +346,10 @@ static int main_run(const char *path)
             log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
-        if (sig == SIGHUP)
-            log_info("SIGHUP ignored: restart the service to apply a new configuration");
+        if (sig == SIGHUP) {
+            log_info("received SIGHUP; reloading %s", path);
+            main_reload(path, &cfg, keys);
+        }
         poller_stats ps;
         poller_get_stats(pol, &ps);
         if (main_mono_ms() - ps.heartbeat_ms < MAIN_WATCHDOG_STALE_MS)
@@ -208,7 +357,7 @@ static int main_run(const char *path)
         else
             log_error("poller loop has not run for %lld ms; withholding the watchdog",
                       (long long)(main_mono_ms() - ps.heartbeat_ms));
-        main_status(&cfg, pol, last_status, sizeof last_status);
+        main_status(&cfg, svc, pol, st, &memo);
     }
     sd_notify(0, "STOPPING=1");
     rc = 0;
@@ -217,6 +366,7 @@ cleanup:
         events_hub_close(hub); /* waits and streams end, so the server can stop */
     http_server_stop(srv);
     webhook_stop(webhooks);
+    http_apikey_free(keys);
     if (pol != NULL)
         poller_stop(pol);
     poller_free(pol);
@@ -231,6 +381,83 @@ cleanup:
     log_clear_secrets();
     if (rc == 0)
         log_info("stopped");
+    return rc;
+}
+
+static size_t main_collect(char *data, size_t size, size_t n, void *ud)
+{
+    buf_append((buf *)ud, data, size * n);
+    return size * n;
+}
+
+/* seqr-gateway --backup [CONFIG]: asks the running daemon (POST
+ * /admin/backup, with the config's API key) for an online backup and prints
+ * the copy's path. The daemon makes the copy through its own connection: a
+ * second process must not open the live database for writing. */
+static int main_backup(const char *path)
+{
+    config cfg;
+    int rc = 1;
+    buf body = BUF_INIT, url = BUF_INIT, auth = BUF_INIT;
+    CURL *h = NULL;
+    struct curl_slist *headers = NULL;
+    json_t *answer = NULL;
+    if (main_load_config(path, &cfg, true) != 0) {
+        config_free(&cfg);
+        return 2;
+    }
+    const char *host = cfg.http_listen;
+    if (strcmp(host, "0.0.0.0") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    bool v6 = strchr(host, ':') != NULL;
+    buf_printf(&url, "http://%s%s%s:%d/admin/backup", v6 ? "[" : "", host, v6 ? "]" : "",
+               cfg.http_port);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (h = curl_easy_init()) == NULL) {
+        fprintf(stderr, "seqr-gateway --backup: libcurl initialisation failed\n");
+        goto cleanup;
+    }
+    if (cfg.http_api_key[0] != '\0') {
+        buf_printf(&auth, "Authorization: Bearer %s", cfg.http_api_key);
+        headers = curl_slist_append(headers, buf_cstr(&auth));
+    }
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&url));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, main_collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 3600L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    CURLcode cc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "seqr-gateway --backup: cannot reach the gateway at %s: %s\n",
+                buf_cstr(&url), curl_easy_strerror(cc));
+        goto cleanup;
+    }
+    answer = json_loads(buf_cstr(&body), 0, NULL);
+    if (status != 201 || answer == NULL) {
+        json_t *e = answer ? json_object_get(answer, "error") : NULL;
+        const char *msg = e ? json_string_value(json_object_get(e, "message")) : NULL;
+        fprintf(stderr, "seqr-gateway --backup: HTTP %ld: %s\n", status,
+                msg ? msg : buf_cstr(&body));
+        goto cleanup;
+    }
+    printf("%s\n", json_string_value(json_object_get(answer, "file")));
+    rc = 0;
+cleanup:
+    json_decref(answer);
+    curl_slist_free_all(headers);
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    curl_global_cleanup();
+    buf_free(&body);
+    buf_free(&url);
+    buf_free(&auth);
+    config_free(&cfg);
     return rc;
 }
 
@@ -250,6 +477,8 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return rc;
     }
+    if ((argc == 2 || argc == 3) && strcmp(argv[1], "--backup") == 0)
+        return main_backup(argc == 3 ? argv[2] : SYSCONFDIR "/seqr-gateway/seqr-gateway.conf");
     if (argc == 3 && strcmp(argv[1], "--config") == 0)
         return main_run(argv[2]);
     main_usage(stderr);

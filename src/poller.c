@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* Longest wait between two polls of one invoice while SEQR fails. */
 #define POLLER_MAX_BACKOFF_MS 5000
@@ -524,6 +525,7 @@ static void poller_launch(poller *p, poller_entry *e)
         int64_t b = (now - e->last_launch) / POLLER_GAP_BUCKET_MS;
         p->gap_hist[b < POLLER_GAP_BUCKETS - 1 ? b : POLLER_GAP_BUCKETS - 1]++;
         p->gap_count++;
+        metrics_observe(METRICS_POLL_GAP, "", (now - e->last_launch) * 1000);
     }
     e->last_launch = now;
     if (!e->expire_requested && e->expires_at > 0 && store_now_ms() > e->expires_at) {
@@ -788,7 +790,7 @@ static void *poller_jobs_main(void *arg)
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += POLLER_RECEIPT_SWEEP_S;
             if (pthread_cond_timedwait(&p->job_cond, &p->lock, &until) != 0 &&
-                p->cfg->poller_auto_receipt) {
+                __atomic_load_n(&p->cfg->poller_auto_receipt, __ATOMIC_RELAXED)) {
                 pthread_mutex_unlock(&p->lock);
                 store_receipts_due(p->st, poller_receipt_due, p);
                 pthread_mutex_lock(&p->lock);
@@ -844,7 +846,8 @@ bool poller_start(poller *p)
     if (ctx.n > 0)
         log_info("poller: resuming %lld pending invoices", (long long)ctx.n);
     /* Receipts that a crash left unsent are due now as well. */
-    if (p->cfg->poller_auto_receipt && store_receipts_due(p->st, poller_receipt_due, p) != STORE_OK)
+    if (__atomic_load_n(&p->cfg->poller_auto_receipt, __ATOMIC_RELAXED) &&
+        store_receipts_due(p->st, poller_receipt_due, p) != STORE_OK)
         log_warn("poller: cannot look up receipts still to send");
     if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
         return false;

@@ -2,9 +2,13 @@
  * getPaymentStatus about once per interval, so SEQR never reverses a payment
  * the shop did not hear about (the 20-second rule).
  *
- * One thread runs a libcurl multi handle with up to max_in_flight calls at
- * once (connections reused), a min-heap of due times, and a hash of invoices
- * by reference. Results of one round go to the store in one transaction. SEQR
+ * One thread runs a libcurl multi handle through its socket interface: the
+ * sockets libcurl names are watched with epoll (an eventfd wakes the thread
+ * for new invoices, pokes and stop), so a wake-up costs what it handles, not
+ * what is open. Up to max_in_flight calls at once on kept-alive connections,
+ * a min-heap of due times, and a hash of invoices by reference. An answer
+ * that repeats the status and version last stored is not written; the
+ * changes of one round go to the store in one transaction. SEQR
  * errors back off (at most 5 s between polls, so a PAID invoice is still seen
  * in time) and are logged once per outage. A second thread runs the blocking
  * follow-ups: automatic receipts and canceling invoices past their TTL.

@@ -372,7 +372,9 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     snprintf(inv.client_reference, sizeof inv.client_reference, "%s",
              in->client_reference ? in->client_reference : "");
     inv.doc_json = json_dumps(in->doc, JSON_COMPACT);
-    inv.expires_at = store_now_ms() + (int64_t)svc->cfg->poller_invoice_ttl_s * 1000;
+    /* invoice_ttl_s and auto_receipt change on reload: read them atomically. */
+    long ttl_s = __atomic_load_n(&svc->cfg->poller_invoice_ttl_s, __ATOMIC_RELAXED);
+    inv.expires_at = store_now_ms() + (int64_t)ttl_s * 1000;
     service_random_hex(inv.notify_token, 16);
 
     store_err se = store_invoice_begin(svc->st, &inv);
@@ -400,8 +402,8 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
                    inv.notify_token);
         si.notification_url = buf_cstr(&notify);
     }
-    if (svc->cfg->poller_invoice_ttl_s > 0 && strncmp(inv.payment_mode, "RESERVATION", 11) == 0)
-        si.commit_reservation_timeout = (int)svc->cfg->poller_invoice_ttl_s;
+    if (ttl_s > 0 && strncmp(inv.payment_mode, "RESERVATION", 11) == 0)
+        si.commit_reservation_timeout = (int)ttl_s;
 
     seqr_send_invoice_answer ans;
     seqr_result res;
@@ -429,8 +431,9 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
         return false;
     }
     *out = inv; /* the stored row, as store_invoice_sent() left it; out owns it now */
-    log_info("invoice %s created (%s %lld minor units)", out->reference, out->currency,
-             (long long)out->total);
+    char total_text[MONEY_BUFLEN];
+    log_info("invoice %s created: %s %s", out->reference, money_format(out->total, total_text),
+             out->currency);
     if (svc->pending_fn)
         svc->pending_fn(svc->pending_ud, out);
     return true;
@@ -484,7 +487,8 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
         log_info("invoice %s is %s (version %lld)", ref, seqr_status_name(ps->status),
                  (long long)ps->version);
     *final = seqr_status_is_final(ps->status);
-    if (ps->status == SEQR_STATUS_PAID && svc->cfg->poller_auto_receipt) {
+    if (ps->status == SEQR_STATUS_PAID &&
+        __atomic_load_n(&svc->cfg->poller_auto_receipt, __ATOMIC_RELAXED)) {
         store_invoice inv;
         if (store_invoice_get(svc->st, ref, &inv) == STORE_OK) {
             *needs_receipt = !inv.receipt_submitted;
@@ -854,8 +858,9 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
         store_refund_finish(svc->st, refund_id,
                             unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "", res.message);
         if (unknown)
-            log_warn("invoice %s: refund %lld outcome unknown (%s); amount stays reserved", ref,
-                     (long long)refund_id, res.message);
+            log_warn("invoice %s: refund %lld of %s %s outcome unknown (%s); amount stays "
+                     "reserved",
+                     ref, (long long)refund_id, money_format(amount, m), inv.currency, res.message);
         service_seqr_error(err, e, &res, "refundPayment");
         goto cleanup;
     }

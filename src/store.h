@@ -40,6 +40,17 @@ const char *store_strerror(store_err err);
 
 typedef struct store store;
 
+/* Copies the database into dest_path, which must not exist, as one
+ * self-contained file (rollback-journal mode, fsynced, mode 0600 under the
+ * daemon's umask). Uses SQLite's online backup API on the store's own
+ * connection, a few hundred pages per step with the store unlocked in
+ * between, so requests and polls go on; a write made meanwhile (always
+ * through this connection) is carried into the copy, which is therefore a
+ * consistent snapshot as of the end. No checkpoint is run from outside (see
+ * docs/design.md). pages gets the copy's page count; err says why on
+ * failure (dest_path is then removed). */
+store_err store_backup(store *st, const char *dest_path, int64_t *pages, buf *err);
+
 /* Opens (creating if needed) the database at path and migrates it. Only one
  * store (one gateway process) may have a database open at a time: a second
  * store_open() of the same file fails while the first is open. On error

@@ -184,7 +184,9 @@ START_TEST(every_problem_reported_with_lines)
     ck_assert_ptr_nonnull(strstr(out, ":4: [http] bogus: unknown key"));
     ck_assert_ptr_nonnull(strstr(out, ":6: [seqr] url:"));
     ck_assert_ptr_nonnull(strstr(out, ":9: [poller] auto_receipt:"));
-    ck_assert_ptr_nonnull(strstr(out, ":0: [seqr] terminal_id: required but missing"));
+    ck_assert_ptr_nonnull(strstr(out, "gw.conf: [seqr] terminal_id: required but missing "
+                                      "(add \"terminal_id = ...\" to the [seqr] section)"));
+    ck_assert_ptr_null(strstr(out, ":0:"));            /* no "line 0" */
     ck_assert_ptr_null(strstr(out, "hunter2-secret")); /* secrets never echoed */
     config_free(&cfg);
     buf_free(&e);
@@ -197,14 +199,19 @@ START_TEST(missing_file_and_permissions)
     config cfg;
     buf e = BUF_INIT, w = BUF_INIT;
     ck_assert_int_eq(config_load("/nonexistent/seqr.conf", &cfg, &e, &w), 1);
-    ck_assert_ptr_nonnull(strstr(buf_cstr(&e), "/nonexistent/seqr.conf:0: cannot read"));
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&e), "/nonexistent/seqr.conf: cannot read"));
     config_free(&cfg);
     buf_free(&e);
     char *path = write_conf(REQUIRED, 0644);
     ck_assert_int_eq(config_load(path, &cfg, &e, &w), 0);
-    ck_assert_ptr_nonnull(strstr(buf_cstr(&w), "readable by group/others (chmod 600"));
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&w), "readable by others or group-writable (chmod 640"));
     config_free(&cfg);
     buf_free(&w);
+    /* root:seqr-gateway 0640 is the packaged layout: no warning */
+    path = write_conf(REQUIRED, 0640);
+    ck_assert_int_eq(config_load(path, &cfg, &e, &w), 0);
+    ck_assert_int_eq(w.len, 0);
+    config_free(&cfg);
     path = write_conf(REQUIRED, 0600);
     ck_assert_int_eq(config_load(path, &cfg, &e, &w), 0);
     ck_assert_int_eq(w.len, 0);
@@ -220,13 +227,39 @@ START_TEST(missing_file_and_permissions)
 }
 END_TEST
 
-START_TEST(example_config_is_valid)
+/* The shipped example is valid except for its placeholders, which
+ * --check-config refuses (the service must not start with them). */
+START_TEST(example_config_refused_for_placeholders_only)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/etc/seqr-gateway.conf", tu_env("SEQR_SRCDIR", "."));
     config cfg;
     buf e = BUF_INIT, w = BUF_INIT;
-    ck_assert_msg(config_load(path, &cfg, &e, &w) == 0, "%s", buf_cstr(&e));
+    int n = config_load(path, &cfg, &e, &w);
+    const char *out = buf_cstr(&e);
+    ck_assert_msg(n == 2, "%s", out);
+    ck_assert_ptr_nonnull(
+        strstr(out, "[seqr] terminal_id: still the placeholder \"CHANGE-ME\"; set the real value"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "[seqr] password: still the placeholder; set the real value"));
+    config_free(&cfg);
+    buf_free(&e);
+    buf_free(&w);
+}
+END_TEST
+
+START_TEST(placeholders_refused_in_any_key)
+{
+    config cfg;
+    buf e, w;
+    int n = load("[seqr]\nurl = https://seqr.example/soap\nterminal_id = T1\npassword = p\n"
+                 "client_id = changeme Ltd\n[http]\napi_key = change_me-please\n",
+                 &cfg, &e, &w);
+    const char *out = buf_cstr(&e);
+    ck_assert_msg(n == 2, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, ":5: [seqr] client_id: still the placeholder"));
+    ck_assert_ptr_nonnull(strstr(out, ":7: [http] api_key: still the placeholder; set"));
+    ck_assert_ptr_null(strstr(out, "change_me-please")); /* a secret is not echoed */
     config_free(&cfg);
     buf_free(&e);
     buf_free(&w);
@@ -310,7 +343,8 @@ int main(void)
     tcase_add_test(tc, each_bad_value_is_named);
     tcase_add_test(tc, every_problem_reported_with_lines);
     tcase_add_test(tc, missing_file_and_permissions);
-    tcase_add_test(tc, example_config_is_valid);
+    tcase_add_test(tc, example_config_refused_for_placeholders_only);
+    tcase_add_test(tc, placeholders_refused_in_any_key);
     tcase_add_test(tc, redactor);
     tcase_add_test(tc, man_page_documents_every_key);
     suite_add_tcase(s, tc);

@@ -72,10 +72,11 @@ root=$SHT_DIR/root
   cat "$SHT_DIR/install.log" >&2; sht_fail "make install failed"; }
 for f in usr/bin/seqr-gateway usr/bin/seqr-sim usr/share/man/man8/seqr-gateway.8 \
          usr/share/man/man1/seqr-sim.1 usr/lib/systemd/system/seqr-gateway.service \
-         etc/seqr-gateway/seqr-gateway.conf etc/seqr-gateway/seqr-gateway.conf.example; do
+         etc/seqr-gateway/seqr-gateway.conf etc/seqr-gateway/seqr-gateway.conf.example \
+         usr/share/doc/seqr-gateway/examples/seqr-gateway.conf; do
   [ -e "$root/$f" ] || sht_fail "make install did not install /$f"
 done
-[ "$(stat -c %a "$root/etc/seqr-gateway/seqr-gateway.conf")" = 600 ] || sht_fail "the installed config is not mode 0600"
+[ "$(stat -c %a "$root/etc/seqr-gateway/seqr-gateway.conf")" = 640 ] || sht_fail "the installed config is not mode 0640"
 echo "# edited by the admin" >> "$root/etc/seqr-gateway/seqr-gateway.conf"
 (cd "$tree" && make -s install DESTDIR="$root") >"$SHT_DIR/install.log" 2>&1 || sht_fail "make install (again) failed"
 grep -q "edited by the admin" "$root/etc/seqr-gateway/seqr-gateway.conf" ||

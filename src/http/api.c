@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
+#include "health.h"
 #include "http/api_events.h"
 #include "http/server.h"
 #include "log.h"
+#include "metrics.h"
 #include "money.h"
 #include "qr.h"
 #include "store.h"
@@ -160,8 +163,16 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     poller_get_stats(ctx->poller, &ps);
     int64_t unknown = 0;
     bool db_ok = service_counts(ctx->svc, &unknown);
+    health_report hr;
+    health_assess_poller(&ps, db_ok, unknown, &hr);
+    api_events_assess(ctx, &hr);
     json_t *o = json_object();
-    json_object_set_new(o, "status", json_string(db_ok ? "ok" : "degraded"));
+    json_object_set_new(o, "status", json_string(health_state_name(hr.state)));
+    json_t *reasons = json_array();
+    for (int i = 0; i < hr.nreasons; i++)
+        json_array_append_new(reasons, json_pack("{s:s,s:s}", "code", hr.reasons[i].code, "message",
+                                                 hr.reasons[i].message));
+    json_object_set_new(o, "reasons", reasons);
     json_object_set_new(o, "version", json_string(SEQR_VERSION));
     json_object_set_new(o, "uptimeSeconds",
                         json_integer((store_now_ms() - ctx->started_ms) / 1000));
@@ -179,7 +190,55 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     json_object_set_new(o, "pollGap", gap);
     json_object_set_new(o, "unknownOutcomes", json_integer(unknown));
     api_events_health(ctx, o);
-    http_respond_json(resp, db_ok ? 200 : 503, o);
+    http_respond_json(resp, hr.state == HEALTH_FAILED ? 503 : 200, o);
+}
+
+/* Prometheus text format; behind the API key like every endpoint but
+ * /healthz. */
+static void api_metrics(const http_context *ctx, const http_request *req, const char *const *a,
+                        http_response *resp)
+{
+    poller_stats ps;
+    poller_get_stats(ctx->poller, &ps);
+    int64_t unknown = 0;
+    bool db_ok = service_counts(ctx->svc, &unknown);
+    health_report hr;
+    health_assess_poller(&ps, db_ok, unknown, &hr);
+    api_events_assess(ctx, &hr);
+    metrics_gauges g = {
+        .version = SEQR_VERSION,
+        .start_time_s = ctx->started_ms / 1000,
+        .pending = ps.pending,
+        .in_flight = ps.in_flight,
+        .polls = ps.polls,
+        .poll_errors = ps.errors,
+        .seqr_reachable = ps.seqr_reachable,
+        .unknown_outcomes = db_ok ? unknown : -1,
+        .store_ok = db_ok,
+        .health_state = (int)hr.state,
+    };
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    metrics_render(&g, &resp->raw);
+    api_events_metrics(ctx, &resp->raw);
+}
+
+/* An online backup by the daemon's own connection; the daemon picks the file. */
+static void api_backup(const http_context *ctx, const http_request *req, const char *const *a,
+                       http_response *resp)
+{
+    backup_result br;
+    buf err = BUF_INIT;
+    if (ctx->st == NULL || !backup_now(ctx->st, ctx->cfg->store_path, &br, &err)) {
+        http_respond_fail(resp, 500, "backup_failed", NULL,
+                          err.len > 0 ? buf_cstr(&err) : "no store to back up");
+    } else {
+        http_respond_json(resp, 201,
+                          json_pack("{s:s,s:I,s:I,s:I}", "file", br.file, "pages",
+                                    (json_int_t)br.pages, "bytes", (json_int_t)br.bytes,
+                                    "elapsedMs", (json_int_t)br.elapsed_ms));
+    }
+    buf_free(&err);
 }
 
 static void api_create_invoice(const http_context *ctx, const http_request *req,
@@ -839,6 +898,8 @@ static void api_receipt_html(const http_context *ctx, const http_request *req, c
 
 static const api_route api_routes[] = {
     {"GET", "/healthz", api_healthz},
+    {"GET", "/metrics", api_metrics},
+    {"POST", "/admin/backup", api_backup},
     {"POST", "/invoices", api_create_invoice},
     {"GET", "/invoices", api_list_invoices},
     {"GET", "/invoices/{}", api_get_invoice},
@@ -897,6 +958,22 @@ static bool api_match(const char *pattern, const char *path, char segs[][128], i
         s++;
     }
     return *s == '\0';
+}
+
+const char *http_api_route(const char *method, const char *path)
+{
+    char segs[4][128];
+    const char *known = NULL;
+    for (size_t i = 0; i < sizeof api_routes / sizeof *api_routes; i++) {
+        int n;
+        if (!api_match(api_routes[i].pattern, path, segs, &n))
+            continue;
+        known = api_routes[i].pattern;
+        if (strcmp(api_routes[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(api_routes[i].method, "GET") == 0))
+            return known;
+    }
+    return known != NULL ? known : "unmatched";
 }
 
 void http_api_dispatch(const http_context *ctx, const http_request *req, http_response *resp)

@@ -163,6 +163,52 @@ void api_events_deliveries(const http_context *ctx, const http_request *req,
     http_respond_json(resp, 200, o);
 }
 
+void api_events_assess(const http_context *ctx, health_report *hr)
+{
+    int64_t backlog = 0, oldest = 0;
+    if (store_events_backlog(ctx->st, &backlog, &oldest) == STORE_OK && oldest > 0)
+        health_assess_webhooks(backlog, store_now_ms() - oldest, hr);
+}
+
+void api_events_metrics(const http_context *ctx, buf *out)
+{
+    int64_t backlog = 0, oldest = 0;
+    bool ok = store_events_backlog(ctx->st, &backlog, &oldest) == STORE_OK;
+    webhook_stats ws;
+    webhook_get_stats(ctx->webhooks, &ws);
+    int streams = 0, max_streams = 0;
+    events_hub_waiters(ctx->hub, &streams, &max_streams);
+    if (ok) {
+        buf_printf(out,
+                   "# HELP seqr_gateway_webhook_backlog Events waiting for webhook delivery.\n"
+                   "# TYPE seqr_gateway_webhook_backlog gauge\n"
+                   "seqr_gateway_webhook_backlog %lld\n"
+                   "# HELP seqr_gateway_webhook_oldest_undelivered_seconds Age of the oldest "
+                   "event waiting for delivery (0 when none).\n"
+                   "# TYPE seqr_gateway_webhook_oldest_undelivered_seconds gauge\n"
+                   "seqr_gateway_webhook_oldest_undelivered_seconds %lld\n",
+                   (long long)backlog,
+                   (long long)(oldest > 0 ? (store_now_ms() - oldest) / 1000 : 0));
+    }
+    buf_printf(out,
+               "# HELP seqr_gateway_webhook_deliveries_total Webhook attempts by outcome.\n"
+               "# TYPE seqr_gateway_webhook_deliveries_total counter\n"
+               "seqr_gateway_webhook_deliveries_total{outcome=\"delivered\"} %llu\n"
+               "seqr_gateway_webhook_deliveries_total{outcome=\"failed\"} %llu\n"
+               "# HELP seqr_gateway_webhook_given_up_total Events no longer retried (410, or "
+               "retried out).\n"
+               "# TYPE seqr_gateway_webhook_given_up_total counter\n"
+               "seqr_gateway_webhook_given_up_total %llu\n"
+               "# HELP seqr_gateway_webhook_in_flight Webhook requests under way.\n"
+               "# TYPE seqr_gateway_webhook_in_flight gauge\n"
+               "seqr_gateway_webhook_in_flight %d\n"
+               "# HELP seqr_gateway_event_streams Long-polls and event streams open.\n"
+               "# TYPE seqr_gateway_event_streams gauge\n"
+               "seqr_gateway_event_streams %d\n",
+               (unsigned long long)ws.delivered, (unsigned long long)ws.attempts_failed,
+               (unsigned long long)ws.given_up, ws.in_flight, streams);
+}
+
 void api_events_health(const http_context *ctx, json_t *health)
 {
     json_t *w = json_object();

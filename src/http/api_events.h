@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "health.h"
 #include "http/server.h"
 #include "invoice.h"
 
@@ -34,6 +35,10 @@ void api_events_wait_invoice(const http_context *ctx, const http_request *req, c
 /* False with a 422 webhooks_not_configured in err when the invoice names a
  * webhookUrl but [webhooks] secret is not set (webhooks are always signed). */
 bool api_events_check_invoice(const http_context *ctx, const invoice_input *in, api_error *err);
+/* Adds the webhook backlog's verdict to hr (health_assess_webhooks). */
+void api_events_assess(const http_context *ctx, health_report *hr);
+/* Appends the webhook metrics (Prometheus text format) to out. */
+void api_events_metrics(const http_context *ctx, buf *out);
 /* Adds "webhooks" (backlog, oldest undelivered age, delivery counters,
  * streams) to a /healthz object. */
 void api_events_health(const http_context *ctx, json_t *health);

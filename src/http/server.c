@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "http/access.h"
+#include "http/apikey.h"
 #include "log.h"
 #include "store.h"
 
@@ -64,24 +66,11 @@ const char *http_query(const http_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* Constant-time comparison of a presented key with the configured one: the
- * time taken depends only on the configured key's length. */
-static bool http_key_matches(const char *given, const char *expected)
-{
-    size_t n = strlen(expected);
-    size_t g = strlen(given);
-    unsigned char diff = (unsigned char)(g != n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = i < g ? (unsigned char)given[i] : 0;
-        diff |= (unsigned char)(c ^ (unsigned char)expected[i]);
-    }
-    return diff == 0;
-}
-
+/* The key set (http/apikey.c) holds the current key and, during a rotation's
+ * overlap, the previous one. */
 static bool http_authorized(const http_context *ctx, struct MHD_Connection *conn)
 {
-    const char *key = ctx->cfg->http_api_key;
-    if (key == NULL || key[0] == '\0')
+    if (!http_apikey_required(ctx->keys))
         return true;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
@@ -89,7 +78,7 @@ static bool http_authorized(const http_context *ctx, struct MHD_Connection *conn
     h += 7;
     while (*h == ' ')
         h++;
-    return http_key_matches(h, key);
+    return http_apikey_check(ctx->keys, h);
 }
 
 static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *resp)
@@ -258,8 +247,7 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     }
     if (resp.status == 0)
         http_respond_fail(&resp, 500, "internal_error", NULL, "no answer was produced");
-    log_info("%s %s -> %d (%lld ms)", method, url, resp.status,
-             (long long)(store_now_ms() - cs->started));
+    http_access_record(method, url, &resp, store_now_ms() - cs->started);
     enum MHD_Result ret = http_send(conn, &resp);
     http_response_free(&resp);
     return ret;

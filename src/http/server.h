@@ -24,16 +24,20 @@
 #include "events.h"
 #include "poller.h"
 #include "service.h"
+#include "store.h"
 
 /* What the endpoints need; all borrowed. */
+typedef struct http_apikey http_apikey;
+
 typedef struct {
     const config *cfg;
     service *svc;
     poller *poller;
     int64_t started_ms;
+    http_apikey *keys; /* the accepted API keys (rotated on reload) */
+    store *st;         /* for POST /admin/backup and the event feed */
     /* >>> events */
-    store *st;                /* the event feed reads the outbox directly */
-    events_hub *hub;          /* waits for new events (long-poll, SSE) */
+    events_hub *hub;                 /* waits for new events (long-poll, SSE) */
     struct webhook_worker *webhooks; /* may be NULL: delivery statistics */
     /* <<< events */
 } http_context;

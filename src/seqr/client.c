@@ -64,6 +64,8 @@ struct seqr_client {
     int n_pool;
     CURL **status_pool; /* SEQR_STATUS_POOL_MAX slots, under pool_lock */
     int n_status_pool;
+    void (*observe)(void *ud, const char *op, seqr_err err, int result_code, int64_t elapsed_us);
+    void *observe_ud;
 };
 
 /* One transfer's answer. */
@@ -345,6 +347,8 @@ seqr_client *seqr_client_new(const seqr_client_options *opts)
         goto fail;
     }
     c->share_locks_ready = true;
+    c->observe = opts->observe;
+    c->observe_ud = opts->observe_ud;
 
     ok = ok && seqr_copy(opts->url, false, &c->url);
     ok = ok && seqr_copy(opts->ca_file, true, &c->ca_file);
@@ -564,7 +568,18 @@ typedef struct {
     seqr_xfer x;       /* the answer */
     const char *extra; /* one more secret to scrub (registerTerminal's password) */
     char why[256];     /* builder's error */
+    bool sent;         /* the transfer ran: observed in seqr_call_end */
+    int64_t elapsed_us;
 } seqr_call;
+
+/* The transfer's total time in microseconds (0 if curl cannot say). */
+static int64_t seqr_elapsed_us(CURL *h)
+{
+    curl_off_t t = 0;
+    if (curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &t) != CURLE_OK)
+        return 0;
+    return (int64_t)t;
+}
 
 static seqr_err seqr_call_begin(seqr_call *call, seqr_client *c, const seqr_call_opts *o,
                                 const char *op, seqr_principal_type type, seqr_result *res)
@@ -617,6 +632,8 @@ static seqr_err seqr_call_send(seqr_call *call, seqr_err built)
         goto cleanup;
     }
     CURLcode rc = curl_easy_perform(h);
+    call->sent = true;
+    call->elapsed_us = seqr_elapsed_us(h);
     e = seqr_transfer_outcome(call->c, call->op, h, rc, &call->x, res);
     if (e == SEQR_OK)
         log_debug("seqr %s answer: HTTP %ld, %zu bytes", call->op, res->http_status,
@@ -639,6 +656,8 @@ static seqr_err seqr_call_parsed(seqr_call *call, seqr_err parsed)
 
 static seqr_err seqr_call_end(seqr_call *call, seqr_err e)
 {
+    if (call->sent && call->c->observe != NULL)
+        call->c->observe(call->c->observe_ud, call->op, e, call->res->code, call->elapsed_us);
     seqr_scrub_result(call->c, call->res, call->ctx.password);
     if (call->extra != NULL)
         seqr_scrub_result(NULL, call->res, call->extra);
@@ -929,6 +948,8 @@ seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc, seqr_pa
     if (e == SEQR_OK)
         e = seqr_check_http(
             op, seqr_parse_get_payment_status(r->x.body.data, r->x.body.len, out, res), res);
+    if (r->c->observe != NULL)
+        r->c->observe(r->c->observe_ud, op, e, res->code, seqr_elapsed_us(r->easy));
     seqr_scrub_result(r->c, res, r->password);
     return e;
 }

@@ -80,6 +80,12 @@ typedef struct {
     const char *reseller_id; /* RESELLERUSER principal (may be NULL/"") */
     const char *reseller_user_id;
     const char *reseller_password;
+    /* Optional: told of every SOAP call that went out (blocking calls and
+     * seqr_status_request_finish): operation, outcome, SEQR resultCode (-1
+     * when there was none) and the transfer's duration in microseconds.
+     * Called on the calling thread, so it must be thread-safe. */
+    void (*observe)(void *ud, const char *op, seqr_err err, int result_code, int64_t elapsed_us);
+    void *observe_ud;
 } seqr_client_options;
 
 typedef struct seqr_client seqr_client;
