@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "gwtest.h"
+#include "webhook.h"
+#include "webhook_sign.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define MAX_REFS 128
@@ -448,10 +450,36 @@ START_TEST(kill9_every_change_has_its_event)
 }
 END_TEST
 
+/* The Standard Webhooks specification's own example: same secret, id,
+ * timestamp and body give the signature the reference libraries compute. */
+START_TEST(standard_webhooks_vector)
+{
+    webhook_key key;
+    const char *why = NULL;
+    ck_assert(webhook_key_parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &key, &why));
+    ck_assert_int_eq(key.len, 24);
+    char sig[WEBHOOK_SIGNATURE_LEN];
+    const char body[] = "{\"test\": 2432232314}";
+    ck_assert(webhook_sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                           strlen(body), sig));
+    ck_assert_str_eq(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    ck_assert(!webhook_key_parse("whsec_", &key, &why));
+    ck_assert_ptr_nonnull(why);
+    ck_assert(!webhook_key_parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS=", &key, &why));
+    ck_assert(!webhook_key_parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &key, &why));
+    ck_assert_int_eq(webhook_backoff_ms(1, 3600000), 1000);
+    ck_assert_int_eq(webhook_backoff_ms(4, 3600000), 8000);
+    ck_assert_int_eq(webhook_backoff_ms(40, 3600000), 3600000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("webhooks");
-    TCase *tc = tcase_create("signed");
+    TCase *tc = tcase_create("sign");
+    tcase_add_test(tc, standard_webhooks_vector);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("signed");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, signed_events_feed_and_stream);
     suite_add_tcase(s, tc);
