@@ -200,7 +200,7 @@ json_t *events_render(const store_event *ev)
     json_object_set_new(o, "createdAt", events_time(ev->at));
     json_t *ref = json_object_get(data, "invoiceReference");
     json_object_set(o, "invoiceReference", ref ? ref : json_null());
-    json_object_set_new(o, "object", json_string(ev->refund_id > 0 ? "refund" : "invoice"));
+    json_object_set_new(o, "kind", json_string(ev->refund_id > 0 ? "refund" : "invoice"));
     json_object_set_new(o, "data", data);
     return o;
 }

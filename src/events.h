@@ -51,7 +51,7 @@ bool events_hub_closing(events_hub *hub);
 int64_t events_now_mono_ms(void);
 
 /* The event in the contract's shape (caller decrefs):
- * {"id", "type", "createdAt", "invoiceReference", "data"} with data the
+ * {"id", "type", "createdAt", "invoiceReference", "kind", "data"} with data the
  * invoice or refund as it was after the change, money as decimal strings
  * and times as ISO 8601. NULL only when the stored data is not JSON. */
 json_t *events_render(const store_event *ev);

@@ -130,7 +130,7 @@ static size_t check_received(const gw_env *e, const receiver *r, bool require_al
         char key[32];
         snprintf(key, sizeof key, "%lld",
                  (long long)json_integer_value(json_object_get(json_object_get(ev, "data"), "id")));
-        if (json_object_get(ev, "object") && strcmp(gwt_str(ev, "object"), "refund") == 0)
+        if (json_object_get(ev, "kind") && strcmp(gwt_str(ev, "kind"), "refund") == 0)
             snprintf(key, sizeof key, "%s", gwt_str(ev, "invoiceReference"));
         json_int_t id = json_integer_value(json_object_get(ev, "id"));
         json_t *prev = json_object_get(last_per_invoice, gwt_str(ev, "invoiceReference"));

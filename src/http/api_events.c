@@ -33,7 +33,7 @@ static bool api_events_int(const http_request *req, http_response *resp, const c
         char msg[128];
         snprintf(msg, sizeof msg, "%s must be a whole number from %lld to %lld", name,
                  (long long)min, (long long)max);
-        http_respond_fail(resp, 400, "invalid_parameter", name, msg);
+        http_respond_fail(resp, 400, "invalid_value", name, msg);
         return false;
     }
     *out = n;
