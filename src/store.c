@@ -86,6 +86,7 @@ struct store {
     " done_at INTEGER NOT NULL DEFAULT 0);"                                                        \
     "CREATE INDEX events_invoice ON events(invoice_id, id);"                                       \
     "CREATE INDEX events_pending ON events(invoice_id, id) WHERE state = 'pending';"               \
+    "CREATE INDEX events_due ON events(next_at, id) WHERE state = 'pending';"                      \
     "CREATE TABLE delivery_attempts("                                                              \
     " id INTEGER PRIMARY KEY,"                                                                     \
     " event_id INTEGER NOT NULL REFERENCES events(id),"                                            \
@@ -1855,8 +1856,10 @@ store_err store_events_last_id(store *st, int64_t *id)
 
 store_err store_events_due(store *st, int64_t now, int limit, store_event_fn fn, void *ud)
 {
-    /* Spelt as the partial index events_pending is, so that only pending
-     * rows are read. */
+    /* Spelt as the partial indexes events_due (the walk, in due order, which
+     * stops after limit rows however long the backlog) and events_pending
+     * (the check for an earlier pending event of the invoice) are. Fresh
+     * events have next_at 0, so they come before retries. */
     static const char sql[] =
         "SELECT " STORE_EVENT_COLUMNS ", json_extract(i.doc, '$.webhookUrl'),"
         " json_extract(i.doc, '$.notificationUrl')"
@@ -1864,7 +1867,7 @@ store_err store_events_due(store *st, int64_t now, int limit, store_event_fn fn,
         " WHERE e.state = 'pending' AND e.next_at <= ?1"
         " AND NOT EXISTS(SELECT 1 FROM events p WHERE p.state = 'pending'"
         "  AND p.invoice_id = e.invoice_id AND p.id < e.id)"
-        " ORDER BY e.id LIMIT ?2";
+        " ORDER BY e.next_at, e.id LIMIT ?2";
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);
     store_err e = STORE_IO;

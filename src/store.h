@@ -289,7 +289,7 @@ store_err store_events_after(store *st, int64_t after, int64_t invoice_id, int l
 /* The highest event id (0 when none). */
 store_err store_events_last_id(store *st, int64_t *id);
 /* Deliverable events: the oldest pending event of each invoice, due by now,
- * oldest first, at most limit (per-invoice order: a later event waits for
+ * never tried ones first, then by due time, at most limit (per-invoice order: a later event waits for
  * the earlier one to end). */
 store_err store_events_due(store *st, int64_t now, int limit, store_event_fn fn, void *ud);
 /* Records one delivery attempt (url, HTTP status or 0, latency, error text or

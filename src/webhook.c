@@ -37,7 +37,8 @@ struct webhook_worker {
     CURLM *multi;
     pthread_t thread;
     atomic_bool stop;
-    atomic_bool woken; /* new events were committed */
+    atomic_bool woken;    /* new events were committed */
+    atomic_bool reenable; /* an operator redelivered: forget the 410s */
     webhook_job *jobs;
     int in_flight;
     unsigned int seed;
@@ -332,6 +333,8 @@ static void *webhook_main(void *arg)
     while (!atomic_load(&w->stop)) {
         int64_t now = events_now_mono_ms();
         int room = w->cfg->webhooks_max_in_flight - w->in_flight;
+        if (atomic_exchange(&w->reenable, false))
+            w->ndisabled = 0;
         if (atomic_exchange(&w->woken, false))
             next_scan = 0;
         if (room > 0 && now >= next_scan) {
@@ -353,7 +356,10 @@ static void *webhook_main(void *arg)
         }
         int running = 0;
         curl_multi_perform(w->multi, &running);
+        int before = w->in_flight;
         webhook_reap(w);
+        if (w->in_flight < before)
+            next_scan = 0; /* an ended event may have freed its invoice's next one */
         int64_t wait = next_scan - events_now_mono_ms();
         if (wait < 0)
             wait = 0;
@@ -427,6 +433,14 @@ void webhook_stop(webhook_worker *w)
     webhook_key_clear(&w->key);
     pthread_mutex_destroy(&w->stats_lock);
     free(w);
+}
+
+void webhook_reenable(webhook_worker *w)
+{
+    if (w == NULL)
+        return;
+    atomic_store(&w->reenable, true);
+    webhook_wake(w);
 }
 
 void webhook_get_stats(webhook_worker *w, webhook_stats *out)

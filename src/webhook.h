@@ -44,6 +44,9 @@ webhook_worker *webhook_start(const config *cfg, store *st, events_hub *hub, buf
  * pending and go out again after the restart) and frees. */
 void webhook_stop(webhook_worker *w);
 void webhook_get_stats(webhook_worker *w, webhook_stats *out);
+/* Forgets the URLs disabled by 410 Gone (an operator redelivered) and looks
+ * for due events now. w may be NULL. */
+void webhook_reenable(webhook_worker *w);
 
 /* The delay before retry number attempts (1 = the first retry), before
  * jitter: 1 s doubling, capped at max_ms. */

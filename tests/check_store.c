@@ -172,7 +172,8 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     "DROP TRIGGER events_invoice_sent; DROP TRIGGER events_invoice_unknown;"                       \
     " DROP TRIGGER events_invoice_rejected; DROP TRIGGER events_invoice_status;"                   \
     " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
-    " DROP TRIGGER events_refund; DROP TABLE delivery_attempts; DROP TABLE events;"
+    " DROP TRIGGER events_refund; DROP TABLE delivery_attempts; DROP TABLE events;"               \
+    " DELETE FROM sqlite_sequence WHERE name = 'events';"
 
 /* Takes a current database back to schema 3's shape (before migration 4). */
 #define UNDO_SCHEMA_4                                                                              \

@@ -124,6 +124,7 @@ void api_events_redeliver(const http_context *ctx, const http_request *req,
         http_respond_fail(resp, 500, "store_error", NULL, "the gateway's database failed");
         return;
     }
+    webhook_reenable(ctx->webhooks);
     log_info("event %lld queued for redelivery", id);
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(id));
