@@ -473,6 +473,51 @@ START_TEST(standard_webhooks_vector)
 }
 END_TEST
 
+/* 410 Gone ends an event (failed) and disables the URL; a redelivery after
+ * the shop fixed its endpoint goes out. */
+START_TEST(gone_disables_then_redeliver)
+{
+    gw_env e;
+    gwt_env_init(&e, "60");
+    receiver r;
+    receiver_init(&r, &e);
+    receiver_start(&r, &e, "gone");
+    start_with_webhooks(&e, &r, NULL);
+    char ref[64];
+    gwt_create_invoice(&e, ref);
+    long st;
+    json_t *j = NULL;
+    long long until = tu_now_ms() + 20000;
+    json_int_t event_id = 0;
+    for (;;) {
+        j = gwt_gw_call(&e, "GET", "/webhooks/deliveries", NULL, NULL, &st);
+        json_t *d = json_array_get(json_object_get(j, "deliveries"), 0);
+        if (d != NULL && strcmp(gwt_str(d, "eventState"), "failed") == 0) {
+            ck_assert_int_eq(json_integer_value(json_object_get(d, "httpStatus")), 410);
+            event_id = json_integer_value(json_object_get(d, "eventId"));
+            json_decref(j);
+            break;
+        }
+        json_decref(j);
+        ck_assert_msg(tu_now_ms() < until, "the 410 did not fail the event");
+        tu_sleep_ms(50);
+    }
+    j = gwt_gw_call(&e, "GET", "/healthz", NULL, NULL, &st);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "webhooks"), "givenUp")),
+                     1);
+    json_decref(j);
+    tu_stop(&r.proc, SIGTERM, 5000);
+    receiver_start(&r, &e, "ok");
+    char path[64];
+    snprintf(path, sizeof path, "/events/%lld/redeliver", (long long)event_id);
+    json_decref(gwt_gw_call(&e, "POST", path, "{}", NULL, &st));
+    ck_assert_int_eq(st, 202);
+    wait_all_received(&e, &r, 20000);
+    gwt_env_stop(&e);
+    tu_stop(&r.proc, SIGTERM, 5000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("webhooks");
@@ -482,6 +527,10 @@ int main(void)
     tc = tcase_create("signed");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, signed_events_feed_and_stream);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gone");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, gone_disables_then_redeliver);
     suite_add_tcase(s, tc);
     tc = tcase_create("down");
     tcase_set_timeout(tc, 600);
