@@ -76,6 +76,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 ThreadingHTTPServer.daemon_threads = True
+# The default listen backlog (5) drops connections of a burst, which then
+# wait for TCP's 1 s SYN retransmit: a receiver's fault, not the gateway's.
+ThreadingHTTPServer.request_queue_size = 1024
 srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
 sys.stdout.write("listening\n")
 sys.stdout.flush()
