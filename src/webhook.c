@@ -39,6 +39,7 @@ struct webhook_worker {
     atomic_bool stop;
     atomic_bool woken;    /* new events were committed */
     atomic_bool reenable; /* an operator redelivered: forget the 410s */
+    atomic_int busy;      /* in_flight, for webhook_wake() */
     webhook_job *jobs;
     int in_flight;
     unsigned int seed;
@@ -60,8 +61,13 @@ int64_t webhook_backoff_ms(int attempts, int64_t max_ms)
 static void webhook_wake(void *ud)
 {
     webhook_worker *w = ud;
-    atomic_store(&w->woken, true);
-    curl_multi_wakeup(w->multi);
+    /* Runs on every commit that wrote events (with the store's lock held):
+     * a syscall only when the worker is not already woken and has room to
+     * start a delivery; otherwise it sees the flag when a delivery ends. */
+    if (atomic_exchange(&w->woken, true))
+        return;
+    if (atomic_load(&w->busy) < w->cfg->webhooks_max_in_flight)
+        curl_multi_wakeup(w->multi);
 }
 
 static bool webhook_disabled(const webhook_worker *w, const char *url)
@@ -366,6 +372,7 @@ static void *webhook_main(void *arg)
         pthread_mutex_lock(&w->stats_lock);
         w->stats.in_flight = w->in_flight;
         pthread_mutex_unlock(&w->stats_lock);
+        atomic_store(&w->busy, w->in_flight);
         if (atomic_load(&w->woken))
             wait = 0;
         curl_multi_poll(w->multi, NULL, 0, (int)wait, NULL);
@@ -440,7 +447,8 @@ void webhook_reenable(webhook_worker *w)
     if (w == NULL)
         return;
     atomic_store(&w->reenable, true);
-    webhook_wake(w);
+    atomic_store(&w->woken, true);
+    curl_multi_wakeup(w->multi);
 }
 
 void webhook_get_stats(webhook_worker *w, webhook_stats *out)

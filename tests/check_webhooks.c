@@ -281,6 +281,49 @@ START_TEST(signed_events_feed_and_stream)
     buf_free(&types);
     json_decref(lines);
 
+    /* An invoice's own notificationUrl gets its invoice.paid (SEQR keeps
+     * notifying the gateway); its own webhookUrl gets all of its events. */
+    char body[1024], nref[64], wref[64];
+    snprintf(body, sizeof body,
+             "{\"currency\":\"SEK\",\"notificationUrl\":\"http://127.0.0.1:%d/shop-notify\","
+             "\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"5.00\"}]}",
+             r.port);
+    j = gwt_gw_call(&e, "POST", "/invoices", body, NULL, &st);
+    ck_assert_int_eq(st, 201);
+    snprintf(nref, sizeof nref, "%s", gwt_str(j, "invoiceReference"));
+    json_decref(j);
+    snprintf(body, sizeof body,
+             "{\"currency\":\"SEK\",\"webhookUrl\":\"http://127.0.0.1:%d/own\","
+             "\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"5.00\"}]}",
+             r.port);
+    j = gwt_gw_call(&e, "POST", "/invoices", body, NULL, &st);
+    ck_assert_int_eq(st, 201);
+    ck_assert_ptr_nonnull(strstr(gwt_str(j, "webhookUrl"), "/own"));
+    snprintf(wref, sizeof wref, "%s", gwt_str(j, "invoiceReference"));
+    json_decref(j);
+    gwt_sim_pay(&e, nref);
+    gwt_sim_pay(&e, wref);
+    json_decref(gwt_wait_status(&e, nref, "PAID", 10000));
+    json_decref(gwt_wait_status(&e, wref, "PAID", 10000));
+    wait_all_received(&e, &r, 20000);
+    lines = receiver_lines(&r);
+    int checked = 0;
+    json_array_foreach(lines, i, l)
+    {
+        json_t *ev = json_object_get(l, "event");
+        const char *type = gwt_str(ev, "type");
+        if (strcmp(gwt_str(ev, "invoiceReference"), nref) == 0) {
+            ck_assert_str_eq(gwt_str(l, "path"),
+                             strcmp(type, "invoice.paid") == 0 ? "/shop-notify" : "/hook");
+            checked++;
+        } else if (strcmp(gwt_str(ev, "invoiceReference"), wref) == 0) {
+            ck_assert_str_eq(gwt_str(l, "path"), "/own");
+            checked++;
+        }
+    }
+    ck_assert_int_ge(checked, 4);
+    json_decref(lines);
+
     /* The stream of a final invoice replays and ends; Last-Event-ID resumes. */
     bg_get again = {&e, "", 0, NULL};
     snprintf(again.path, sizeof again.path, "/invoices/%s/events", canceled);

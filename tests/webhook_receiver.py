@@ -2,7 +2,7 @@
 """A shop's webhook endpoint for the tests: verifies every request's Standard
 Webhooks signature with its own implementation (Python's hmac and hashlib,
 nothing of the gateway's), and appends one JSON line per request to --out:
-{"msgId", "ok", "event"} (ok false: the signature did not verify).
+{"msgId", "ok", "event", "path", "at"} (ok false: the signature did not verify).
 
 --mode ok answers 200; hang waits --hang seconds, then answers 200; gone
 answers 410. Usage: webhook_receiver.py --port P --secret whsec_... --out F
@@ -63,7 +63,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             event = None
         line = json.dumps({"msgId": self.headers.get("webhook-id"), "ok": ok, "event": event,
-                           "at": time.time()})
+                           "path": self.path, "at": time.time()})
         with LOCK:
             with open(args.out, "a") as f:
                 f.write(line + "\n")
