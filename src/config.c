@@ -63,6 +63,14 @@ static const config_key config_keys[] = {
      false, false, 0},
     {"http", "connection_timeout_s", CONFIG_INT, CONFIG_AT(http_connection_timeout_s), "30", 1,
      3600, false, false, 0},
+    {"http", "max_connections_per_ip", CONFIG_INT, CONFIG_AT(http_max_connections_per_ip), "16",
+     1, 100000, false, false, 0},
+    {"http", "request_timeout_s", CONFIG_INT, CONFIG_AT(http_request_timeout_s), "60", 1, 3600,
+     false, false, 0},
+    {"http", "idempotency_ttl_s", CONFIG_LONG, CONFIG_AT(http_idempotency_ttl_s), "86400", 60,
+     2592000, false, false, 0},
+    {"http", "allowed_hosts", CONFIG_STR, CONFIG_AT(http_allowed_hosts), NULL, 0, 0, false, false,
+     0},
     {"http", "max_streams", CONFIG_INT, CONFIG_AT(http_max_streams), "256", 1, 100000, false,
      false, 0},
     {"seqr", "url", CONFIG_STR, CONFIG_AT(seqr_url), NULL, 0, 0, true, false, CONFIG_CHECK_URL},
@@ -83,6 +91,7 @@ static const config_key config_keys[] = {
     {"reseller", "password", CONFIG_STR, CONFIG_AT(reseller_password), NULL, 0, 0, false, true, 0},
     {"store", "path", CONFIG_STR, CONFIG_AT(store_path), "/var/lib/seqr-gateway/gateway.db", 0, 0,
      false, false, 0},
+    {"store", "key_file", CONFIG_STR, CONFIG_AT(store_key_file), NULL, 0, 0, false, false, 0},
     {"poller", "interval_ms", CONFIG_LONG, CONFIG_AT(poller_interval_ms), "1000", 100, 60000, false,
      false, 0},
     {"poller", "invoice_ttl_s", CONFIG_LONG, CONFIG_AT(poller_invoice_ttl_s), "900", 10, 604800,
@@ -91,6 +100,8 @@ static const config_key config_keys[] = {
      false, 0},
     {"poller", "max_in_flight", CONFIG_INT, CONFIG_AT(poller_max_in_flight), "256", 1, 10000, false,
      false, 0},
+    {"poller", "poll_timeout_ms", CONFIG_LONG, CONFIG_AT(poller_poll_timeout_ms), "3000", 100,
+     5000, false, false, 0},
     {"invoice", "title", CONFIG_STR, CONFIG_AT(invoice_title), NULL, 0, 0, false, false, 0},
     {"invoice", "cashier_id", CONFIG_STR, CONFIG_AT(invoice_cashier_id), "web", 0, 0, false, false,
      0},
@@ -301,6 +312,13 @@ static bool config_loopback_url(const char *u)
     h = h ? h + 3 : u;
     return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost", 9) == 0 ||
            strncmp(h, "[::1]", 5) == 0;
+}
+
+/* True for a listen address only this host can reach. */
+static bool config_loopback_listen(const char *h)
+{
+    return strncmp(h, "127.", 4) == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 ||
+           strcmp(h, "[::1]") == 0;
 }
 
 /* Value checks beyond the type; returns a message or NULL. */
@@ -552,6 +570,12 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
     }
     if (cfg->store_path[0] == '\0')
         config_problem(errors, &problems, path, 0, "store", "path", "must not be empty");
+    if (cfg->http_api_key[0] == '\0' && config_host_valid(cfg->http_listen) &&
+        !config_loopback_listen(cfg->http_listen))
+        config_problem(errors, &problems, path, 0, "http", "api_key",
+                       "required when listen (%s) is not a loopback address: without it anyone "
+                       "who reaches the port could issue invoices and refunds",
+                       cfg->http_listen);
     int reseller = (cfg->reseller_id[0] != '\0') + (cfg->reseller_user_id[0] != '\0') +
                    (cfg->reseller_password[0] != '\0');
     if (cfg->webhooks_url[0] != '\0' && cfg->webhooks_secret[0] == '\0')

@@ -24,6 +24,11 @@ typedef struct {
     long http_max_body_bytes;      /* extension: request body cap, default 1048576 */
     int http_max_connections;      /* extension: default 512 */
     int http_connection_timeout_s; /* extension: idle client timeout, default 30 */
+    int http_max_connections_per_ip; /* extension: default 16 (well below max_connections) */
+    int http_request_timeout_s;      /* extension: whole request (body upload), default 60 */
+    long http_idempotency_ttl_s;     /* extension: how long Idempotency-Keys are kept, 86400 */
+    char *http_allowed_hosts;        /* extension: Host names accepted besides IP literals,
+                                        localhost and listen (comma-separated, "" = none) */
     int http_max_streams; /* extension: long-polls and event streams open at once, default 256 */
 
     /* [seqr] */
@@ -43,12 +48,14 @@ typedef struct {
 
     /* [store] */
     char *store_path; /* default "/var/lib/seqr-gateway/gateway.db" */
+    char *store_key_file; /* extension: key encrypting terminal passwords; "" = path + ".key" */
 
     /* [poller] */
     long poller_interval_ms;   /* 100..60000, default 1000 */
     long poller_invoice_ttl_s; /* 10..604800, default 900 */
     bool poller_auto_receipt;  /* default true */
     int poller_max_in_flight;  /* extension: concurrent getPaymentStatus, default 256 */
+    long poller_poll_timeout_ms; /* extension: one getPaymentStatus, 100..5000, default 3000 */
 
     /* [invoice] defaults for the invoice fields SEQR requires when the shop gives none */
     char *invoice_title;      /* "" in the file = [receipt] store_name */

@@ -40,6 +40,13 @@ void health_assess(const health_input *in, health_report *out)
         snprintf(r->message, sizeof r->message,
                  "poll gap p99 %lld ms is over %d ms (SEQR reverses unseen payments after ~20 s)",
                  (long long)in->gap_p99_ms, HEALTH_GAP_P99_LIMIT_MS);
+    /* Live, unlike the p99 of a finished window: an invoice unpolled for 15 s
+     * has 5 s left before SEQR reverses its payment. */
+    if (in->gap_alarm && (r = health_add(out, HEALTH_DEGRADED, "poll_gap_open")) != NULL)
+        snprintf(r->message, sizeof r->message,
+                 "an invoice has gone %lld ms without a poll (SEQR reverses unseen payments "
+                 "after ~20 s)",
+                 (long long)in->gap_open_max_ms);
     if (in->unknown_outcomes > 0 &&
         (r = health_add(out, HEALTH_DEGRADED, "unknown_outcomes")) != NULL)
         snprintf(r->message, sizeof r->message,
@@ -58,6 +65,8 @@ void health_assess_poller(const poller_stats *ps, bool store_ok, int64_t unknown
         .now_ms = store_now_ms(),
         .gap_p99_ms = ps->gap_p99_ms,
         .gap_samples = ps->gap_samples,
+        .gap_open_max_ms = ps->gap_open_max_ms,
+        .gap_alarm = ps->gap_alarm,
         .unknown_outcomes = unknown_outcomes,
     };
     health_assess(&in, out);

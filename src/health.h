@@ -31,10 +31,12 @@ typedef struct {
     int64_t now_ms;           /* wall clock */
     int64_t gap_p99_ms;       /* poll gap p99 over the last window */
     uint64_t gap_samples;     /* samples behind gap_p99_ms */
+    int64_t gap_open_max_ms;  /* the longest any invoice has gone unpolled right now */
+    bool gap_alarm;           /* gap_open_max_ms reached the poller's alarm (15 s) */
     int64_t unknown_outcomes; /* invoices/refunds in doubt (-1 = unknown) */
 } health_input;
 
-#define HEALTH_MAX_REASONS 4
+#define HEALTH_MAX_REASONS 5
 
 typedef struct {
     const char *code;  /* static: "store_failing", "seqr_unreachable", ... */

@@ -148,10 +148,15 @@ static void log_write(log_level level, const char *fmt, va_list ap)
         buf_printf(&line, "%s %s ", ts, log_names[level]);
     }
     log_redact_locked(buf_cstr(&raw), &line);
-    /* One event, one line: fold embedded newlines. */
-    for (size_t i = 0; i < line.len; i++)
-        if (line.data[i] == '\n' || line.data[i] == '\r')
+    /* One event, one line, and nothing a terminal would act on: newlines
+     * fold to spaces, other control characters (ESC, BEL, DEL...) become '?'. */
+    for (size_t i = 0; i < line.len; i++) {
+        unsigned char c = (unsigned char)line.data[i];
+        if (c == '\n' || c == '\r')
             line.data[i] = ' ';
+        else if ((c < 0x20 && c != '\t') || c == 0x7f)
+            line.data[i] = '?';
+    }
     buf_putc(&line, '\n');
     fwrite(line.data, 1, line.len, stderr);
     fflush(stderr);

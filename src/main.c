@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -36,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "poller.h"
+#include "secretbox.h"
 #include "seqr/seqr.h"
 #include "service.h"
 #include "store.h"
@@ -223,6 +225,30 @@ done:
     sd_notify(0, "READY=1");
 }
 
+/* url for the log: a "user:password@" in it becomes "***@". */
+static void main_url_shown(const char *url, char *out, size_t size)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    size_t authority = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', authority);
+    if (at == NULL)
+        snprintf(out, size, "%s", url);
+    else
+        snprintf(out, size, "%.*s***%s", (int)(host - url), url, at);
+}
+
+/* Secrets live in this process's memory (API key, SEQR passwords, terminal
+ * passwords once decrypted): no core dump, and no ptrace or /proc/PID/mem by
+ * other processes of the same user. (setrlimit(RLIMIT_CORE) is not called
+ * here: the unit's system call filter forbids @resources; it sets
+ * LimitCORE=0 instead.) */
+static void main_no_dumps(void)
+{
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        log_warn("cannot mark the process non-dumpable (prctl)");
+}
+
 /* Up to max_in_flight SEQR connections plus max_connections clients need
  * more descriptors than the usual soft limit of 1024: raise it to the hard
  * limit (systemd's default hard limit is 524288), as systemd advises. */
@@ -258,6 +284,7 @@ static int main_run(const char *path)
     log_level level = LOG_LEVEL_INFO;
     log_parse_level(cfg.log_level, &level);
     log_set_level(level);
+    main_no_dumps();
     log_add_secret(cfg.seqr_password);
     log_add_secret(cfg.http_api_key);
     log_add_secret(cfg.reseller_password);
@@ -286,6 +313,22 @@ static int main_run(const char *path)
         log_error("store: %s", buf_cstr(&err));
         goto cleanup;
     }
+    /* The key that encrypts registered terminals' passwords: a file apart
+     * from the database (created on first start). */
+    buf key_path = BUF_INIT;
+    if (cfg.store_key_file[0] != '\0')
+        buf_puts(&key_path, cfg.store_key_file);
+    else
+        buf_printf(&key_path, "%s.key", cfg.store_path);
+    unsigned char key[SECRETBOX_KEY_LEN];
+    bool key_ok = secretbox_key_load(buf_cstr(&key_path), key, &err);
+    buf_free(&key_path);
+    if (!key_ok || store_set_secret_key(st, key) != STORE_OK) {
+        log_error("store: %s", key_ok ? "sealing terminal passwords failed" : buf_cstr(&err));
+        memset(key, 0, sizeof key);
+        goto cleanup;
+    }
+    memset(key, 0, sizeof key);
     char ua[64];
     snprintf(ua, sizeof ua, "seqr-gateway/%s", SEQR_VERSION);
     seqr_client_options so = {
@@ -333,8 +376,10 @@ static int main_run(const char *path)
         log_error("http: %s", buf_cstr(&err));
         goto cleanup;
     }
+    char seqr_shown[512];
+    main_url_shown(cfg.seqr_url, seqr_shown, sizeof seqr_shown);
     log_info("seqr-gateway %s listening on http://%s:%d (SEQR at %s)", SEQR_VERSION,
-             cfg.http_listen, cfg.http_port, cfg.seqr_url);
+             cfg.http_listen, cfg.http_port, seqr_shown);
     main_status_memo memo = {"", ""};
     sd_notify(0, "READY=1");
     main_status(&cfg, svc, pol, st, &memo);

@@ -23,6 +23,10 @@
 #define POLLER_GAP_BUCKET_MS 10
 #define POLLER_GAP_BUCKETS 2001
 #define POLLER_GAP_WINDOW_MS 10000
+/* The 20-second rule's alarm: an invoice not polled for this long. */
+#define POLLER_GAP_ALARM_MS 15000
+/* How often the open gaps of all invoices are looked at. */
+#define POLLER_GAP_SCAN_MS 500
 /* Socket events taken from epoll per wake-up. */
 #define POLLER_EPOLL_BATCH 256
 
@@ -37,6 +41,7 @@ typedef struct poller_entry {
     int64_t last_launch; /* monotonic ms of the previous poll, 0 before the first */
     int failures;
     bool in_flight;
+    bool poke_pending; /* poked while in flight: poll again as soon as it ends */
     bool expire_requested;
     size_t heap_index;        /* valid while !in_flight */
     seqr_status_request *req; /* the call under way while in_flight */
@@ -83,6 +88,7 @@ struct poller {
     uint32_t gap_hist[POLLER_GAP_BUCKETS];
     uint64_t gap_count;
     int64_t gap_window_start;
+    int64_t gap_scan_at;
 
     pthread_t thread, job_thread;
     bool started;
@@ -473,6 +479,8 @@ static void poller_drain_inbox(poller *p, int64_t now)
         if (rev->poke) {
             if (e != NULL && !e->in_flight)
                 poller_heap_reschedule(p, e, now);
+            else if (e != NULL)
+                e->poke_pending = true; /* the answer under way may predate the news */
         } else if (e == NULL) {
             e = malloc(sizeof *e);
             if (e == NULL)
@@ -509,6 +517,12 @@ static void poller_launch(poller *p, poller_entry *e)
         return;
     }
     CURL *easy = seqr_status_request_easy(r);
+    /* A poll gets a short timeout of its own: one hanging call plus backoff
+     * must stay well inside SEQR's 20 seconds. */
+    long poll_timeout = p->cfg->poller_poll_timeout_ms < p->cfg->seqr_timeout_ms
+                            ? p->cfg->poller_poll_timeout_ms
+                            : p->cfg->seqr_timeout_ms;
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, poll_timeout);
     /* CURLOPT_PRIVATE points at the request; the request points at the entry. */
     seqr_status_request_set_user(r, e);
     if (curl_multi_add_handle(p->multi, easy) != CURLM_OK) {
@@ -545,6 +559,8 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
     e->in_flight = false;
     e->req = NULL;
     p->in_flight--;
+    bool poked = e->poke_pending;
+    e->poke_pending = false;
 
     pthread_mutex_lock(&p->lock);
     p->stats.polls++;
@@ -584,7 +600,7 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
         }
         /* Keep the cadence: next poll one interval after this one was due. */
         int64_t next = e->due + p->cfg->poller_interval_ms;
-        e->due = next > now ? next : now;
+        e->due = next > now && !poked ? next : now;
         poller_heap_push(p, e);
         return;
     }
@@ -645,6 +661,33 @@ static void poller_gap_rotate(poller *p, int64_t now)
     memset(p->gap_hist, 0, sizeof p->gap_hist);
     p->gap_count = 0;
     p->gap_window_start = now;
+}
+
+/* The longest time any invoice has now gone without a poll being launched,
+ * looked at every POLLER_GAP_SCAN_MS: the gap histogram only learns of a gap
+ * once it has ended, too late for an alarm. */
+static void poller_gap_scan(poller *p, int64_t now)
+{
+    if (now - p->gap_scan_at < POLLER_GAP_SCAN_MS)
+        return;
+    p->gap_scan_at = now;
+    int64_t open = 0;
+    for (size_t i = 0; i < p->nbuckets; i++)
+        for (poller_entry *e = p->buckets[i]; e; e = e->next_in_bucket)
+            if (e->last_launch > 0 && now - e->last_launch > open)
+                open = now - e->last_launch;
+    pthread_mutex_lock(&p->lock);
+    bool was = p->stats.gap_alarm;
+    p->stats.gap_open_max_ms = open;
+    p->stats.gap_alarm = open >= POLLER_GAP_ALARM_MS;
+    bool is = p->stats.gap_alarm;
+    pthread_mutex_unlock(&p->lock);
+    if (is && !was)
+        log_error("an invoice has not been polled for %lld ms: SEQR reverses payments not "
+                  "fetched within 20 s",
+                  (long long)open);
+    else if (was && !is)
+        log_info("every invoice is polled again within %lld ms", (long long)open);
 }
 
 static bool poller_stopping(poller *p)
@@ -736,6 +779,7 @@ static void *poller_main(void *arg)
         poller_collect(p);
 
         poller_gap_rotate(p, poller_mono_ms());
+        poller_gap_scan(p, poller_mono_ms());
         int timeout = POLLER_MAX_SLEEP_MS;
         if (!stopping && p->heap_len > 0 && p->in_flight < p->cfg->poller_max_in_flight) {
             int64_t wait = p->heap[0]->due - poller_mono_ms();

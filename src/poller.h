@@ -40,6 +40,10 @@ typedef struct {
      * window (10 ms resolution): the 20-second rule's safety margin. */
     int64_t gap_p50_ms, gap_p99_ms, gap_max_ms;
     uint64_t gap_samples;
+    /* The longest an invoice has gone unpolled right now (every 0.5 s), and
+     * the alarm when that reaches 15 s, before SEQR's 20 s run out. */
+    int64_t gap_open_max_ms;
+    bool gap_alarm;
 } poller_stats;
 
 /* All arguments are borrowed and must outlive the poller. */

@@ -93,6 +93,11 @@ void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, cons
                       op, res->message);
         err->retry_after_s = 5;
         break;
+    case SEQR_ERR_UNAVAILABLE:
+        api_error_set(err, 503, "seqr_unavailable", NULL, "SEQR is unavailable for %s: %s", op,
+                      res->message);
+        err->retry_after_s = 5;
+        break;
     case SEQR_ERR_TIMEOUT:
         api_error_set(err, 504, "seqr_timeout", NULL, "SEQR did not answer %s in time", op);
         break;
@@ -106,6 +111,16 @@ void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, cons
                       res->message);
         break;
     }
+}
+
+/* For a call that moves money (sendInvoice, refundPayment): true when the
+ * request may have reached SEQR although no valid answer came back. Only a
+ * refusal before sending (connect, TLS, invalid) or a definite answer (result
+ * code, SOAP fault) means it did not happen. */
+static bool service_outcome_unknown(seqr_err e)
+{
+    return e == SEQR_ERR_TIMEOUT || e == SEQR_ERR_BAD_ANSWER || e == SEQR_ERR_INTERNAL ||
+           e == SEQR_ERR_UNAVAILABLE;
 }
 
 static void service_store_error(api_error *err, store_err e, const char *what)
@@ -412,7 +427,7 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     int64_t id = inv.id;
     if (e != SEQR_OK) {
         store_invoice_clear(&inv);
-        bool unknown = e == SEQR_ERR_TIMEOUT || e == SEQR_ERR_BAD_ANSWER || e == SEQR_ERR_INTERNAL;
+        bool unknown = service_outcome_unknown(e);
         store_invoice_send_failed(svc->st, id, unknown ? STORE_SEND_UNKNOWN : STORE_SEND_REJECTED,
                                   res.message);
         if (unknown)
@@ -478,6 +493,18 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
                                            ps->ers_reference[0] ? ps->ers_reference : NULL, receipt,
                                            &changed);
     free(receipt);
+    if (e == STORE_CONFLICT) {
+        /* Stale: another answer (the poller's, say PAID) is newer. What is
+         * stored decides whether polling is over. */
+        log_debug("invoice %s: stale answer %s (version %lld) ignored", ref,
+                  seqr_status_name(ps->status), (long long)ps->version);
+        store_invoice inv;
+        if (store_invoice_get(svc->st, ref, &inv) == STORE_OK) {
+            *final = seqr_status_is_final(seqr_status_parse(inv.status));
+            store_invoice_clear(&inv);
+        }
+        return;
+    }
     if (e != STORE_OK) {
         log_error("invoice %s: storing status %s failed (%s)", ref, seqr_status_name(ps->status),
                   store_strerror(e));
@@ -607,7 +634,16 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
         }
         goto cleanup;
     }
-    store_invoice_set_status(svc->st, ref, "CANCELED", out->version, NULL, NULL, NULL);
+    /* SEQR canceled it: authoritative, at the newest version stored by now. */
+    store_invoice now;
+    int64_t version = out->version;
+    if (store_invoice_get(svc->st, ref, &now) == STORE_OK) {
+        if (now.version > version)
+            version = now.version;
+        store_invoice_clear(&now);
+    }
+    if (store_invoice_set_status(svc->st, ref, "CANCELED", version, NULL, NULL, NULL) != STORE_OK)
+        log_warn("invoice %s: canceled at SEQR, but storing CANCELED failed", ref);
     log_info("invoice %s canceled", ref);
     ok = true;
 cleanup:
@@ -854,7 +890,7 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
         log_info("invoice %s: refunded %s %s (ersReference %s)", ref, money_format(amount, m),
                  inv.currency, ans.ers_reference);
     } else {
-        bool unknown = e == SEQR_ERR_TIMEOUT || e == SEQR_ERR_BAD_ANSWER || e == SEQR_ERR_INTERNAL;
+        bool unknown = service_outcome_unknown(e);
         store_refund_finish(svc->st, refund_id,
                             unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "", res.message);
         if (unknown)
@@ -1011,12 +1047,31 @@ bool service_commit(service *svc, const char *ref, bool has_amount, int64_t amou
     }
     if (!service_opts_for(svc, out, &o, pw, err))
         goto cleanup;
+    /* Committing less makes the invoice worth less: the refund cap is the
+     * committed amount. Lowered before the call (a cap too low is safe, one
+     * too high is not) and restored only when SEQR definitely refused. */
+    bool less = has_amount && amount < out->total;
+    if (less) {
+        store_err se = store_invoice_set_total(svc->st, ref, amount);
+        if (se != STORE_OK) {
+            service_store_error(err, se, "invoice");
+            goto cleanup;
+        }
+    }
     seqr_result res;
     seqr_err e = seqr_commit_reservation(svc->seqr, &o, ref, has_amount ? amount : out->total,
                                          out->currency, &res);
     if (e != SEQR_OK) {
         service_seqr_error(err, e, &res, "commitReservation");
+        if (less && !service_outcome_unknown(e) &&
+            store_invoice_set_total(svc->st, ref, out->total) != STORE_OK)
+            log_error("invoice %s: restoring the total after a refused commit failed", ref);
         goto cleanup;
+    }
+    if (less) {
+        char m1[MONEY_BUFLEN], m2[MONEY_BUFLEN];
+        log_info("invoice %s: reservation committed for %s of %s %s", ref,
+                 money_format(amount, m1), money_format(out->total, m2), out->currency);
     }
     ok = true;
 cleanup:
@@ -1256,21 +1311,25 @@ void service_stop_polling(service *svc, const char *ref, const char *why)
     store_invoice_stop_polling(svc->st, ref, why);
 }
 
-store_err service_idem_claim(service *svc, const char *key, const char *method, const char *path,
-                             const char *body, bool *same_request, int *status, char **response)
+store_err service_idem_claim(service *svc, const char *scope, const char *key,
+                             const char *request_hash, bool *same_request, int *status,
+                             char **response)
 {
-    return store_idem_claim(svc->st, key, method, path, body, same_request, status, response);
+    return store_idem_claim(svc->st, scope, key, request_hash,
+                            (int64_t)svc->cfg->http_idempotency_ttl_s * 1000, same_request, status,
+                            response);
 }
 
-void service_idem_finish(service *svc, const char *key, int status, const char *response)
+void service_idem_finish(service *svc, const char *scope, const char *key, int status,
+                         const char *response)
 {
-    if (store_idem_finish(svc->st, key, status, response) != STORE_OK)
+    if (store_idem_finish(svc->st, scope, key, status, response) != STORE_OK)
         log_warn("storing the answer for an Idempotency-Key failed");
 }
 
-void service_idem_release(service *svc, const char *key)
+void service_idem_release(service *svc, const char *scope, const char *key)
 {
-    if (store_idem_release(svc->st, key) != STORE_OK)
+    if (store_idem_release(svc->st, scope, key) != STORE_OK)
         log_warn("releasing an Idempotency-Key failed");
 }
 

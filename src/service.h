@@ -107,11 +107,14 @@ bool service_unregister_terminal(service *svc, const char *terminal_id, api_erro
 bool service_terminal_seqr_id(service *svc, const char *terminal_id, char seqr_id[static 128],
                               api_error *err);
 
-/* --- Idempotency-Key bookkeeping (see store_idem_claim) --- */
-store_err service_idem_claim(service *svc, const char *key, const char *method, const char *path,
-                             const char *body, bool *same_request, int *status, char **response);
-void service_idem_finish(service *svc, const char *key, int status, const char *response);
-void service_idem_release(service *svc, const char *key);
+/* --- Idempotency-Key bookkeeping (see store_idem_claim; keys expire after
+ * [http] idempotency_ttl_s) --- */
+store_err service_idem_claim(service *svc, const char *scope, const char *key,
+                             const char *request_hash, bool *same_request, int *status,
+                             char **response);
+void service_idem_finish(service *svc, const char *scope, const char *key, int status,
+                         const char *response);
+void service_idem_release(service *svc, const char *scope, const char *key);
 
 /* For /healthz: intents of unknown outcome; false when the database fails. */
 bool service_counts(service *svc, int64_t *unknown);

@@ -14,12 +14,17 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "secretbox.h"
 #include "metrics.h"
 
 #define STORE_MAX_STMTS 64
 
 struct store {
     sqlite3 *db;
+    /* Seals terminal passwords (store_set_secret_key); none: they cannot be
+     * stored or read. */
+    unsigned char secret_key[SECRETBOX_KEY_LEN];
+    bool has_secret_key;
     pthread_mutex_t lock; /* recursive: batch holds it across calls */
     int batch_depth;
     int changes_at_begin; /* sqlite3_total_changes() when the transaction began */
@@ -275,6 +280,30 @@ static const char *const store_migrations[] = {
     "ALTER TABLE receipts ADD COLUMN data TEXT;"
     "CREATE INDEX receipts_invoice ON receipts(invoice_id);"
     "ALTER TABLE terminals ADD COLUMN cashier_id TEXT NOT NULL DEFAULT '';",
+    /* 5: Idempotency-Keys scoped per API key and fingerprinted, not kept.
+     * Schemas up to 4 stored every request body (terminal passwords included, and
+     * up to max_body_bytes each) and compared raw bytes. Now a row holds the
+     * SHA-256 of the canonical request and the answer; rows expire after
+     * [http] idempotency_ttl_s (created_at is indexed for the pruning).
+     * Finished rows of older schemas are kept for their replays under scope '*'
+     * (any key) with the fingerprint 'legacy' (any request); rows still
+     * running are dropped as at every start. secure_delete overwrites the
+     * dropped bodies in the file instead of leaving them on free pages. */
+    "PRAGMA secure_delete = ON;"
+    "CREATE TABLE idempotency_new("
+    " scope TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " request_hash TEXT NOT NULL,"
+    " status INTEGER NOT NULL DEFAULT 0,"
+    " response TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(scope, key));"
+    "INSERT INTO idempotency_new(scope, key, request_hash, status, response, created_at)"
+    " SELECT '*', key, 'legacy', status, response, created_at FROM idempotency"
+    " WHERE status <> 0;"
+    "DROP TABLE idempotency;"
+    "ALTER TABLE idempotency_new RENAME TO idempotency;"
+    "CREATE INDEX idempotency_created ON idempotency(created_at);",
     /* >>> events (outbox; see the events block at the end of this file) */
     STORE_EVENTS_MIGRATION,
     /* <<< events */
@@ -788,6 +817,7 @@ void store_close(store *st)
     pthread_mutex_destroy(&st->sync_lock);
     pthread_cond_destroy(&st->sync_done);
     pthread_mutex_destroy(&st->lock);
+    memset(st->secret_key, 0, sizeof st->secret_key);
     free(st);
 }
 
@@ -1081,6 +1111,13 @@ cleanup:
     return e;
 }
 
+/* PAID, CANCELED and FAILED never change again. */
+static bool store_status_final(const char *status)
+{
+    return strcmp(status, "PAID") == 0 || strcmp(status, "CANCELED") == 0 ||
+           strcmp(status, "FAILED") == 0;
+}
+
 store_err store_invoice_set_status(store *st, const char *reference, const char *status,
                                    int64_t version, const char *ers_reference,
                                    const char *receipt_json, bool *changed)
@@ -1091,7 +1128,8 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
         " ers_reference = CASE WHEN ?3 = '' THEN ers_reference ELSE ?3 END,"
         " receipt = ifnull(?4, receipt), updated_at = ?5,"
         " paid_at = CASE WHEN ?1 = 'PAID' AND paid_at = 0 THEN ?5 ELSE paid_at END"
-        " WHERE id = ?6";
+        " WHERE id = ?6 AND version <= ?2"
+        " AND (status = ?1 OR status NOT IN ('PAID', 'CANCELED', 'FAILED'))";
     if (changed)
         *changed = false;
     store_err e = store_tx_begin(st);
@@ -1107,9 +1145,17 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
         return store_tx_end(st, rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_IO);
     }
     int64_t id = sqlite3_column_int64(s, 0);
-    bool differs = strcmp((const char *)sqlite3_column_text(s, 1), status) != 0 ||
-                   sqlite3_column_int64(s, 2) != version;
+    const char *was = (const char *)sqlite3_column_text(s, 1);
+    int64_t was_version = sqlite3_column_int64(s, 2);
+    bool differs = strcmp(was, status) != 0 || was_version != version;
+    /* Status only moves forward: an answer about an older version (a slow
+     * refresh that started before the payment) or one that would leave a
+     * final status is stale and changes nothing. */
+    bool stale = version < was_version ||
+                 (store_status_final(was) && strcmp(was, status) != 0);
     store_done(st, s);
+    if (stale)
+        return store_tx_end(st, STORE_CONFLICT);
     if (!differs && ers_reference == NULL && receipt_json == NULL)
         return store_tx_end(st, STORE_OK);
 
@@ -1164,6 +1210,12 @@ store_err store_invoice_set_doc(store *st, const char *reference, const char *do
     static const char sql[] =
         "UPDATE invoices SET updated_at = ?, doc = ?, total = ? WHERE reference = ?";
     return store_update_ref(st, sql, doc_json, &total, reference);
+}
+
+store_err store_invoice_set_total(store *st, const char *reference, int64_t total)
+{
+    static const char sql[] = "UPDATE invoices SET updated_at = ?, total = ? WHERE reference = ?";
+    return store_update_ref(st, sql, NULL, &total, reference);
 }
 
 store_err store_invoice_set_receipt_submitted(store *st, const char *reference)
@@ -1562,24 +1614,91 @@ store_err store_period_add(store *st, const char *period_id, const char *termina
 
 /* --- terminals --- */
 
+/* The context a terminal's sealed password is bound to. */
+static void store_terminal_aad(const char *terminal_id, char *aad, size_t size)
+{
+    snprintf(aad, size, "seqr-gateway terminal password\n%s", terminal_id);
+}
+
+store_err store_set_secret_key(store *st, const unsigned char key[SECRETBOX_KEY_LEN])
+{
+    static const char sql_plain[] =
+        "SELECT terminal_id, password FROM terminals WHERE password NOT LIKE 'v1:%'";
+    static const char sql_seal[] = "UPDATE terminals SET password = ? WHERE terminal_id = ?";
+    memcpy(st->secret_key, key, SECRETBOX_KEY_LEN);
+    st->has_secret_key = true;
+    /* Passwords stored in plain text by an older version are sealed now;
+     * secure_delete overwrites the old text in the file's pages, and the
+     * checkpoint below empties the WAL of the pages that held it. */
+    if (store_exec(st, "PRAGMA secure_delete = ON") != STORE_OK)
+        return STORE_IO;
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    int sealed = 0;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql_plain, -1, &s, NULL) != SQLITE_OK)
+        return store_tx_end(st, STORE_IO);
+    int rc;
+    while (e == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char aad[160];
+        store_terminal_aad((const char *)sqlite3_column_text(s, 0), aad, sizeof aad);
+        char *box = secretbox_seal(key, aad, (const char *)sqlite3_column_text(s, 1));
+        sqlite3_stmt *u = box ? store_stmt(st, sql_seal) : NULL;
+        if (u == NULL) {
+            e = STORE_IO;
+        } else {
+            store_bind_text(u, 1, box);
+            store_bind_text(u, 2, (const char *)sqlite3_column_text(s, 0));
+            e = store_step_done(st, u);
+            sealed++;
+        }
+        free(box);
+    }
+    sqlite3_finalize(s);
+    e = store_tx_end(st, e);
+    if (e == STORE_OK && sealed > 0) {
+        log_info("store: %d terminal password(s) stored in plain text by an older version are "
+                 "now encrypted",
+                 sealed);
+        e = store_exec(st, "PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    /* From here on: deleted content is zeroed within its pages, at no extra I/O. */
+    if (e == STORE_OK)
+        e = store_exec(st, "PRAGMA secure_delete = FAST");
+    return e;
+}
+
 store_err store_terminal_add(store *st, const store_terminal *t)
 {
     static const char sql[] =
         "INSERT OR REPLACE INTO terminals(terminal_id, external_id, name, password, seqr_id,"
         " unregistered, created_at, cashier_id) VALUES(?, ?, ?, ?, '', 0, ?, ?)";
+    if (!st->has_secret_key)
+        return STORE_IO; /* never in plain text */
+    char aad[160];
+    store_terminal_aad(t->terminal_id, aad, sizeof aad);
+    char *box = secretbox_seal(st->secret_key, aad, t->password);
+    if (box == NULL)
+        return STORE_IO;
     store_err e = store_tx_begin(st);
-    if (e != STORE_OK)
+    if (e != STORE_OK) {
+        free(box);
         return e;
+    }
     sqlite3_stmt *s = store_stmt(st, sql);
-    if (s == NULL)
+    if (s == NULL) {
+        free(box);
         return store_tx_end(st, STORE_IO);
+    }
     store_bind_text(s, 1, t->terminal_id);
     store_bind_text(s, 2, t->external_id);
     store_bind_text(s, 3, t->name);
-    store_bind_text(s, 4, t->password);
+    store_bind_text(s, 4, box);
     sqlite3_bind_int64(s, 5, store_now_ms());
     store_bind_text(s, 6, t->cashier_id);
     e = store_step_done(st, s);
+    free(box);
     return store_tx_end(st, e);
 }
 
@@ -1599,12 +1718,23 @@ store_err store_terminal_get(store *st, const char *terminal_id, store_terminal 
         store_copy_col(s, 0, out->terminal_id, sizeof out->terminal_id);
         store_copy_col(s, 1, out->external_id, sizeof out->external_id);
         store_copy_col(s, 2, out->name, sizeof out->name);
-        store_copy_col(s, 3, out->password, sizeof out->password);
         store_copy_col(s, 4, out->seqr_id, sizeof out->seqr_id);
         out->unregistered = sqlite3_column_int(s, 5) != 0;
         out->created_at = sqlite3_column_int64(s, 6);
         store_copy_col(s, 7, out->cashier_id, sizeof out->cashier_id);
-        e = STORE_OK;
+        char aad[160];
+        store_terminal_aad(out->terminal_id, aad, sizeof aad);
+        const char *box = (const char *)sqlite3_column_text(s, 3);
+        if (st->has_secret_key && box != NULL &&
+            secretbox_open(st->secret_key, aad, box, out->password, sizeof out->password)) {
+            e = STORE_OK;
+        } else {
+            log_error("store: terminal %s: its stored secret cannot be decrypted (another "
+                      "[store] key_file?)",
+                      out->terminal_id);
+            memset(out, 0, sizeof *out);
+            e = STORE_IO;
+        }
     } else if (rc == SQLITE_DONE) {
         e = STORE_NOT_FOUND;
     }
@@ -1657,30 +1787,56 @@ store_err store_terminal_unregister(store *st, const char *terminal_id)
 
 /* --- idempotency --- */
 
-store_err store_idem_claim(store *st, const char *key, const char *method, const char *path,
-                           const char *body, bool *same_request, int *status, char **response)
+store_err store_idem_prune(store *st, int64_t older_than_ms)
 {
-    static const char sql_get[] =
-        "SELECT method, path, body, status, response FROM idempotency WHERE key = ?";
-    static const char sql_put[] = "INSERT INTO idempotency(key, method, path, body, created_at)"
-                                  " VALUES(?, ?, ?, ?, ?)";
-    *same_request = false;
-    *status = 0;
-    *response = NULL;
+    static const char sql[] = "DELETE FROM idempotency WHERE created_at < ?";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
-    sqlite3_stmt *s = store_stmt(st, sql_get);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    sqlite3_bind_int64(s, 1, older_than_ms);
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+store_err store_idem_claim(store *st, const char *scope, const char *key,
+                           const char *request_hash, int64_t ttl_ms, bool *same_request,
+                           int *status, char **response)
+{
+    static const char sql_prune[] = "DELETE FROM idempotency WHERE created_at < ?";
+    static const char sql_get[] = "SELECT request_hash, status, response FROM idempotency"
+                                  " WHERE key = ? AND scope IN (?, '*')";
+    static const char sql_put[] =
+        "INSERT INTO idempotency(scope, key, request_hash, created_at) VALUES(?, ?, ?, ?)";
+    *same_request = false;
+    *status = 0;
+    *response = NULL;
+    int64_t now = store_now_ms();
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    /* Expired keys go first (an index range, empty most of the time), so an
+     * expired key is a new key and the table holds at most one TTL's worth. */
+    sqlite3_stmt *s = store_stmt(st, sql_prune);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    sqlite3_bind_int64(s, 1, now - ttl_ms);
+    e = store_step_done(st, s);
+    if (e != STORE_OK)
+        return store_tx_end(st, e);
+    s = store_stmt(st, sql_get);
     if (s == NULL)
         return store_tx_end(st, STORE_IO);
     store_bind_text(s, 1, key);
+    store_bind_text(s, 2, scope);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        *same_request = strcmp((const char *)sqlite3_column_text(s, 0), method) == 0 &&
-                        strcmp((const char *)sqlite3_column_text(s, 1), path) == 0 &&
-                        strcmp((const char *)sqlite3_column_text(s, 2), body) == 0;
-        *status = sqlite3_column_int(s, 3);
-        *response = store_dup_col(s, 4);
+        const char *h = (const char *)sqlite3_column_text(s, 0);
+        *same_request = strcmp(h, request_hash) == 0 || strcmp(h, "legacy") == 0;
+        *status = sqlite3_column_int(s, 1);
+        *response = store_dup_col(s, 2);
         store_done(st, s);
         return store_tx_end(st, STORE_CONFLICT);
     }
@@ -1690,18 +1846,19 @@ store_err store_idem_claim(store *st, const char *key, const char *method, const
     s = store_stmt(st, sql_put);
     if (s == NULL)
         return store_tx_end(st, STORE_IO);
-    store_bind_text(s, 1, key);
-    store_bind_text(s, 2, method);
-    store_bind_text(s, 3, path);
-    store_bind_text(s, 4, body);
-    sqlite3_bind_int64(s, 5, store_now_ms());
+    store_bind_text(s, 1, scope);
+    store_bind_text(s, 2, key);
+    store_bind_text(s, 3, request_hash);
+    sqlite3_bind_int64(s, 4, now);
     e = store_step_done(st, s);
     return store_tx_end(st, e);
 }
 
-store_err store_idem_finish(store *st, const char *key, int status, const char *response)
+store_err store_idem_finish(store *st, const char *scope, const char *key, int status,
+                            const char *response)
 {
-    static const char sql[] = "UPDATE idempotency SET status = ?, response = ? WHERE key = ?";
+    static const char sql[] =
+        "UPDATE idempotency SET status = ?, response = ? WHERE scope = ? AND key = ?";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
@@ -1710,21 +1867,23 @@ store_err store_idem_finish(store *st, const char *key, int status, const char *
         return store_tx_end(st, STORE_IO);
     sqlite3_bind_int(s, 1, status);
     store_bind_text(s, 2, response);
-    store_bind_text(s, 3, key);
+    store_bind_text(s, 3, scope);
+    store_bind_text(s, 4, key);
     e = store_step_done(st, s);
     return store_tx_end(st, e);
 }
 
-store_err store_idem_release(store *st, const char *key)
+store_err store_idem_release(store *st, const char *scope, const char *key)
 {
-    static const char sql[] = "DELETE FROM idempotency WHERE key = ?";
+    static const char sql[] = "DELETE FROM idempotency WHERE scope = ? AND key = ?";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
     sqlite3_stmt *s = store_stmt(st, sql);
     if (s == NULL)
         return store_tx_end(st, STORE_IO);
-    store_bind_text(s, 1, key);
+    store_bind_text(s, 1, scope);
+    store_bind_text(s, 2, key);
     e = store_step_done(st, s);
     return store_tx_end(st, e);
 }

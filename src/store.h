@@ -134,13 +134,17 @@ store_err store_invoice_list(store *st, const char *status, int64_t before_id, i
 /* Stores a status answer. Appends a history row when status or version changed.
  * ers_reference and receipt_json may be NULL (kept as they were). Sets paid_at
  * the first time status is PAID. *changed (may be NULL) tells whether anything
- * changed. */
+ * changed. Status only moves forward: an answer with an older version than
+ * the stored one, or another status than a stored final one (PAID, CANCELED,
+ * FAILED), is stale: STORE_CONFLICT, nothing changes. */
 store_err store_invoice_set_status(store *st, const char *reference, const char *status,
                                    int64_t version, const char *ers_reference,
                                    const char *receipt_json, bool *changed);
 /* Replaces the document and total (updateInvoice). */
 store_err store_invoice_set_doc(store *st, const char *reference, const char *doc_json,
                                 int64_t total);
+/* Sets the total alone (a reservation committed for less: the refund cap). */
+store_err store_invoice_set_total(store *st, const char *reference, int64_t total);
 store_err store_invoice_set_receipt_submitted(store *st, const char *reference);
 store_err store_invoice_stop_polling(store *st, const char *reference, const char *error);
 store_err store_invoice_set_error(store *st, const char *reference, const char *error);
@@ -225,6 +229,12 @@ void store_receipt_clear(store_receipt *r);
 store_err store_period_add(store *st, const char *period_id, const char *terminal_id);
 
 /* --- terminals registered through this gateway --- */
+/* Gives the store the key that seals terminal passwords (secretbox.h: AES-256-GCM,
+ * bound to the terminal id) and seals any stored in plain text by an older
+ * version. Without a key, store_terminal_add and store_terminal_get fail with
+ * STORE_IO: a password is never stored or read in plain text. The key is
+ * copied. */
+store_err store_set_secret_key(store *st, const unsigned char key[32]);
 typedef struct {
     char terminal_id[64];
     char external_id[128];
@@ -245,16 +255,24 @@ store_err store_terminal_open_invoices(store *st, const char *terminal_id, store
                                        void *ud);
 
 /* --- idempotency keys --- */
-/* Claims key for a request (method, path, body). Returns STORE_OK when the key
- * is new (the caller must later store_idem_finish or store_idem_release it);
- * STORE_CONFLICT with *status and *response filled (malloc'd) when the key was
- * used: *same_request tells whether method/path/body match, and *status is 0
- * while the first request is still running. */
-store_err store_idem_claim(store *st, const char *key, const char *method, const char *path,
-                           const char *body, bool *same_request, int *status, char **response);
-store_err store_idem_finish(store *st, const char *key, int status, const char *response);
+/* A key is claimed within a scope (a digest of the API key that presented
+ * it) for one request, identified by request_hash (a digest of the canonical
+ * request; the request itself is not kept). Keys older than ttl_ms are pruned
+ * first, so an expired key is new again. Returns STORE_OK when the key is new
+ * (the caller must later store_idem_finish or store_idem_release it);
+ * STORE_CONFLICT with *status and *response (malloc'd) filled when the key is
+ * held: *same_request tells whether request_hash matches, and *status is 0
+ * while the first request is still running. Rows kept from schema 3 match
+ * every scope and every request. */
+store_err store_idem_claim(store *st, const char *scope, const char *key,
+                           const char *request_hash, int64_t ttl_ms, bool *same_request,
+                           int *status, char **response);
+store_err store_idem_finish(store *st, const char *scope, const char *key, int status,
+                            const char *response);
 /* Forgets a claimed key (the request failed before anything happened). */
-store_err store_idem_release(store *st, const char *key);
+store_err store_idem_release(store *st, const char *scope, const char *key);
+/* Deletes every key created before older_than_ms (ms since the epoch). */
+store_err store_idem_prune(store *st, int64_t older_than_ms);
 
 /* >>> events: the outbox (see docs/design.md "Events and webhooks").
  * Event rows are written by triggers in the transaction of the change they

@@ -5,6 +5,7 @@
  * down/slow/garbage, idempotency, refunds, restarts after kill -9, SIGTERM. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <ctype.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -492,6 +493,171 @@ START_TEST(idempotency_key)
 }
 END_TEST
 
+/* Hostile bodies on every route and method: each gets a real HTTP answer and
+ * the daemon lives on. PUT /invoices/{ref} with "terminalId" once freed an
+ * uninitialised pointer and aborted the process. */
+START_TEST(hostile_bodies_every_route)
+{
+    char ref[64], path[160];
+    gwt_create_invoice(&env, ref);
+    static const char *const bodies[] = {
+        "{\"terminalId\":\"t-1\"}",
+        "{\"terminalId\":null,\"currency\":\"SEK\"}",
+        "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1.00\"}],"
+        "\"terminalId\":\"x\"}",
+        "[]",
+        "\"text\"",
+        "null",
+        "{",
+        "{\"amount\":\"99999999999999999999\"}",
+        "{\"amount\":1e400}",
+        "{\"rows\":[null,1,\"x\",{}]}",
+        "{\"parameters\":{\"transactionPeriodId\":[]}}",
+        "{\"a\":1,\"a\":2}",
+        "{\"\\u0000\":\"\\u0000\"}",
+    };
+    static const char *const paths[] = {
+        "/invoices", "/invoices/%s", "/invoices/%s/status", "/invoices/%s/cancel",
+        "/invoices/%s/receipt", "/invoices/%s/refunds", "/invoices/%s/refunds/1/resolve",
+        "/invoices/%s/commit", "/invoices/%s/qr.svg", "/periods", "/reports", "/terminals",
+        "/terminals/%s/seqr-id", "/terminals/%s", "/unknown-outcomes",
+        "/unknown-outcomes/invoices/%s/resolve", "/healthz"};
+    static const char *const methods[] = {"POST", "PUT", "GET", "DELETE", "PATCH"};
+    for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+        snprintf(path, sizeof path, paths[p], ref);
+        for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
+            for (size_t b = 0; b < sizeof bodies / sizeof *bodies; b++) {
+                long st = 0;
+                json_t *j = gwt_gw_call(&env, methods[m], path, bodies[b], NULL, &st);
+                ck_assert_msg(st >= 200 && st <= 599, "%s %s %s -> %ld", methods[m], path,
+                              bodies[b], st);
+                json_decref(j);
+            }
+        }
+    }
+    long st;
+    json_t *j = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+    snprintf(path, sizeof path, "/invoices/%s", ref);
+    j = gwt_gw_call(&env, "PUT", path, "{\"terminalId\":\"t-1\"}", NULL, &st);
+    ck_assert_int_eq(st, 422);
+    ck_assert_str_eq(gwt_error_field(j), "terminalId");
+    json_decref(j);
+}
+END_TEST
+
+/* The same JSON written another way is the same request (canonical compare),
+ * and a replayed answer says so in Idempotent-Replayed. */
+START_TEST(idempotency_canonical_json_and_replay_header)
+{
+    static const char a[] = "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":"
+                            "\"5.00\",\"description\":\"Tea\"}]}";
+    static const char b[] = "{ \"rows\" : [ { \"description\" : \"Tea\", \"totalAmount\" : "
+                            "\"5.00\", \"quantity\" : \"1\" } ],\n  \"currency\" : \"SEK\" }";
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/invoices", env.gw_port);
+    const char *h[] = {"Authorization: Bearer " API_KEY, "Content-Type: application/json",
+                       "Idempotency-Key: canon-1", NULL};
+    int before = gwt_sim_count(&env, "sendInvoice");
+    tu_response r1, r2;
+    ck_assert_int_eq(tu_http("POST", url, h, a, strlen(a), &r1), 201);
+    ck_assert_ptr_null(strcasestr(buf_cstr(&r1.headers), "Idempotent-Replayed"));
+    ck_assert_int_eq(tu_http("POST", url, h, b, strlen(b), &r2), 201);
+    ck_assert_ptr_nonnull(strcasestr(buf_cstr(&r2.headers), "Idempotent-Replayed: true"));
+    json_t *j1 = tu_json(&r1), *j2 = tu_json(&r2);
+    ck_assert_str_eq(gwt_str(j1, "invoiceReference"), gwt_str(j2, "invoiceReference"));
+    ck_assert_int_eq(gwt_sim_count(&env, "sendInvoice"), before + 1);
+    json_decref(j1);
+    json_decref(j2);
+    tu_response_free(&r1);
+    tu_response_free(&r2);
+}
+END_TEST
+
+/* /seqr/notify/ faces the internet without the API key: it must neither
+ * claim Idempotency-Keys (a stranger pre-claiming the shop's next key made
+ * the shop's real POST /invoices fail with 422) nor keep bodies. */
+START_TEST(notify_claims_no_idempotency_key)
+{
+    char url[160];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/seqr/notify/nope?token=x", env.gw_port);
+    size_t n = 500000;
+    char *big = malloc(n + 1);
+    memset(big, 'a', n);
+    big[n] = '\0';
+    const char *h[] = {"Idempotency-Key: order-45", "Content-Type: text/plain", NULL};
+    tu_response r;
+    long st = tu_http("POST", url, h, big, n, &r);
+    ck_assert_msg(st == 404 || st == 413, "notify got %ld", st);
+    tu_response_free(&r);
+    st = tu_http("POST", url, h, "{}", 2, &r);
+    ck_assert_int_eq(st, 404);
+    tu_response_free(&r);
+    free(big);
+    json_t *j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, "order-45", &st);
+    ck_assert_int_eq(st, 201);
+    json_decref(j);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(env.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT count(*), max(length(response)) FROM idempotency"
+                                        " WHERE key = 'order-45'",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 1);
+    ck_assert_int_lt(sqlite3_column_int(s, 1), 5000);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+END_TEST
+
+/* Browsers: a page may not drive the API (CSRF as text/plain, or any
+ * Origin), and a rebound host name is refused (DNS rebinding); an
+ * unauthenticated body is refused before it is read. */
+START_TEST(csrf_rebinding_and_content_type)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/invoices", env.gw_port);
+    tu_response r;
+    const char *plain[] = {"Authorization: Bearer " API_KEY, "Content-Type: text/plain", NULL};
+    ck_assert_int_eq(tu_http("POST", url, plain, gwt_invoice_body, strlen(gwt_invoice_body), &r),
+                     415);
+    json_t *j = tu_json(&r);
+    ck_assert_str_eq(gwt_error_code(j), "unsupported_media_type");
+    json_decref(j);
+    tu_response_free(&r);
+    const char *form[] = {"Authorization: Bearer " API_KEY,
+                          "Content-Type: application/x-www-form-urlencoded", NULL};
+    ck_assert_int_eq(tu_http("POST", url, form, "a=b", 3, &r), 415);
+    tu_response_free(&r);
+    const char *origin[] = {"Authorization: Bearer " API_KEY, "Content-Type: application/json",
+                            "Origin: https://evil.example", NULL};
+    ck_assert_int_eq(tu_http("POST", url, origin, gwt_invoice_body, strlen(gwt_invoice_body), &r),
+                     403);
+    tu_response_free(&r);
+    const char *rebound[] = {"Authorization: Bearer " API_KEY, "Host: evil.example:8080", NULL};
+    ck_assert_int_eq(tu_http("GET", url, rebound, NULL, 0, &r), 421);
+    j = tu_json(&r);
+    ck_assert_str_eq(gwt_error_code(j), "host_not_allowed");
+    json_decref(j);
+    tu_response_free(&r);
+    const char *local[] = {"Authorization: Bearer " API_KEY, "Host: localhost", NULL};
+    ck_assert_int_eq(tu_http("GET", url, local, NULL, 0, &r), 200);
+    tu_response_free(&r);
+    /* No key: 401 whatever the body. */
+    const char *nokey[] = {"Content-Type: application/json", NULL};
+    ck_assert_int_eq(tu_http("POST", url, nokey, gwt_invoice_body, strlen(gwt_invoice_body), &r),
+                     401);
+    tu_response_free(&r);
+    j = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &(long){0});
+    json_decref(j);
+}
+END_TEST
+
 START_TEST(qr_text_and_images)
 {
     char ref[64];
@@ -537,6 +703,70 @@ static json_int_t unknown_refund_id(const char *ref)
     json_decref(j);
     return id;
 }
+
+/* HTTP 503 from SEQR (or a proxy in front of it, which may have forwarded
+ * the request) after a refund left: its outcome is unknown, never "failed"
+ * (which released the amount for a second refund). */
+START_TEST(seqr_503_leaves_a_refund_unknown)
+{
+    char ref[64], path[200];
+    long st, sim_st;
+    gwt_paid_invoice(&env, ref);
+    snprintf(path, sizeof path, "/invoices/%s/refunds", ref);
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"downForSeconds\":30}", &sim_st));
+    json_t *j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"10.00\"}", "r503", &st);
+    json_decref(gwt_sim_call(&env, "POST", "/sim/faults", "{\"downForSeconds\":0}", &sim_st));
+    ck_assert_int_eq(st, 503);
+    ck_assert_str_eq(gwt_error_code(j), "seqr_unavailable");
+    json_decref(j);
+    json_int_t id = unknown_refund_id(ref);
+    ck_assert_int_gt(id, 0);
+    /* A retry with the same key does not refund again while it is in doubt. */
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"10.00\"}", "r503", &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "refund_in_doubt");
+    json_decref(j);
+    char rpath[240];
+    snprintf(rpath, sizeof rpath, "/invoices/%s/refunds/%lld/resolve", ref, (long long)id);
+    j = gwt_gw_call(&env, "POST", rpath, "{\"outcome\":\"failed\"}", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+}
+END_TEST
+
+/* A reservation committed for less is worth less: the refund cap is the
+ * committed amount, not the original total (only SEQR's code 98 stopped an
+ * over-refund before). */
+START_TEST(commit_for_less_caps_refunds)
+{
+    long st;
+    json_t *j = gwt_gw_call(&env, "POST", "/invoices",
+                            "{\"currency\":\"SEK\",\"paymentMode\":\"RESERVATION_REQUIRED\","
+                            "\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"100.00\"}]}",
+                            NULL, &st);
+    ck_assert_int_eq(st, 201);
+    char ref[64], path[200];
+    snprintf(ref, sizeof ref, "%s", gwt_str(j, "invoiceReference"));
+    json_decref(j);
+    gwt_sim_pay(&env, ref);
+    json_decref(gwt_wait_status(&env, ref, "RESERVED", 10000));
+    snprintf(path, sizeof path, "/invoices/%s/commit", ref);
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"60.00\"}", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(gwt_str(j, "totalAmount"), "60.00");
+    json_decref(j);
+    json_decref(gwt_wait_status(&env, ref, "PAID", 10000));
+    int before = gwt_sim_count(&env, "refundPayment");
+    snprintf(path, sizeof path, "/invoices/%s/refunds", ref);
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"70.00\"}", NULL, &st);
+    ck_assert_int_eq(st, 422);
+    json_decref(j);
+    ck_assert_int_eq(gwt_sim_count(&env, "refundPayment"), before); /* refused locally */
+    j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"60.00\"}", NULL, &st);
+    ck_assert_int_eq(st, 201);
+    json_decref(j);
+}
+END_TEST
 
 /* Sends an invoice whose answer the simulator garbles (it exists at SEQR, the
  * gateway cannot know), and returns the gateway's id for it from
@@ -1013,10 +1243,14 @@ START_TEST(abuse_deep_json_header_flood_idle_connections)
     tu_response_free(&r);
     free(h);
 
-    /* 100 clients that connect and say nothing must not starve a real one. */
+    /* 100 clients of one address (127.0.0.2) that connect and say nothing
+     * must not starve a real one of another address: that address gets
+     * [http] max_connections_per_ip (16) threads, the rest are closed. */
     int idle[100];
     for (int i = 0; i < 100; i++) {
         idle[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+        ck_assert_int_eq(bind(idle[i], (struct sockaddr *)&src, sizeof src), 0);
         struct sockaddr_in a = {.sin_family = AF_INET,
                                 .sin_port = htons((uint16_t)env.gw_port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -1033,6 +1267,20 @@ START_TEST(abuse_deep_json_header_flood_idle_connections)
     json_decref(j);
     char ref[64];
     gwt_create_invoice(&env, ref);
+    /* All but max_connections_per_ip of them were closed by the gateway. */
+    int closed = 0;
+    long long deadline = tu_now_ms() + 10000LL * gwt_slowdown();
+    while (closed < 100 - 16 && tu_now_ms() < deadline) {
+        closed = 0;
+        for (int i = 0; i < 100; i++) {
+            char c;
+            ssize_t n = recv(idle[i], &c, 1, MSG_DONTWAIT | MSG_PEEK);
+            closed += n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+        }
+        if (closed < 100 - 16)
+            usleep(50000);
+    }
+    ck_assert_int_ge(closed, 100 - 16);
     for (int i = 0; i < 100; i++)
         close(idle[i]);
     ck_assert(tu_alive(&env.gw));
@@ -1069,7 +1317,7 @@ START_TEST(seqr_garbage_slow_down)
         gwt_sim_call(&env, "POST", "/sim/faults", "{\"latencyMs\":0,\"downForSeconds\":2}", &st));
     j = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st);
     ck_assert_msg(st == 503, "SEQR down gave %ld", st);
-    ck_assert_str_eq(gwt_error_code(j), "seqr_unreachable");
+    ck_assert_str_eq(gwt_error_code(j), "seqr_unavailable");
     json_decref(j);
     json_decref(gwt_sim_call(&env, "POST", "/sim/faults",
                              "{\"latencyMs\":0,\"garbageRate\":0,\"httpErrorRate\":0,"
@@ -1133,20 +1381,47 @@ END_TEST
 START_TEST(sigterm_exits_zero_and_secrets_stay_out_of_logs)
 {
     gw_env e;
-    gwt_env_start(&e, "20", NULL, NULL);
+    /* public_url: every sendInvoice carries a notificationUrl with a token. */
+    gwt_env_start(&e, "20", NULL, "[http]\npublic_url = https://gw.example/base\n");
     char ref[64];
     gwt_paid_invoice(&e, ref);
     long st;
     json_decref(gwt_gw_call(&e, "POST", "/periods", "{}", NULL, &st));
+    json_decref(gwt_gw_call(&e, "POST", "/terminals",
+                            "{\"externalTerminalId\":\"s1\",\"name\":\"Till\","
+                            "\"password\":\"Till-Secret-9876\"}",
+                            "t-secret", &st));
+    ck_assert_int_eq(st, 201);
+    /* A terminal escape in the path reaches the access log as '?'. */
+    json_decref(gwt_gw_call(&e, "GET", "/nope%1B%5B31mRED", NULL, NULL, &st));
+    ck_assert_int_eq(st, 404);
     ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
+    char token[64] = "";
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(e.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q;
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(db, "SELECT notify_token FROM invoices WHERE reference = ?", -1, &q, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(q, 1, ref, -1, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    snprintf(token, sizeof token, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    ck_assert_int_eq(strlen(token), 32);
     char log[700];
     snprintf(log, sizeof log, "%s/gateway.log", e.dir);
     char *text = tu_read_file(log, NULL);
     ck_assert_ptr_nonnull(text);
     ck_assert_ptr_nonnull(strstr(text, "listening on"));
+    ck_assert_ptr_nonnull(strstr(text, "notificationUrl")); /* debug shows the request... */
+    ck_assert_ptr_null(strstr(text, token));                /* ...without its token */
     ck_assert_ptr_null(strstr(text, TERMINAL_PASSWORD));
     ck_assert_ptr_null(strstr(text, RESELLER_PASSWORD));
     ck_assert_ptr_null(strstr(text, API_KEY));
+    ck_assert_ptr_null(strstr(text, "Till-Secret-9876"));
+    ck_assert_ptr_null(strchr(text, 0x1b));
+    ck_assert_ptr_nonnull(strstr(text, "?[31mRED"));
     free(text);
     gwt_env_stop(&e);
 }
@@ -1208,6 +1483,73 @@ START_TEST(notification_triggers_a_poll)
     json_decref(j);
     json_decref(gwt_wait_status(&e, ref, "PAID", 3000));
     ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
+/* A hanging SEQR: polls give up after [poller] poll_timeout_ms (3 s by
+ * default), not after the general timeout_ms (15 s here), so one stuck poll
+ * plus backoff stays inside SEQR's 20 seconds. */
+START_TEST(polls_have_their_own_short_timeout)
+{
+    gw_env e;
+    gwt_env_start(&e, "60", "timeout_ms = 15000\n", NULL);
+    char ref[64];
+    gwt_create_invoice(&e, ref);
+    long st;
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"latencyMs\":5000}", &st));
+    ck_assert_int_eq(st, 200);
+    long long deadline = tu_now_ms() + 30000LL * gwt_slowdown();
+    json_int_t errors = 0;
+    while (errors == 0 && tu_now_ms() < deadline) {
+        json_t *j = gwt_gw_call(&e, "GET", "/healthz", NULL, NULL, &st);
+        errors = json_integer_value(json_object_get(j, "pollErrors"));
+        ck_assert(json_is_object(json_object_get(j, "pollGap")));
+        ck_assert(json_is_boolean(json_object_get(json_object_get(j, "pollGap"), "alarm")));
+        json_decref(j);
+        if (errors == 0)
+            tu_sleep_ms(200);
+    }
+    ck_assert_int_gt(errors, 0);
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"latencyMs\":0}", &st));
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 30000), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
+/* The 20-second rule's alarm: a poller that cannot keep up (one call at a
+ * time, 8 invoices, SEQR answering in 2.5 s: each invoice waits ~20 s) shows
+ * it in /healthz before SEQR's 20 s run out, not only after a gap ended. */
+START_TEST(poll_gap_alarm_before_20_seconds)
+{
+    gw_env e;
+    gwt_env_start(&e, "60", "timeout_ms = 15000\n", "max_in_flight = 1\n");
+    char ref[64];
+    for (int i = 0; i < 8; i++)
+        gwt_create_invoice(&e, ref);
+    long st;
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"latencyMs\":2500}", &st));
+    long long deadline = tu_now_ms() + 60000LL * gwt_slowdown();
+    bool alarm = false;
+    json_int_t open_ms = 0;
+    const char *status = "";
+    json_t *j = NULL;
+    while (!alarm && tu_now_ms() < deadline) {
+        json_decref(j);
+        j = gwt_gw_call(&e, "GET", "/healthz", NULL, NULL, &st);
+        json_t *gap = json_object_get(j, "pollGap");
+        alarm = json_is_true(json_object_get(gap, "alarm"));
+        open_ms = json_integer_value(json_object_get(gap, "openMaxMs"));
+        status = gwt_str(j, "status");
+        if (!alarm)
+            tu_sleep_ms(250);
+    }
+    ck_assert_msg(alarm, "no alarm; longest open gap %lld ms", (long long)open_ms);
+    ck_assert_int_ge(open_ms, 15000); /* the threshold: 5 s before SEQR's 20 s */
+    ck_assert_str_eq(status, "degraded");
+    json_decref(j);
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"latencyMs\":0}", &st));
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 30000), 0);
     gwt_env_stop(&e);
 }
 END_TEST
@@ -1667,11 +2009,17 @@ int main(void)
     tcase_add_test(shared, cert4_cancel);
     tcase_add_test(shared, cert5_refunds);
     tcase_add_test(shared, unknown_refund_settled_by_operator);
+    tcase_add_test(shared, seqr_503_leaves_a_refund_unknown);
+    tcase_add_test(shared, commit_for_less_caps_refunds);
     tcase_add_test(shared, unknown_invoice_settled_by_operator);
     tcase_add_test(shared, cert6_period_and_report);
     tcase_add_test(shared, bad_invoices_change_nothing);
     tcase_add_test(shared, list_and_update);
     tcase_add_test(shared, idempotency_key);
+    tcase_add_test(shared, hostile_bodies_every_route);
+    tcase_add_test(shared, idempotency_canonical_json_and_replay_header);
+    tcase_add_test(shared, notify_claims_no_idempotency_key);
+    tcase_add_test(shared, csrf_rebinding_and_content_type);
     tcase_add_test(shared, qr_text_and_images);
     tcase_add_test(shared, openapi_paths_answer);
     tcase_add_test(shared, abuse_deep_json_header_flood_idle_connections);
@@ -1700,6 +2048,8 @@ int main(void)
     tcase_add_test(own, one_gateway_per_database_and_port);
     tcase_add_test(own, ttl_cancels_unpaid_invoices);
     tcase_add_test(own, notification_triggers_a_poll);
+    tcase_add_test(own, polls_have_their_own_short_timeout);
+    tcase_add_test(own, poll_gap_alarm_before_20_seconds);
     suite_add_tcase(s, own);
 
     return tu_run_suite(s);

@@ -450,6 +450,14 @@ START_TEST(certification_deviations_logged)
     soap_post(t5, &a);
     ck_assert_int_eq(a.code, 49);
     soap_free(&a);
+    /* Row totals whose sum overflows: refused (it aborted under UBSan). */
+    char *t6a = replace(text, "<value>500.00</value>", "<value>92233720368547758.00</value>");
+    char *t6 = replace(t6a, "<value>49.50</value>", "<value>92233720368547758.00</value>");
+    soap_post(t6, &a);
+    ck_assert_int_eq(a.code, 49);
+    soap_free(&a);
+    free(t6a);
+    free(t6);
     free(text);
     free(t1);
     free(t2);

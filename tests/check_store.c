@@ -94,7 +94,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 5);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 6);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -167,13 +167,22 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     sqlite3_finalize(s);
 }
 
-/* Takes a current database back to schema 4's shape (before migration 5). */
-#define UNDO_SCHEMA_5                                                                              \
+/* Takes a current database back to schema 5's shape (before migration 6). */
+#define UNDO_SCHEMA_6                                                                              \
     "DROP TRIGGER events_invoice_sent; DROP TRIGGER events_invoice_unknown;"                       \
     " DROP TRIGGER events_invoice_rejected; DROP TRIGGER events_invoice_status;"                   \
     " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
     " DROP TRIGGER events_refund; DROP TABLE delivery_attempts; DROP TABLE events;"               \
     " DELETE FROM sqlite_sequence WHERE name = 'events';"
+
+/* Takes a current database back to schema 4's shape (before migration 5):
+ * the idempotency table that kept whole request bodies. */
+#define UNDO_SCHEMA_5                                                                              \
+    UNDO_SCHEMA_6                                                                                  \
+    "DROP TABLE idempotency;"                                                                      \
+    "CREATE TABLE idempotency( key TEXT PRIMARY KEY, method TEXT NOT NULL,"                        \
+    " path TEXT NOT NULL, body TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"                  \
+    " response TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);"
 
 /* Takes a current database back to schema 3's shape (before migration 4). */
 #define UNDO_SCHEMA_4                                                                              \
@@ -317,7 +326,7 @@ START_TEST(migration_to_schema_3)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "5");
+    ck_assert_str_eq(t, "6");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
     ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
@@ -344,6 +353,72 @@ START_TEST(migration_to_schema_3)
     ck_assert_str_eq(t, "");
     free(t);
     sqlite3_close(db);
+}
+END_TEST
+
+/* Migration 4 -> 5 on a database in schema 4's shape: Idempotency-Key rows
+ * that held whole request bodies (a terminal password among them) keep their
+ * answers for replays, the bodies are gone from the table and from the file,
+ * rows of requests that never finished are dropped. */
+START_TEST(migration_to_schema_5)
+{
+    store *st = open_fresh();
+    store_close(st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "BEGIN;" UNDO_SCHEMA_5
+                     "INSERT INTO idempotency VALUES('t-1', 'POST', '/terminals',"
+                     " '{\"password\":\"Pw-In-Plain-Text-42\"}', 201,"
+                     " '{\"terminalId\":\"T1\"}', strftime('%s','now') * 1000);"
+                     "INSERT INTO idempotency VALUES('o-1', 'POST', '/invoices', '{}', 0, '',"
+                     " strftime('%s','now') * 1000);"
+                     "PRAGMA user_version = 4; COMMIT;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    bool same = false;
+    int status = 0;
+    char *resp = NULL;
+    /* The finished key replays for any scope and any request... */
+    ck_assert_int_eq(store_idem_claim(st, "scope", "t-1", "h", 86400000, &same, &status, &resp),
+                     STORE_CONFLICT);
+    ck_assert(same);
+    ck_assert_int_eq(status, 201);
+    ck_assert_str_eq(resp, "{\"terminalId\":\"T1\"}");
+    free(resp);
+    /* ...the unfinished one is free again. */
+    ck_assert_int_eq(store_idem_claim(st, "scope", "o-1", "h", 86400000, &same, &status, &resp),
+                     STORE_OK);
+    store_close(st);
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *t = query_text(db, "PRAGMA user_version");
+    ck_assert_str_eq(t, "6");
+    free(t);
+    t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'idempotency'");
+    ck_assert_ptr_null(strstr(t, "body"));
+    ck_assert_ptr_nonnull(strstr(t, "request_hash"));
+    free(t);
+    assert_plan_uses(db, "DELETE FROM idempotency WHERE created_at < ?", "idempotency_created");
+    sqlite3_close(db);
+    /* The password is in no byte of the database file (or its WAL). */
+    static const char *const files[] = {"", "-wal"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s%s", db_path, files[i]);
+        size_t len = 0;
+        char *bytes = tu_read_file(path, &len);
+        if (bytes == NULL)
+            continue;
+        ck_assert_ptr_null(memmem(bytes, len, "Pw-In-Plain-Text-42", 19));
+        free(bytes);
+    }
 }
 END_TEST
 
@@ -519,6 +594,32 @@ START_TEST(status_history_and_paid)
     ck_assert_ptr_nonnull(strstr(hist, "\"PAID\""));
     free(hist);
     ck_assert_int_eq(pending_count(st), 0); /* final: no longer polled */
+    /* Status only moves forward: a slow refresh's ISSUED (older version), or
+     * any other status after a final one, changes nothing. */
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000002", "ISSUED", 1, NULL, NULL, &changed),
+        STORE_CONFLICT);
+    ck_assert(!changed);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000002", "ISSUED", 7, NULL, NULL, &changed),
+        STORE_CONFLICT);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000002", "PAID", 2, NULL, NULL, &changed), STORE_OK);
+    ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
+    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_int_eq(inv.version, 2);
+    store_invoice_clear(&inv);
+    int64_t other = new_invoice(st, 1000, "1000000000003");
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000003", "PENDING_ISSUER_ACKNOWLEDGE", 3, NULL, NULL,
+                                 &changed),
+        STORE_OK);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000003", "ISSUED", 2, NULL, NULL, &changed),
+        STORE_CONFLICT);
+    ck_assert_int_eq(store_invoice_get_id(st, other, &inv), STORE_OK);
+    ck_assert_str_eq(inv.status, "PENDING_ISSUER_ACKNOWLEDGE");
+    store_invoice_clear(&inv);
     store_close(st);
 }
 END_TEST
@@ -663,27 +764,31 @@ START_TEST(idempotency_keys)
     bool same;
     int status;
     char *resp;
-    ck_assert_int_eq(store_idem_claim(st, "k1", "POST", "/invoices", "{}", &same, &status, &resp),
-                     STORE_OK);
-    ck_assert_int_eq(store_idem_claim(st, "k1", "POST", "/invoices", "{}", &same, &status, &resp),
+    const int64_t day = 86400000;
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h1", day, &same, &status, &resp), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h1", day, &same, &status, &resp),
                      STORE_CONFLICT);
     ck_assert(same);
     ck_assert_int_eq(status, 0); /* still running */
     free(resp);
-    ck_assert_int_eq(store_idem_finish(st, "k1", 201, "{\"a\":1}"), STORE_OK);
-    ck_assert_int_eq(store_idem_claim(st, "k1", "POST", "/invoices", "{}", &same, &status, &resp),
+    ck_assert_int_eq(store_idem_finish(st, "s1", "k1", 201, "{\"a\":1}"), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h1", day, &same, &status, &resp),
                      STORE_CONFLICT);
     ck_assert_int_eq(status, 201);
     ck_assert_str_eq(resp, "{\"a\":1}");
     free(resp);
-    ck_assert_int_eq(
-        store_idem_claim(st, "k1", "POST", "/invoices", "{\"x\":1}", &same, &status, &resp),
-        STORE_CONFLICT);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h2", day, &same, &status, &resp),
+                     STORE_CONFLICT);
     ck_assert(!same);
     free(resp);
-    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp), STORE_OK);
-    ck_assert_int_eq(store_idem_release(st, "k2"), STORE_OK);
-    ck_assert_int_eq(store_idem_claim(st, "k2", "POST", "/x", "", &same, &status, &resp), STORE_OK);
+    /* Another API key's scope does not see the key. */
+    ck_assert_int_eq(store_idem_claim(st, "s2", "k1", "h9", day, &same, &status, &resp), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k2", "h1", day, &same, &status, &resp), STORE_OK);
+    ck_assert_int_eq(store_idem_release(st, "s1", "k2"), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k2", "h1", day, &same, &status, &resp), STORE_OK);
+    /* Expired keys are pruned: a TTL of 0 ms lets nothing older survive. */
+    ck_assert_int_eq(store_idem_prune(st, store_now_ms() + 1), STORE_OK);
+    ck_assert_int_eq(store_idem_claim(st, "s1", "k1", "h2", day, &same, &status, &resp), STORE_OK);
     store_close(st);
 }
 END_TEST
@@ -693,7 +798,9 @@ END_TEST
  * by invoice; terminals keep theirs and gain an empty cashierId. */
 START_TEST(migration_to_schema_4)
 {
+    static const unsigned char key[32] = {7};
     store *st = open_fresh();
+    ck_assert_int_eq(store_set_secret_key(st, key), STORE_OK);
     int64_t paid = new_invoice(st, 10000, "1000000000040");
     ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT_RECEIPT", NULL, 0),
                      STORE_OK);
@@ -715,6 +822,7 @@ START_TEST(migration_to_schema_4)
     buf err = BUF_INIT;
     ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
     buf_free(&err);
+    ck_assert_int_eq(store_set_secret_key(st, key), STORE_OK);
     store_receipt r;
     ck_assert_int_eq(store_receipt_last(st, paid, &r), STORE_OK);
     ck_assert_str_eq(r.mime_type, "text/plain");
@@ -744,7 +852,7 @@ START_TEST(migration_to_schema_4)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "5");
+    ck_assert_str_eq(v, "6");
     free(v);
     assert_plan_uses(db,
                      "SELECT mime_type FROM receipts WHERE invoice_id = 1 AND result_code = 0"
@@ -754,6 +862,10 @@ START_TEST(migration_to_schema_4)
 }
 END_TEST
 
+/* Terminal passwords are encrypted at rest (SEQR needs them in plain text, so
+ * they cannot be hashed): never stored without a key, not in the file in
+ * plain text, bound to their row, and ones left in plain text by an older
+ * version are sealed when the key is given. */
 START_TEST(terminals)
 {
     store *st = open_fresh();
@@ -763,6 +875,11 @@ START_TEST(terminals)
     snprintf(t.external_id, sizeof t.external_id, "Till 4");
     snprintf(t.name, sizeof t.name, "Register");
     snprintf(t.password, sizeof t.password, "s3cret-pass");
+    ck_assert_int_eq(store_terminal_add(st, &t), STORE_IO); /* no key: never in plain text */
+    unsigned char key[32], other[32];
+    memset(key, 0x5a, sizeof key);
+    memset(other, 0xa5, sizeof other);
+    ck_assert_int_eq(store_set_secret_key(st, key), STORE_OK);
     ck_assert_int_eq(store_terminal_add(st, &t), STORE_OK);
     ck_assert_int_eq(store_terminal_set_seqr_id(st, "abc", "shop1"), STORE_OK);
     store_terminal got;
@@ -776,6 +893,42 @@ START_TEST(terminals)
     ck_assert_int_eq(store_terminal_get(st, "zzz", &got), STORE_NOT_FOUND);
     ck_assert_int_eq(store_terminal_unregister(st, "zzz"), STORE_NOT_FOUND);
     store_close(st);
+
+    /* On disk: sealed. Copied to another row: does not open. A plain-text row
+     * of an older version gets sealed when the key is given. */
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *pw = query_text(db, "SELECT password FROM terminals WHERE terminal_id = 'abc'");
+    ck_assert_ptr_nonnull(strstr(pw, "v1:"));
+    ck_assert_ptr_null(strstr(pw, "s3cret"));
+    free(pw);
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "INSERT INTO terminals(terminal_id, external_id, name, password,"
+                                  " created_at) SELECT 'copy', 'x', 'x', password, 0 FROM terminals"
+                                  " WHERE terminal_id = 'abc';"
+                                  "INSERT INTO terminals(terminal_id, external_id, name, password,"
+                                  " created_at) VALUES('old', 'x', 'x', 'Plain-Old-Pass-77', 0);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    ck_assert_int_eq(store_set_secret_key(st, key), STORE_OK);
+    ck_assert_int_eq(store_terminal_get(st, "copy", &got), STORE_IO);
+    ck_assert_int_eq(store_terminal_get(st, "old", &got), STORE_OK);
+    ck_assert_str_eq(got.password, "Plain-Old-Pass-77");
+    store_close(st);
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    ck_assert_int_eq(store_set_secret_key(st, other), STORE_OK);
+    ck_assert_int_eq(store_terminal_get(st, "abc", &got), STORE_IO); /* another key */
+    store_close(st);
+    size_t len = 0;
+    char *bytes = tu_read_file(db_path, &len);
+    ck_assert_ptr_nonnull(bytes);
+    ck_assert_ptr_null(memmem(bytes, len, "Plain-Old-Pass-77", 17));
+    ck_assert_ptr_null(memmem(bytes, len, "s3cret-pass", 11));
+    free(bytes);
 }
 END_TEST
 
@@ -900,6 +1053,7 @@ int main(void)
     tcase_add_test(tc, migration_to_schema_2);
     tcase_add_test(tc, migration_to_schema_3);
     tcase_add_test(tc, migration_to_schema_4);
+    tcase_add_test(tc, migration_to_schema_5);
     tcase_add_test(tc, unknown_invoices_settled);
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);

@@ -187,6 +187,8 @@ static void api_healthz(const http_context *ctx, const http_request *req, const 
     json_object_set_new(gap, "p99Ms", json_integer(ps.gap_p99_ms));
     json_object_set_new(gap, "maxMs", json_integer(ps.gap_max_ms));
     json_object_set_new(gap, "samples", json_integer((json_int_t)ps.gap_samples));
+    json_object_set_new(gap, "openMaxMs", json_integer(ps.gap_open_max_ms));
+    json_object_set_new(gap, "alarm", json_boolean(ps.gap_alarm));
     json_object_set_new(o, "pollGap", gap);
     json_object_set_new(o, "unknownOutcomes", json_integer(unknown));
     api_events_health(ctx, o);
@@ -248,6 +250,7 @@ static void api_create_invoice(const http_context *ctx, const http_request *req,
     if (body == NULL)
         return;
     invoice_input in;
+    memset(&in, 0, sizeof in);
     api_error err;
     api_error_clear(&err);
     store_invoice inv;
@@ -266,7 +269,10 @@ static void api_update_invoice(const http_context *ctx, const http_request *req,
     json_t *body = api_body(req, resp, false);
     if (body == NULL)
         return;
+    /* Zeroed: the terminalId branch answers without invoice_parse, and the
+     * cleanup below must then free nothing. */
     invoice_input in;
+    memset(&in, 0, sizeof in);
     api_error err;
     api_error_clear(&err);
     store_invoice inv;
@@ -279,8 +285,7 @@ static void api_update_invoice(const http_context *ctx, const http_request *req,
     } else {
         api_invoice_answer(ctx, resp, 200, &inv);
     }
-    if (in.doc != NULL || in.rows != NULL)
-        invoice_input_free(&in);
+    invoice_input_free(&in);
     json_decref(body);
 }
 
@@ -958,6 +963,20 @@ static bool api_match(const char *pattern, const char *path, char segs[][128], i
         s++;
     }
     return *s == '\0';
+}
+
+bool http_api_takes_idempotency_key(const char *method, const char *path)
+{
+    if (strcmp(method, "POST") != 0 || strncmp(path, "/seqr/notify/", 13) == 0)
+        return false;
+    char segs[4][128];
+    for (size_t i = 0; i < sizeof api_routes / sizeof *api_routes; i++) {
+        int n;
+        if (strcmp(api_routes[i].method, "POST") == 0 &&
+            api_match(api_routes[i].pattern, path, segs, &n))
+            return true;
+    }
+    return false;
 }
 
 const char *http_api_route(const char *method, const char *path)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "digest.h"
 #include "http/access.h"
 #include "http/apikey.h"
 #include "log.h"
@@ -18,12 +19,16 @@
 struct http_server {
     struct MHD_Daemon *daemon;
     http_context ctx;
+    /* Idempotency-Keys are claimed within this scope: a digest of the API
+     * key, so that keys of one key holder never meet another's. */
+    char idem_scope[DIGEST_HEX_LEN + 1];
 };
 
 /* Per-request state kept between libmicrohttpd's calls of the handler. */
 typedef struct {
     buf body;
     bool too_large;
+    bool discard; /* /seqr/notify: unauthenticated, and its body is never used */
     int64_t started;
 } http_conn_state;
 
@@ -81,6 +86,141 @@ static bool http_authorized(const http_context *ctx, struct MHD_Connection *conn
     return http_apikey_check(ctx->keys, h);
 }
 
+/* The host part of a Host header value (port and IPv6 brackets removed). */
+static void http_host_name(const char *value, char *out, size_t size)
+{
+    const char *start = value, *end;
+    if (value[0] == '[') {
+        start = value + 1;
+        end = strchr(start, ']');
+    } else {
+        end = strchr(value, ':');
+    }
+    size_t n = end ? (size_t)(end - start) : strlen(start);
+    if (n >= size)
+        n = 0; /* too long to be any name we accept */
+    memcpy(out, start, n);
+    out[n] = '\0';
+}
+
+/* True when the name appears in the comma-separated list (case-insensitive). */
+static bool http_name_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = list;
+    while (*p) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == n && n > 0 && strncasecmp(p, name, n) == 0)
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+/* DNS rebinding defence: a browser tricked into sending requests here sends
+ * the attacker's host name in Host. Accepted: no Host (HTTP/1.0), any IP
+ * literal (rebinding needs a name), localhost, the listen address, the host
+ * of public_url and the names in [http] allowed_hosts. */
+static bool http_host_allowed(const http_context *ctx, struct MHD_Connection *conn)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    if (h == NULL)
+        return true;
+    char name[256];
+    http_host_name(h, name, sizeof name);
+    if (name[0] == '\0')
+        return false;
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1)
+        return true;
+    if (strcasecmp(name, "localhost") == 0 || strcasecmp(name, ctx->cfg->http_listen) == 0 ||
+        http_name_listed(ctx->cfg->http_allowed_hosts, name))
+        return true;
+    const char *pub = ctx->cfg->http_public_url;
+    const char *ph = strstr(pub, "://");
+    if (ph != NULL) {
+        char pubname[256];
+        char hostport[300];
+        size_t n = strcspn(ph + 3, "/?#");
+        if (n < sizeof hostport) {
+            memcpy(hostport, ph + 3, n);
+            hostport[n] = '\0';
+            const char *at = strrchr(hostport, '@');
+            http_host_name(at ? at + 1 : hostport, pubname, sizeof pubname);
+            if (pubname[0] != '\0' && strcasecmp(pubname, name) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* True when the Content-Type is application/json (parameters allowed). */
+static bool http_is_json_type(const char *type)
+{
+    if (type == NULL)
+        return false;
+    while (*type == ' ')
+        type++;
+    static const char json[] = "application/json";
+    size_t n = sizeof json - 1;
+    return strncasecmp(type, json, n) == 0 &&
+           (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+}
+
+/* True when the request announces a body (Content-Length > 0 or chunked). */
+static bool http_has_body(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    return (cl != NULL && strtoll(cl, NULL, 10) != 0) || te != NULL;
+}
+
+/* Everything decided from the headers alone, before any body byte is read:
+ * a refused request never gets its body buffered. Returns false with resp
+ * set when the request is refused. */
+static bool http_precheck(const http_context *ctx, struct MHD_Connection *conn, const char *url,
+                          http_response *resp)
+{
+    bool health = strcmp(url, "/healthz") == 0;
+    bool notify = strncmp(url, "/seqr/notify/", 13) == 0;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl != NULL && strtoll(cl, NULL, 10) > ctx->cfg->http_max_body_bytes) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the request body is larger than %ld bytes",
+                 ctx->cfg->http_max_body_bytes);
+        http_respond_fail(resp, 413, "body_too_large", NULL, msg);
+        return false;
+    }
+    if (!health && !notify && !http_host_allowed(ctx, conn)) {
+        http_respond_fail(resp, 421, "host_not_allowed", "Host",
+                          "this Host is not served here (add it to [http] allowed_hosts)");
+        return false;
+    }
+    /* The API is for servers; a browser page may not drive it (CSRF). */
+    if (!health && !notify &&
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") != NULL) {
+        http_respond_fail(resp, 403, "cross_origin", "Origin",
+                          "requests from web pages (with an Origin header) are not accepted");
+        return false;
+    }
+    if (!health && !notify && !http_authorized(ctx, conn)) {
+        http_respond_fail(resp, 401, "unauthorized", NULL,
+                          "missing or wrong API key (send Authorization: Bearer <key>)");
+        return false;
+    }
+    if (!notify && http_has_body(conn) &&
+        !http_is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"))) {
+        http_respond_fail(resp, 415, "unsupported_media_type", "Content-Type",
+                          "a request body must be sent as Content-Type: application/json");
+        return false;
+    }
+    return true;
+}
+
 static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *resp)
 {
     char *text = NULL;
@@ -125,6 +265,8 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *res
         snprintf(ra, sizeof ra, "%d", resp->retry_after_s);
         MHD_add_response_header(r, "Retry-After", ra);
     }
+    if (resp->replayed)
+        MHD_add_response_header(r, "Idempotent-Replayed", "true");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -140,16 +282,47 @@ static void http_response_free(http_response *resp)
     resp->stream = NULL;
 }
 
-/* Idempotency-Key handling around dispatch for POSTs. Returns true when the
- * answer came from the store (replay or conflict) and dispatch must not run. */
-static bool http_idem_claim(const http_context *ctx, const http_request *req, const char *key,
+/* The request's fingerprint for its Idempotency-Key: SHA-256 of method,
+ * path and the body as canonical JSON (keys sorted, no whitespace), so that
+ * the same JSON written another way is the same request. A body that is not
+ * JSON is taken byte for byte. */
+static bool http_request_hash(const http_request *req, char out[DIGEST_HEX_LEN + 1])
+{
+    buf b = BUF_INIT;
+    buf_printf(&b, "%s\n%s\n", req->method, req->path);
+    json_t *j = req->body_len > 0 ? json_loadb(req->body, req->body_len,
+                                               JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL)
+                                  : NULL;
+    char *canon = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (canon != NULL) {
+        buf_puts(&b, "json\n");
+        buf_puts(&b, canon);
+    } else {
+        buf_puts(&b, "raw\n");
+        buf_append(&b, req->body, req->body_len);
+    }
+    free(canon);
+    json_decref(j);
+    bool ok = digest_sha256_hex(b.data ? b.data : "", b.len, out);
+    buf_free(&b);
+    return ok;
+}
+
+/* Idempotency-Key handling around dispatch. Returns true when the answer
+ * came from the store (replay or conflict) and dispatch must not run. */
+static bool http_idem_claim(const http_server *srv, const http_request *req, const char *key,
                             http_response *resp)
 {
+    const http_context *ctx = &srv->ctx;
     bool same = false;
     int status = 0;
     char *stored = NULL;
-    store_err e = service_idem_claim(ctx->svc, key, req->method, req->path, req->body, &same,
-                                     &status, &stored);
+    char hash[DIGEST_HEX_LEN + 1];
+    if (!http_request_hash(req, hash)) {
+        http_respond_fail(resp, 500, "internal_error", NULL, "hashing the request failed");
+        return true;
+    }
+    store_err e = service_idem_claim(ctx->svc, srv->idem_scope, key, hash, &same, &status, &stored);
     if (e == STORE_OK)
         return false;
     if (e == STORE_CONFLICT) {
@@ -163,6 +336,7 @@ static bool http_idem_claim(const http_context *ctx, const http_request *req, co
         } else {
             json_t *j = stored ? json_loads(stored, 0, NULL) : NULL;
             http_respond_json(resp, status, j ? j : json_object());
+            resp->replayed = true;
         }
     } else {
         http_respond_fail(resp, 500, "store_error", NULL, "the gateway's database failed");
@@ -171,16 +345,17 @@ static bool http_idem_claim(const http_context *ctx, const http_request *req, co
     return true;
 }
 
-static void http_idem_finish(const http_context *ctx, const char *key, http_response *resp)
+static void http_idem_finish(const http_server *srv, const char *key, http_response *resp)
 {
+    const http_context *ctx = &srv->ctx;
     /* 5xx: nothing definite happened, or the outcome is in doubt and the
      * service itself guards against doing it twice; let a retry run again. */
     if (resp->status >= 500 || resp->json == NULL) {
-        service_idem_release(ctx->svc, key);
+        service_idem_release(ctx->svc, srv->idem_scope, key);
         return;
     }
     char *text = json_dumps(resp->json, JSON_COMPACT);
-    service_idem_finish(ctx->svc, key, resp->status, text ? text : "{}");
+    service_idem_finish(ctx->svc, srv->idem_scope, key, resp->status, text ? text : "{}");
     free(text);
 }
 
@@ -198,14 +373,27 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
             return MHD_NO;
         buf_init(&cs->body);
         cs->started = store_now_ms();
+        cs->discard = strncmp(url, "/seqr/notify/", 13) == 0;
         *con_cls = cs;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoll(cl, NULL, 10) > ctx->cfg->http_max_body_bytes)
-            cs->too_large = true;
-        return MHD_YES;
+        /* Headers only so far: refuse before reading any of the body. */
+        http_response early;
+        memset(&early, 0, sizeof early);
+        buf_init(&early.raw);
+        if (http_precheck(ctx, conn, url, &early))
+            return MHD_YES;
+        log_info("%s %s -> %d (refused before the body)", method, url, early.status);
+        enum MHD_Result ret = http_send(conn, &early);
+        http_response_free(&early);
+        return ret;
     }
     if (*upload_data_size > 0) {
-        if (!cs->too_large) {
+        /* A client trickling its body holds a thread: bound the whole upload. */
+        if (store_now_ms() - cs->started > (int64_t)ctx->cfg->http_request_timeout_s * 1000) {
+            log_warn("%s %s: body not complete after %d s; connection closed", method, url,
+                     ctx->cfg->http_request_timeout_s);
+            return MHD_NO;
+        }
+        if (!cs->too_large && !cs->discard) {
             if (cs->body.len + *upload_data_size > (size_t)ctx->cfg->http_max_body_bytes) {
                 cs->too_large = true;
                 buf_free(&cs->body);
@@ -227,22 +415,20 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
         snprintf(msg, sizeof msg, "the request body is larger than %ld bytes",
                  ctx->cfg->http_max_body_bytes);
         http_respond_fail(&resp, 413, "body_too_large", NULL, msg);
-    } else if (strcmp(url, "/healthz") != 0 && strncmp(url, "/seqr/notify/", 13) != 0 &&
-               !http_authorized(ctx, conn)) {
-        http_respond_fail(&resp, 401, "unauthorized", NULL,
-                          "missing or wrong API key (send Authorization: Bearer <key>)");
     } else {
-        const char *key =
-            strcmp(method, "POST") == 0
-                ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key")
-                : NULL;
+        /* Keys are claimed only where the contract takes them: authenticated
+         * POSTs (never /seqr/notify, which faces the internet unauthenticated). */
+        const char *key = http_api_takes_idempotency_key(method, url)
+                              ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                            "Idempotency-Key")
+                              : NULL;
         if (key != NULL && (key[0] == '\0' || strlen(key) > 255)) {
             http_respond_fail(&resp, 400, "invalid_header", "Idempotency-Key",
                               "Idempotency-Key must be 1 to 255 characters");
-        } else if (key == NULL || !http_idem_claim(ctx, &req, key, &resp)) {
+        } else if (key == NULL || !http_idem_claim(srv, &req, key, &resp)) {
             http_api_dispatch(ctx, &req, &resp);
             if (key != NULL)
-                http_idem_finish(ctx, key, &resp);
+                http_idem_finish(srv, key, &resp);
         }
     }
     if (resp.status == 0)
@@ -294,6 +480,24 @@ http_server *http_server_start(const http_context *ctx, buf *err)
         return NULL;
     }
     srv->ctx = *ctx;
+    if (ctx->cfg->http_api_key[0] == '\0') {
+        snprintf(srv->idem_scope, sizeof srv->idem_scope, "open");
+    } else {
+        buf k = BUF_INIT;
+        buf_printf(&k, "seqr-gateway idempotency scope\n%s", ctx->cfg->http_api_key);
+        bool ok = digest_sha256_hex(k.data, k.len, srv->idem_scope);
+        buf_free(&k);
+        if (!ok) {
+            buf_puts(err, "SHA-256 from libcrypto failed");
+            freeaddrinfo(ai);
+            free(srv);
+            return NULL;
+        }
+    }
+    /* One address may hold only a small share of the threads. */
+    int per_ip = ctx->cfg->http_max_connections_per_ip < ctx->cfg->http_max_connections
+                     ? ctx->cfg->http_max_connections_per_ip
+                     : ctx->cfg->http_max_connections;
     /* poll(), not select(): the poller's SEQR connections can push socket
      * numbers past FD_SETSIZE, which select() cannot watch. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -305,7 +509,7 @@ http_server *http_server_start(const http_context *ctx, buf *err)
         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ctx->cfg->http_connection_timeout_s,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {

@@ -1,10 +1,15 @@
 /* http/server.h — the REST API's HTTP server on libmicrohttpd.
  *
  * Owns the listening socket and the per-request plumbing that every endpoint
- * shares: body collection with a size cap (413), the API key check
- * (Authorization: Bearer, constant-time compare, /healthz exempt), JSON error
- * bodies in the contract's shape, Idempotency-Key replay for POSTs, routing
- * (404/405 as JSON) and one access-log line per request. Endpoints live in
+ * shares. From the headers alone, before any body byte is read: size cap
+ * (413), Host check against DNS rebinding (421), no Origin (403, CSRF), the
+ * API key (Authorization: Bearer, constant-time compare; /healthz and
+ * /seqr/notify exempt) and Content-Type: application/json on bodies (415).
+ * Then body collection within [http] request_timeout_s, JSON error bodies in
+ * the contract's shape, Idempotency-Key replay for authenticated POSTs
+ * (scoped per API key, canonical-JSON fingerprint, Idempotent-Replayed: true
+ * on replays, kept [http] idempotency_ttl_s), routing (404/405 as JSON) and
+ * one access-log line per request. Endpoints live in
  * http/api.c and are reached through http_api_dispatch().
  *
  * Connections get a thread each (handlers may wait on SEQR for seconds), up to
@@ -56,6 +61,7 @@ typedef struct {
     buf raw;                  /* otherwise this body ... */
     const char *content_type; /* ... with this type (static string) */
     int retry_after_s;        /* > 0: Retry-After header */
+    bool replayed;            /* the stored answer to an Idempotency-Key */
     /* A streamed body (Server-Sent Events): when stream is set, the body
      * comes from it (libmicrohttpd's content reader, called in the
      * connection's own thread, where it may block) with content_type, and
@@ -84,5 +90,8 @@ void http_server_stop(http_server *srv);
 
 /* Implemented in http/api.c: routes one request. */
 void http_api_dispatch(const http_context *ctx, const http_request *req, http_response *resp);
+/* True for the routes that take an Idempotency-Key: every POST of the API
+ * except /seqr/notify/{token} (unauthenticated, internet-facing). */
+bool http_api_takes_idempotency_key(const char *method, const char *path);
 
 #endif

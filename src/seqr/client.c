@@ -97,6 +97,8 @@ const char *seqr_err_name(seqr_err err)
         return "bad answer";
     case SEQR_ERR_CONNECT:
         return "connect";
+    case SEQR_ERR_UNAVAILABLE:
+        return "unavailable";
     case SEQR_ERR_TIMEOUT:
         return "timeout";
     case SEQR_ERR_INVALID:
@@ -547,10 +549,11 @@ static seqr_err seqr_check_http(const char *op, seqr_err e, seqr_result *res)
     if (res->http_status == 200 || e == SEQR_ERR_FAULT)
         return e;
     if (res->http_status == 503) {
-        /* A proxy or load balancer in front of SEQR saying the service is down:
-         * the request never reached it. */
+        /* SEQR or a proxy in front of it saying the service is down. A proxy
+         * answers 503 also after it forwarded the request (the upstream
+         * connection broke), so this is not proof that nothing happened. */
         seqr_message(res, "%s: SEQR is unavailable (HTTP %ld)", op, res->http_status);
-        return SEQR_ERR_CONNECT;
+        return SEQR_ERR_UNAVAILABLE;
     }
     seqr_message(res, "%s: bad answer from SEQR: HTTP %ld without a SOAP fault", op,
                  res->http_status);

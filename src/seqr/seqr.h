@@ -31,6 +31,9 @@ typedef enum {
     SEQR_ERR_FAULT,      /* soap:Fault (usually HTTP 500) */
     SEQR_ERR_BAD_ANSWER, /* HTTP status/body not a valid answer: garbage, truncated, too large */
     SEQR_ERR_CONNECT,    /* could not connect / resolve / TLS handshake or verification failed */
+    SEQR_ERR_UNAVAILABLE, /* HTTP 503 (SEQR, or a proxy in front of it, which may have
+                             forwarded the request): for a call that moves money the
+                             outcome is unknown; a read may simply be retried */
     SEQR_ERR_TIMEOUT,    /* no complete answer within timeout_ms */
     SEQR_ERR_INVALID,    /* the request itself is invalid (caller bug): nothing sent */
     SEQR_ERR_INTERNAL    /* out of memory, curl setup failure */

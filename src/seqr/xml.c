@@ -310,11 +310,35 @@ void seqr_xml_serialize(xmlDocPtr doc, buf *out)
     xmlFree(mem);
 }
 
+/* notificationUrl carries the invoice's notify token (token=...): keep the
+ * URL, mask the token. */
+static void seqr_xml_mask_token(xmlNodePtr n)
+{
+    xmlChar *url = xmlNodeGetContent(n);
+    if (url == NULL)
+        return;
+    const char *t = strstr((const char *)url, "token=");
+    if (t != NULL) {
+        buf shown = BUF_INIT;
+        buf_append(&shown, url, (size_t)(t - (const char *)url) + 6);
+        buf_puts(&shown, "********");
+        const char *rest = strchr(t, '&');
+        if (rest != NULL)
+            buf_puts(&shown, rest);
+        xmlNodeSetContent(n, NULL);
+        xmlNodeAddContent(n, BAD_CAST buf_cstr(&shown));
+        buf_free(&shown);
+    }
+    xmlFree(url);
+}
+
 static void seqr_xml_mask_passwords(xmlNodePtr node)
 {
     for (xmlNodePtr n = seqr_xml_first_element(node); n; n = seqr_xml_next_element(n)) {
         if (strcmp((const char *)n->name, "password") == 0)
             xmlNodeSetContent(n, BAD_CAST "********");
+        else if (strcmp((const char *)n->name, "notificationUrl") == 0)
+            seqr_xml_mask_token(n);
         else
             seqr_xml_mask_passwords(n);
     }

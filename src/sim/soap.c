@@ -275,7 +275,10 @@ static int sim_read_invoice(sim_call *c, xmlNodePtr inv, sim_invoice *into, bool
                           nrows + 1);
             return 49;
         }
-        sum += row_total;
+        if (!money_add(sum, row_total, &sum)) {
+            sim_deviation(c, "invoiceRow %d: the rows' itemTotalAmount overflow", nrows + 1);
+            return 49;
+        }
         nrows++;
     }
     if (nrows > 0 && sum != total) {
@@ -587,7 +590,8 @@ static int sim_execute_report(sim_call *c)
         if (p->terminal_id[0] != '\0' && strcmp(inv->terminal_id, p->terminal_id) != 0)
             continue;
         count++;
-        sum += inv->total - inv->refunded;
+        if (!money_add(sum, inv->total - inv->refunded, &sum))
+            sum = INT64_MAX; /* saturates: the report cannot show more */
     }
     /* The report document, built as a tree. */
     xmlDocPtr rd = xmlNewDoc(BAD_CAST "1.0");

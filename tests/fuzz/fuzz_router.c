@@ -34,6 +34,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (store_open(path, &st, &err) != STORE_OK)
         abort();
     buf_free(&err);
+    unsigned char key[32] = {1};
+    if (store_set_secret_key(st, key) != STORE_OK)
+        abort();
     seqr_client_options so = {.url = "http://127.0.0.1:9/soap",
                               .timeout_ms = 200,
                               .client_id = "fuzz",
