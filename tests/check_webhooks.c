@@ -337,6 +337,29 @@ START_TEST(signed_events_feed_and_stream)
     bg_get_run(&again);
     ck_assert_ptr_nonnull(strstr(again.body, "event: invoice.canceled\n"));
     free(again.body);
+    /* Resuming after the first event (EventSource's Last-Event-ID) skips it. */
+    {
+        char url[300], last[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/invoices/%s/events", e.gw_port, canceled);
+        j = gwt_gw_call(&e, "GET", "/events?limit=500", NULL, NULL, &st);
+        json_int_t first = 0;
+        size_t k;
+        json_t *ev;
+        json_array_foreach(json_object_get(j, "events"), k, ev)
+        {
+            if (first == 0 && strcmp(gwt_str(ev, "invoiceReference"), canceled) == 0)
+                first = json_integer_value(json_object_get(ev, "id"));
+        }
+        json_decref(j);
+        ck_assert_int_gt(first, 0);
+        snprintf(last, sizeof last, "Last-Event-ID: %lld", (long long)first);
+        const char *headers[] = {"Authorization: Bearer " API_KEY, last, NULL};
+        tu_response tr;
+        ck_assert_int_eq(tu_http("GET", url, headers, NULL, 0, &tr), 200);
+        ck_assert_ptr_null(strstr(buf_cstr(&tr.body), "event: invoice.created\n"));
+        ck_assert_ptr_nonnull(strstr(buf_cstr(&tr.body), "event: invoice.canceled\n"));
+        tu_response_free(&tr);
+    }
 
     /* Operator views. */
     j = gwt_gw_call(&e, "GET", "/webhooks/deliveries", NULL, NULL, &st);
