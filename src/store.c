@@ -114,11 +114,12 @@ struct store {
     " WHEN NEW.send_state = 'sent' AND OLD.send_state = 'sent'"                                    \
     " AND (NEW.status <> OLD.status OR NEW.version <> OLD.version) BEGIN"                          \
     STORE_EVENT_INSERT_INVOICE(                                                                    \
-        "CASE NEW.status WHEN 'PAID' THEN 'invoice.paid'"                                          \
+        "CASE WHEN NEW.status = OLD.status THEN 'invoice.updated'"                                 \
+        " ELSE CASE NEW.status WHEN 'PAID' THEN 'invoice.paid'"                                    \
         " WHEN 'CANCELED' THEN CASE WHEN NEW.expires_at > 0 AND NEW.expires_at <= "                \
         STORE_EVENT_NOW " THEN 'invoice.expired' ELSE 'invoice.canceled' END"                      \
         " WHEN 'FAILED' THEN 'invoice.failed' WHEN 'RESERVED' THEN 'invoice.reserved'"             \
-        " WHEN 'PARTIALLY_PAID' THEN 'invoice.partially_paid' ELSE 'invoice.updated' END")         \
+        " WHEN 'PARTIALLY_PAID' THEN 'invoice.partially_paid' ELSE 'invoice.updated' END END")     \
     " END;"                                                                                        \
     "CREATE TRIGGER events_invoice_doc AFTER UPDATE OF doc, total ON invoices"                     \
     " WHEN NEW.send_state = 'sent' AND (NEW.doc <> OLD.doc OR NEW.total <> OLD.total) BEGIN"      \

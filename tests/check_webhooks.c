@@ -72,9 +72,11 @@ static json_t *receiver_lines(const receiver *r)
 }
 
 /* Config with [webhooks] for receiver r (started or not), then the daemon. */
+static const char *poller_extra; /* lines for [poller], or NULL */
+
 static void start_with_webhooks(gw_env *e, const receiver *r, const char *extra)
 {
-    gwt_write_config(e, NULL, NULL, e->sim_port);
+    gwt_write_config(e, NULL, poller_extra, e->sim_port);
     char *text = tu_read_file(e->conf, NULL);
     ck_assert_ptr_nonnull(text);
     char conf[8192];
@@ -504,7 +506,8 @@ START_TEST(kill9_every_change_has_its_event)
             if (strcmp(gwt_str(ev, "invoiceReference"), refs[i]) != 0)
                 continue;
             const char *type = gwt_str(ev, "type");
-            if (strncmp(type, "invoice.", 8) == 0 && strcmp(type, "invoice.receipt_submitted") != 0)
+            if (strncmp(type, "invoice.", 8) == 0 && strcmp(type, "invoice.receipt_submitted") != 0 &&
+                strcmp(type, "invoice.updated") != 0)
                 last = type;
             if (strcmp(type, "refund.succeeded") == 0)
                 refunds++;
@@ -601,6 +604,39 @@ START_TEST(gone_disables_then_redeliver)
 }
 END_TEST
 
+/* The TTL cancel of an unpaid invoice tells invoice.expired, not canceled. */
+START_TEST(ttl_cancel_is_expired)
+{
+    gw_env e;
+    gwt_env_init(&e, "60");
+    receiver r;
+    receiver_init(&r, &e);
+    receiver_start(&r, &e, "ok");
+    poller_extra = "invoice_ttl_s = 10\n";
+    start_with_webhooks(&e, &r, NULL);
+    poller_extra = NULL;
+    char ref[64];
+    gwt_create_invoice(&e, ref);
+    json_decref(gwt_wait_status(&e, ref, "CANCELED", 60000));
+    wait_all_received(&e, &r, 20000);
+    json_t *lines = receiver_lines(&r);
+    buf types = BUF_INIT;
+    size_t i;
+    json_t *l;
+    json_array_foreach(lines, i, l)
+        buf_printf(&types, "%s ", gwt_str(json_object_get(l, "event"), "type"));
+    /* (SEQR may move a canceled invoice's version once more: invoice.updated) */
+    ck_assert_msg(strncmp(buf_cstr(&types), "invoice.created invoice.expired ", 32) == 0 &&
+                      strstr(buf_cstr(&types) + 32, "expired") == NULL &&
+                      strstr(buf_cstr(&types) + 32, "canceled") == NULL,
+                  "events: %s", buf_cstr(&types));
+    buf_free(&types);
+    json_decref(lines);
+    gwt_env_stop(&e);
+    tu_stop(&r.proc, SIGTERM, 5000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("webhooks");
@@ -614,6 +650,10 @@ int main(void)
     tc = tcase_create("gone");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, gone_disables_then_redeliver);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("expired");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, ttl_cancel_is_expired);
     suite_add_tcase(s, tc);
     tc = tcase_create("down");
     tcase_set_timeout(tc, 600);
