@@ -220,13 +220,14 @@ static void webhook_finish(webhook_worker *w, int64_t event_id, int64_t event_at
         if (now - event_at >= w->cfg->webhooks_retry_for_s * 1000) {
             state = "failed";
         } else {
-            int64_t d = webhook_backoff_ms(attempts + 1, w->cfg->webhooks_retry_max_interval_s * 1000);
+            int64_t d =
+                webhook_backoff_ms(attempts + 1, w->cfg->webhooks_retry_max_interval_s * 1000);
             int64_t jitter = d / 2 > 0 ? (int64_t)(rand_r(&w->seed) % (unsigned)(d / 2 + 1)) : 0;
             next_at = now + d / 2 + jitter;
         }
     }
-    store_err se =
-        store_event_attempt(w->st, event_id, url, (int)status, latency_ms, err_text, state, next_at);
+    store_err se = store_event_attempt(w->st, event_id, url, (int)status, latency_ms, err_text,
+                                       state, next_at);
     if (se != STORE_OK)
         log_error("webhooks: recording the attempt for event %lld failed: %s", (long long)event_id,
                   store_strerror(se));

@@ -80,8 +80,7 @@ bool webhook_sign(const webhook_key *key, const char *msg_id, int64_t timestamp,
     memcpy(msg + id_len + 1, ts, ts_len);
     msg[id_len + 1 + ts_len] = '.';
     memcpy(msg + id_len + 2 + ts_len, body, body_len);
-    if (HMAC(EVP_sha256(), key->key, (int)key->len, msg, n, mac, &mac_len) == NULL ||
-        mac_len != 32)
+    if (HMAC(EVP_sha256(), key->key, (int)key->len, msg, n, mac, &mac_len) == NULL || mac_len != 32)
         goto cleanup;
     memcpy(sig, "v1,", 3);
     if (EVP_EncodeBlock((unsigned char *)sig + 3, mac, (int)mac_len) != 44)

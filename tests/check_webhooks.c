@@ -41,8 +41,8 @@ static void receiver_start(receiver *r, const gw_env *e, const char *mode)
     char script[700], log[700];
     snprintf(script, sizeof script, "%s/tests/webhook_receiver.py", tu_env("SEQR_SRCDIR", ".."));
     snprintf(log, sizeof log, "%s/receiver.log", e->dir);
-    char *argv[] = {"/usr/bin/env", "python3", script,   "--port",       port, "--secret", SECRET, "--out",
-                    r->out,    "--mode", (char *)mode, NULL};
+    char *argv[] = {"/usr/bin/env", "python3", script, "--port", port,         "--secret",
+                    SECRET,         "--out",   r->out, "--mode", (char *)mode, NULL};
     ck_assert(tu_spawn(&r->proc, argv, log));
     ck_assert_msg(tu_wait_port(r->port, 10000), "the webhook receiver did not start");
 }
@@ -154,7 +154,8 @@ static size_t check_received(const gw_env *e, const receiver *r, bool require_al
     json_array_foreach(feed, i, l)
     {
         char msg[32];
-        snprintf(msg, sizeof msg, "evt_%lld", (long long)json_integer_value(json_object_get(l, "id")));
+        snprintf(msg, sizeof msg, "evt_%lld",
+                 (long long)json_integer_value(json_object_get(l, "id")));
         if (json_object_get(seen, msg) != NULL)
             got++;
         else if (require_all)
@@ -251,8 +252,9 @@ START_TEST(signed_events_feed_and_stream)
     long long ver_ms = tu_now_ms() - paid_at;
     pthread_join(t1, NULL);
     long long sse_ms = tu_now_ms() - paid_at;
-    fprintf(stderr, "PAID seen by long-poll %lld ms, waitForVersion %lld ms, SSE end %lld ms "
-                    "after the simulated payment (poll interval 300 ms)\n",
+    fprintf(stderr,
+            "PAID seen by long-poll %lld ms, waitForVersion %lld ms, SSE end %lld ms "
+            "after the simulated payment (poll interval 300 ms)\n",
             poll_ms, ver_ms, sse_ms);
     ck_assert_int_eq(poll.status, 200);
     ck_assert_ptr_nonnull(strstr(poll.body, "invoice.paid"));
@@ -506,7 +508,8 @@ START_TEST(kill9_every_change_has_its_event)
             if (strcmp(gwt_str(ev, "invoiceReference"), refs[i]) != 0)
                 continue;
             const char *type = gwt_str(ev, "type");
-            if (strncmp(type, "invoice.", 8) == 0 && strcmp(type, "invoice.receipt_submitted") != 0 &&
+            if (strncmp(type, "invoice.", 8) == 0 &&
+                strcmp(type, "invoice.receipt_submitted") != 0 &&
                 strcmp(type, "invoice.updated") != 0)
                 last = type;
             if (strcmp(type, "refund.succeeded") == 0)
@@ -519,8 +522,8 @@ START_TEST(kill9_every_change_has_its_event)
                       "invoice %s is %s but its last event is %s", refs[i], status, last);
         int done = 0;
         json_t *rf;
-        json_array_foreach(json_object_get(inv, "refunds"), k, rf)
-            done += strcmp(gwt_str(rf, "status"), "done") == 0;
+        json_array_foreach(json_object_get(inv, "refunds"), k, rf) done +=
+            strcmp(gwt_str(rf, "status"), "done") == 0;
         ck_assert_msg(done == refunds, "invoice %s: %d refunds done, %d refund.succeeded events",
                       refs[i], done, refunds);
         refunds_done += done;
@@ -546,8 +549,8 @@ START_TEST(standard_webhooks_vector)
     ck_assert_int_eq(key.len, 24);
     char sig[WEBHOOK_SIGNATURE_LEN];
     const char body[] = "{\"test\": 2432232314}";
-    ck_assert(webhook_sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
-                           strlen(body), sig));
+    ck_assert(
+        webhook_sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body), sig));
     ck_assert_str_eq(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     ck_assert(!webhook_key_parse("whsec_", &key, &why));
     ck_assert_ptr_nonnull(why);

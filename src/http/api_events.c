@@ -105,8 +105,8 @@ void api_events_list(const http_context *ctx, const http_request *req, const cha
     http_respond_json(resp, 200, o);
 }
 
-void api_events_redeliver(const http_context *ctx, const http_request *req,
-                          const char *const *a, http_response *resp)
+void api_events_redeliver(const http_context *ctx, const http_request *req, const char *const *a,
+                          http_response *resp)
 {
     char *end = NULL;
     errno = 0;
@@ -132,8 +132,8 @@ void api_events_redeliver(const http_context *ctx, const http_request *req,
     http_respond_json(resp, 202, o);
 }
 
-void api_events_deliveries(const http_context *ctx, const http_request *req,
-                           const char *const *a, http_response *resp)
+void api_events_deliveries(const http_context *ctx, const http_request *req, const char *const *a,
+                           http_response *resp)
 {
     int64_t limit;
     if (!api_events_int(req, resp, "limit", 1, API_EVENTS_MAX_LIMIT, 100, &limit))
@@ -216,10 +216,10 @@ void api_events_health(const http_context *ctx, json_t *health)
     int64_t backlog = 0, oldest = 0;
     if (store_events_backlog(ctx->st, &backlog, &oldest) == STORE_OK) {
         json_object_set_new(w, "backlog", json_integer(backlog));
-        json_object_set_new(
-            w, "oldestUndeliveredAgeSeconds",
-            json_integer(oldest > 0 && store_now_ms() > oldest ? (store_now_ms() - oldest) / 1000
-                                                               : 0));
+        json_object_set_new(w, "oldestUndeliveredAgeSeconds",
+                            json_integer(oldest > 0 && store_now_ms() > oldest
+                                             ? (store_now_ms() - oldest) / 1000
+                                             : 0));
     }
     webhook_stats ws;
     webhook_get_stats(ctx->webhooks, &ws);
@@ -280,8 +280,8 @@ void api_events_wait_invoice(const http_context *ctx, const http_request *req, c
                 http_respond_error(resp, &err);
                 return;
             }
-            if (inv.version >= want || api_events_final(&inv) ||
-                events_now_mono_ms() >= deadline || events_hub_closing(ctx->hub))
+            if (inv.version >= want || api_events_final(&inv) || events_now_mono_ms() >= deadline ||
+                events_hub_closing(ctx->hub))
                 break;
             events_hub_wait(ctx->hub, seq, deadline);
         }
@@ -311,8 +311,7 @@ static bool api_stream_add(const store_event *ev, void *ud)
     json_decref(o);
     if (text != NULL) {
         /* Compact JSON has no newline, so one data: line carries it. */
-        buf_printf(&s->out, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)ev->id, ev->type,
-                   text);
+        buf_printf(&s->out, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)ev->id, ev->type, text);
         free(text);
     }
     s->last_id = ev->id;
@@ -384,9 +383,8 @@ void api_events_stream(const http_context *ctx, const http_request *req, const c
                        http_response *resp)
 {
     int64_t last = 0;
-    const char *h = req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-                                                            "Last-Event-ID")
-                              : NULL;
+    const char *h =
+        req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Last-Event-ID") : NULL;
     if (h != NULL) {
         char *end = NULL;
         errno = 0;

@@ -21,12 +21,12 @@
 
 void api_events_list(const http_context *ctx, const http_request *req, const char *const *a,
                      http_response *resp);
-void api_events_redeliver(const http_context *ctx, const http_request *req,
-                          const char *const *a, http_response *resp);
+void api_events_redeliver(const http_context *ctx, const http_request *req, const char *const *a,
+                          http_response *resp);
 void api_events_stream(const http_context *ctx, const http_request *req, const char *const *a,
                        http_response *resp);
-void api_events_deliveries(const http_context *ctx, const http_request *req,
-                           const char *const *a, http_response *resp);
+void api_events_deliveries(const http_context *ctx, const http_request *req, const char *const *a,
+                           http_response *resp);
 /* GET /invoices/{ref}?waitForVersion=V[&timeout=S]: answers the invoice once
  * its version is at least V, it is final, or S seconds (default 30, at most
  * 60) have passed. */
