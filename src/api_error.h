@@ -1,6 +1,6 @@
 /* api_error.h — the contract-shaped error every layer fills and the HTTP layer
  * renders as {"error": {"code", "message", "field"?, "seqrResultCode"?,
- * "seqrResultDescription"?}} with http_status (API.md "Conventions").
+ * "seqrResultDescription"?}} with http_status (docs/openapi.yaml, Error).
  * Plain struct, no allocation; copy freely. */
 #ifndef SEQR_API_ERROR_H
 #define SEQR_API_ERROR_H

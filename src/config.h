@@ -1,4 +1,4 @@
-/* config.h — the daemon's INI configuration (see API.md "Config").
+/* config.h — the daemon's INI configuration (see etc/seqr-gateway.conf and docs/seqr-gateway.8).
  *
  * config_load() reads a file into a config, checking every key: type, range,
  * required-ness, unknown sections and keys. Every problem is reported, not just

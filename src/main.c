@@ -32,6 +32,7 @@
 #include "config.h"
 #include "events.h"
 #include "health.h"
+#include "http/api.h"
 #include "http/apikey.h"
 #include "http/server.h"
 #include "log.h"
@@ -370,8 +371,8 @@ static int main_run(const char *path)
         log_error("start-up failed: out of memory");
         goto cleanup;
     }
-    http_context hc = {&cfg, svc, pol, store_now_ms(), keys, st, hub, webhooks};
-    srv = http_server_start(&hc, &err);
+    http_context hc = {&cfg, svc, pol, store_now_ms(), keys, true, hub, webhooks};
+    srv = http_server_start(&hc, &http_api_router, &err);
     if (srv == NULL) {
         log_error("http: %s", buf_cstr(&err));
         goto cleanup;

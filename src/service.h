@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "api_error.h"
+#include "backup.h"
 #include "config.h"
 #include "invoice.h"
 #include "seqr/seqr.h"
@@ -116,6 +117,11 @@ void service_idem_finish(service *svc, const char *scope, const char *key, int s
                          const char *response);
 void service_idem_release(service *svc, const char *scope, const char *key);
 
+/* An online backup of the database beside it (see backup.h). */
+bool service_backup(service *svc, backup_result *out, buf *err);
+/* Current Unix time in milliseconds (the store's clock). */
+int64_t service_now_ms(void);
+
 /* For /healthz: intents of unknown outcome; false when the database fails. */
 bool service_counts(service *svc, int64_t *unknown);
 /* Checks a notification token for an invoice given as SEQR reference or
@@ -139,5 +145,17 @@ void service_stop_polling(service *svc, const char *ref, const char *why);
 /* Maps a failed SEQR call into err (503 unreachable, 504 timeout, 502 bad
  * answer/fault, resultCode via the code table). op names the operation. */
 void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, const char *op);
+
+/* --- events (service/events.c): the outbox, for the feed, the streams and
+ * the operator (see store.h "events") --- */
+store_err service_events_after(service *svc, int64_t after, int64_t invoice_id, int limit,
+                               store_event_fn fn, void *ud);
+/* Queues an event for delivery again: STORE_NOT_FOUND for no such event. */
+store_err service_event_redeliver(service *svc, int64_t event_id);
+store_err service_events_backlog(service *svc, int64_t *count, int64_t *oldest_at);
+store_err service_delivery_list(service *svc, int limit, char **json);
+/* Whether the invoice of local id is final (PAID, CANCELED, FAILED, or its
+ * send rejected); true also when it cannot be read (nothing more to wait for). */
+bool service_invoice_final(service *svc, int64_t invoice_id);
 
 #endif

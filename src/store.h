@@ -9,7 +9,7 @@
  * state change is one transaction, and every write function returns only
  * once its transaction is on disk (fdatasync of the WAL), except
  * store_invoice_begin(). Concurrent writers share fdatasyncs (group commit
- * without a thread of its own: see store_sync in store.c).
+ * without a thread of its own: see store_sync in store/db.c).
  * store_batch_begin()/store_batch_commit() let the poller group many status
  * updates into one transaction. After a failed fdatasync every write fails
  * with STORE_IO and store_counts() reports the failure.

@@ -18,8 +18,8 @@ static const char *http_access_method(const char *method)
     return "other";
 }
 
-void http_access_record(const char *method, const char *path, const http_response *resp,
-                        int64_t elapsed_ms)
+void http_access_record(const char *method, const char *path, const char *route,
+                        const http_response *resp, int64_t elapsed_ms)
 {
     const json_t *error = resp->json ? json_object_get(resp->json, "error") : NULL;
     const char *code = error ? json_string_value(json_object_get(error, "code")) : NULL;
@@ -28,8 +28,8 @@ void http_access_record(const char *method, const char *path, const http_respons
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
     char labels[192];
-    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"",
-             http_api_route(method, path), http_access_method(method), resp->status);
+    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"", route,
+             http_access_method(method), resp->status);
     metrics_observe(METRICS_HTTP_REQUEST, labels, elapsed_ms * 1000);
 
     if (resp->status >= 500)

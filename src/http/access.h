@@ -10,13 +10,9 @@
 
 #include "http/server.h"
 
-/* method/path as received (path without query); resp as sent. */
-void http_access_record(const char *method, const char *path, const http_response *resp,
-                        int64_t elapsed_ms);
-
-/* Implemented in http/api.c: the route pattern ("/invoices/{}") that path
- * matches for method, else the pattern it matches for another method, else
- * "unmatched" (static strings; bounded, for metric labels). */
-const char *http_api_route(const char *method, const char *path);
+/* method/path as received (path without query); route the router's label
+ * for them (http_router.route); resp as sent. */
+void http_access_record(const char *method, const char *path, const char *route,
+                        const http_response *resp, int64_t elapsed_ms);
 
 #endif

@@ -86,7 +86,7 @@ void api_events_list(const http_context *ctx, const http_request *req, const cha
         /* The counter first, then the read: an event committed after the
          * read moves the counter, so the wait below cannot miss it. */
         uint64_t seq = events_hub_seq(ctx->hub);
-        e = store_events_after(ctx->st, after, 0, (int)limit, api_events_add, &pg);
+        e = service_events_after(ctx->svc, after, 0, (int)limit, api_events_add, &pg);
         if (e != STORE_OK || json_array_size(pg.arr) > 0 || !entered ||
             events_now_mono_ms() >= deadline || events_hub_closing(ctx->hub))
             break;
@@ -115,7 +115,7 @@ void api_events_redeliver(const http_context *ctx, const http_request *req, cons
         http_respond_fail(resp, 404, "not_found", NULL, "no such event");
         return;
     }
-    store_err e = store_event_redeliver(ctx->st, id);
+    store_err e = service_event_redeliver(ctx->svc, id);
     if (e == STORE_NOT_FOUND) {
         http_respond_fail(resp, 404, "not_found", NULL, "no such event");
         return;
@@ -139,7 +139,7 @@ void api_events_deliveries(const http_context *ctx, const http_request *req, con
     if (!api_events_int(req, resp, "limit", 1, API_EVENTS_MAX_LIMIT, 100, &limit))
         return;
     char *text = NULL;
-    store_err e = store_delivery_list(ctx->st, (int)limit, &text);
+    store_err e = service_delivery_list(ctx->svc, (int)limit, &text);
     json_t *arr = e == STORE_OK && text ? json_loads(text, 0, NULL) : NULL;
     free(text);
     if (!json_is_array(arr)) {
@@ -167,14 +167,14 @@ void api_events_deliveries(const http_context *ctx, const http_request *req, con
 void api_events_assess(const http_context *ctx, health_report *hr)
 {
     int64_t backlog = 0, oldest = 0;
-    if (store_events_backlog(ctx->st, &backlog, &oldest) == STORE_OK && oldest > 0)
+    if (service_events_backlog(ctx->svc, &backlog, &oldest) == STORE_OK && oldest > 0)
         health_assess_webhooks(backlog, store_now_ms() - oldest, hr);
 }
 
 void api_events_metrics(const http_context *ctx, buf *out)
 {
     int64_t backlog = 0, oldest = 0;
-    bool ok = store_events_backlog(ctx->st, &backlog, &oldest) == STORE_OK;
+    bool ok = service_events_backlog(ctx->svc, &backlog, &oldest) == STORE_OK;
     webhook_stats ws;
     webhook_get_stats(ctx->webhooks, &ws);
     int streams = 0, max_streams = 0;
@@ -214,7 +214,7 @@ void api_events_health(const http_context *ctx, json_t *health)
 {
     json_t *w = json_object();
     int64_t backlog = 0, oldest = 0;
-    if (store_events_backlog(ctx->st, &backlog, &oldest) == STORE_OK) {
+    if (service_events_backlog(ctx->svc, &backlog, &oldest) == STORE_OK) {
         json_object_set_new(w, "backlog", json_integer(backlog));
         json_object_set_new(w, "oldestUndeliveredAgeSeconds",
                             json_integer(oldest > 0 && store_now_ms() > oldest
@@ -328,11 +328,8 @@ static void api_stream_fill(api_stream *s)
         uint64_t seq = events_hub_seq(ctx->hub);
         /* Final first, then the events: the change and its event commit
          * together, so a final invoice's last event is already readable. */
-        store_invoice inv;
-        bool final = store_invoice_get_id(ctx->st, s->invoice_id, &inv) != STORE_OK ||
-                     api_events_final(&inv);
-        store_invoice_clear(&inv);
-        if (store_events_after(ctx->st, s->last_id, s->invoice_id, 100, api_stream_add, s) !=
+        bool final = service_invoice_final(ctx->svc, s->invoice_id);
+        if (service_events_after(ctx->svc, s->last_id, s->invoice_id, 100, api_stream_add, s) !=
             STORE_OK) {
             s->ending = true;
             return;
@@ -351,24 +348,25 @@ static void api_stream_fill(api_stream *s)
     }
 }
 
-static ssize_t api_stream_read(void *cls, uint64_t pos, char *out, size_t max)
+/* http_response.stream: the next bytes of the stream, 0 at its end. */
+static size_t api_stream_read(void *cls, char *out, size_t max)
 {
     api_stream *s = cls;
     if (s->out_pos >= s->out.len) {
         s->out.len = 0;
         s->out_pos = 0;
         if (s->ending)
-            return MHD_CONTENT_READER_END_OF_STREAM;
+            return 0;
         api_stream_fill(s);
         if (s->out.len == 0)
-            return MHD_CONTENT_READER_END_OF_STREAM;
+            return 0;
     }
     size_t n = s->out.len - s->out_pos;
     if (n > max)
         n = max;
     memcpy(out, s->out.data + s->out_pos, n);
     s->out_pos += n;
-    return (ssize_t)n;
+    return n;
 }
 
 static void api_stream_free(void *cls)
@@ -383,8 +381,7 @@ void api_events_stream(const http_context *ctx, const http_request *req, const c
                        http_response *resp)
 {
     int64_t last = 0;
-    const char *h =
-        req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Last-Event-ID") : NULL;
+    const char *h = http_header(req, "Last-Event-ID");
     if (h != NULL) {
         char *end = NULL;
         errno = 0;

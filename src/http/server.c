@@ -10,15 +10,17 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <microhttpd.h>
+
 #include "digest.h"
 #include "http/access.h"
 #include "http/apikey.h"
 #include "log.h"
-#include "store.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
     http_context ctx;
+    const http_router *router; /* borrowed: routes, access, dispatch */
     /* Idempotency-Keys are claimed within this scope: a digest of the API
      * key, so that keys of one key holder never meet another's. */
     char idem_scope[DIGEST_HEX_LEN + 1];
@@ -28,7 +30,7 @@ struct http_server {
 typedef struct {
     buf body;
     bool too_large;
-    bool discard; /* /seqr/notify: unauthenticated, and its body is never used */
+    bool discard; /* HTTP_ROUTE_CALLBACK: its body is never used */
     int64_t started;
 } http_conn_state;
 
@@ -68,7 +70,15 @@ const char *http_query(const http_request *req, const char *name)
 {
     if (req->conn == NULL) /* a request made up by a test or fuzzer */
         return NULL;
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND,
+                                       name);
+}
+
+const char *http_header(const http_request *req, const char *name)
+{
+    if (req->conn == NULL)
+        return NULL;
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
 }
 
 /* The key set (http/apikey.c) holds the current key and, during a rotation's
@@ -167,8 +177,7 @@ static bool http_is_json_type(const char *type)
         type++;
     static const char json[] = "application/json";
     size_t n = sizeof json - 1;
-    return strncasecmp(type, json, n) == 0 &&
-           (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+    return strncasecmp(type, json, n) == 0 && (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
 /* True when the request announces a body (Content-Length > 0 or chunked). */
@@ -182,11 +191,13 @@ static bool http_has_body(struct MHD_Connection *conn)
 /* Everything decided from the headers alone, before any body byte is read:
  * a refused request never gets its body buffered. Returns false with resp
  * set when the request is refused. */
-static bool http_precheck(const http_context *ctx, struct MHD_Connection *conn, const char *url,
+static bool http_precheck(const http_server *srv, struct MHD_Connection *conn, const char *url,
                           http_response *resp)
 {
-    bool health = strcmp(url, "/healthz") == 0;
-    bool notify = strncmp(url, "/seqr/notify/", 13) == 0;
+    const http_context *ctx = &srv->ctx;
+    http_route_access access = srv->router->access(url);
+    bool open = access != HTTP_ROUTE_API_KEY;
+    bool callback = access == HTTP_ROUTE_CALLBACK;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl != NULL && strtoll(cl, NULL, 10) > ctx->cfg->http_max_body_bytes) {
         char msg[96];
@@ -195,30 +206,51 @@ static bool http_precheck(const http_context *ctx, struct MHD_Connection *conn, 
         http_respond_fail(resp, 413, "body_too_large", NULL, msg);
         return false;
     }
-    if (!health && !notify && !http_host_allowed(ctx, conn)) {
+    if (!open && !http_host_allowed(ctx, conn)) {
         http_respond_fail(resp, 421, "host_not_allowed", "Host",
                           "this Host is not served here (add it to [http] allowed_hosts)");
         return false;
     }
     /* The API is for servers; a browser page may not drive it (CSRF). */
-    if (!health && !notify &&
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") != NULL) {
+    if (!open && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") != NULL) {
         http_respond_fail(resp, 403, "cross_origin", "Origin",
                           "requests from web pages (with an Origin header) are not accepted");
         return false;
     }
-    if (!health && !notify && !http_authorized(ctx, conn)) {
+    if (!open && !http_authorized(ctx, conn)) {
         http_respond_fail(resp, 401, "unauthorized", NULL,
                           "missing or wrong API key (send Authorization: Bearer <key>)");
         return false;
     }
-    if (!notify && http_has_body(conn) &&
+    if (!callback && http_has_body(conn) &&
         !http_is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"))) {
         http_respond_fail(resp, 415, "unsupported_media_type", "Content-Type",
                           "a request body must be sent as Content-Type: application/json");
         return false;
     }
     return true;
+}
+
+/* A streamed body handed to libmicrohttpd (see http_response.stream). */
+typedef struct {
+    size_t (*fn)(void *ud, char *out, size_t max);
+    void (*free_fn)(void *ud);
+    void *ud;
+} http_stream;
+
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    http_stream *hs = cls;
+    size_t n = hs->fn(hs->ud, out, max);
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void http_stream_free(void *cls)
+{
+    http_stream *hs = cls;
+    if (hs->free_fn != NULL)
+        hs->free_fn(hs->ud);
+    free(hs);
 }
 
 static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *resp)
@@ -228,11 +260,19 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *res
     size_t len;
     const char *type = resp->content_type;
     if (resp->stream != NULL) {
-        struct MHD_Response *sr = MHD_create_response_from_callback(
-            MHD_SIZE_UNKNOWN, 4096, resp->stream, resp->stream_ud, resp->stream_free);
-        if (sr == NULL)
+        http_stream *hs = malloc(sizeof *hs);
+        struct MHD_Response *sr =
+            hs ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, http_stream_read, hs,
+                                                   http_stream_free)
+               : NULL;
+        if (sr == NULL) {
+            free(hs);
             return MHD_NO; /* http_response_free() frees stream_ud */
-        resp->stream = NULL; /* libmicrohttpd owns stream_ud now */
+        }
+        hs->fn = resp->stream;
+        hs->free_fn = resp->stream_free;
+        hs->ud = resp->stream_ud;
+        resp->stream = NULL; /* libmicrohttpd owns it now */
         MHD_add_response_header(sr, "Content-Type", type ? type : "text/event-stream");
         MHD_add_response_header(sr, "Cache-Control", "no-store");
         MHD_add_response_header(sr, "X-Accel-Buffering", "no");
@@ -372,14 +412,14 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
         if (cs == NULL)
             return MHD_NO;
         buf_init(&cs->body);
-        cs->started = store_now_ms();
-        cs->discard = strncmp(url, "/seqr/notify/", 13) == 0;
+        cs->started = service_now_ms();
+        cs->discard = srv->router->access(url) == HTTP_ROUTE_CALLBACK;
         *con_cls = cs;
         /* Headers only so far: refuse before reading any of the body. */
         http_response early;
         memset(&early, 0, sizeof early);
         buf_init(&early.raw);
-        if (http_precheck(ctx, conn, url, &early))
+        if (http_precheck(srv, conn, url, &early))
             return MHD_YES;
         log_info("%s %s -> %d (refused before the body)", method, url, early.status);
         enum MHD_Result ret = http_send(conn, &early);
@@ -388,7 +428,7 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     }
     if (*upload_data_size > 0) {
         /* A client trickling its body holds a thread: bound the whole upload. */
-        if (store_now_ms() - cs->started > (int64_t)ctx->cfg->http_request_timeout_s * 1000) {
+        if (service_now_ms() - cs->started > (int64_t)ctx->cfg->http_request_timeout_s * 1000) {
             log_warn("%s %s: body not complete after %d s; connection closed", method, url,
                      ctx->cfg->http_request_timeout_s);
             return MHD_NO;
@@ -418,22 +458,23 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     } else {
         /* Keys are claimed only where the contract takes them: authenticated
          * POSTs (never /seqr/notify, which faces the internet unauthenticated). */
-        const char *key = http_api_takes_idempotency_key(method, url)
-                              ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                            "Idempotency-Key")
-                              : NULL;
+        const char *key =
+            srv->router->takes_idempotency_key(method, url)
+                ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key")
+                : NULL;
         if (key != NULL && (key[0] == '\0' || strlen(key) > 255)) {
             http_respond_fail(&resp, 400, "invalid_header", "Idempotency-Key",
                               "Idempotency-Key must be 1 to 255 characters");
         } else if (key == NULL || !http_idem_claim(srv, &req, key, &resp)) {
-            http_api_dispatch(ctx, &req, &resp);
+            srv->router->dispatch(ctx, &req, &resp);
             if (key != NULL)
                 http_idem_finish(srv, key, &resp);
         }
     }
     if (resp.status == 0)
         http_respond_fail(&resp, 500, "internal_error", NULL, "no answer was produced");
-    http_access_record(method, url, &resp, store_now_ms() - cs->started);
+    http_access_record(method, url, srv->router->route(method, url), &resp,
+                       service_now_ms() - cs->started);
     enum MHD_Result ret = http_send(conn, &resp);
     http_response_free(&resp);
     return ret;
@@ -460,7 +501,7 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     buf_free(&b);
 }
 
-http_server *http_server_start(const http_context *ctx, buf *err)
+http_server *http_server_start(const http_context *ctx, const http_router *router, buf *err)
 {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
@@ -480,6 +521,7 @@ http_server *http_server_start(const http_context *ctx, buf *err)
         return NULL;
     }
     srv->ctx = *ctx;
+    srv->router = router;
     if (ctx->cfg->http_api_key[0] == '\0') {
         snprintf(srv->idem_scope, sizeof srv->idem_scope, "open");
     } else {
@@ -509,8 +551,8 @@ http_server *http_server_start(const http_context *ctx, buf *err)
         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ctx->cfg->http_connection_timeout_s,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip, MHD_OPTION_NOTIFY_COMPLETED,
+        http_completed, srv, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {
         buf_printf(err, "cannot listen on %s port %d (in use, or not permitted)",

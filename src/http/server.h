@@ -9,8 +9,10 @@
  * the contract's shape, Idempotency-Key replay for authenticated POSTs
  * (scoped per API key, canonical-JSON fingerprint, Idempotent-Replayed: true
  * on replays, kept [http] idempotency_ttl_s), routing (404/405 as JSON) and
- * one access-log line per request. Endpoints live in
- * http/api.c and are reached through http_api_dispatch().
+ * one access-log line per request. Which paths are public, which take an
+ * Idempotency-Key and who answers is the router's to say (http_router, given
+ * to http_server_start(); the REST API's is http/routes.c): the server knows
+ * no route of its own. What handlers see here carries no libmicrohttpd type.
  *
  * Connections get a thread each (handlers may wait on SEQR for seconds), up to
  * [http] max_connections; idle clients are dropped after connection_timeout_s.
@@ -19,7 +21,6 @@
 #define SEQR_HTTP_SERVER_H
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -29,7 +30,6 @@
 #include "events.h"
 #include "poller.h"
 #include "service.h"
-#include "store.h"
 
 /* What the endpoints need; all borrowed. */
 typedef struct http_apikey http_apikey;
@@ -40,7 +40,7 @@ typedef struct {
     poller *poller;
     int64_t started_ms;
     http_apikey *keys; /* the accepted API keys (rotated on reload) */
-    store *st;         /* for POST /admin/backup and the event feed */
+    bool backups;      /* POST /admin/backup allowed (false in contexts made up by tests) */
     /* >>> events */
     events_hub *hub;                 /* waits for new events (long-poll, SSE) */
     struct webhook_worker *webhooks; /* may be NULL: delivery statistics */
@@ -52,7 +52,8 @@ typedef struct {
     const char *path;   /* decoded path without query */
     const char *body;   /* NUL-terminated; "" when none */
     size_t body_len;
-    struct MHD_Connection *conn; /* for query arguments and headers */
+    void *conn; /* the server's connection, for query arguments (opaque; NULL
+                   in a request made up by a test or fuzzer) */
 } http_request;
 
 typedef struct {
@@ -63,12 +64,13 @@ typedef struct {
     int retry_after_s;        /* > 0: Retry-After header */
     bool replayed;            /* the stored answer to an Idempotency-Key */
     /* A streamed body (Server-Sent Events): when stream is set, the body
-     * comes from it (libmicrohttpd's content reader, called in the
-     * connection's own thread, where it may block) with content_type, and
+     * comes from it with content_type. stream(stream_ud, out, max) is called
+     * in the connection's own thread, where it may block, and returns the
+     * bytes it wrote to out (1..max), or 0 when the body is complete;
      * stream_free(stream_ud) runs when the response is done. Owned. */
-    MHD_ContentReaderCallback stream;
+    size_t (*stream)(void *ud, char *out, size_t max);
     void *stream_ud;
-    MHD_ContentReaderFreeCallback stream_free;
+    void (*stream_free)(void *ud);
 } http_response;
 
 /* Sets resp to a JSON body (takes the reference). */
@@ -80,18 +82,38 @@ void http_respond_fail(http_response *resp, int status, const char *code, const 
                        const char *message);
 /* Query argument (decoded, borrowed) or NULL. */
 const char *http_query(const http_request *req, const char *name);
+/* Request header (borrowed) or NULL. */
+const char *http_header(const http_request *req, const char *name);
+
+/* A handler: args are the path's {} segments in order. */
+typedef void (*http_handler)(const http_context *ctx, const http_request *req,
+                             const char *const *args, http_response *resp);
+
+/* How a route is reached. */
+typedef enum {
+    HTTP_ROUTE_API_KEY = 0, /* Host, Origin and API key checked; JSON bodies only */
+    HTTP_ROUTE_PUBLIC,      /* no Host, Origin or API key check (/healthz) */
+    HTTP_ROUTE_CALLBACK     /* public, and its body is discarded unread (/seqr/notify) */
+} http_route_access;
+
+/* What the server asks of the routes (all static functions, thread-safe). */
+typedef struct {
+    /* How path is reached (asked from the headers alone, any method). */
+    http_route_access (*access)(const char *path);
+    /* Whether the request may carry an Idempotency-Key. */
+    bool (*takes_idempotency_key)(const char *method, const char *path);
+    /* A bounded label for metrics (static string). */
+    const char *(*route)(const char *method, const char *path);
+    /* Answers the request (404/405 included). */
+    void (*dispatch)(const http_context *ctx, const http_request *req, http_response *resp);
+} http_router;
 
 typedef struct http_server http_server;
 
-/* Starts listening on [http] listen/port. NULL with a message in err on failure. */
-http_server *http_server_start(const http_context *ctx, buf *err);
+/* Starts listening on [http] listen/port, answering through router (borrowed,
+ * must outlive the server). NULL with a message in err on failure. */
+http_server *http_server_start(const http_context *ctx, const http_router *router, buf *err);
 /* Stops accepting, waits for requests in flight, frees. */
 void http_server_stop(http_server *srv);
-
-/* Implemented in http/api.c: routes one request. */
-void http_api_dispatch(const http_context *ctx, const http_request *req, http_response *resp);
-/* True for the routes that take an Idempotency-Key: every POST of the API
- * except /seqr/notify/{token} (unauthenticated, internet-facing). */
-bool http_api_takes_idempotency_key(const char *method, const char *path);
 
 #endif

@@ -1,4 +1,4 @@
-/* seqr/codes.h — the table of SEQR resultCodes (PROTOCOL.md "Result codes").
+/* seqr/codes.h — the table of SEQR resultCodes (SEQR's merchant API documentation).
  *
  * For each code: its name, what it means in plain words, whether retrying the
  * same call later can help, and the HTTP status the REST API answers with when

@@ -2,7 +2,7 @@
  *
  * One builder per operation. Each checks its input, then builds the complete
  * SOAP 1.1 envelope with libxml2's tree API (user text is escaped by the library)
- * in the element order of PROTOCOL.md and the fixtures:
+ * in the element order of the fixtures (tests/fixtures):
  *
  *   <soapenv:Envelope><soapenv:Header/><soapenv:Body>
  *     <ext:{operation}>            (namespace SEQR_XML_NS)

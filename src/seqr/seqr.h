@@ -1,4 +1,4 @@
-/* seqr/seqr.h — typed SEQR merchant SOAP client (see shared PROTOCOL.md).
+/* seqr/seqr.h — typed SEQR merchant SOAP client (the fixtures in tests/fixtures show each call).
  *
  * One function per operation. Each builds the request with libxml2's tree API in
  * the documented element order, sends it over libcurl (blocking), and parses the

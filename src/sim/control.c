@@ -1,4 +1,4 @@
-/* sim/control.c — the simulator's JSON control API (API.md "The simulator"):
+/* sim/control.c — the simulator's JSON control API (docs/seqr-sim.1):
  *
  *   POST /sim/invoices/{ref}/pay     the buyer scans and pays (RESERVED for
  *                                    RESERVATION_* modes; commitReservation then pays)

@@ -191,7 +191,7 @@ static bool sim_has_text(xmlNodePtr parent, const char *name)
 
 /* The Invoice fields the SEQR reference marks "Required: Y". Missing ones are
  * a certification deviation, not a refusal: the live service tolerates them
- * (PROTOCOL.md), and existing shop plugins must keep working. */
+ * (see tests/fixtures), and existing shop plugins must keep working. */
 static void sim_check_required(sim_call *c, xmlNodePtr inv)
 {
     static const char *const required[] = {"paymentMode", "acknowledgmentMode", "issueDate",

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http/server.h"
+#include "http/api.h"
 #include "log.h"
 
 static config cfg;
@@ -46,7 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     seqr = seqr_client_new(&so);
     svc = service_new(&cfg, st, seqr);
     pol = poller_new(&cfg, svc, st, seqr);
-    ctx = (http_context){&cfg, svc, pol, 0, NULL, st, events_hub_new(st, 4), NULL};
+    ctx = (http_context){&cfg, svc, pol, 0, NULL, false, events_hub_new(st, 4), NULL};
     return 0;
 }
 

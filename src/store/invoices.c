@@ -1,0 +1,440 @@
+/* store/invoices.c — invoice rows: the send intent and its outcome, status
+ * answers and history, listing, the poller's and the receipt retry's
+ * queries, the counts /healthz reads. See store.h. */
+#include "store/private.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void store_invoice_clear(store_invoice *inv)
+{
+    free(inv->doc_json);
+    free(inv->receipt_json);
+    memset(inv, 0, sizeof *inv);
+}
+
+void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
+{
+    memset(inv, 0, sizeof *inv);
+    inv->id = sqlite3_column_int64(s, 0);
+    store_copy_col(s, 1, inv->reference, sizeof inv->reference);
+    store_copy_col(s, 2, inv->send_state, sizeof inv->send_state);
+    store_copy_col(s, 3, inv->status, sizeof inv->status);
+    inv->version = sqlite3_column_int64(s, 4);
+    store_copy_col(s, 5, inv->qr_code, sizeof inv->qr_code);
+    store_copy_col(s, 6, inv->currency, sizeof inv->currency);
+    inv->total = sqlite3_column_int64(s, 7);
+    store_copy_col(s, 8, inv->terminal_id, sizeof inv->terminal_id);
+    store_copy_col(s, 9, inv->payment_mode, sizeof inv->payment_mode);
+    store_copy_col(s, 10, inv->client_reference, sizeof inv->client_reference);
+    store_copy_col(s, 11, inv->ers_reference, sizeof inv->ers_reference);
+    inv->doc_json = store_dup_col(s, 12);
+    inv->receipt_json = store_dup_col(s, 13);
+    inv->receipt_submitted = sqlite3_column_int(s, 14) != 0;
+    inv->polling_stopped = sqlite3_column_int(s, 15) != 0;
+    store_copy_col(s, 16, inv->last_error, sizeof inv->last_error);
+    inv->created_at = sqlite3_column_int64(s, 17);
+    inv->updated_at = sqlite3_column_int64(s, 18);
+    inv->expires_at = sqlite3_column_int64(s, 19);
+    inv->paid_at = sqlite3_column_int64(s, 20);
+    store_copy_col(s, 21, inv->notify_token, sizeof inv->notify_token);
+    inv->refunded = sqlite3_column_int64(s, 22);
+    inv->has_refunds = sqlite3_column_int(s, 23) != 0;
+}
+
+store_err store_invoice_begin(store *st, store_invoice *inv)
+{
+    static const char sql[] =
+        "INSERT INTO invoices(send_state, status, currency, total, terminal_id, payment_mode,"
+        " client_reference, doc, created_at, updated_at, expires_at, notify_token)"
+        " VALUES('sending', 'ISSUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    /* Not durable: the intent survives a crash of this process as it is (it
+     * is in the WAL, in the page cache), and the outcome's durable commit,
+     * which comes before the webshop gets its 201, puts it on disk too.
+     * Losing it to a power cut only loses an invoice no buyer has seen.
+     * Refund intents, which guard money, are durable before the call. */
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_finish(st, STORE_IO, false);
+    int64_t now = store_now_ms();
+    store_bind_text(s, 1, inv->currency);
+    sqlite3_bind_int64(s, 2, inv->total);
+    store_bind_text(s, 3, inv->terminal_id);
+    store_bind_text(s, 4, inv->payment_mode);
+    store_bind_text(s, 5, inv->client_reference);
+    store_bind_text(s, 6, inv->doc_json ? inv->doc_json : "{}");
+    sqlite3_bind_int64(s, 7, now);
+    sqlite3_bind_int64(s, 8, now);
+    sqlite3_bind_int64(s, 9, inv->expires_at);
+    store_bind_text(s, 10, inv->notify_token);
+    e = store_step_done(st, s);
+    if (e == STORE_OK) {
+        inv->id = sqlite3_last_insert_rowid(st->db);
+        inv->created_at = inv->updated_at = now;
+        snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENDING);
+    }
+    return store_tx_finish(st, e, false);
+}
+
+store_err store_history_add(store *st, int64_t invoice_id, const char *status, int64_t version,
+                            int64_t at)
+{
+    static const char sql[] =
+        "INSERT INTO status_history(invoice_id, status, version, at) VALUES(?, ?, ?, ?)";
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return STORE_IO;
+    sqlite3_bind_int64(s, 1, invoice_id);
+    store_bind_text(s, 2, status);
+    sqlite3_bind_int64(s, 3, version);
+    sqlite3_bind_int64(s, 4, at);
+    return store_step_done(st, s);
+}
+
+store_err store_invoice_sent(store *st, store_invoice *inv, const char *reference,
+                             const char *qr_code)
+{
+    /* status stays out of the SET list: it is ISSUED since the intent, and
+     * naming it would rewrite the invoices_status index page for nothing. */
+    static const char sql[] =
+        "UPDATE invoices SET reference = ?, qr_code = ?, send_state = 'sent',"
+        " version = 0, updated_at = ? WHERE id = ? AND send_state = 'sending'";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    int64_t now = store_now_ms();
+    store_bind_text(s, 1, reference);
+    store_bind_text(s, 2, qr_code);
+    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_int64(s, 4, inv->id);
+    e = store_step_done(st, s);
+    if (e == STORE_OK && sqlite3_changes(st->db) == 0)
+        e = STORE_NOT_FOUND;
+    if (e == STORE_OK)
+        e = store_history_add(st, inv->id, "ISSUED", 0, now);
+    e = store_tx_end(st, e);
+    if (e == STORE_OK) {
+        snprintf(inv->reference, sizeof inv->reference, "%s", reference);
+        snprintf(inv->qr_code, sizeof inv->qr_code, "%s", qr_code);
+        snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENT);
+        snprintf(inv->status, sizeof inv->status, "%s", "ISSUED");
+        inv->version = 0;
+        inv->updated_at = now;
+    }
+    return e;
+}
+
+store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,
+                                    const char *error)
+{
+    static const char sql[] =
+        "UPDATE invoices SET send_state = ?, last_error = ?, updated_at = ? WHERE id = ?";
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, send_state);
+    store_bind_text(s, 2, error);
+    sqlite3_bind_int64(s, 3, store_now_ms());
+    sqlite3_bind_int64(s, 4, id);
+    e = store_step_done(st, s);
+    return store_tx_end(st, e);
+}
+
+static store_err store_invoice_get_by(store *st, const char *sql, const char *reference, int64_t id,
+                                      store_invoice *out)
+{
+    memset(out, 0, sizeof *out);
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s == NULL)
+        goto cleanup;
+    if (reference != NULL)
+        store_bind_text(s, 1, reference);
+    else
+        sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        store_read_invoice(s, out);
+        e = STORE_OK;
+    } else if (rc == SQLITE_DONE) {
+        e = STORE_NOT_FOUND;
+    }
+    store_done(st, s);
+cleanup:
+    store_unlock(st);
+    return e;
+}
+
+store_err store_invoice_get(store *st, const char *reference, store_invoice *out)
+{
+    static const char sql[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.reference = ?";
+    return store_invoice_get_by(st, sql, reference, 0, out);
+}
+
+store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out)
+{
+    static const char sql[] = "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.id = ?";
+    return store_invoice_get_by(st, sql, NULL, id, out);
+}
+
+store_err store_invoice_list(store *st, const char *status, int64_t before_id, int limit,
+                             store_invoice_fn fn, void *ud, int64_t *last_id, bool *more)
+{
+    static const char sql_any[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+        " AND i.id < ? ORDER BY i.id DESC LIMIT ?";
+    static const char sql_status[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+        " AND i.id < ? AND i.status = ? ORDER BY i.id DESC LIMIT ?";
+    *last_id = 0;
+    *more = false;
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, status ? sql_status : sql_any);
+    store_err e = STORE_IO;
+    if (s == NULL)
+        goto cleanup;
+    sqlite3_bind_int64(s, 1, before_id > 0 ? before_id : INT64_MAX);
+    if (status) {
+        store_bind_text(s, 2, status);
+        sqlite3_bind_int(s, 3, limit + 1);
+    } else {
+        sqlite3_bind_int(s, 2, limit + 1);
+    }
+    int n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == limit) {
+            *more = true;
+            break;
+        }
+        store_invoice inv;
+        store_read_invoice(s, &inv);
+        *last_id = inv.id;
+        n++;
+        bool go_on = fn(&inv, ud);
+        store_invoice_clear(&inv);
+        if (!go_on)
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : STORE_IO;
+    store_done(st, s);
+cleanup:
+    store_unlock(st);
+    return e;
+}
+
+/* PAID, CANCELED and FAILED never change again. */
+static bool store_status_final(const char *status)
+{
+    return strcmp(status, "PAID") == 0 || strcmp(status, "CANCELED") == 0 ||
+           strcmp(status, "FAILED") == 0;
+}
+
+store_err store_invoice_set_status(store *st, const char *reference, const char *status,
+                                   int64_t version, const char *ers_reference,
+                                   const char *receipt_json, bool *changed)
+{
+    static const char sql_get[] = "SELECT id, status, version FROM invoices WHERE reference = ?";
+    static const char sql_set[] =
+        "UPDATE invoices SET status = ?, version = ?,"
+        " ers_reference = CASE WHEN ?3 = '' THEN ers_reference ELSE ?3 END,"
+        " receipt = ifnull(?4, receipt), updated_at = ?5,"
+        " paid_at = CASE WHEN ?1 = 'PAID' AND paid_at = 0 THEN ?5 ELSE paid_at END"
+        " WHERE id = ?6 AND version <= ?2"
+        " AND (status = ?1 OR status NOT IN ('PAID', 'CANCELED', 'FAILED'))";
+    if (changed)
+        *changed = false;
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql_get);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, reference);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        store_done(st, s);
+        return store_tx_end(st, rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_IO);
+    }
+    int64_t id = sqlite3_column_int64(s, 0);
+    const char *was = (const char *)sqlite3_column_text(s, 1);
+    int64_t was_version = sqlite3_column_int64(s, 2);
+    bool differs = strcmp(was, status) != 0 || was_version != version;
+    /* Status only moves forward: an answer about an older version (a slow
+     * refresh that started before the payment) or one that would leave a
+     * final status is stale and changes nothing. */
+    bool stale = version < was_version || (store_status_final(was) && strcmp(was, status) != 0);
+    store_done(st, s);
+    if (stale)
+        return store_tx_end(st, STORE_CONFLICT);
+    if (!differs && ers_reference == NULL && receipt_json == NULL)
+        return store_tx_end(st, STORE_OK);
+
+    int64_t now = store_now_ms();
+    s = store_stmt(st, sql_set);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    store_bind_text(s, 1, status);
+    sqlite3_bind_int64(s, 2, version);
+    store_bind_text(s, 3, ers_reference ? ers_reference : "");
+    if (receipt_json)
+        store_bind_text(s, 4, receipt_json);
+    else
+        sqlite3_bind_null(s, 4);
+    sqlite3_bind_int64(s, 5, now);
+    sqlite3_bind_int64(s, 6, id);
+    e = store_step_done(st, s);
+    if (e == STORE_OK && differs) {
+        e = store_history_add(st, id, status, version, now);
+        if (changed)
+            *changed = true;
+    }
+    return store_tx_end(st, e);
+}
+
+/* Runs an UPDATE keyed by reference (last parameter) inside a transaction. */
+static store_err store_update_ref(store *st, const char *sql, const char *text1,
+                                  const int64_t *int2, const char *reference)
+{
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (s == NULL)
+        return store_tx_end(st, STORE_IO);
+    int i = 1;
+    sqlite3_bind_int64(s, i++, store_now_ms());
+    if (text1)
+        store_bind_text(s, i++, text1);
+    if (int2)
+        sqlite3_bind_int64(s, i++, *int2);
+    store_bind_text(s, i, reference);
+    e = store_step_done(st, s);
+    if (e == STORE_OK && sqlite3_changes(st->db) == 0)
+        e = STORE_NOT_FOUND;
+    return store_tx_end(st, e);
+}
+
+store_err store_invoice_set_doc(store *st, const char *reference, const char *doc_json,
+                                int64_t total)
+{
+    static const char sql[] =
+        "UPDATE invoices SET updated_at = ?, doc = ?, total = ? WHERE reference = ?";
+    return store_update_ref(st, sql, doc_json, &total, reference);
+}
+
+store_err store_invoice_set_total(store *st, const char *reference, int64_t total)
+{
+    static const char sql[] = "UPDATE invoices SET updated_at = ?, total = ? WHERE reference = ?";
+    return store_update_ref(st, sql, NULL, &total, reference);
+}
+
+store_err store_invoice_set_receipt_submitted(store *st, const char *reference)
+{
+    static const char sql[] =
+        "UPDATE invoices SET updated_at = ?, receipt_submitted = 1 WHERE reference = ?";
+    return store_update_ref(st, sql, NULL, NULL, reference);
+}
+
+store_err store_invoice_stop_polling(store *st, const char *reference, const char *error)
+{
+    static const char sql[] = "UPDATE invoices SET updated_at = ?, last_error = ?,"
+                              " polling_stopped = 1 WHERE reference = ?";
+    return store_update_ref(st, sql, error, NULL, reference);
+}
+
+store_err store_invoice_set_error(store *st, const char *reference, const char *error)
+{
+    static const char sql[] =
+        "UPDATE invoices SET updated_at = ?, last_error = ? WHERE reference = ?";
+    return store_update_ref(st, sql, error, NULL, reference);
+}
+
+store_err store_invoice_history(store *st, int64_t invoice_id, char **json)
+{
+    static const char sql[] =
+        "SELECT json_group_array(json_object('status', status, 'version', version, 'at', at))"
+        " FROM (SELECT status, version, at FROM status_history WHERE invoice_id = ?"
+        " ORDER BY id)";
+    return store_query_json(st, sql, invoice_id, json);
+}
+
+store_err store_pending(store *st, store_invoice_fn fn, void *ud)
+{
+    static const char sql[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+        " AND i.polling_stopped = 0 AND i.status <> 'PAID' AND i.status <> 'CANCELED'"
+        " AND i.status <> 'FAILED' ORDER BY i.id";
+    return store_for_each(st, sql, NULL, fn, ud);
+}
+
+/* Runs a SELECT of STORE_INVOICE_COLUMNS (with param, if not NULL, bound to
+ * its one '?') and hands every row to fn. */
+store_err store_for_each(store *st, const char *sql, const char *param, store_invoice_fn fn,
+                         void *ud)
+{
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s == NULL)
+        goto cleanup;
+    if (param != NULL)
+        store_bind_text(s, 1, param);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        store_invoice inv;
+        store_read_invoice(s, &inv);
+        bool go_on = fn(&inv, ud);
+        store_invoice_clear(&inv);
+        if (!go_on)
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : STORE_IO;
+    store_done(st, s);
+cleanup:
+    store_unlock(st);
+    return e;
+}
+
+store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud)
+{
+    static const char sql[] =
+        "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+        " AND i.status = 'PAID' AND i.receipt_submitted = 0 ORDER BY i.id";
+    return store_for_each(st, sql, NULL, fn, ud);
+}
+
+store_err store_counts(store *st, int64_t *unknown)
+{
+    static const char sql[] = "SELECT (SELECT count(*) FROM invoices WHERE send_state = 'unknown')"
+                              " + (SELECT count(*) FROM refunds WHERE state = 'unknown')";
+    store_lock(st);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    store_err e = STORE_IO;
+    if (s != NULL && sqlite3_step(s) == SQLITE_ROW) {
+        *unknown = sqlite3_column_int64(s, 0);
+        e = STORE_OK;
+    }
+    if (s != NULL)
+        store_done(st, s);
+    store_unlock(st);
+    pthread_mutex_lock(&st->sync_lock);
+    if (st->sync_failed)
+        e = STORE_IO; /* the database can no longer be trusted with writes */
+    pthread_mutex_unlock(&st->sync_lock);
+    return e;
+}
