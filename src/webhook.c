@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "webhook_sign.h"
@@ -286,7 +287,10 @@ static bool webhook_due(webhook_worker *w, const store_event *ev, int *room)
         return false;
     const char *url = webhook_url_for(w, ev);
     if (url == NULL || !w->have_key) {
-        store_event_skip(w->st, ev->id);
+        store_err se = store_event_skip(w->st, ev->id);
+        if (se != STORE_OK)
+            log_error("webhooks: marking event %lld skipped failed: %s", (long long)ev->id,
+                      store_strerror(se));
         return true;
     }
     if (webhook_disabled(w, url)) {
@@ -362,7 +366,9 @@ static void *webhook_main(void *arg)
             next_scan = now + 1000; /* retries come due without a wake-up */
         }
         int running = 0;
-        curl_multi_perform(w->multi, &running);
+        CURLMcode mc = curl_multi_perform(w->multi, &running);
+        if (mc != CURLM_OK)
+            log_error("webhooks: curl_multi_perform: %s", curl_multi_strerror(mc));
         int before = w->in_flight;
         webhook_reap(w);
         if (w->in_flight < before)
@@ -376,7 +382,12 @@ static void *webhook_main(void *arg)
         atomic_store(&w->busy, w->in_flight);
         if (atomic_load(&w->woken))
             wait = 0;
-        curl_multi_poll(w->multi, NULL, 0, (int)wait, NULL);
+        mc = curl_multi_poll(w->multi, NULL, 0, (int)wait, NULL);
+        if (mc != CURLM_OK) {
+            log_error("webhooks: curl_multi_poll: %s", curl_multi_strerror(mc));
+            struct timespec pause = {0, 100 * 1000000L}; /* no busy loop on a broken handle */
+            nanosleep(&pause, NULL);
+        }
     }
     return NULL;
 }

@@ -95,8 +95,9 @@ store_err store_events_after(store *st, int64_t after, int64_t invoice_id, int l
 {
     static const char sql_all[] =
         "SELECT " STORE_EVENT_COLUMNS " FROM events e WHERE e.id > ? ORDER BY e.id LIMIT ?";
-    static const char sql_invoice[] = "SELECT " STORE_EVENT_COLUMNS " FROM events e"
-                                      " WHERE e.invoice_id = ?3 AND e.id > ?1 ORDER BY e.id LIMIT ?2";
+    static const char sql_invoice[] =
+        "SELECT " STORE_EVENT_COLUMNS " FROM events e"
+        " WHERE e.invoice_id = ?3 AND e.id > ?1 ORDER BY e.id LIMIT ?2";
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, invoice_id > 0 ? sql_invoice : sql_all);
     store_err e = STORE_IO;
@@ -135,14 +136,13 @@ store_err store_events_due(store *st, int64_t now, int limit, store_event_fn fn,
      * stops after limit rows however long the backlog) and events_pending
      * (the check for an earlier pending event of the invoice) are. Fresh
      * events have next_at 0, so they come before retries. */
-    static const char sql[] =
-        "SELECT " STORE_EVENT_COLUMNS ", json_extract(i.doc, '$.webhookUrl'),"
-        " json_extract(i.doc, '$.notificationUrl')"
-        " FROM events e JOIN invoices i ON i.id = e.invoice_id"
-        " WHERE e.state = 'pending' AND e.next_at <= ?1"
-        " AND NOT EXISTS(SELECT 1 FROM events p WHERE p.state = 'pending'"
-        "  AND p.invoice_id = e.invoice_id AND p.id < e.id)"
-        " ORDER BY e.next_at, e.id LIMIT ?2";
+    static const char sql[] = "SELECT " STORE_EVENT_COLUMNS ", json_extract(i.doc, '$.webhookUrl'),"
+                              " json_extract(i.doc, '$.notificationUrl')"
+                              " FROM events e JOIN invoices i ON i.id = e.invoice_id"
+                              " WHERE e.state = 'pending' AND e.next_at <= ?1"
+                              " AND NOT EXISTS(SELECT 1 FROM events p WHERE p.state = 'pending'"
+                              "  AND p.invoice_id = e.invoice_id AND p.id < e.id)"
+                              " ORDER BY e.next_at, e.id LIMIT ?2";
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);
     store_err e = STORE_IO;
