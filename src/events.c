@@ -9,12 +9,18 @@
 
 #include "money.h"
 
+struct events_waiter {
+    events_waiter *next;
+    int64_t invoice_id; /* 0 = any */
+    uint64_t seq;       /* moves when an event it wants is committed */
+    pthread_cond_t cond;
+};
+
 struct events_hub {
     store *st;
     pthread_mutex_t lock;
-    pthread_cond_t changed; /* seq moved, or closing */
-    pthread_cond_t left;    /* a waiter left */
-    uint64_t seq;
+    pthread_cond_t left; /* a waiter left */
+    events_waiter *waiting;
     int waiters, max_waiters;
     bool closing;
     void (*listener)(void *ud);
@@ -29,14 +35,21 @@ int64_t events_now_mono_ms(void)
 }
 
 /* The store's event hook: runs with the store's lock held. */
-static void events_hub_committed(void *ud)
+static void events_hub_committed(void *ud, const int64_t *invoice_ids, size_t n)
 {
     events_hub *hub = ud;
     pthread_mutex_lock(&hub->lock);
-    hub->seq++;
+    for (events_waiter *w = hub->waiting; w != NULL; w = w->next) {
+        bool wanted = w->invoice_id == 0 || invoice_ids == NULL;
+        for (size_t i = 0; !wanted && i < n; i++)
+            wanted = invoice_ids[i] == w->invoice_id;
+        if (wanted) {
+            w->seq++;
+            pthread_cond_signal(&w->cond);
+        }
+    }
     void (*fn)(void *) = hub->listener;
     void *fn_ud = hub->listener_ud;
-    pthread_cond_broadcast(&hub->changed);
     pthread_mutex_unlock(&hub->lock);
     if (fn != NULL)
         fn(fn_ud);
@@ -50,11 +63,6 @@ events_hub *events_hub_new(store *st, int max_waiters)
     hub->st = st;
     hub->max_waiters = max_waiters;
     pthread_mutex_init(&hub->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&hub->changed, &attr);
-    pthread_condattr_destroy(&attr);
     pthread_cond_init(&hub->left, NULL);
     store_set_event_hook(st, events_hub_committed, hub);
     return hub;
@@ -67,11 +75,11 @@ void events_hub_free(events_hub *hub)
     store_set_event_hook(hub->st, NULL, NULL);
     pthread_mutex_lock(&hub->lock);
     hub->closing = true;
-    pthread_cond_broadcast(&hub->changed);
+    for (events_waiter *w = hub->waiting; w != NULL; w = w->next)
+        pthread_cond_signal(&w->cond);
     while (hub->waiters > 0)
         pthread_cond_wait(&hub->left, &hub->lock);
     pthread_mutex_unlock(&hub->lock);
-    pthread_cond_destroy(&hub->changed);
     pthread_cond_destroy(&hub->left);
     pthread_mutex_destroy(&hub->lock);
     free(hub);
@@ -81,7 +89,8 @@ void events_hub_close(events_hub *hub)
 {
     pthread_mutex_lock(&hub->lock);
     hub->closing = true;
-    pthread_cond_broadcast(&hub->changed);
+    for (events_waiter *w = hub->waiting; w != NULL; w = w->next)
+        pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&hub->lock);
 }
 
@@ -93,43 +102,68 @@ void events_hub_listen(events_hub *hub, void (*fn)(void *ud), void *ud)
     pthread_mutex_unlock(&hub->lock);
 }
 
-uint64_t events_hub_seq(events_hub *hub)
+uint64_t events_hub_seq(events_hub *hub, events_waiter *w)
 {
     pthread_mutex_lock(&hub->lock);
-    uint64_t s = hub->seq;
+    uint64_t s = w->seq;
     pthread_mutex_unlock(&hub->lock);
     return s;
 }
 
-uint64_t events_hub_wait(events_hub *hub, uint64_t seen, int64_t deadline_ms)
+uint64_t events_hub_wait(events_hub *hub, events_waiter *w, uint64_t seen, int64_t deadline_ms)
 {
     struct timespec ts;
     ts.tv_sec = (time_t)(deadline_ms / 1000);
     ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
     pthread_mutex_lock(&hub->lock);
-    while (hub->seq == seen && !hub->closing && events_now_mono_ms() < deadline_ms)
-        pthread_cond_timedwait(&hub->changed, &hub->lock, &ts);
-    uint64_t s = hub->seq;
+    while (w->seq == seen && !hub->closing && events_now_mono_ms() < deadline_ms)
+        pthread_cond_timedwait(&w->cond, &hub->lock, &ts);
+    uint64_t s = w->seq;
     pthread_mutex_unlock(&hub->lock);
     return s;
 }
 
-bool events_hub_enter(events_hub *hub)
+events_waiter *events_hub_enter(events_hub *hub, int64_t invoice_id)
 {
+    events_waiter *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->invoice_id = invoice_id;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_mutex_lock(&hub->lock);
     bool ok = !hub->closing && hub->waiters < hub->max_waiters;
-    if (ok)
+    if (ok) {
         hub->waiters++;
+        w->next = hub->waiting;
+        hub->waiting = w;
+    }
     pthread_mutex_unlock(&hub->lock);
-    return ok;
+    if (!ok) {
+        pthread_cond_destroy(&w->cond);
+        free(w);
+        return NULL;
+    }
+    return w;
 }
 
-void events_hub_leave(events_hub *hub)
+void events_hub_leave(events_hub *hub, events_waiter *w)
 {
     pthread_mutex_lock(&hub->lock);
+    for (events_waiter **p = &hub->waiting; *p != NULL; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    }
     hub->waiters--;
     pthread_cond_broadcast(&hub->left);
     pthread_mutex_unlock(&hub->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
 }
 
 void events_hub_waiters(events_hub *hub, int *now, int *max)

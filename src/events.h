@@ -31,19 +31,25 @@ void events_hub_free(events_hub *hub);
 void events_hub_close(events_hub *hub);
 
 /* Another function to call (with the store's lock held: it must only signal)
- * whenever events were committed; one listener (the webhook worker). */
+ * whenever events were committed, for any invoice; one listener (the
+ * webhook worker). */
 void events_hub_listen(events_hub *hub, void (*fn)(void *ud), void *ud);
 
-/* A counter that moves whenever events were committed. */
-uint64_t events_hub_seq(events_hub *hub);
-/* Blocks until the counter differs from seen, until deadline_ms (monotonic
+/* One waiting thread's place: it is woken only by events of its invoice
+ * (or by every event when it waits for any invoice), so a commit wakes the
+ * threads it concerns, not all of them. */
+typedef struct events_waiter events_waiter;
+
+/* Takes one of the max_waiters places, for events of invoice_id (local id;
+ * 0 = any invoice); NULL when all are taken or the hub is shutting down. */
+events_waiter *events_hub_enter(events_hub *hub, int64_t invoice_id);
+void events_hub_leave(events_hub *hub, events_waiter *w);
+/* A counter that moves whenever events w waits for were committed. */
+uint64_t events_hub_seq(events_hub *hub, events_waiter *w);
+/* Blocks until w's counter differs from seen, until deadline_ms (monotonic
  * clock, see events_now_mono_ms) or until the hub shuts down; returns the
- * counter. Call between events_hub_enter() and events_hub_leave(). */
-uint64_t events_hub_wait(events_hub *hub, uint64_t seen, int64_t deadline_ms);
-/* Takes one of the max_waiters places; false when all are taken or the hub
- * is shutting down. */
-bool events_hub_enter(events_hub *hub);
-void events_hub_leave(events_hub *hub);
+ * counter. */
+uint64_t events_hub_wait(events_hub *hub, events_waiter *w, uint64_t seen, int64_t deadline_ms);
 /* Places taken now, and the bound. */
 void events_hub_waiters(events_hub *hub, int *now, int *max);
 bool events_hub_closing(events_hub *hub);

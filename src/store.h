@@ -296,8 +296,10 @@ void store_event_clear(store_event *ev);
 typedef bool (*store_event_fn)(const store_event *ev, void *ud);
 
 /* Called (with the store's lock held: it must only signal) after a
- * transaction that wrote at least one event committed. */
-typedef void (*store_event_hook)(void *ud);
+ * transaction that wrote at least one event committed, with the local ids of
+ * the invoices the events belong to (invoice_ids NULL and n 0: too many to
+ * name, any invoice may have news). */
+typedef void (*store_event_hook)(void *ud, const int64_t *invoice_ids, size_t n);
 void store_set_event_hook(store *st, store_event_hook fn, void *ud);
 
 /* Events with id > after, oldest first, at most limit, only those of invoice

@@ -953,8 +953,9 @@ static bool ev_collect(const store_event *ev, void *ud)
     return true;
 }
 
-static void ev_hook(void *ud)
+static void ev_hook(void *ud, const int64_t *invoice_ids, size_t n)
 {
+    ck_assert(invoice_ids != NULL && n == 1); /* one invoice per change here */
     (*(int *)ud)++;
 }
 

@@ -71,13 +71,13 @@ void api_events_list(const http_context *ctx, const http_request *req, const cha
         !api_events_int(req, resp, "limit", 1, API_EVENTS_MAX_LIMIT, 100, &limit) ||
         !api_events_int(req, resp, "wait", 0, API_EVENTS_MAX_WAIT_S, 0, &wait_s))
         return;
-    bool entered = false;
+    events_waiter *waiter = NULL;
     if (wait_s > 0) {
-        if (!events_hub_enter(ctx->hub)) {
+        waiter = events_hub_enter(ctx->hub, 0);
+        if (waiter == NULL) {
             api_events_busy(resp);
             return;
         }
-        entered = true;
     }
     int64_t deadline = events_now_mono_ms() + wait_s * 1000;
     api_events_page pg = {json_array(), after};
@@ -85,15 +85,15 @@ void api_events_list(const http_context *ctx, const http_request *req, const cha
     for (;;) {
         /* The counter first, then the read: an event committed after the
          * read moves the counter, so the wait below cannot miss it. */
-        uint64_t seq = events_hub_seq(ctx->hub);
+        uint64_t seq = waiter ? events_hub_seq(ctx->hub, waiter) : 0;
         e = service_events_after(ctx->svc, after, 0, (int)limit, api_events_add, &pg);
-        if (e != STORE_OK || json_array_size(pg.arr) > 0 || !entered ||
+        if (e != STORE_OK || json_array_size(pg.arr) > 0 || waiter == NULL ||
             events_now_mono_ms() >= deadline || events_hub_closing(ctx->hub))
             break;
-        events_hub_wait(ctx->hub, seq, deadline);
+        events_hub_wait(ctx->hub, waiter, seq, deadline);
     }
-    if (entered)
-        events_hub_leave(ctx->hub);
+    if (waiter != NULL)
+        events_hub_leave(ctx->hub, waiter);
     if (e != STORE_OK) {
         json_decref(pg.arr);
         http_respond_fail(resp, 500, "store_error", NULL, "the gateway's database failed");
@@ -266,26 +266,27 @@ void api_events_wait_invoice(const http_context *ctx, const http_request *req, c
         return;
     }
     if (inv.version < want && !api_events_final(&inv) && timeout_s > 0) {
-        if (!events_hub_enter(ctx->hub)) {
+        events_waiter *waiter = events_hub_enter(ctx->hub, inv.id);
+        if (waiter == NULL) {
             store_invoice_clear(&inv);
             api_events_busy(resp);
             return;
         }
         int64_t deadline = events_now_mono_ms() + timeout_s * 1000;
         for (;;) {
-            uint64_t seq = events_hub_seq(ctx->hub);
+            uint64_t seq = events_hub_seq(ctx->hub, waiter);
             store_invoice_clear(&inv);
             if (!service_get_invoice(ctx->svc, ref, &inv, &err)) {
-                events_hub_leave(ctx->hub);
+                events_hub_leave(ctx->hub, waiter);
                 http_respond_error(resp, &err);
                 return;
             }
             if (inv.version >= want || api_events_final(&inv) || events_now_mono_ms() >= deadline ||
                 events_hub_closing(ctx->hub))
                 break;
-            events_hub_wait(ctx->hub, seq, deadline);
+            events_hub_wait(ctx->hub, waiter, seq, deadline);
         }
-        events_hub_leave(ctx->hub);
+        events_hub_leave(ctx->hub, waiter);
     }
     http_respond_json(resp, 200, service_invoice_json(ctx->svc, &inv));
     store_invoice_clear(&inv);
@@ -298,7 +299,8 @@ typedef struct {
     char ref[64];
     int64_t invoice_id;
     int64_t last_id; /* the last event id sent */
-    buf out;         /* framed text not yet handed to libmicrohttpd */
+    events_waiter *waiter;
+    buf out; /* framed text not yet handed to libmicrohttpd */
     size_t out_pos;
     bool ending; /* the invoice is final and its events are out */
 } api_stream;
@@ -325,7 +327,7 @@ static void api_stream_fill(api_stream *s)
     const http_context *ctx = s->ctx;
     int64_t deadline = events_now_mono_ms() + API_EVENTS_KEEPALIVE_MS;
     for (;;) {
-        uint64_t seq = events_hub_seq(ctx->hub);
+        uint64_t seq = events_hub_seq(ctx->hub, s->waiter);
         /* Final first, then the events: the change and its event commit
          * together, so a final invoice's last event is already readable. */
         bool final = service_invoice_final(ctx->svc, s->invoice_id);
@@ -344,7 +346,7 @@ static void api_stream_fill(api_stream *s)
             buf_puts(&s->out, ": keep-alive\n\n");
             return;
         }
-        events_hub_wait(ctx->hub, seq, deadline);
+        events_hub_wait(ctx->hub, s->waiter, seq, deadline);
     }
 }
 
@@ -372,7 +374,7 @@ static size_t api_stream_read(void *cls, char *out, size_t max)
 static void api_stream_free(void *cls)
 {
     api_stream *s = cls;
-    events_hub_leave(s->ctx->hub);
+    events_hub_leave(s->ctx->hub, s->waiter);
     buf_free(&s->out);
     free(s);
 }
@@ -401,7 +403,8 @@ void api_events_stream(const http_context *ctx, const http_request *req, const c
         http_respond_error(resp, &err);
         return;
     }
-    if (!events_hub_enter(ctx->hub)) {
+    events_waiter *waiter = events_hub_enter(ctx->hub, inv.id);
+    if (waiter == NULL) {
         store_invoice_clear(&inv);
         api_events_busy(resp);
         return;
@@ -409,6 +412,7 @@ void api_events_stream(const http_context *ctx, const http_request *req, const c
     api_stream *s = calloc(1, sizeof *s);
     if (s == NULL)
         abort();
+    s->waiter = waiter;
     s->ctx = ctx;
     snprintf(s->ref, sizeof s->ref, "%s", a[0]);
     s->invoice_id = inv.id;

@@ -11,8 +11,13 @@ static void store_events_update_hook(void *ud, int op, const char *db, const cha
                                      sqlite3_int64 rowid)
 {
     store *st = ud;
-    if (op == SQLITE_INSERT && strcmp(table, "events") == 0)
+    if (op == SQLITE_INSERT && strcmp(table, "events") == 0) {
+        if (!st->event_written || rowid < st->event_first)
+            st->event_first = rowid;
+        if (!st->event_written || rowid > st->event_last)
+            st->event_last = rowid;
         st->event_written = true;
+    }
 }
 
 static void store_events_rollback_hook(void *ud)
@@ -27,10 +32,34 @@ void store_events_hooks(store *st)
     sqlite3_rollback_hook(st->db, store_events_rollback_hook, st);
 }
 
+/* At most this many invoices are named to the hook; more: "any". */
+#define STORE_EVENTS_HOOK_MAX 64
+
 void store_events_committed(store *st)
 {
-    if (st->event_written && st->event_hook != NULL)
-        st->event_hook(st->event_hook_ud);
+    static const char sql[] =
+        "SELECT DISTINCT invoice_id FROM events WHERE id BETWEEN ? AND ? LIMIT ?";
+    if (st->event_written && st->event_hook != NULL) {
+        /* Which invoices the transaction's events belong to, so that a
+         * waiter on one invoice is woken only by its own (no herd). */
+        int64_t ids[STORE_EVENTS_HOOK_MAX];
+        size_t n = 0;
+        sqlite3_stmt *s = store_stmt(st, sql);
+        int rc = SQLITE_ERROR;
+        if (s != NULL) {
+            sqlite3_bind_int64(s, 1, st->event_first);
+            sqlite3_bind_int64(s, 2, st->event_last);
+            sqlite3_bind_int(s, 3, STORE_EVENTS_HOOK_MAX + 1);
+            while ((rc = sqlite3_step(s)) == SQLITE_ROW && n <= STORE_EVENTS_HOOK_MAX) {
+                if (n < STORE_EVENTS_HOOK_MAX)
+                    ids[n] = sqlite3_column_int64(s, 0);
+                n++;
+            }
+            store_done(st, s);
+        }
+        bool named = (rc == SQLITE_DONE || rc == SQLITE_ROW) && n > 0 && n <= STORE_EVENTS_HOOK_MAX;
+        st->event_hook(st->event_hook_ud, named ? ids : NULL, named ? n : 0);
+    }
     st->event_written = false;
 }
 

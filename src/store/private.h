@@ -55,6 +55,7 @@ struct store {
     /* events.c: set by the update hook when a transaction wrote an event;
      * the event hook runs once that transaction commits. */
     bool event_written;
+    int64_t event_first, event_last; /* ids of the events it wrote */
     store_event_hook event_hook;
     void *event_hook_ud;
 };
