@@ -152,4 +152,16 @@ bool service_stop_polling(service *svc, const char *ref, const char *why);
  * answer/fault, resultCode via the code table). op names the operation. */
 void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, const char *op);
 
+/* --- events (service/events.c): the outbox, for the feed, the streams and
+ * the operator (see store.h "events") --- */
+store_err service_events_after(service *svc, int64_t after, int64_t invoice_id, int limit,
+                               store_event_fn fn, void *ud);
+/* Queues an event for delivery again: STORE_NOT_FOUND for no such event. */
+store_err service_event_redeliver(service *svc, int64_t event_id);
+store_err service_events_backlog(service *svc, int64_t *count, int64_t *oldest_at);
+store_err service_delivery_list(service *svc, int limit, char **json);
+/* Whether the invoice of local id is final (PAID, CANCELED, FAILED, or its
+ * send rejected); true also when it cannot be read (nothing more to wait for). */
+bool service_invoice_final(service *svc, int64_t invoice_id);
+
 #endif

@@ -285,4 +285,61 @@ store_err store_idem_release(store *st, const char *scope, const char *key);
 /* Deletes every key created before older_than_ms (ms since the epoch). */
 store_err store_idem_prune(store *st, int64_t older_than_ms);
 
+/* >>> events: the outbox (see docs/design.md "Events and webhooks").
+ * Event rows are written by triggers in the transaction of the change they
+ * tell of; these functions read them and keep their delivery state. */
+typedef struct {
+    int64_t id;
+    char type[40];       /* "invoice.paid", "refund.succeeded", ... */
+    int64_t invoice_id;  /* local id of the invoice the event belongs to */
+    int64_t refund_id;   /* 0 unless a refund event */
+    int64_t at;          /* ms */
+    char *data;          /* malloc'd: the object after the change (store units) */
+    char state[16];      /* pending | delivered | failed | skipped */
+    int attempts;
+    int64_t next_at;     /* ms: no attempt before */
+    /* Filled by store_events_due() only (malloc'd or NULL): the invoice's own
+     * webhookUrl and notificationUrl from its document. */
+    char *webhook_url;
+    char *notification_url;
+} store_event;
+void store_event_clear(store_event *ev);
+typedef bool (*store_event_fn)(const store_event *ev, void *ud);
+
+/* Called (with the store's lock held: it must only signal) after a
+ * transaction that wrote at least one event committed, with the local ids of
+ * the invoices the events belong to (invoice_ids NULL and n 0: too many to
+ * name, any invoice may have news). */
+typedef void (*store_event_hook)(void *ud, const int64_t *invoice_ids, size_t n);
+void store_set_event_hook(store *st, store_event_hook fn, void *ud);
+
+/* Events with id > after, oldest first, at most limit, only those of invoice
+ * invoice_id unless it is 0. */
+store_err store_events_after(store *st, int64_t after, int64_t invoice_id, int limit,
+                             store_event_fn fn, void *ud);
+/* The highest event id (0 when none). */
+store_err store_events_last_id(store *st, int64_t *id);
+/* Deliverable events: the oldest pending event of each invoice, due by now,
+ * never tried ones first, then by due time, at most limit (per-invoice order: a later event waits for
+ * the earlier one to end). */
+store_err store_events_due(store *st, int64_t now, int limit, store_event_fn fn, void *ud);
+/* Records one delivery attempt (url, HTTP status or 0, latency, error text or
+ * "") and moves the event to state with next_at, in one transaction. Not
+ * synced to disk on its own (a lost record means one more delivery, which
+ * at-least-once allows). */
+store_err store_event_attempt(store *st, int64_t event_id, const char *url, int http_status,
+                              int64_t latency_ms, const char *error, const char *state,
+                              int64_t next_at);
+/* Marks an event skipped (no URL to deliver it to). */
+store_err store_event_skip(store *st, int64_t event_id);
+/* Puts an event back in the queue (pending, due now). STORE_NOT_FOUND. */
+store_err store_event_redeliver(store *st, int64_t event_id);
+/* Pending events and the time of the oldest (0 when none). */
+store_err store_events_backlog(store *st, int64_t *count, int64_t *oldest_at);
+/* Recent delivery attempts, failed ones first, then newest first, as a JSON
+ * array text (malloc'd): [{"eventId","type","url","at","httpStatus",
+ * "latencyMs","error","eventState"}]. */
+store_err store_delivery_list(store *st, int limit, char **json);
+/* <<< events */
+
 #endif

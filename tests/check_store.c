@@ -101,7 +101,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 6);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 7);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -174,9 +174,18 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     sqlite3_finalize(s);
 }
 
-/* Takes a current database back to schema 5's shape (before migration 6):
+/* Takes a current database back to schema 6's shape (before migration 7):
  * no payment page tokens. */
-#define UNDO_SCHEMA_6 "DROP INDEX invoices_pay_token; ALTER TABLE invoices DROP COLUMN pay_token;"
+#define UNDO_SCHEMA_7 "DROP INDEX invoices_pay_token; ALTER TABLE invoices DROP COLUMN pay_token;"
+
+/* Takes a current database back to schema 5's shape (before migration 6). */
+#define UNDO_SCHEMA_6                                                                              \
+    UNDO_SCHEMA_7                                                                                  \
+    "DROP TRIGGER events_invoice_sent; DROP TRIGGER events_invoice_unknown;"                       \
+    " DROP TRIGGER events_invoice_rejected; DROP TRIGGER events_invoice_status;"                   \
+    " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
+    " DROP TRIGGER events_refund; DROP TABLE delivery_attempts; DROP TABLE events;"               \
+    " DELETE FROM sqlite_sequence WHERE name = 'events';"
 
 /* Takes a current database back to schema 4's shape (before migration 5):
  * the idempotency table that kept whole request bodies. */
@@ -330,7 +339,7 @@ START_TEST(migration_to_schema_3)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "6");
+    ck_assert_str_eq(t, "7");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
     ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
@@ -403,7 +412,7 @@ START_TEST(migration_to_schema_5)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "6");
+    ck_assert_str_eq(t, "7");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'idempotency'");
     ck_assert_ptr_null(strstr(t, "body"));
@@ -869,7 +878,7 @@ START_TEST(migration_to_schema_4)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "6");
+    ck_assert_str_eq(v, "7");
     free(v);
     assert_plan_uses(db,
                      "SELECT mime_type FROM receipts WHERE invoice_id = 1 AND result_code = 0"
@@ -879,17 +888,17 @@ START_TEST(migration_to_schema_4)
 }
 END_TEST
 
-/* Migration 5 -> 6 on a database in schema 5's shape: invoices keep their
+/* Migration 6 -> 7 on a database in schema 6's shape: invoices keep their
  * rows with no pay token (no payment page), new ones get theirs, found
  * through the partial unique index; "" finds nothing. */
-START_TEST(migration_to_schema_6)
+START_TEST(migration_to_schema_7)
 {
     store *st = open_fresh();
     int64_t old = new_invoice(st, 10000, "1000000000050");
     store_close(st);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_6 "PRAGMA user_version = 5; COMMIT;",
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_7 "PRAGMA user_version = 6; COMMIT;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -931,7 +940,7 @@ START_TEST(migration_to_schema_6)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "6");
+    ck_assert_str_eq(v, "7");
     free(v);
     assert_plan_uses(db, "SELECT id FROM invoices i WHERE i.pay_token = 'x' AND i.pay_token <> ''",
                      "invoices_pay_token");
@@ -1047,6 +1056,119 @@ START_TEST(sql_errors_go_through_the_log)
 }
 END_TEST
 
+/* --- events (the outbox) --- */
+
+typedef struct {
+    int n;
+    char types[16][40];
+    int64_t ids[16];
+    char data[16][1024];
+} ev_seen;
+
+static bool ev_collect(const store_event *ev, void *ud)
+{
+    ev_seen *seen = ud;
+    if (seen->n < 16) {
+        snprintf(seen->types[seen->n], sizeof seen->types[0], "%s", ev->type);
+        snprintf(seen->data[seen->n], sizeof seen->data[0], "%s", ev->data);
+        seen->ids[seen->n] = ev->id;
+    }
+    seen->n++;
+    return true;
+}
+
+static void ev_hook(void *ud, const int64_t *invoice_ids, size_t n)
+{
+    ck_assert(invoice_ids != NULL && n == 1); /* one invoice per change here */
+    (*(int *)ud)++;
+}
+
+/* Every change a shop cares about writes its event in the same transaction;
+ * a change that does not happen writes none; events survive a reopen (crash
+ * recovery's own change included); ids only grow; per-invoice order. */
+START_TEST(events_with_their_changes)
+{
+    store *st = open_fresh();
+    int hooked = 0;
+    store_set_event_hook(st, ev_hook, &hooked);
+    int64_t id = new_invoice(st, 1000, "1000000000100");
+    ck_assert_int_eq(hooked, 1);
+    bool changed = false;
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000100", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
+        STORE_OK);
+    ck_assert(!changed);
+    ck_assert_int_eq(hooked, 1); /* nothing changed: no event */
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000100", SEQR_STATUS_PAID, 1, "ers-1", NULL, &changed),
+        STORE_OK);
+    ck_assert_int_eq(hooked, 2);
+    int64_t rid = 0;
+    ck_assert_int_eq(store_refund_begin(st, id, 400, "back", &rid), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_DONE, "ers-r", ""), STORE_OK);
+    ck_assert_int_eq(store_refund_begin(st, id, 100, "again", &rid), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_UNKNOWN, "", "timeout"), STORE_OK);
+    char was[16];
+    ck_assert_int_eq(store_refund_resolve(st, id, rid, STORE_REFUND_FAILED, "", was), STORE_OK);
+    ck_assert_int_eq(store_invoice_set_receipt_submitted(st, "1000000000100"), STORE_OK);
+    /* A refund refused by the store's rules changes nothing and tells nothing. */
+    ck_assert_int_eq(store_refund_begin(st, id, 100000, "too much", &rid), STORE_CONFLICT);
+    /* A send intent left by a crash becomes unknown on reopen, with its event. */
+    int64_t lost = new_invoice(st, 500, NULL);
+    st = reopen(st);
+
+    ev_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, 0, 100, ev_collect, &seen), STORE_OK);
+    static const char *const want[] = {"invoice.created",  "invoice.paid",
+                                       "refund.succeeded", "refund.in_doubt",
+                                       "refund.settled",   "invoice.receipt_submitted",
+                                       "invoice.unknown_outcome"};
+    ck_assert_int_eq(seen.n, 7);
+    for (int i = 0; i < 7; i++) {
+        ck_assert_str_eq(seen.types[i], want[i]);
+        if (i > 0)
+            ck_assert_int_gt(seen.ids[i], seen.ids[i - 1]);
+    }
+    ck_assert_ptr_nonnull(strstr(seen.data[1], "\"status\":\"PAID\""));
+    ck_assert_ptr_nonnull(strstr(seen.data[1], "\"ersReference\":\"ers-1\""));
+    ck_assert_ptr_nonnull(strstr(seen.data[2], "\"amount\":400"));
+    ck_assert_ptr_nonnull(strstr(seen.data[5], "\"refundedAmount\":400"));
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"id\":%lld", (long long)lost);
+    ck_assert_ptr_nonnull(strstr(seen.data[6], needle));
+    int64_t last = 0;
+    ck_assert_int_eq(store_events_last_id(st, &last), STORE_OK);
+    ck_assert_int_eq(last, seen.ids[6]);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, id, 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 6); /* the feed of one invoice */
+
+    /* Per-invoice order: only the oldest pending event of an invoice is due. */
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_due(st, store_now_ms(), 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 2);
+    ck_assert_str_eq(seen.types[0], "invoice.created");
+    ck_assert_str_eq(seen.types[1], "invoice.unknown_outcome");
+    ck_assert_int_eq(store_event_attempt(st, seen.ids[0], "http://x/", 500, 3, "HTTP 500",
+                                         "pending", store_now_ms() + 60000),
+                     STORE_OK);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_due(st, store_now_ms(), 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 1); /* the first waits for its retry, the rest behind it */
+    int64_t count = 0, oldest = 0;
+    ck_assert_int_eq(store_events_backlog(st, &count, &oldest), STORE_OK);
+    ck_assert_int_eq(count, 7);
+    ck_assert_int_gt(oldest, 0);
+    char *json = NULL;
+    ck_assert_int_eq(store_delivery_list(st, 10, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"httpStatus\":500"));
+    free(json);
+    ck_assert_int_eq(store_event_redeliver(st, 999999), STORE_NOT_FOUND);
+    store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -1057,7 +1179,7 @@ int main(void)
     tcase_add_test(tc, migration_to_schema_3);
     tcase_add_test(tc, migration_to_schema_4);
     tcase_add_test(tc, migration_to_schema_5);
-    tcase_add_test(tc, migration_to_schema_6);
+    tcase_add_test(tc, migration_to_schema_7);
     tcase_add_test(tc, unknown_invoices_settled);
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);
@@ -1068,6 +1190,7 @@ int main(void)
     tcase_add_test(tc, idempotency_keys);
     tcase_add_test(tc, terminals);
     tcase_add_test(tc, sql_errors_go_through_the_log);
+    tcase_add_test(tc, events_with_their_changes);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -27,6 +27,7 @@
 #include "api_error.h"
 #include "buf.h"
 #include "config.h"
+#include "events.h"
 #include "poller.h"
 #include "service.h"
 
@@ -40,6 +41,10 @@ typedef struct {
     int64_t started_ms;
     http_apikey *keys; /* the accepted API keys (rotated on reload) */
     bool backups;      /* POST /admin/backup allowed (false in contexts made up by tests) */
+    /* >>> events */
+    events_hub *hub;                 /* waits for new events (long-poll, SSE) */
+    struct webhook_worker *webhooks; /* may be NULL: delivery statistics */
+    /* <<< events */
 } http_context;
 
 typedef struct {
@@ -67,6 +72,14 @@ typedef struct {
         char value[512];
     } headers[HTTP_MAX_HEADERS];
     int nheaders;
+    /* A streamed body (Server-Sent Events): when stream is set, the body
+     * comes from it with content_type. stream(stream_ud, out, max) is called
+     * in the connection's own thread, where it may block, and returns the
+     * bytes it wrote to out (1..max), or 0 when the body is complete;
+     * stream_free(stream_ud) runs when the response is done. Owned. */
+    size_t (*stream)(void *ud, char *out, size_t max);
+    void *stream_ud;
+    void (*stream_free)(void *ud);
 } http_response;
 
 /* Sets resp to a JSON body (takes the reference). */

@@ -136,7 +136,9 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
                             in->cashier_id, in->footer, &req);
     service_apply_required(&si, &req);
     buf notify = BUF_INIT;
-    if (si.notification_url == NULL && svc->cfg->http_public_url[0] != '\0') {
+    /* SEQR always notifies the gateway itself (when it can be reached); a
+     * shop's own notificationUrl gets the invoice.paid webhook instead. */
+    if (svc->cfg->http_public_url[0] != '\0') {
         const char *base = svc->cfg->http_public_url;
         size_t bl = strlen(base);
         buf_printf(&notify, "%.*s/seqr/notify/gw-%lld?token=%s",

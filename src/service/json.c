@@ -90,7 +90,7 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
     }
     static const char *const doc_fields[] = {
         "clientInvoiceId", "title",       "cashierId",       "footer",    "backUrl",
-        "notificationUrl", "paymentMode", "clientReference", "terminalId"};
+        "notificationUrl", "paymentMode", "clientReference", "terminalId", "webhookUrl"};
     for (size_t i = 0; i < sizeof doc_fields / sizeof *doc_fields; i++) {
         json_t *v = json_object_get(doc, doc_fields[i]);
         json_object_set(o, doc_fields[i], v ? v : json_null());

@@ -39,7 +39,7 @@ typedef struct {
 
 /* The invoice's payment page, GET /pay/{token}: absolute under [http]
  * public_url when set, else a path; null for an invoice without a token
- * (created before schema 6) or never sent to SEQR. */
+ * (created before schema 7) or never sent to SEQR. */
 json_t *service_payment_page_url(service *svc, const store_invoice *inv);
 
 /* --- core.c --- */

@@ -191,6 +191,7 @@ static uint64_t store_committed(store *st)
 {
     if (!sqlite3_get_autocommit(st->db) || sqlite3_total_changes(st->db) == st->changes_at_begin)
         return 0;
+    store_events_committed(st);
     return atomic_fetch_add(&st->committed, 1) + 1;
 }
 
@@ -365,6 +366,7 @@ store_err store_open(const char *path, store **out, buf *err)
     }
     if (store_migrate(st, err) != STORE_OK)
         goto fail;
+    store_events_hooks(st);
     if (store_recover(st) != STORE_OK) {
         buf_printf(err, "crash recovery failed: %s", sqlite3_errmsg(st->db));
         goto fail;

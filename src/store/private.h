@@ -55,6 +55,12 @@ struct store {
     /* store_fail_writes(), for tests: writes left to succeed, then writes to
      * fail (under lock). */
     int fault_skip, fault_count;
+    /* events.c: set by the update hook when a transaction wrote an event;
+     * the event hook runs once that transaction commits. */
+    bool event_written;
+    int64_t event_first, event_last; /* ids of the events it wrote */
+    store_event_hook event_hook;
+    void *event_hook_ud;
 };
 
 /* --- db.c: lock, statements, transactions --- */
@@ -127,5 +133,14 @@ store_err store_for_each(store *st, const char *sql, const char *param, store_in
 /* Appends a status history row; inside a write transaction. */
 store_err store_history_add(store *st, int64_t invoice_id, const char *status, int64_t version,
                             int64_t at);
+
+/* --- events.c: the outbox --- */
+
+/* Installs the update and rollback hooks that note event inserts (once, at
+ * open, after the migrations). */
+void store_events_hooks(store *st);
+/* With the lock held, right after a commit that wrote something: runs the
+ * event hook when that transaction wrote an event. */
+void store_events_committed(store *st);
 
 #endif
