@@ -3,8 +3,10 @@
  * against the real simulator: reachable without the API key by the token
  * only, paymentPageUrl absolute under [http] public_url, shop text escaped,
  * the app link's scheme from [checkout] app_scheme, the security headers,
- * and no token in the log. The browser's view is tests/checkout_test.sh. */
+ * the page's event stream (state and version only, resumable), and no
+ * token in the log. The browser's view is tests/checkout_test.sh. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +197,55 @@ static long get(const char *path, const char *const *headers, tu_response *r)
     return tu_http("GET", url, headers, NULL, 0, r);
 }
 
+/* A GET /pay/{token}/events read to its end on a thread of its own. */
+typedef struct {
+    char path[160];
+    long status;
+    char type[128];
+    char *body;
+} sse_get;
+
+static void *sse_get_run(void *arg)
+{
+    sse_get *g = arg;
+    tu_response r;
+    g->status = get(g->path, NULL, &r);
+    if (!tu_header(&r, "Content-Type", g->type, sizeof g->type))
+        g->type[0] = '\0';
+    g->body = strdup(buf_cstr(&r.body));
+    tu_response_free(&r);
+    return NULL;
+}
+
+/* Checks that every data: line of an event stream is {"state","version"}
+ * and nothing else; returns the last one's state (static) and its id. */
+static const char *sse_last_state(const char *body, long long *last_id)
+{
+    static char state[32];
+    state[0] = '\0';
+    *last_id = 0;
+    const char *p = body;
+    while ((p = strstr(p, "id: ")) != NULL) {
+        long long id = strtoll(p + 4, NULL, 10);
+        const char *ev = strstr(p, "\nevent: state\ndata: ");
+        ck_assert_msg(ev != NULL, "a frame without a state: %s", p);
+        const char *d = ev + strlen("\nevent: state\ndata: ");
+        size_t n = strcspn(d, "\n");
+        json_error_t err;
+        json_t *j = json_loadb(d, n, 0, &err);
+        ck_assert_msg(j != NULL, "data is not JSON: %.*s", (int)n, d);
+        ck_assert_msg(json_object_size(j) == 2 && json_is_string(json_object_get(j, "state")) &&
+                          json_is_integer(json_object_get(j, "version")),
+                      "data: %.*s", (int)n, d);
+        snprintf(state, sizeof state, "%s", json_string_value(json_object_get(j, "state")));
+        json_decref(j);
+        ck_assert_msg(id > *last_id, "ids not increasing: %s", body);
+        *last_id = id;
+        p = d + n;
+    }
+    return state;
+}
+
 START_TEST(public_by_token_only)
 {
     gwt_env_init(&env, "20");
@@ -265,9 +316,50 @@ START_TEST(public_by_token_only)
     json_decref(s);
     tu_response_free(&r);
 
-    /* Paid: the status follows. */
+    /* Its event stream, open before the payment. */
+    sse_get sse = {.status = 0};
+    snprintf(sse.path, sizeof sse.path, "%s/events", path);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, sse_get_run, &sse), 0);
+    long long until = tu_now_ms() + 10000 * gwt_slowdown();
+    for (;;) { /* open once the hub counts it */
+        json_t *hz = gwt_gw_call(&env, "GET", "/healthz", NULL, NULL, &st);
+        json_int_t open =
+            json_integer_value(json_object_get(json_object_get(hz, "webhooks"), "openStreams"));
+        json_decref(hz);
+        if (open >= 1)
+            break;
+        ck_assert_msg(tu_now_ms() < until, "the page's stream did not open");
+        tu_sleep_ms(20);
+    }
+
+    /* Paid: the status follows, and the stream ends with it. */
     gwt_sim_pay(&env, ref);
     json_decref(gwt_wait_status(&env, ref, "PAID", 10000 * gwt_slowdown()));
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(sse.status, 200);
+    ck_assert_str_eq(sse.type, "text/event-stream");
+    ck_assert_ptr_null(strstr(sse.body, ref));
+    long long first_id = strtoll(strstr(sse.body, "id: ") + 4, NULL, 10), last_id;
+    ck_assert_str_eq(sse_last_state(sse.body, &last_id), "paid");
+    ck_assert_msg(last_id > first_id, "one frame only: %s", sse.body);
+    free(sse.body);
+    /* Last-Event-ID resumes after it; after the last, the final stream ends empty. */
+    char lei[64], ep[160];
+    snprintf(ep, sizeof ep, "%s/events", path);
+    snprintf(lei, sizeof lei, "Last-Event-ID: %lld", first_id);
+    const char *resume[] = {lei, NULL};
+    ck_assert_int_eq(get(ep, resume, &r), 200);
+    long long id2;
+    ck_assert_str_eq(sse_last_state(buf_cstr(&r.body), &id2), "paid");
+    ck_assert_int_ge(id2, last_id); /* (events may follow the final one) */
+    snprintf(lei, sizeof lei, "id: %lld\n", first_id);
+    ck_assert_ptr_null(strstr(buf_cstr(&r.body), lei));
+    tu_response_free(&r);
+    snprintf(lei, sizeof lei, "Last-Event-ID: %lld", id2);
+    ck_assert_int_eq(get(ep, resume, &r), 200);
+    ck_assert_ptr_null(strstr(buf_cstr(&r.body), "data:"));
+    tu_response_free(&r);
     ck_assert_int_eq(get(p2, NULL, &r), 200);
     s = tu_json(&r);
     ck_assert_str_eq(gwt_str(s, "state"), "paid");
@@ -276,14 +368,15 @@ START_TEST(public_by_token_only)
 
     /* Wrong tokens: 404. Paths under /pay/ that are no route of the page's
      * are the API's, behind its key: 401. Either way, nothing. */
-    char wrong[128], other[128];
+    char wrong[128], other[128], wrong_events[160];
     snprintf(wrong, sizeof wrong, "/pay/%.31s%c", token, token[31] == 'a' ? 'b' : 'a');
+    snprintf(wrong_events, sizeof wrong_events, "%s/events", wrong);
     snprintf(other, sizeof other, "/pay/%s/refunds", token);
     /* (Dot segments, which libcurl removes, are tried by checkout_test.sh.) */
     const struct {
         const char *path;
         long status;
-    } nothing[] = {{wrong, 404},       {"/pay/", 401},        {"/pay", 401},
+    } nothing[] = {{wrong, 404},       {wrong_events, 404},  {"/pay/", 401},        {"/pay", 401},
                    {other, 401},       {"/pay/assets/", 401}, {"/pay/assets/checkout.jsx", 401},
                    {"/pay/x/y/z", 401}};
     for (size_t i = 0; i < sizeof nothing / sizeof *nothing; i++) {
@@ -291,6 +384,7 @@ START_TEST(public_by_token_only)
         ck_assert_msg(got == nothing[i].status, "%s: %ld", nothing[i].path, got);
         ck_assert_ptr_null(strstr(buf_cstr(&r.body), ref));
         ck_assert_ptr_null(strstr(buf_cstr(&r.body), "SEQR.SE"));
+        ck_assert_ptr_null(strstr(buf_cstr(&r.body), "data:"));
         tu_response_free(&r);
     }
     snprintf(p2, sizeof p2, "/pay/%s", ref);

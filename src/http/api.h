@@ -99,6 +99,10 @@ void api_pay_page(const http_context *ctx, const http_request *req, const char *
                   http_response *resp);
 void api_pay_status(const http_context *ctx, const http_request *req, const char *const *a,
                     http_response *resp);
+/* GET /pay/{token}/events: the page's Server-Sent Events stream, event
+ * "state" with what /pay/{token}/status says (state, version). */
+void api_pay_events(const http_context *ctx, const http_request *req, const char *const *a,
+                    http_response *resp);
 void api_pay_css(const http_context *ctx, const http_request *req, const char *const *a,
                  http_response *resp);
 void api_pay_js(const http_context *ctx, const http_request *req, const char *const *a,

@@ -5,6 +5,8 @@
  *
  *   GET /pay/{token}                  the page (checkout_page.c), text/html
  *   GET /pay/{token}/status           {"state","status","version","expiresIn"}
+ *   GET /pay/{token}/events           text/event-stream of "state" {"state","version"}
+ *                                     (the events hub's stream, http/api_events.h)
  *   GET /pay/assets/checkout.css|.js  the page's stylesheet and script
  *
  * A wrong token answers 404 with nothing about any invoice, and no other
@@ -14,6 +16,7 @@
  * not leak to the shop's backUrl through Referer). Tokens are masked in the
  * access log (api_checkout_log_path). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "checkout_page.h"
@@ -123,13 +126,15 @@ static void checkout_page(const http_context *ctx, const http_request *req, cons
     char tok[CHECKOUT_TOKEN_LEN + 1];
     memcpy(tok, token, len);
     tok[len] = '\0';
+    char events[CHECKOUT_TOKEN_LEN + 16];
+    snprintf(events, sizeof events, "%s/events", tok);
     checkout_input in = {
         .inv = &inv,
         .shop_name = shop,
         .title = title,
         .app_scheme = cfg->checkout_app_scheme,
         .token = tok,
-        .events = "",
+        .events = events,
         .version = SEQR_VERSION,
         .lang = lang,
         .now_ms = store_now_ms(),
@@ -147,6 +152,16 @@ static void checkout_page(const http_context *ctx, const http_request *req, cons
     store_invoice_clear(&inv);
 }
 
+/* What the page may learn of its invoice: its state and version (a new
+ * reference). */
+static json_t *checkout_state_json(const store_invoice *inv, int64_t now)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "state", json_string(checkout_state_name(checkout_state_of(inv, now))));
+    json_object_set_new(o, "version", json_integer(inv->version));
+    return o;
+}
+
 static void checkout_status(const http_context *ctx, const char *token, size_t len,
                             http_response *resp)
 {
@@ -156,14 +171,60 @@ static void checkout_status(const http_context *ctx, const char *token, size_t l
         return;
     }
     int64_t now = store_now_ms();
-    json_t *o = json_object();
-    json_object_set_new(o, "state", json_string(checkout_state_name(checkout_state_of(&inv, now))));
+    json_t *o = checkout_state_json(&inv, now);
     json_object_set_new(o, "status", json_string(seqr_status_name(inv.status)));
-    json_object_set_new(o, "version", json_integer(inv.version));
     json_object_set_new(o, "expiresIn",
                         json_integer(inv.expires_at > now ? (inv.expires_at - now) / 1000 : 0));
     http_respond_json(resp, 200, o);
     store_invoice_clear(&inv);
+}
+
+/* The page's stream writer: after each run of events, one "state" frame
+ * with the invoice's state then (never the events themselves, which carry
+ * the shop's data). ud: the token (heap, freed with the stream). */
+typedef struct {
+    const http_context *ctx;
+    char token[CHECKOUT_TOKEN_LEN + 1];
+} checkout_stream;
+
+static bool checkout_stream_batch(void *ud, int64_t last_id, buf *out)
+{
+    checkout_stream *cs = ud;
+    store_invoice inv;
+    if (!checkout_load(cs->ctx, cs->token, strlen(cs->token), &inv))
+        return false;
+    json_t *o = checkout_state_json(&inv, store_now_ms());
+    store_invoice_clear(&inv);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text == NULL)
+        return false;
+    buf_printf(out, "id: %lld\nevent: state\ndata: %s\n\n", (long long)last_id, text);
+    free(text);
+    return true;
+}
+
+static void checkout_events(const http_context *ctx, const http_request *req, const char *token,
+                            size_t len, http_response *resp)
+{
+    store_invoice inv;
+    if (!checkout_load(ctx, token, len, &inv)) {
+        http_respond_fail(resp, 404, "not_found", NULL, "no such payment");
+        return;
+    }
+    int64_t invoice_id = inv.id;
+    store_invoice_clear(&inv);
+    int64_t last;
+    if (!api_events_last_event_id(req, resp, &last))
+        return;
+    checkout_stream *cs = calloc(1, sizeof *cs);
+    if (cs == NULL)
+        abort();
+    cs->ctx = ctx;
+    memcpy(cs->token, token, len);
+    cs->token[len] = '\0';
+    const api_stream_writer w = {.batch = checkout_stream_batch, .free = free};
+    api_events_open_stream(ctx, invoice_id, last, &w, cs, resp);
 }
 
 void api_pay_page(const http_context *ctx, const http_request *req, const char *const *a,
@@ -178,6 +239,13 @@ void api_pay_status(const http_context *ctx, const http_request *req, const char
 {
     checkout_security_headers(ctx, resp);
     checkout_status(ctx, a[0], strlen(a[0]), resp);
+}
+
+void api_pay_events(const http_context *ctx, const http_request *req, const char *const *a,
+                    http_response *resp)
+{
+    checkout_security_headers(ctx, resp);
+    checkout_events(ctx, req, a[0], strlen(a[0]), resp);
 }
 
 void api_pay_css(const http_context *ctx, const http_request *req, const char *const *a,

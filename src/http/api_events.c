@@ -291,14 +291,15 @@ void api_events_wait_invoice(const http_context *ctx, const http_request *req, c
     store_invoice_clear(&inv);
 }
 
-/* --- the per-invoice stream (Server-Sent Events) --- */
+/* --- the per-invoice streams (Server-Sent Events) --- */
 
 typedef struct {
     const http_context *ctx;
-    char ref[64];
     int64_t invoice_id;
-    int64_t last_id; /* the last event id sent */
+    int64_t last_id; /* the last event id read */
     events_waiter *waiter;
+    api_stream_writer writer;
+    void *writer_ud;
     buf out; /* framed text not yet handed to libmicrohttpd */
     size_t out_pos;
     bool ending; /* the invoice is final and its events are out */
@@ -307,14 +308,8 @@ typedef struct {
 static bool api_stream_add(const store_event *ev, void *ud)
 {
     api_stream *s = ud;
-    json_t *o = events_render(ev);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text != NULL) {
-        /* Compact JSON has no newline, so one data: line carries it. */
-        buf_printf(&s->out, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)ev->id, ev->type, text);
-        free(text);
-    }
+    if (s->writer.event != NULL)
+        s->writer.event(s->writer_ud, ev, &s->out);
     s->last_id = ev->id;
     return true;
 }
@@ -330,8 +325,14 @@ static void api_stream_fill(api_stream *s)
         /* Final first, then the events: the change and its event commit
          * together, so a final invoice's last event is already readable. */
         bool final = service_invoice_final(ctx->svc, s->invoice_id);
+        int64_t before = s->last_id;
         if (service_events_after(ctx->svc, s->last_id, s->invoice_id, 100, api_stream_add, s) !=
             STORE_OK) {
+            s->ending = true;
+            return;
+        }
+        if (s->last_id != before && s->writer.batch != NULL &&
+            !s->writer.batch(s->writer_ud, s->last_id, &s->out)) {
             s->ending = true;
             return;
         }
@@ -374,25 +375,79 @@ static void api_stream_free(void *cls)
 {
     api_stream *s = cls;
     events_hub_leave(s->ctx->hub, s->waiter);
+    if (s->writer.free != NULL)
+        s->writer.free(s->writer_ud);
     buf_free(&s->out);
     free(s);
+}
+
+bool api_events_last_event_id(const http_request *req, http_response *resp, int64_t *last)
+{
+    *last = 0;
+    const char *h = http_header(req, "Last-Event-ID");
+    if (h == NULL)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(h, &end, 10);
+    if (h[0] == '\0' || *end != '\0' || errno != 0 || v < 0) {
+        http_respond_fail(resp, 400, "invalid_header", "Last-Event-ID",
+                          "Last-Event-ID must be an event id (a whole number)");
+        return false;
+    }
+    *last = v;
+    return true;
+}
+
+void api_events_open_stream(const http_context *ctx, int64_t invoice_id, int64_t last_id,
+                            const api_stream_writer *writer, void *writer_ud,
+                            http_response *resp)
+{
+    events_waiter *waiter = events_hub_enter(ctx->hub, invoice_id);
+    if (waiter == NULL) {
+        if (writer->free != NULL)
+            writer->free(writer_ud);
+        api_events_busy(resp);
+        return;
+    }
+    api_stream *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        abort();
+    s->waiter = waiter;
+    s->ctx = ctx;
+    s->invoice_id = invoice_id;
+    s->last_id = last_id;
+    s->writer = *writer;
+    s->writer_ud = writer_ud;
+    buf_init(&s->out);
+    buf_puts(&s->out, "retry: 2000\n\n");
+    resp->status = 200;
+    resp->content_type = "text/event-stream";
+    resp->stream = api_stream_read;
+    resp->stream_ud = s;
+    resp->stream_free = api_stream_free;
+}
+
+/* The shop's stream: every event, as GET /events renders it. */
+static void api_events_frame(void *ud, const store_event *ev, buf *out)
+{
+    json_t *o = events_render(ev);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text != NULL) {
+        /* Compact JSON has no newline, so one data: line carries it. */
+        buf_printf(out, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)ev->id, ev->type, text);
+        free(text);
+    }
 }
 
 void api_events_stream(const http_context *ctx, const http_request *req, const char *const *a,
                        http_response *resp)
 {
     int64_t last = 0;
-    const char *h = http_header(req, "Last-Event-ID");
-    if (h != NULL) {
-        char *end = NULL;
-        errno = 0;
-        long long v = strtoll(h, &end, 10);
-        if (h[0] == '\0' || *end != '\0' || errno != 0 || v < 0) {
-            http_respond_fail(resp, 400, "invalid_header", "Last-Event-ID",
-                              "Last-Event-ID must be an event id (a whole number)");
+    if (http_header(req, "Last-Event-ID") != NULL) {
+        if (!api_events_last_event_id(req, resp, &last))
             return;
-        }
-        last = v;
     } else if (!api_events_int(req, resp, "after", 0, INT64_MAX, 0, &last)) {
         return;
     }
@@ -402,26 +457,8 @@ void api_events_stream(const http_context *ctx, const http_request *req, const c
         http_respond_error(resp, &err);
         return;
     }
-    events_waiter *waiter = events_hub_enter(ctx->hub, inv.id);
-    if (waiter == NULL) {
-        store_invoice_clear(&inv);
-        api_events_busy(resp);
-        return;
-    }
-    api_stream *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        abort();
-    s->waiter = waiter;
-    s->ctx = ctx;
-    snprintf(s->ref, sizeof s->ref, "%s", a[0]);
-    s->invoice_id = inv.id;
-    s->last_id = last;
-    buf_init(&s->out);
-    buf_puts(&s->out, "retry: 2000\n\n");
+    int64_t id = inv.id;
     store_invoice_clear(&inv);
-    resp->status = 200;
-    resp->content_type = "text/event-stream";
-    resp->stream = api_stream_read;
-    resp->stream_ud = s;
-    resp->stream_free = api_stream_free;
+    const api_stream_writer w = {.event = api_events_frame};
+    api_events_open_stream(ctx, id, last, &w, NULL, resp);
 }

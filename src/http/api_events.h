@@ -18,6 +18,7 @@
 #include "health.h"
 #include "http/server.h"
 #include "invoice.h"
+#include "store.h"
 
 void api_events_list(const http_context *ctx, const http_request *req, const char *const *a,
                      http_response *resp);
@@ -35,6 +36,28 @@ void api_events_wait_invoice(const http_context *ctx, const http_request *req, c
 /* False with a 422 webhooks_not_configured in err when the invoice names a
  * webhookUrl but [webhooks] secret is not set (webhooks are always signed). */
 bool api_events_check_invoice(const http_context *ctx, const invoice_input *in, api_error *err);
+/* How a Server-Sent Events stream of one invoice writes what it reads
+ * from the outbox (api_events_open_stream). Either hook may be NULL.
+ * event: called for each new event, appends its frames to out.
+ * batch: called once after a run of new events (last_id the last one's id),
+ *        appends frames to out; false ends the stream.
+ * free:  frees the writer's ud when the stream closes (or fails to open). */
+typedef struct {
+    void (*event)(void *ud, const store_event *ev, buf *out);
+    bool (*batch)(void *ud, int64_t last_id, buf *out);
+    void (*free)(void *ud);
+} api_stream_writer;
+
+/* Answers resp with a text/event-stream of invoice_id's events after
+ * last_id, written by writer, ending once the invoice is final; counted
+ * against [http] max_streams (503 too_many_streams past it). The stream
+ * owns writer_ud from here on, whatever the outcome. */
+void api_events_open_stream(const http_context *ctx, int64_t invoice_id, int64_t last_id,
+                            const api_stream_writer *writer, void *writer_ud,
+                            http_response *resp);
+/* Reads the Last-Event-ID header into last (0 when absent); on a bad one
+ * sets a 400 answer and returns false. */
+bool api_events_last_event_id(const http_request *req, http_response *resp, int64_t *last);
 /* Adds the webhook backlog's verdict to hr (health_assess_webhooks). */
 void api_events_assess(const http_context *ctx, health_report *hr);
 /* Appends the webhook metrics (Prometheus text format) to out. */

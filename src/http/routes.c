@@ -44,6 +44,7 @@ static const api_route api_routes[] = {
     {"GET", "/pay/assets/checkout.js", api_pay_js, HTTP_ROUTE_CALLBACK},
     {"GET", "/pay/{}", api_pay_page, HTTP_ROUTE_CALLBACK},
     {"GET", "/pay/{}/status", api_pay_status, HTTP_ROUTE_CALLBACK},
+    {"GET", "/pay/{}/events", api_pay_events, HTTP_ROUTE_CALLBACK},
     {"GET", "/unknown-outcomes", api_unknown_outcomes, HTTP_ROUTE_API_KEY},
     {"POST", "/unknown-outcomes/invoices/{}/resolve", api_invoice_resolve, HTTP_ROUTE_API_KEY},
     /* >>> events (http/api_events.c) */

@@ -287,6 +287,8 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *res
         MHD_add_response_header(sr, "Content-Type", type ? type : "text/event-stream");
         MHD_add_response_header(sr, "Cache-Control", "no-store");
         MHD_add_response_header(sr, "X-Accel-Buffering", "no");
+        for (int i = 0; i < resp->nheaders; i++) /* e.g. the payment page's CSP */
+            MHD_add_response_header(sr, resp->headers[i].name, resp->headers[i].value);
         enum MHD_Result sret = MHD_queue_response(conn, (unsigned)resp->status, sr);
         MHD_destroy_response(sr);
         return sret;
