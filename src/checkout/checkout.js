@@ -4,7 +4,8 @@
    fails, asks data-status-url, once a second while all is well and backing
    off to 15 s while it fails. Every text is in the page already (in the
    buyer's language): this only switches main[data-state]. On "paid" it goes
-   to the shop's backUrl after a moment. */
+   to the shop's backUrl after a moment. main[data-transport] says how it
+   follows the state: "events" or "poll". */
 (function () {
   "use strict";
   var page = document.getElementById("checkout");
@@ -44,6 +45,7 @@
 
   function poll() {
     timer = null;
+    page.setAttribute("data-transport", "poll");
     var url = statusUrl + "?version=" + version;
     fetch(url, { cache: "no-store", credentials: "omit", headers: { Accept: "application/json" } })
       .then(function (r) {
@@ -65,6 +67,7 @@
   }
 
   function listen() {
+    page.setAttribute("data-transport", "events");
     try {
       stream = new EventSource(eventsUrl);
     } catch (e) {

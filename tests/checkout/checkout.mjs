@@ -62,7 +62,16 @@ async function open(browser, inv, viewport, lang) {
     if (/Content Security Policy|Refused/i.test(m.text())) check(false, `no CSP violation (${m.text()})`);
   });
   page.on("pageerror", (e) => check(false, `no script error (${e.message})`));
-  const resp = await page.goto(GW + inv.paymentPageUrl, { waitUntil: "networkidle0" });
+  // How the page followed the state: requests to its stream and its status.
+  page.streamRequests = 0;
+  page.statusRequests = 0;
+  page.on("request", (r) => {
+    const path = new URL(r.url()).pathname;
+    if (/^\/pay\/[0-9a-f]{32}\/events$/.test(path)) page.streamRequests++;
+    if (/^\/pay\/[0-9a-f]{32}\/status$/.test(path)) page.statusRequests++;
+  });
+  // (Not networkidle: the page's event stream stays open.)
+  const resp = await page.goto(GW + inv.paymentPageUrl, { waitUntil: "load" });
   check(resp.status() === 200, `page of ${inv.invoiceReference} answers 200`);
   return page;
 }
@@ -125,6 +134,10 @@ async function main(browser) {
   check(paidMs >= 0, `the confirmation shows within 2 s of paying (${Date.now() - t0} ms)`);
   check(await visible(page, "#outcome-paid-title"), "the confirmation is visible");
   await page.screenshot({ path: join(SCREENS, "paid-1280.png"), fullPage: true });
+  const transport = await page.$eval("#checkout", (m) => m.getAttribute("data-transport"));
+  check(transport === "events" && page.streamRequests >= 1 && page.statusRequests === 0,
+    `the page followed its event stream (transport ${transport}, ${page.streamRequests} stream, ` +
+    `${page.statusRequests} status requests)`);
   const t1 = Date.now();
   try {
     await page.waitForFunction((u) => location.href === u, { timeout: 2000 }, a.backUrl);
@@ -187,6 +200,21 @@ async function main(browser) {
   await page.goto(GW + c.paymentPageUrl, { waitUntil: "networkidle0" });
   await simPay(c.invoiceReference);
   check((await waitState(page, "paid", 2000)) >= 0, "without EventSource the page still sees paid");
+  check((await page.$eval("#checkout", (m) => m.getAttribute("data-transport"))) === "poll",
+    "without EventSource the page polls its status");
+  await page.close();
+  // A proxy that refuses the stream: the page falls back to the status.
+  const d = await newInvoice("Order 1006");
+  page = await browser.newPage();
+  await page.setRequestInterception(true);
+  page.on("request", (r) => (new URL(r.url()).pathname.endsWith("/events")
+    ? r.respond({ status: 502, contentType: "text/plain", body: "bad gateway" })
+    : r.continue()));
+  await page.goto(GW + d.paymentPageUrl, { waitUntil: "load" });
+  await simPay(d.invoiceReference);
+  check((await waitState(page, "paid", 5000)) >= 0, "with its stream refused the page still sees paid");
+  check((await page.$eval("#checkout", (m) => m.getAttribute("data-transport"))) === "poll",
+    "with its stream refused the page polls its status");
   await page.close();
 
   // 4. Wrong tokens and other paths answer 404 with no data.
