@@ -65,7 +65,7 @@ static const config_key config_keys[] = {
      false, false, 0},
     {"http", "connection_timeout_s", CONFIG_INT, CONFIG_AT(http_connection_timeout_s), "30", 1,
      3600, false, false, 0},
-    {"http", "max_connections_per_ip", CONFIG_INT, CONFIG_AT(http_max_connections_per_ip), "16",
+    {"http", "max_connections_per_ip", CONFIG_INT, CONFIG_AT(http_max_connections_per_ip), "64",
      1, 100000, false, false, 0},
     {"http", "request_timeout_s", CONFIG_INT, CONFIG_AT(http_request_timeout_s), "60", 1, 3600,
      false, false, 0},

@@ -23,7 +23,7 @@ void gwt_write_config(gw_env *e, const char *extra_seqr, const char *extra_polle
     snprintf(text, sizeof text,
              "# test config\n"
              "[http]\nlisten = 127.0.0.1\nport = %d\napi_key = " API_KEY "\n"
-             "max_body_bytes = 65536\n\n"
+             "max_body_bytes = 65536\nmax_connections_per_ip = 16\n\n"
              "[seqr]\nurl = http://127.0.0.1:%d/soap\nterminal_id = gw-test-terminal\n"
              "password = " TERMINAL_PASSWORD "\nclient_id = Company Name\n"
              "client_reference = seqr-gateway test\n%s\n"
