@@ -1,9 +1,16 @@
 /* check_store.c — the SQLite store on a real file: schema and migrations,
  * write-before-call intents and crash recovery, status history, refund
- * limits, idempotency keys, terminals. */
+ * limits, idempotency keys, terminals.
+ *
+ * With SEQR_TEST_PG_URL set (tests/pg_test.sh starts a throwaway server),
+ * the tests that hold for both backends run against that PostgreSQL
+ * database instead, each on an emptied schema, followed by the ones only
+ * PostgreSQL has: migrations raced by two gateways, leases shared and taken
+ * over, crash recovery of a dead gateway's intents only. */
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,6 +21,19 @@
 #include "testutil.h"
 
 static char db_path[600];
+static const char *pg_url; /* SEQR_TEST_PG_URL: run against PostgreSQL */
+
+/* Runs sql on the PostgreSQL test database with a connection of its own. */
+static void pg_sql(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_url);
+    ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
 
 /* fdatasync() as the store sees it: this definition in the test program
  * stands in front of libc's, so a test can make the disk fail. */
@@ -34,6 +54,15 @@ int fdatasync(int fd)
 
 static store *open_fresh(void)
 {
+    if (pg_url != NULL) {
+        pg_sql("SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        snprintf(db_path, sizeof db_path, "%s", pg_url);
+        store *st = NULL;
+        buf err = BUF_INIT;
+        ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
+        buf_free(&err);
+        return st;
+    }
     char *d = tu_tempdir();
     ck_assert_ptr_nonnull(d);
     snprintf(db_path, sizeof db_path, "%s/t.db", d);
@@ -77,12 +106,21 @@ static bool count_one(const store_invoice *inv, void *ud)
     return true;
 }
 
-/* Invoices the poller would load at start-up. */
+static void lost_none(const char *reference, void *ud)
+{
+    (void)ud;
+    ck_abort_msg("lease of %s lost", reference);
+}
+
+/* Invoices the poller would poll: loaded at start-up (SQLite), or held in
+ * leases (PostgreSQL). */
 static int pending_count(store *st)
 {
     int n = 0;
     ck_assert_int_eq(store_pending(st, count_one, &n), STORE_OK);
-    return n;
+    int64_t held = 0;
+    ck_assert_int_eq(store_lease_sync(st, count_one, lost_none, &n, &held), STORE_OK);
+    return held >= 0 ? (int)held : n;
 }
 
 START_TEST(schema_and_pragmas)
@@ -923,9 +961,145 @@ START_TEST(terminals)
 }
 END_TEST
 
+/* A second gateway's store on the same database (PostgreSQL). */
+static store *open_second(void)
+{
+    store *st = NULL;
+    buf err = BUF_INIT;
+    ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
+    buf_free(&err);
+    return st;
+}
+
+typedef struct {
+    store *st;
+    store_err e;
+} opener;
+
+static void *open_main(void *arg)
+{
+    opener *o = arg;
+    buf err = BUF_INIT;
+    o->e = store_open(db_path, &o->st, &err);
+    buf_free(&err);
+    return NULL;
+}
+
+/* Gateways started together on an empty database: one migrates under the
+ * advisory lock, the others wait and find the schema there. */
+START_TEST(pg_migrations_raced)
+{
+    pg_sql("SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    snprintf(db_path, sizeof db_path, "%s", pg_url);
+    opener o[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, open_main, &o[i]), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(o[i].e, STORE_OK);
+        store_close(o[i].st);
+    }
+}
+END_TEST
+
+static void count_lost(const char *reference, void *ud)
+{
+    (void)reference;
+    (*(int *)ud)++;
+}
+
+/* Two gateways: each invoice is leased to one; a gateway that joins gets
+ * its share; one that dies (stops renewing) loses its invoices to the other
+ * once the lease runs out, and its send intents become unknown. */
+START_TEST(pg_leases_shared_and_taken_over)
+{
+    store *a = open_fresh();
+    for (int i = 0; i < 100; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "7%012d", i);
+        new_invoice(a, 100, ref);
+    }
+    int64_t intent = new_invoice(a, 100, NULL); /* a dies during this sendInvoice */
+    int gained = 0, lost = 0;
+    int64_t held = 0;
+    ck_assert_int_eq(store_lease_sync(a, count_one, count_lost, &gained, &held), STORE_OK);
+    ck_assert_int_eq(held, 100); /* the sender holds what it sent */
+    ck_assert_int_eq(gained, 0);
+
+    store *b = open_second();
+    int b_gained = 0;
+    int64_t b_held = 0;
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &b_gained, &b_held), STORE_OK);
+    ck_assert_int_eq(b_held, 0); /* nothing free yet */
+    ck_assert_int_eq(store_lease_sync(a, count_one, count_lost, &lost, &held), STORE_OK);
+    ck_assert_int_eq(held, 50); /* a gives back what is over its share */
+    ck_assert_int_eq(lost, 50);
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &b_gained, &b_held), STORE_OK);
+    ck_assert_int_eq(b_held, 50);
+    ck_assert_int_eq(b_gained, 50);
+    /* Disjoint: no invoice is held by both. */
+    pg_sql("DO $$ BEGIN IF (SELECT count(DISTINCT id) FROM invoices WHERE lease_owner <> 0)"
+           " <> 100 THEN RAISE EXCEPTION 'leases overlap or missing'; END IF; END $$");
+
+    /* a dies: no clean close, its heartbeat and leases simply stop. Until
+     * they run out b takes nothing; then b takes all within one sync. */
+    pg_sql("UPDATE gateway_instances SET heartbeat_at = heartbeat_at - 10000"
+           " WHERE id = (SELECT min(id) FROM gateway_instances);"
+           "UPDATE invoices SET lease_until = lease_until - 10000"
+           " WHERE lease_owner = (SELECT min(id) FROM gateway_instances)");
+    b_gained = 0;
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &b_gained, &b_held), STORE_OK);
+    ck_assert_int_eq(b_held, 100);
+    ck_assert_int_eq(b_gained, 50);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(b, intent, &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_UNKNOWN);
+    store_invoice_clear(&inv);
+    /* b's own intents under way are not a dead gateway's. */
+    int64_t mine = new_invoice(b, 100, NULL);
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &b_gained, &b_held), STORE_OK);
+    ck_assert_int_eq(store_invoice_get_id(b, mine, &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_SENDING);
+    store_invoice_clear(&inv);
+    store_close(b);
+    store_close(a);
+}
+END_TEST
+
+/* The URL's password never reaches an error message. */
+START_TEST(pg_password_not_in_errors)
+{
+    store *st = NULL;
+    buf err = BUF_INIT;
+    ck_assert_int_eq(
+        store_open("postgresql://u:Sekr1t-pw@127.0.0.1:1/db?password=Other-pw2", &st, &err),
+        STORE_IO);
+    ck_assert_ptr_null(strstr(buf_cstr(&err), "Sekr1t-pw"));
+    ck_assert_ptr_null(strstr(buf_cstr(&err), "Other-pw2"));
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&err), "u:***@127.0.0.1:1/db?password=***"));
+    buf_free(&err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
+    pg_url = getenv("SEQR_TEST_PG_URL");
+    if (pg_url != NULL && pg_url[0] != '\0') {
+        /* The tests that hold for both backends, then PostgreSQL's own. */
+        TCase *pg = tcase_create("postgresql");
+        tcase_add_test(pg, intent_then_outcome_and_crash_recovery);
+        tcase_add_test(pg, sent_updates_caller_copy);
+        tcase_add_test(pg, status_history_and_paid);
+        tcase_add_test(pg, pg_migrations_raced);
+        tcase_add_test(pg, pg_leases_shared_and_taken_over);
+        tcase_add_test(pg, pg_password_not_in_errors);
+        suite_add_tcase(s, pg);
+        return tu_run_suite(s);
+    }
+    pg_url = NULL;
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, schema_and_pragmas);
     tcase_add_test(tc, intent_then_outcome_and_crash_recovery);
@@ -942,6 +1116,7 @@ int main(void)
     tcase_add_test(tc, refunds_never_exceed_and_never_repeat);
     tcase_add_test(tc, idempotency_keys);
     tcase_add_test(tc, terminals);
+    tcase_add_test(tc, pg_password_not_in_errors);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -2,6 +2,7 @@
  * answers and history, listing, the poller's and the receipt retry's
  * queries, the counts /healthz reads. See store.h. */
 #include "store/private.h"
+#include "store/pg/pg.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -47,6 +48,8 @@ void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
 
 store_err store_invoice_begin(store *st, store_invoice *inv)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_begin(st, inv);
     static const char sql[] =
         "INSERT INTO invoices(send_state, status, currency, total, terminal_id, payment_mode,"
         " client_reference, doc, created_at, updated_at, expires_at, notify_token)"
@@ -100,6 +103,8 @@ store_err store_history_add(store *st, int64_t invoice_id, const char *status, i
 store_err store_invoice_sent(store *st, store_invoice *inv, const char *reference,
                              const char *qr_code)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_sent(st, inv, reference, qr_code);
     /* status stays out of the SET list: it is ISSUED since the intent, and
      * naming it would rewrite the invoices_status index page for nothing. */
     static const char sql[] =
@@ -136,6 +141,8 @@ store_err store_invoice_sent(store *st, store_invoice *inv, const char *referenc
 store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,
                                     const char *error)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_send_failed(st, id, send_state, error);
     static const char sql[] =
         "UPDATE invoices SET send_state = ?, last_error = ?, updated_at = ? WHERE id = ?";
     store_err e = store_tx_begin(st);
@@ -180,6 +187,8 @@ cleanup:
 
 store_err store_invoice_get(store *st, const char *reference, store_invoice *out)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_get(st, reference, 0, out);
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.reference = ?";
     return store_invoice_get_by(st, sql, reference, 0, out);
@@ -187,6 +196,8 @@ store_err store_invoice_get(store *st, const char *reference, store_invoice *out
 
 store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_get(st, NULL, id, out);
     static const char sql[] = "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.id = ?";
     return store_invoice_get_by(st, sql, NULL, id, out);
 }
@@ -248,6 +259,9 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
                                    int64_t version, const char *ers_reference,
                                    const char *receipt_json, bool *changed)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_set_status(st, reference, status, version, ers_reference,
+                                            receipt_json, changed);
     static const char sql_get[] = "SELECT id, status, version FROM invoices WHERE reference = ?";
     static const char sql_set[] =
         "UPDATE invoices SET status = ?, version = ?,"
@@ -366,6 +380,8 @@ store_err store_invoice_set_error(store *st, const char *reference, const char *
 
 store_err store_invoice_history(store *st, int64_t invoice_id, char **json)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_history(st, invoice_id, json);
     static const char sql[] =
         "SELECT json_group_array(json_object('status', status, 'version', version, 'at', at))"
         " FROM (SELECT status, version, at FROM status_history WHERE invoice_id = ?"
@@ -375,6 +391,8 @@ store_err store_invoice_history(store *st, int64_t invoice_id, char **json)
 
 store_err store_pending(store *st, store_invoice_fn fn, void *ud)
 {
+    if (st->pg != NULL)
+        return store_pg_pending(st, fn, ud);
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.polling_stopped = 0 AND i.status <> 'PAID' AND i.status <> 'CANCELED'"
@@ -420,6 +438,8 @@ store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud)
 
 store_err store_counts(store *st, int64_t *unknown)
 {
+    if (st->pg != NULL)
+        return store_pg_counts(st, unknown);
     static const char sql[] = "SELECT (SELECT count(*) FROM invoices WHERE send_state = 'unknown')"
                               " + (SELECT count(*) FROM refunds WHERE state = 'unknown')";
     store_lock(st);
@@ -437,4 +457,13 @@ store_err store_counts(store *st, int64_t *unknown)
         e = STORE_IO; /* the database can no longer be trusted with writes */
     pthread_mutex_unlock(&st->sync_lock);
     return e;
+}
+
+store_err store_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost, void *ud,
+                           int64_t *held)
+{
+    if (st->pg != NULL)
+        return store_pg_lease_sync(st, gained, lost, ud, held);
+    *held = -1; /* SQLite: one gateway, which polls every pending invoice */
+    return STORE_OK;
 }

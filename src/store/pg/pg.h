@@ -1,0 +1,103 @@
+/* store/pg/pg.h — the PostgreSQL backend of store.h, behind the same public
+ * functions as the SQLite one: a public function of src/store/ hands over to
+ * its store_pg_* twin here when st->pg is set (store_open() of a
+ * postgresql:// URL). Nothing outside src/store/ includes this header.
+ *
+ * One libpq connection per store, used under the store's mutex (libpq
+ * connections are not thread-safe), in autocommit or in explicit
+ * transactions; every commit is durable when it returns (the server's
+ * synchronous_commit, left at its default "on"), except the invoice intent,
+ * which commits with synchronous_commit off like SQLite's (store.h).
+ *
+ * Several gateways share one database. Each registers itself in
+ * gateway_instances at open and keeps a heartbeat there (store_lease_sync);
+ * intents and claimed idempotency keys carry the instance that wrote them, so
+ * crash recovery only settles those of instances whose heartbeat stopped, and
+ * pending invoices carry a lease (lease_owner, lease_until) so that exactly
+ * one live instance polls each. Times of liveness are the server's clock, so
+ * the hosts' clocks need not agree. */
+#ifndef SEQR_STORE_PG_H
+#define SEQR_STORE_PG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "store.h"
+
+/* How long a lease or a heartbeat lasts without renewal; the poller renews
+ * about every STORE_LEASE_RENEW_MS, so an instance that dies loses its
+ * invoices to the others within STORE_LEASE_TTL_MS + STORE_LEASE_RENEW_MS. */
+#define STORE_PG_LEASE_TTL_MS 3000
+
+struct store_pg {
+    PGconn *conn;
+    int64_t instance; /* our row in gateway_instances */
+};
+
+/* The server's clock in Unix ms, as an SQL expression. */
+#define STORE_PG_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+/* --- conn.c --- */
+store_err store_pg_open(store *st, const char *url, buf *err);
+void store_pg_close(store *st);
+/* Runs sql with n text parameters (NULL = SQL NULL). Returns the result
+ * (PQclear it) when it succeeded, NULL otherwise with *e set: STORE_CONFLICT
+ * for a unique or check violation, STORE_IO for anything else (logged
+ * without the parameters). Caller holds the store lock. */
+PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params,
+                        store_err *e);
+/* The same for statements without rows of interest. */
+store_err store_pg_run(store *st, const char *sql, int n, const char *const *params);
+/* BEGIN under the store lock (taken here); store_pg_tx_end() commits on
+ * STORE_OK, rolls back otherwise, and unlocks. */
+store_err store_pg_tx_begin(store *st);
+store_err store_pg_tx_end(store *st, store_err result);
+/* Formats an int64 into a parameter buffer. */
+const char *store_pg_i64(char dst[24], int64_t v);
+int64_t store_pg_get_i64(const PGresult *r, int row, int col);
+
+/* --- schema.c --- */
+/* Brings the database to the current schema under a session advisory lock
+ * (two gateways starting at once: one migrates, the other waits and finds
+ * it done), then registers this instance and settles what dead instances
+ * left in doubt. */
+store_err store_pg_migrate(store *st, buf *err);
+/* Crash recovery of instances whose heartbeat stopped: their send and
+ * refund intents become unknown, their running idempotency keys are freed,
+ * their leases are dropped. Caller holds the store lock, outside a
+ * transaction. */
+store_err store_pg_recover_dead(store *st);
+
+/* --- invoices.c --- */
+store_err store_pg_invoice_begin(store *st, store_invoice *inv);
+store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *reference,
+                                const char *qr_code);
+store_err store_pg_invoice_send_failed(store *st, int64_t id, const char *send_state,
+                                       const char *error);
+store_err store_pg_invoice_get(store *st, const char *reference, int64_t id, store_invoice *out);
+store_err store_pg_invoice_set_status(store *st, const char *reference, const char *status,
+                                      int64_t version, const char *ers_reference,
+                                      const char *receipt_json, bool *changed);
+store_err store_pg_invoice_history(store *st, int64_t invoice_id, char **json);
+store_err store_pg_pending(store *st, store_invoice_fn fn, void *ud);
+store_err store_pg_counts(store *st, int64_t *unknown);
+/* Hands every row of r (STORE_PG_INVOICE_COLUMNS) to fn until it says stop. */
+void store_pg_each_invoice(const PGresult *r, store_invoice_fn fn, void *ud);
+/* The columns store_pg_read_invoice() reads, selected from invoices i. */
+#define STORE_PG_INVOICE_COLUMNS                                                                   \
+    "i.id, coalesce(i.reference, ''), i.send_state, i.status, i.version, i.qr_code, i.currency,"   \
+    " i.total, i.terminal_id, i.payment_mode, i.client_reference, i.ers_reference, i.doc,"         \
+    " i.receipt, i.receipt_submitted, i.polling_stopped, i.last_error, i.created_at,"              \
+    " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                      \
+    " (SELECT coalesce(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                   \
+    "  AND r.state <> 'failed'),"                                                                  \
+    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id)"
+void store_pg_read_invoice(const PGresult *r, int row, store_invoice *inv);
+
+/* --- leases.c --- */
+store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost,
+                              void *ud, int64_t *held);
+
+#endif
