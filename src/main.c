@@ -299,14 +299,9 @@ static int main_run(const char *path)
         log_error("libcurl initialisation failed");
         goto cleanup;
     }
-    if (cfg.store_url[0] != '\0') {
-        /* The PostgreSQL backend does not yet have every store function
-         * (docs/scaling.md): refuse rather than run a gateway that would
-         * fail refunds or idempotent retries. */
-        log_error("store: [store] url (PostgreSQL) is not complete in this version; use path");
-        goto cleanup;
-    }
-    if (store_open(cfg.store_path, &st, &err) != STORE_OK) {
+    /* SQLite at path, or PostgreSQL at url (shared with other gateways). */
+    const char *location = cfg.store_url[0] != '\0' ? cfg.store_url : cfg.store_path;
+    if (store_open(location, &st, &err) != STORE_OK) {
         log_error("store: %s", buf_cstr(&err));
         goto cleanup;
     }

@@ -922,6 +922,16 @@ START_TEST(terminals)
     ck_assert_int_eq(store_terminal_get(st, "zzz", &got), STORE_NOT_FOUND);
     ck_assert_int_eq(store_terminal_unregister(st, "zzz"), STORE_NOT_FOUND);
     store_close(st);
+    if (pg_url != NULL) {
+        /* In the database: sealed; another key does not open it. */
+        pg_sql("DO $$ BEGIN IF (SELECT password FROM terminals WHERE terminal_id = 'abc')"
+               " NOT LIKE 'v1:%' THEN RAISE EXCEPTION 'not sealed'; END IF; END $$");
+        st = reopen(NULL);
+        ck_assert_int_eq(store_set_secret_key(st, other), STORE_OK);
+        ck_assert_int_eq(store_terminal_get(st, "abc", &got), STORE_IO);
+        store_close(st);
+        return;
+    }
 
     /* On disk: sealed. Copied to another row: does not open. A plain-text row
      * of an older version gets sealed when the key is given. */
@@ -1068,6 +1078,58 @@ START_TEST(pg_leases_shared_and_taken_over)
 }
 END_TEST
 
+typedef struct {
+    store *st;
+    int64_t invoice_id;
+    pthread_barrier_t *go;
+    store_err refund, claim;
+} racer;
+
+static void *race_main(void *arg)
+{
+    racer *r = arg;
+    int64_t refund_id = 0;
+    pthread_barrier_wait(r->go);
+    r->refund = store_refund_begin(r->st, r->invoice_id, 1000, "all of it", &refund_id);
+    bool same = false;
+    int status = 0;
+    char *response = NULL;
+    r->claim = store_idem_claim(r->st, "scope", "key-1", "hash", 60000, &same, &status, &response);
+    free(response);
+    return NULL;
+}
+
+/* Two gateways refunding the whole of one invoice at the same moment, and
+ * claiming the same Idempotency-Key: each is decided once. */
+START_TEST(pg_refund_and_key_decided_once_across_gateways)
+{
+    store *a = open_fresh();
+    store *b = open_second();
+    for (int round = 0; round < 20; round++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "5%012d", round);
+        int64_t id = new_invoice(a, 1000, ref);
+        ck_assert_int_eq(store_invoice_set_status(a, ref, "PAID", 1, "ers", NULL, NULL), STORE_OK);
+        pg_sql("DELETE FROM idempotency");
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        racer r[2] = {{a, id, &go, STORE_IO, STORE_IO}, {b, id, &go, STORE_IO, STORE_IO}};
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            ck_assert_int_eq(pthread_create(&t[i], NULL, race_main, &r[i]), 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        ck_assert_int_eq((r[0].refund == STORE_OK) + (r[1].refund == STORE_OK), 1);
+        ck_assert_int_eq((r[0].refund == STORE_CONFLICT) + (r[1].refund == STORE_CONFLICT), 1);
+        ck_assert_int_eq((r[0].claim == STORE_OK) + (r[1].claim == STORE_OK), 1);
+        ck_assert_int_eq((r[0].claim == STORE_CONFLICT) + (r[1].claim == STORE_CONFLICT), 1);
+    }
+    store_close(b);
+    store_close(a);
+}
+END_TEST
+
 /* The URL's password never reaches an error message. */
 START_TEST(pg_password_not_in_errors)
 {
@@ -1093,8 +1155,13 @@ int main(void)
         tcase_add_test(pg, intent_then_outcome_and_crash_recovery);
         tcase_add_test(pg, sent_updates_caller_copy);
         tcase_add_test(pg, status_history_and_paid);
+        tcase_add_test(pg, refunds_never_exceed_and_never_repeat);
+        tcase_add_test(pg, unknown_invoices_settled);
+        tcase_add_test(pg, idempotency_keys);
+        tcase_add_test(pg, terminals);
         tcase_add_test(pg, pg_migrations_raced);
         tcase_add_test(pg, pg_leases_shared_and_taken_over);
+        tcase_add_test(pg, pg_refund_and_key_decided_once_across_gateways);
         tcase_add_test(pg, pg_password_not_in_errors);
         suite_add_tcase(s, pg);
         return tu_run_suite(s);

@@ -8,3 +8,4 @@ set -euo pipefail
 trap pgs_stop EXIT
 pgs_start
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_store
+SEQR_TEST_PG_URL=$PGS_URL ./tests/check_gateway

@@ -205,6 +205,8 @@ store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out)
 store_err store_invoice_list(store *st, const char *status, int64_t before_id, int limit,
                              store_invoice_fn fn, void *ud, int64_t *last_id, bool *more)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_list(st, status, before_id, limit, fn, ud, last_id, more);
     static const char sql_any[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.id < ? ORDER BY i.id DESC LIMIT ?";
@@ -346,6 +348,10 @@ static store_err store_update_ref(store *st, const char *sql, const char *text1,
 store_err store_invoice_set_doc(store *st, const char *reference, const char *doc_json,
                                 int64_t total)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, doc = $3, total = $4::bigint"
+                                   " WHERE reference = $1", reference, doc_json, &total);
     static const char sql[] =
         "UPDATE invoices SET updated_at = ?, doc = ?, total = ? WHERE reference = ?";
     return store_update_ref(st, sql, doc_json, &total, reference);
@@ -353,12 +359,20 @@ store_err store_invoice_set_doc(store *st, const char *reference, const char *do
 
 store_err store_invoice_set_total(store *st, const char *reference, int64_t total)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, total = $4::bigint"
+                                   " WHERE reference = $1 AND $3 = ''", reference, NULL, &total);
     static const char sql[] = "UPDATE invoices SET updated_at = ?, total = ? WHERE reference = ?";
     return store_update_ref(st, sql, NULL, &total, reference);
 }
 
 store_err store_invoice_set_receipt_submitted(store *st, const char *reference)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, receipt_submitted = 1"
+                                   " WHERE reference = $1 AND $3 = '' AND $4 = '0'", reference, NULL, NULL);
     static const char sql[] =
         "UPDATE invoices SET updated_at = ?, receipt_submitted = 1 WHERE reference = ?";
     return store_update_ref(st, sql, NULL, NULL, reference);
@@ -366,6 +380,10 @@ store_err store_invoice_set_receipt_submitted(store *st, const char *reference)
 
 store_err store_invoice_stop_polling(store *st, const char *reference, const char *error)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, last_error = $3,"
+                                   " polling_stopped = 1 WHERE reference = $1 AND $4 = '0'", reference, error, NULL);
     static const char sql[] = "UPDATE invoices SET updated_at = ?, last_error = ?,"
                               " polling_stopped = 1 WHERE reference = ?";
     return store_update_ref(st, sql, error, NULL, reference);
@@ -373,6 +391,10 @@ store_err store_invoice_stop_polling(store *st, const char *reference, const cha
 
 store_err store_invoice_set_error(store *st, const char *reference, const char *error)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, last_error = $3"
+                                   " WHERE reference = $1 AND $4 = '0'", reference, error, NULL);
     static const char sql[] =
         "UPDATE invoices SET updated_at = ?, last_error = ? WHERE reference = ?";
     return store_update_ref(st, sql, error, NULL, reference);
@@ -430,6 +452,8 @@ cleanup:
 
 store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud)
 {
+    if (st->pg != NULL)
+        return store_pg_receipts_due(st, fn, ud);
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.status = 'PAID' AND i.receipt_submitted = 0 ORDER BY i.id";

@@ -3,18 +3,19 @@
  * The same rules as store/invoices.c (see store.h). */
 #include "store/pg/pg.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/private.h"
 
-static void store_pg_copy(const PGresult *r, int row, int col, char *dst, size_t dstlen)
+void store_pg_copy(const PGresult *r, int row, int col, char *dst, size_t dstlen)
 {
     snprintf(dst, dstlen, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
 }
 
-static char *store_pg_dup(const PGresult *r, int row, int col)
+char *store_pg_dup(const PGresult *r, int row, int col)
 {
     if (PQgetisnull(r, row, col))
         return NULL;
@@ -253,23 +254,13 @@ store_err store_pg_invoice_set_status(store *st, const char *reference, const ch
 
 store_err store_pg_invoice_history(store *st, int64_t invoice_id, char **json)
 {
-    *json = NULL;
     char id[24];
     const char *p[] = {store_pg_i64(id, invoice_id)};
-    store_lock(st);
-    store_err e;
-    PGresult *r = store_pg_exec(
-        st,
-        "SELECT coalesce(json_agg(json_build_object('status', status, 'version', version,"
-        " 'at', at) ORDER BY id), '[]'::json)::text FROM status_history WHERE invoice_id = $1::bigint",
-        1, p, &e);
-    if (r != NULL && PQntuples(r) == 1)
-        *json = store_pg_dup(r, 0, 0);
-    PQclear(r);
-    store_unlock(st);
-    if (e == STORE_OK && *json == NULL)
-        abort(); /* out of memory (the aggregate is never NULL) */
-    return e;
+    return store_pg_query_text(st,
+                               "SELECT coalesce(json_agg(json_build_object('status', status,"
+                               " 'version', version, 'at', at) ORDER BY id), '[]'::json)::text"
+                               " FROM status_history WHERE invoice_id = $1::bigint",
+                               1, p, json);
 }
 
 store_err store_pg_pending(store *st, store_invoice_fn fn, void *ud)
@@ -294,5 +285,85 @@ store_err store_pg_counts(store *st, int64_t *unknown)
         *unknown = store_pg_get_i64(r, 0, 0);
     PQclear(r);
     store_unlock(st);
+    return e;
+}
+
+store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id, int limit,
+                                store_invoice_fn fn, void *ud, int64_t *last_id, bool *more)
+{
+    *last_id = 0;
+    *more = false;
+    char before[24], lim[24];
+    const char *p[] = {store_pg_i64(before, before_id > 0 ? before_id : INT64_MAX),
+                       store_pg_i64(lim, (int64_t)limit + 1), status};
+    store_lock(st);
+    store_err e;
+    PGresult *r = store_pg_exec(st,
+                                status ? "SELECT " STORE_PG_INVOICE_COLUMNS
+                                         " FROM invoices i WHERE i.send_state = 'sent'"
+                                         " AND i.id < $1::bigint AND i.status = $3"
+                                         " ORDER BY i.id DESC LIMIT $2::bigint"
+                                       : "SELECT " STORE_PG_INVOICE_COLUMNS
+                                         " FROM invoices i WHERE i.send_state = 'sent'"
+                                         " AND i.id < $1::bigint ORDER BY i.id DESC"
+                                         " LIMIT $2::bigint",
+                                status ? 3 : 2, p, &e);
+    store_unlock(st);
+    if (r == NULL)
+        return e;
+    int rows = PQntuples(r);
+    for (int row = 0; row < rows; row++) {
+        if (row == limit) {
+            *more = true;
+            break;
+        }
+        store_invoice inv;
+        store_pg_read_invoice(r, row, &inv);
+        *last_id = inv.id;
+        bool go_on = fn(&inv, ud);
+        store_invoice_clear(&inv);
+        if (!go_on)
+            break;
+    }
+    PQclear(r);
+    return STORE_OK;
+}
+
+store_err store_pg_update_ref(store *st, const char *sql, const char *reference,
+                              const char *text1, const int64_t *int2)
+{
+    char now[24], i2[24];
+    const char *p[] = {reference, store_pg_i64(now, store_now_ms()), text1 ? text1 : "",
+                       int2 ? store_pg_i64(i2, *int2) : "0"};
+    store_lock(st);
+    store_err e;
+    PGresult *r = store_pg_exec(st, sql, 4, p, &e);
+    if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
+        e = STORE_NOT_FOUND;
+    PQclear(r);
+    store_unlock(st);
+    return e;
+}
+
+store_err store_pg_receipts_due(store *st, store_invoice_fn fn, void *ud)
+{
+    /* Receipts of the invoices this gateway holds or held last: with
+     * several gateways, each sends those its poller saw PAID. */
+    char me[24];
+    const char *p[] = {store_pg_i64(me, st->pg->instance)};
+    store_lock(st);
+    store_err e;
+    PGresult *r = store_pg_exec(st,
+                                "SELECT " STORE_PG_INVOICE_COLUMNS
+                                " FROM invoices i WHERE i.send_state = 'sent' AND i.status = 'PAID'"
+                                " AND i.receipt_submitted = 0 AND (i.lease_owner = $1::bigint"
+                                " OR i.lease_owner = 0 OR i.lease_owner NOT IN (SELECT id FROM"
+                                " gateway_instances WHERE heartbeat_at >= " STORE_PG_NOW
+                                " - 3000)) ORDER BY i.id",
+                                1, p, &e);
+    store_unlock(st);
+    if (r != NULL)
+        store_pg_each_invoice(r, fn, ud);
+    PQclear(r);
     return e;
 }

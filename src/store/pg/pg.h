@@ -54,6 +54,14 @@ store_err store_pg_run(store *st, const char *sql, int n, const char *const *par
  * STORE_OK, rolls back otherwise, and unlocks. */
 store_err store_pg_tx_begin(store *st);
 store_err store_pg_tx_end(store *st, store_err result);
+/* Runs a query whose first column of its one row is a text (JSON): copies
+ * it to *out (malloc'd). STORE_NOT_FOUND without a row or for NULL. Takes
+ * the lock. */
+store_err store_pg_query_text(store *st, const char *sql, int n, const char *const *params,
+                              char **out);
+/* A malloc'd copy of a column, NULL for NULL (aborts when out of memory). */
+char *store_pg_dup(const PGresult *r, int row, int col);
+void store_pg_copy(const PGresult *r, int row, int col, char *dst, size_t dstlen);
 /* Formats an int64 into a parameter buffer. */
 const char *store_pg_i64(char dst[24], int64_t v);
 int64_t store_pg_get_i64(const PGresult *r, int row, int col);
@@ -95,6 +103,49 @@ void store_pg_each_invoice(const PGresult *r, store_invoice_fn fn, void *ud);
     "  AND r.state <> 'failed'),"                                                                  \
     " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id)"
 void store_pg_read_invoice(const PGresult *r, int row, store_invoice *inv);
+
+store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id, int limit,
+                                store_invoice_fn fn, void *ud, int64_t *last_id, bool *more);
+/* Runs an UPDATE of one invoice by reference ($1), setting updated_at ($2)
+ * and the rest of the SET list from text1 ($3) and int2 ($4) when given. */
+store_err store_pg_update_ref(store *st, const char *sql, const char *reference,
+                              const char *text1, const int64_t *int2);
+store_err store_pg_receipts_due(store *st, store_invoice_fn fn, void *ud);
+
+/* --- money.c: refunds and settling outcomes in doubt --- */
+store_err store_pg_refund_begin(store *st, int64_t invoice_id, int64_t amount, const char *title,
+                                int64_t *refund_id);
+store_err store_pg_refund_finish(store *st, int64_t refund_id, const char *state,
+                                 const char *ers_reference, const char *error);
+store_err store_pg_refund_list(store *st, int64_t invoice_id, char **json);
+store_err store_pg_refund_get(store *st, int64_t refund_id, char **json);
+store_err store_pg_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
+                                  const char *state, const char *ers_reference, char was[16]);
+store_err store_pg_invoice_resolve(store *st, int64_t id, const char *reference, char was[16]);
+store_err store_pg_unknown_list(store *st, char **json);
+
+/* --- rows.c: receipts, periods, terminals, idempotency keys --- */
+store_err store_pg_receipt_add(store *st, int64_t invoice_id, const char *mime_type,
+                               const char *receipt_type, const char *data_b64, int result_code);
+store_err store_pg_receipt_last(store *st, int64_t invoice_id, store_receipt *out);
+store_err store_pg_period_add(store *st, const char *period_id, const char *terminal_id);
+store_err store_pg_idem_claim(store *st, const char *scope, const char *key,
+                              const char *request_hash, int64_t ttl_ms, bool *same_request,
+                              int *status, char **response);
+store_err store_pg_idem_finish(store *st, const char *scope, const char *key, int status,
+                               const char *response);
+store_err store_pg_idem_release(store *st, const char *scope, const char *key);
+store_err store_pg_idem_prune(store *st, int64_t older_than_ms);
+
+/* --- terminals.c: rows with the password sealed by store/terminals.c --- */
+store_err store_pg_terminal_put(store *st, const store_terminal *t, const char *box);
+/* Fills out but its password; *box (malloc'd) receives the sealed one. */
+store_err store_pg_terminal_row(store *st, const char *terminal_id, store_terminal *out,
+                                char **box);
+/* Sets seqr_id, or with seqr_id NULL marks the terminal unregistered. */
+store_err store_pg_terminal_update(store *st, const char *terminal_id, const char *seqr_id);
+store_err store_pg_terminal_open_invoices(store *st, const char *terminal_id, store_invoice_fn fn,
+                                          void *ud);
 
 /* --- leases.c --- */
 store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost,
