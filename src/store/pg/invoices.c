@@ -357,9 +357,8 @@ store_err store_pg_receipts_due(store *st, store_invoice_fn fn, void *ud)
                                 "SELECT " STORE_PG_INVOICE_COLUMNS
                                 " FROM invoices i WHERE i.send_state = 'sent' AND i.status = 'PAID'"
                                 " AND i.receipt_submitted = 0 AND (i.lease_owner = $1::bigint"
-                                " OR i.lease_owner = 0 OR i.lease_owner NOT IN (SELECT id FROM"
-                                " gateway_instances WHERE heartbeat_at >= " STORE_PG_NOW
-                                " - 3000)) ORDER BY i.id",
+                                " OR i.lease_owner = 0 OR i.lease_owner IN " STORE_PG_DEAD ")"
+                                " ORDER BY i.id",
                                 1, p, &e);
     store_unlock(st);
     if (r != NULL)

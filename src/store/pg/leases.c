@@ -43,8 +43,8 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
     if (e == STORE_OK) {
         r = store_pg_exec(st,
                           "SELECT (SELECT count(*) FROM invoices WHERE " STORE_PG_PENDING "),"
-                          " (SELECT count(*) FROM gateway_instances WHERE heartbeat_at >= " STORE_PG_NOW
-                          " - $2::bigint OR id = $1::bigint)",
+                          " (SELECT count(*) FROM gateway_instances WHERE id NOT IN " STORE_PG_DEAD
+                          " OR id = $1::bigint), $2::bigint",
                           2, p2, &e);
         if (r != NULL) {
             int64_t pending = store_pg_get_i64(r, 0, 0);
@@ -76,7 +76,8 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
         const char *p3[] = {me, ttl, store_pg_i64(want, share - mine)};
         r = store_pg_exec(st,
                           "WITH c AS (SELECT id FROM invoices WHERE " STORE_PG_PENDING
-                          " AND (lease_owner = 0 OR lease_until < " STORE_PG_NOW ")"
+                          " AND (lease_owner = 0 OR lease_until < " STORE_PG_NOW
+                          " OR lease_owner IN " STORE_PG_DEAD ")"
                           " ORDER BY id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
                           " UPDATE invoices i SET lease_owner = $1::bigint,"
                           " lease_until = " STORE_PG_NOW " + $2::bigint"

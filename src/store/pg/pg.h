@@ -36,6 +36,18 @@ struct store_pg {
     int64_t instance; /* our row in gateway_instances */
 };
 
+/* Each instance holds the session advisory lock (STORE_PG_LIVE_KEY, its id)
+ * while its connection lives: a gateway that dies with its process loses it
+ * at once (the server sees the connection close), so the others take over
+ * its invoices on their next sync instead of after the lease TTL; a host
+ * that vanishes without closing its connections is caught by the TTL. */
+#define STORE_PG_LIVE_KEY "1936028263"
+/* Instances that are dead by either sign, as an SQL subquery. */
+#define STORE_PG_DEAD                                                                              \
+    "(SELECT id FROM gateway_instances WHERE heartbeat_at < " STORE_PG_NOW " - 3000"               \
+    " OR id NOT IN (SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory'"                \
+    " AND classid = " STORE_PG_LIVE_KEY " AND objsubid = 2 AND granted))"
+
 /* The server's clock in Unix ms, as an SQL expression. */
 #define STORE_PG_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 

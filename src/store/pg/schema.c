@@ -120,10 +120,6 @@ static void store_pg_quiet(void *arg, const char *message)
     (void)message;
 }
 
-/* Instances whose heartbeat is older than a lease. */
-#define STORE_PG_DEAD                                                                              \
-    "(SELECT id FROM gateway_instances WHERE heartbeat_at < " STORE_PG_NOW " - 3000)"
-
 store_err store_pg_recover_dead(store *st)
 {
     store_err e = store_pg_run(st,
@@ -203,6 +199,13 @@ store_err store_pg_migrate(store *st, buf *err)
     if (r != NULL)
         st->pg->instance = store_pg_get_i64(r, 0, 0);
     PQclear(r);
+    if (e == STORE_OK) {
+        char id[24];
+        const char *pl[] = {store_pg_i64(id, st->pg->instance)};
+        r = store_pg_exec(st, "SELECT pg_advisory_lock(" STORE_PG_LIVE_KEY ", $1::integer)", 1, pl,
+                          &e);
+        PQclear(r);
+    }
     if (e == STORE_OK)
         e = store_pg_recover_dead(st);
     if (e != STORE_OK)
