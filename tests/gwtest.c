@@ -24,10 +24,16 @@ void gwt_write_config(gw_env *e, const char *extra_seqr, const char *extra_polle
      * SEQR_TEST_PG_URL (tests/pg_test.sh), emptied by gwt_env_init(). */
     char store[1400];
     const char *pg = getenv("SEQR_TEST_PG_URL");
-    if (pg != NULL && pg[0] != '\0')
-        snprintf(store, sizeof store, "url = %s\nkey_file = %s/store.key", pg, e->dir);
-    else
+    if (pg != NULL && pg[0] != '\0') {
+        /* Gateways sharing the database share the key (SEQR_TEST_PG_KEY). */
+        const char *key = getenv("SEQR_TEST_PG_KEY");
+        if (key != NULL)
+            snprintf(store, sizeof store, "url = %s\nkey_file = %s", pg, key);
+        else
+            snprintf(store, sizeof store, "url = %s\nkey_file = %s/store.key", pg, e->dir);
+    } else {
         snprintf(store, sizeof store, "path = %s", e->db);
+    }
     char text[6000];
     snprintf(text, sizeof text,
              "# test config\n"

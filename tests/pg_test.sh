@@ -9,3 +9,4 @@ trap pgs_stop EXIT
 pgs_start
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_store
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_gateway
+SEQR_TEST_PG_URL=$PGS_URL ./tests/check_failover
