@@ -161,12 +161,12 @@ store_err store_pg_invoice_send_failed(store *st, int64_t id, const char *send_s
     char now_s[24], id_s[24];
     const char *p[] = {send_state, error, store_pg_i64(now_s, store_now_ms()),
                        store_pg_i64(id_s, id)};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e = store_pg_run(st,
                                "UPDATE invoices SET send_state = $1, last_error = $2,"
                                " updated_at = $3::bigint WHERE id = $4::bigint",
                                4, p);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -175,7 +175,7 @@ store_err store_pg_invoice_get(store *st, const char *reference, int64_t id, sto
     memset(out, 0, sizeof *out);
     char id_s[24];
     const char *p[] = {reference ? reference : store_pg_i64(id_s, id)};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e;
     PGresult *r = store_pg_exec(st,
                                 reference ? "SELECT " STORE_PG_INVOICE_COLUMNS
@@ -188,7 +188,7 @@ store_err store_pg_invoice_get(store *st, const char *reference, int64_t id, sto
     else if (e == STORE_OK)
         e = STORE_NOT_FOUND;
     PQclear(r);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -275,7 +275,7 @@ store_err store_pg_pending(store *st, store_invoice_fn fn, void *ud)
 
 store_err store_pg_counts(store *st, int64_t *unknown)
 {
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e;
     PGresult *r = store_pg_exec(st,
                                 "SELECT (SELECT count(*) FROM invoices WHERE send_state = 'unknown')"
@@ -284,7 +284,7 @@ store_err store_pg_counts(store *st, int64_t *unknown)
     if (r != NULL)
         *unknown = store_pg_get_i64(r, 0, 0);
     PQclear(r);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -296,7 +296,7 @@ store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id
     char before[24], lim[24];
     const char *p[] = {store_pg_i64(before, before_id > 0 ? before_id : INT64_MAX),
                        store_pg_i64(lim, (int64_t)limit + 1), status};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e;
     PGresult *r = store_pg_exec(st,
                                 status ? "SELECT " STORE_PG_INVOICE_COLUMNS
@@ -308,7 +308,7 @@ store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id
                                          " AND i.id < $1::bigint ORDER BY i.id DESC"
                                          " LIMIT $2::bigint",
                                 status ? 3 : 2, p, &e);
-    store_unlock(st);
+    store_pg_release(st);
     if (r == NULL)
         return e;
     int rows = PQntuples(r);
@@ -335,13 +335,13 @@ store_err store_pg_update_ref(store *st, const char *sql, const char *reference,
     char now[24], i2[24];
     const char *p[] = {reference, store_pg_i64(now, store_now_ms()), text1 ? text1 : "",
                        int2 ? store_pg_i64(i2, *int2) : "0"};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e;
     PGresult *r = store_pg_exec(st, sql, 4, p, &e);
     if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
         e = STORE_NOT_FOUND;
     PQclear(r);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -351,7 +351,7 @@ store_err store_pg_receipts_due(store *st, store_invoice_fn fn, void *ud)
      * several gateways, each sends those its poller saw PAID. */
     char me[24];
     const char *p[] = {store_pg_i64(me, st->pg->instance)};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e;
     PGresult *r = store_pg_exec(st,
                                 "SELECT " STORE_PG_INVOICE_COLUMNS
@@ -360,7 +360,7 @@ store_err store_pg_receipts_due(store *st, store_invoice_fn fn, void *ud)
                                 " OR i.lease_owner = 0 OR i.lease_owner IN " STORE_PG_DEAD ")"
                                 " ORDER BY i.id",
                                 1, p, &e);
-    store_unlock(st);
+    store_pg_release(st);
     if (r != NULL)
         store_pg_each_invoice(r, fn, ud);
     PQclear(r);

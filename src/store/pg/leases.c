@@ -1,6 +1,7 @@
 /* store/pg/leases.c — which pending invoices each gateway polls: heartbeats,
- * lease renewal, takeover of what dead gateways held, and a fair share for
- * each live one. See store_lease_sync() in store.h. */
+ * takeover of what dead gateways held, and a fair share for each live one.
+ * An invoice's lease (lease_owner) holds while its holder lives, so the
+ * heartbeat renews every lease at once. See store_lease_sync() in store.h. */
 #include "store/pg/pg.h"
 
 #include <stdio.h>
@@ -19,7 +20,7 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
     const char *p2[] = {store_pg_i64(me, st->pg->instance),
                         store_pg_i64(ttl, STORE_PG_LEASE_TTL_MS)};
     *held = 0;
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e = store_pg_run(st,
                                "UPDATE gateway_instances SET heartbeat_at = " STORE_PG_NOW
                                " WHERE id = $1::bigint AND $2::bigint > 0",
@@ -27,16 +28,16 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
     /* What dead gateways left in doubt (as at start-up after a crash). */
     if (e == STORE_OK)
         e = store_pg_recover_dead(st);
-    /* Renew ours; what is no longer ours (we stalled past the TTL and
-     * another gateway took it, or it is no longer pending) is lost. */
+    /* A lease lasts as long as its holder lives (its heartbeat and its
+     * liveness lock, pg.h): renewing the heartbeat renews them all, with
+     * no write per invoice. */
     PGresult *r = NULL;
     if (e == STORE_OK)
         r = store_pg_exec(st,
-                          "UPDATE invoices SET lease_until = " STORE_PG_NOW " + $2::bigint"
-                          " WHERE lease_owner = $1::bigint AND " STORE_PG_PENDING
-                          " RETURNING id",
+                          "SELECT count(*) FROM invoices WHERE lease_owner = $1::bigint AND "
+                          STORE_PG_PENDING " AND $2::bigint > 0",
                           2, p2, &e);
-    int64_t mine = r ? PQntuples(r) : 0;
+    int64_t mine = r ? store_pg_get_i64(r, 0, 0) : 0;
     PQclear(r);
     /* Fair share: pending invoices over live gateways, rounded up. */
     int64_t share = 0;
@@ -76,8 +77,7 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
         const char *p3[] = {me, ttl, store_pg_i64(want, share - mine)};
         r = store_pg_exec(st,
                           "WITH c AS (SELECT id FROM invoices WHERE " STORE_PG_PENDING
-                          " AND (lease_owner = 0 OR lease_until < " STORE_PG_NOW
-                          " OR lease_owner IN " STORE_PG_DEAD ")"
+                          " AND (lease_owner = 0 OR lease_owner IN " STORE_PG_DEAD ")"
                           " ORDER BY id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
                           " UPDATE invoices i SET lease_owner = $1::bigint,"
                           " lease_until = " STORE_PG_NOW " + $2::bigint"
@@ -89,7 +89,7 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
         }
         PQclear(r);
     }
-    store_unlock(st);
+    store_pg_release(st);
     *held = mine;
     return e;
 }

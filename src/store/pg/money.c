@@ -63,12 +63,12 @@ store_err store_pg_refund_finish(store *st, int64_t refund_id, const char *state
     char id[24], now[24];
     const char *p[] = {state, ers_reference ? ers_reference : "", error ? error : "",
                        store_pg_i64(now, store_now_ms()), store_pg_i64(id, refund_id)};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e = store_pg_run(st,
                                "UPDATE refunds SET state = $1, ers_reference = $2, error = $3,"
                                " updated_at = $4::bigint WHERE id = $5::bigint",
                                5, p);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 

@@ -3,8 +3,10 @@
  * its store_pg_* twin here when st->pg is set (store_open() of a
  * postgresql:// URL). Nothing outside src/store/ includes this header.
  *
- * One libpq connection per store, used under the store's mutex (libpq
- * connections are not thread-safe), in autocommit or in explicit
+ * A small pool of libpq connections per store (STORE_PG_POOL): a thread
+ * takes one for each store call (store_pg_acquire, recursive within the
+ * thread) and gives it back after (libpq connections are not thread-safe,
+ * so one thread at a time uses each), in autocommit or in explicit
  * transactions; every commit is durable when it returns (the server's
  * synchronous_commit, left at its default "on"), except the invoice intent,
  * which commits with synchronous_commit off like SQLite's (store.h).
@@ -20,6 +22,7 @@
 #define SEQR_STORE_PG_H
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,8 +34,16 @@
  * invoices to the others within STORE_LEASE_TTL_MS + STORE_LEASE_RENEW_MS. */
 #define STORE_PG_LEASE_TTL_MS 3000
 
+/* Connections per gateway: requests on different connections commit in
+ * parallel (and share the server's WAL flushes), where one connection under
+ * one mutex made every durable commit wait for the one before it. */
+#define STORE_PG_POOL 8
+
 struct store_pg {
-    PGconn *conn;
+    PGconn *conns[STORE_PG_POOL]; /* conns[0] also holds the liveness lock */
+    bool busy[STORE_PG_POOL];
+    pthread_mutex_t lock; /* guards busy */
+    pthread_cond_t freed;
     int64_t instance; /* our row in gateway_instances */
 };
 
@@ -54,16 +65,24 @@ struct store_pg {
 /* --- conn.c --- */
 store_err store_pg_open(store *st, const char *url, buf *err);
 void store_pg_close(store *st);
+/* Takes a connection of the pool for this thread (waiting while all are
+ * taken); nested calls by the same thread for the same store reuse it.
+ * Every store_pg_ call below runs on the thread's connection, or on
+ * conns[0] outside any (open, migration, close). */
+void store_pg_acquire(store *st);
+void store_pg_release(store *st);
+PGconn *store_pg_conn(store *st);
 /* Runs sql with n text parameters (NULL = SQL NULL). Returns the result
  * (PQclear it) when it succeeded, NULL otherwise with *e set: STORE_CONFLICT
  * for a unique or check violation, STORE_IO for anything else (logged
  * without the parameters). Caller holds the store lock. */
 PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params,
                         store_err *e);
-/* The same for statements without rows of interest. */
+/* The same for statements without rows of interest. Callers of both
+ * hold a connection (store_pg_acquire). */
 store_err store_pg_run(store *st, const char *sql, int n, const char *const *params);
-/* BEGIN under the store lock (taken here); store_pg_tx_end() commits on
- * STORE_OK, rolls back otherwise, and unlocks. */
+/* BEGIN on a connection taken here; store_pg_tx_end() commits on
+ * STORE_OK, rolls back otherwise, and gives the connection back. */
 store_err store_pg_tx_begin(store *st);
 store_err store_pg_tx_end(store *st, store_err result);
 /* Runs a query whose first column of its one row is a text (JSON): copies

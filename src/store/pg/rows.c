@@ -22,13 +22,13 @@ store_err store_pg_receipt_add(store *st, int64_t invoice_id, const char *mime_t
                        store_pg_i64(code, result_code),
                        store_pg_i64(now, store_now_ms()),
                        data_b64};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e = store_pg_run(st,
                                "INSERT INTO receipts(invoice_id, mime_type, receipt_type, data_len,"
                                " result_code, at, data) VALUES($1::bigint, $2, $3, $4::bigint,"
                                " $5::integer, $6::bigint, $7)",
                                7, p);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -37,14 +37,14 @@ store_err store_pg_receipt_last(store *st, int64_t invoice_id, store_receipt *ou
     memset(out, 0, sizeof *out);
     char id[24];
     const char *p[] = {store_pg_i64(id, invoice_id)};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e;
     PGresult *r = store_pg_exec(st,
                                 "SELECT mime_type, receipt_type, data_len, at, data FROM receipts"
                                 " WHERE invoice_id = $1::bigint AND result_code = 0"
                                 " ORDER BY id DESC LIMIT 1",
                                 1, p, &e);
-    store_unlock(st);
+    store_pg_release(st);
     if (r == NULL)
         return e;
     if (PQntuples(r) == 1) {
@@ -65,10 +65,10 @@ store_err store_pg_period_add(store *st, const char *period_id, const char *term
     char now[24];
     const char *p[] = {period_id, terminal_id ? terminal_id : "",
                        store_pg_i64(now, store_now_ms())};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e = store_pg_run(
         st, "INSERT INTO periods(period_id, terminal_id, at) VALUES($1, $2, $3::bigint)", 3, p);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -76,9 +76,9 @@ store_err store_pg_idem_prune(store *st, int64_t older_than_ms)
 {
     char t[24];
     const char *p[] = {store_pg_i64(t, older_than_ms)};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e = store_pg_run(st, "DELETE FROM idempotency WHERE created_at < $1::bigint", 1, p);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -96,7 +96,7 @@ store_err store_pg_idem_claim(store *st, const char *scope, const char *key,
     char now_s[24], me[24];
     const char *p[] = {scope, key, request_hash, store_pg_i64(now_s, now),
                        store_pg_i64(me, st->pg->instance)};
-    store_lock(st);
+    store_pg_acquire(st);
     PGresult *r = NULL;
     /* Rows kept from SQLite's schema 3 (scope '*') do not exist here, but
      * the lookup keeps the same rule. */
@@ -128,7 +128,7 @@ store_err store_pg_idem_claim(store *st, const char *scope, const char *key,
         r = NULL;
     }
     PQclear(r);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -137,20 +137,20 @@ store_err store_pg_idem_finish(store *st, const char *scope, const char *key, in
 {
     char s[24];
     const char *p[] = {store_pg_i64(s, status), response ? response : "", scope, key};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e = store_pg_run(st,
                                "UPDATE idempotency SET status = $1::integer, response = $2"
                                " WHERE scope = $3 AND key = $4",
                                4, p);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
 store_err store_pg_idem_release(store *st, const char *scope, const char *key)
 {
     const char *p[] = {scope, key};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e = store_pg_run(st, "DELETE FROM idempotency WHERE scope = $1 AND key = $2", 2, p);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }

@@ -76,6 +76,7 @@ static const char *const store_pg_migrations[] = {
     " owner BIGINT NOT NULL DEFAULT 0);"
     "CREATE INDEX refunds_invoice ON refunds(invoice_id);"
     "CREATE INDEX refunds_unknown ON refunds(id) WHERE state = 'unknown';"
+    "CREATE INDEX refunds_sending ON refunds(owner) WHERE state = 'sending';"
     "CREATE TABLE receipts("
     " id BIGSERIAL PRIMARY KEY,"
     " invoice_id BIGINT NOT NULL REFERENCES invoices(id),"
@@ -109,7 +110,10 @@ static const char *const store_pg_migrations[] = {
     " created_at BIGINT NOT NULL,"
     " owner BIGINT NOT NULL DEFAULT 0,"
     " PRIMARY KEY(scope, key));"
-    "CREATE INDEX idempotency_created ON idempotency(created_at);",
+    "CREATE INDEX idempotency_created ON idempotency(created_at);"
+    /* Every gateway looks for dead ones' intents and keys every second
+     * (store_pg_recover_dead): small partial indexes, empty most of the time. */
+    "CREATE INDEX idempotency_running ON idempotency(owner) WHERE status = 0;",
 };
 #define STORE_PG_SCHEMA_VERSION                                                                    \
     ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
@@ -141,12 +145,14 @@ store_err store_pg_recover_dead(store *st)
 
 store_err store_pg_migrate(store *st, buf *err)
 {
-    PQsetNoticeProcessor(st->pg->conn, store_pg_quiet, NULL);
+    for (int i = 0; i < STORE_PG_POOL; i++)
+        if (st->pg->conns[i] != NULL)
+            PQsetNoticeProcessor(st->pg->conns[i], store_pg_quiet, NULL);
     store_err e;
     PGresult *r = store_pg_exec(st, "SELECT pg_advisory_lock(" STORE_PG_LOCK_KEY ")", 0, NULL, &e);
     PQclear(r);
     if (e != STORE_OK) {
-        buf_printf(err, "cannot take the migration lock: %s", PQerrorMessage(st->pg->conn));
+        buf_printf(err, "cannot take the migration lock: %s", PQerrorMessage(store_pg_conn(st)));
         return STORE_IO;
     }
     int version = 0;
@@ -159,7 +165,7 @@ store_err store_pg_migrate(store *st, buf *err)
         PQclear(r);
     }
     if (e != STORE_OK) {
-        buf_printf(err, "cannot read the schema version: %s", PQerrorMessage(st->pg->conn));
+        buf_printf(err, "cannot read the schema version: %s", PQerrorMessage(store_pg_conn(st)));
         goto unlock;
     }
     if (version > STORE_PG_SCHEMA_VERSION) {
@@ -180,7 +186,7 @@ store_err store_pg_migrate(store *st, buf *err)
             e = store_pg_run(st, "COMMIT", 0, NULL);
         if (e != STORE_OK) {
             buf_printf(err, "migrating the database to schema %d failed: %s", version + 1,
-                       PQerrorMessage(st->pg->conn));
+                       PQerrorMessage(store_pg_conn(st)));
             store_pg_run(st, "ROLLBACK", 0, NULL);
             goto unlock;
         }
@@ -209,7 +215,7 @@ store_err store_pg_migrate(store *st, buf *err)
     if (e == STORE_OK)
         e = store_pg_recover_dead(st);
     if (e != STORE_OK)
-        buf_printf(err, "cannot register this gateway: %s", PQerrorMessage(st->pg->conn));
+        buf_printf(err, "cannot register this gateway: %s", PQerrorMessage(store_pg_conn(st)));
 unlock:;
     store_err unlocked;
     r = store_pg_exec(st, "SELECT pg_advisory_unlock(" STORE_PG_LOCK_KEY ")", 0, NULL, &unlocked);

@@ -14,7 +14,7 @@ store_err store_pg_terminal_put(store *st, const store_terminal *t, const char *
     char now[24];
     const char *p[] = {t->terminal_id, t->external_id, t->name, box,
                        store_pg_i64(now, store_now_ms()), t->cashier_id};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e = store_pg_run(
         st,
         "INSERT INTO terminals(terminal_id, external_id, name, password, seqr_id, unregistered,"
@@ -23,7 +23,7 @@ store_err store_pg_terminal_put(store *st, const store_terminal *t, const char *
         " name = EXCLUDED.name, password = EXCLUDED.password, seqr_id = '', unregistered = 0,"
         " created_at = EXCLUDED.created_at, cashier_id = EXCLUDED.cashier_id",
         6, p);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -32,14 +32,14 @@ store_err store_pg_terminal_row(store *st, const char *terminal_id, store_termin
 {
     *box = NULL;
     const char *p[] = {terminal_id};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e;
     PGresult *r = store_pg_exec(st,
                                 "SELECT terminal_id, external_id, name, password, seqr_id,"
                                 " unregistered, created_at, cashier_id FROM terminals"
                                 " WHERE terminal_id = $1",
                                 1, p, &e);
-    store_unlock(st);
+    store_pg_release(st);
     if (r == NULL)
         return e;
     if (PQntuples(r) == 1) {
@@ -61,7 +61,7 @@ store_err store_pg_terminal_row(store *st, const char *terminal_id, store_termin
 store_err store_pg_terminal_update(store *st, const char *terminal_id, const char *seqr_id)
 {
     const char *p[] = {terminal_id, seqr_id ? seqr_id : ""};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e;
     PGresult *r = store_pg_exec(st,
                                 seqr_id ? "UPDATE terminals SET seqr_id = $2 WHERE terminal_id = $1"
@@ -71,7 +71,7 @@ store_err store_pg_terminal_update(store *st, const char *terminal_id, const cha
     if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
         e = STORE_NOT_FOUND;
     PQclear(r);
-    store_unlock(st);
+    store_pg_release(st);
     return e;
 }
 
@@ -79,7 +79,7 @@ store_err store_pg_terminal_open_invoices(store *st, const char *terminal_id, st
                                           void *ud)
 {
     const char *p[] = {terminal_id};
-    store_lock(st);
+    store_pg_acquire(st);
     store_err e;
     PGresult *r = store_pg_exec(st,
                                 "SELECT " STORE_PG_INVOICE_COLUMNS
@@ -87,7 +87,7 @@ store_err store_pg_terminal_open_invoices(store *st, const char *terminal_id, st
                                 " AND i.polling_stopped = 0 AND i.status NOT IN ('PAID',"
                                 " 'CANCELED', 'FAILED') AND i.terminal_id = $1 ORDER BY i.id",
                                 1, p, &e);
-    store_unlock(st);
+    store_pg_release(st);
     if (r != NULL)
         store_pg_each_invoice(r, fn, ud);
     PQclear(r);
