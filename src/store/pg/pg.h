@@ -14,9 +14,9 @@
  * Several gateways share one database. Each registers itself in
  * gateway_instances at open and keeps a heartbeat there (store_lease_sync);
  * intents and claimed idempotency keys carry the instance that wrote them, so
- * crash recovery only settles those of instances whose heartbeat stopped, and
- * pending invoices carry a lease (lease_owner, lease_until) so that exactly
- * one live instance polls each. Times of liveness are the server's clock, so
+ * crash recovery only settles those of dead instances, and pending invoices
+ * carry a lease (lease_owner, valid while that instance lives; lease_until
+ * is only informative) so that exactly one live instance polls each. Times of liveness are the server's clock, so
  * the hosts' clocks need not agree. */
 #ifndef SEQR_STORE_PG_H
 #define SEQR_STORE_PG_H
@@ -29,9 +29,11 @@
 #include "buf.h"
 #include "store.h"
 
-/* How long a lease or a heartbeat lasts without renewal; the poller renews
- * about every STORE_LEASE_RENEW_MS, so an instance that dies loses its
- * invoices to the others within STORE_LEASE_TTL_MS + STORE_LEASE_RENEW_MS. */
+/* How long a heartbeat lasts without renewal (the 3000 in STORE_PG_DEAD);
+ * the poller renews about every STORE_LEASE_RENEW_MS, so an instance whose
+ * host vanishes loses its invoices to the others within
+ * STORE_PG_LEASE_TTL_MS + STORE_LEASE_RENEW_MS, one whose process dies
+ * within STORE_LEASE_RENEW_MS. */
 #define STORE_PG_LEASE_TTL_MS 3000
 
 /* Connections per gateway: requests on different connections commit in
