@@ -131,8 +131,9 @@ START_TEST(two_gateways_one_killed)
                       waiting);
         tu_sleep_ms(100);
     }
-    fprintf(stderr, "failover: every invoice of the killed gateway polled again %lld ms after "
-                    "the kill\n",
+    fprintf(stderr,
+            "failover: every invoice of the killed gateway polled again %lld ms after "
+            "the kill\n",
             taken);
     /* Every payment recorded, none reversed. */
     for (int i = 0; i < 200; i++) {

@@ -6,8 +6,7 @@
 
 bool store_is_url(const char *location)
 {
-    return strncmp(location, "postgresql://", 13) == 0 ||
-           strncmp(location, "postgres://", 11) == 0;
+    return strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0;
 }
 
 void store_location_redact(const char *location, buf *out)

@@ -24,8 +24,7 @@ int64_t store_pg_get_i64(const PGresult *r, int row, int col)
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params,
-                        store_err *e)
+PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params, store_err *e)
 {
     /* Without parameters, the simple protocol: sql may hold several
      * statements (migrations). */

@@ -125,7 +125,10 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
     char now_s[24], id[24], owner[24], ttl[24];
     int64_t now = store_now_ms();
     /* The gateway that sent it polls it first: it holds the lease. */
-    const char *p[] = {reference, qr_code, store_pg_i64(now_s, now), store_pg_i64(id, inv->id),
+    const char *p[] = {reference,
+                       qr_code,
+                       store_pg_i64(now_s, now),
+                       store_pg_i64(id, inv->id),
                        store_pg_i64(owner, st->pg->instance),
                        store_pg_i64(ttl, STORE_PG_LEASE_TTL_MS)};
     store_err e = store_pg_tx_begin(st);
@@ -177,12 +180,11 @@ store_err store_pg_invoice_get(store *st, const char *reference, int64_t id, sto
     const char *p[] = {reference ? reference : store_pg_i64(id_s, id)};
     store_pg_acquire(st);
     store_err e;
-    PGresult *r = store_pg_exec(st,
-                                reference ? "SELECT " STORE_PG_INVOICE_COLUMNS
-                                            " FROM invoices i WHERE i.reference = $1"
-                                          : "SELECT " STORE_PG_INVOICE_COLUMNS
-                                            " FROM invoices i WHERE i.id = $1::bigint",
-                                1, p, &e);
+    PGresult *r = store_pg_exec(
+        st,
+        reference ? "SELECT " STORE_PG_INVOICE_COLUMNS " FROM invoices i WHERE i.reference = $1"
+                  : "SELECT " STORE_PG_INVOICE_COLUMNS " FROM invoices i WHERE i.id = $1::bigint",
+        1, p, &e);
     if (r != NULL && PQntuples(r) == 1)
         store_pg_read_invoice(r, 0, out);
     else if (e == STORE_OK)
@@ -231,12 +233,8 @@ store_err store_pg_invoice_set_status(store *st, const char *reference, const ch
         return store_pg_tx_end(st, STORE_OK);
     int64_t now = store_now_ms();
     char v[24], now_s[24], id_s[24];
-    const char *p[] = {status,
-                       store_pg_i64(v, version),
-                       ers_reference ? ers_reference : "",
-                       receipt_json,
-                       store_pg_i64(now_s, now),
-                       store_pg_i64(id_s, id)};
+    const char *p[] = {status,       store_pg_i64(v, version), ers_reference ? ers_reference : "",
+                       receipt_json, store_pg_i64(now_s, now), store_pg_i64(id_s, id)};
     e = store_pg_run(st,
                      "UPDATE invoices SET status = $1, version = $2::bigint,"
                      " ers_reference = CASE WHEN $3 = '' THEN ers_reference ELSE $3 END,"
@@ -277,10 +275,11 @@ store_err store_pg_counts(store *st, int64_t *unknown)
 {
     store_pg_acquire(st);
     store_err e;
-    PGresult *r = store_pg_exec(st,
-                                "SELECT (SELECT count(*) FROM invoices WHERE send_state = 'unknown')"
-                                " + (SELECT count(*) FROM refunds WHERE state = 'unknown')",
-                                0, NULL, &e);
+    PGresult *r =
+        store_pg_exec(st,
+                      "SELECT (SELECT count(*) FROM invoices WHERE send_state = 'unknown')"
+                      " + (SELECT count(*) FROM refunds WHERE state = 'unknown')",
+                      0, NULL, &e);
     if (r != NULL)
         *unknown = store_pg_get_i64(r, 0, 0);
     PQclear(r);
@@ -298,16 +297,15 @@ store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id
                        store_pg_i64(lim, (int64_t)limit + 1), status};
     store_pg_acquire(st);
     store_err e;
-    PGresult *r = store_pg_exec(st,
-                                status ? "SELECT " STORE_PG_INVOICE_COLUMNS
-                                         " FROM invoices i WHERE i.send_state = 'sent'"
-                                         " AND i.id < $1::bigint AND i.status = $3"
-                                         " ORDER BY i.id DESC LIMIT $2::bigint"
-                                       : "SELECT " STORE_PG_INVOICE_COLUMNS
-                                         " FROM invoices i WHERE i.send_state = 'sent'"
-                                         " AND i.id < $1::bigint ORDER BY i.id DESC"
-                                         " LIMIT $2::bigint",
-                                status ? 3 : 2, p, &e);
+    PGresult *r = store_pg_exec(
+        st,
+        status ? "SELECT " STORE_PG_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+                 " AND i.id < $1::bigint AND i.status = $3"
+                 " ORDER BY i.id DESC LIMIT $2::bigint"
+               : "SELECT " STORE_PG_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
+                 " AND i.id < $1::bigint ORDER BY i.id DESC"
+                 " LIMIT $2::bigint",
+        status ? 3 : 2, p, &e);
     store_pg_release(st);
     if (r == NULL)
         return e;
@@ -329,8 +327,8 @@ store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id
     return STORE_OK;
 }
 
-store_err store_pg_update_ref(store *st, const char *sql, const char *reference,
-                              const char *text1, const int64_t *int2)
+store_err store_pg_update_ref(store *st, const char *sql, const char *reference, const char *text1,
+                              const int64_t *int2)
 {
     char now[24], i2[24];
     const char *p[] = {reference, store_pg_i64(now, store_now_ms()), text1 ? text1 : "",

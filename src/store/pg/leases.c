@@ -33,10 +33,11 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
      * no write per invoice. */
     PGresult *r = NULL;
     if (e == STORE_OK)
-        r = store_pg_exec(st,
-                          "SELECT count(*) FROM invoices WHERE lease_owner = $1::bigint AND "
-                          STORE_PG_PENDING " AND $2::bigint > 0",
-                          2, p2, &e);
+        r = store_pg_exec(
+            st,
+            "SELECT count(*) FROM invoices WHERE lease_owner = $1::bigint AND " STORE_PG_PENDING
+            " AND $2::bigint > 0",
+            2, p2, &e);
     int64_t mine = r ? store_pg_get_i64(r, 0, 0) : 0;
     PQclear(r);
     /* Fair share: pending invoices over live gateways, rounded up. */
@@ -59,12 +60,13 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
     if (e == STORE_OK && mine > share + 16) {
         char excess[24];
         const char *p3[] = {me, ttl, store_pg_i64(excess, mine - share)};
-        r = store_pg_exec(st,
-                          "UPDATE invoices SET lease_owner = 0, lease_until = 0 WHERE id IN"
-                          " (SELECT id FROM invoices WHERE lease_owner = $1::bigint AND "
-                          STORE_PG_PENDING " ORDER BY id DESC LIMIT $3::bigint"
-                          " FOR UPDATE SKIP LOCKED) AND $2::bigint > 0 RETURNING reference",
-                          3, p3, &e);
+        r = store_pg_exec(
+            st,
+            "UPDATE invoices SET lease_owner = 0, lease_until = 0 WHERE id IN"
+            " (SELECT id FROM invoices WHERE lease_owner = $1::bigint AND " STORE_PG_PENDING
+            " ORDER BY id DESC LIMIT $3::bigint"
+            " FOR UPDATE SKIP LOCKED) AND $2::bigint > 0 RETURNING reference",
+            3, p3, &e);
         for (int i = 0; r != NULL && i < PQntuples(r); i++)
             lost(PQgetvalue(r, i, 0), ud);
         mine -= r ? PQntuples(r) : 0;

@@ -19,8 +19,8 @@ store_err store_pg_refund_begin(store *st, int64_t invoice_id, int64_t amount, c
     store_err e = store_pg_tx_begin(st);
     if (e != STORE_OK)
         return e;
-    PGresult *r = store_pg_exec(st, "SELECT total FROM invoices WHERE id = $1::bigint FOR UPDATE",
-                                1, p1, &e);
+    PGresult *r =
+        store_pg_exec(st, "SELECT total FROM invoices WHERE id = $1::bigint FOR UPDATE", 1, p1, &e);
     if (r == NULL)
         return store_pg_tx_end(st, e);
     bool found = PQntuples(r) == 1;
@@ -125,8 +125,9 @@ store_err store_pg_refund_resolve(store *st, int64_t invoice_id, int64_t refund_
     if (e != STORE_OK)
         return e;
     e = store_pg_settle_check(
-        st, "SELECT state FROM refunds WHERE id = $1::bigint AND invoice_id = $2::bigint FOR UPDATE",
-        2, pf, was);
+        st,
+        "SELECT state FROM refunds WHERE id = $1::bigint AND invoice_id = $2::bigint FOR UPDATE", 2,
+        pf, was);
     if (e != STORE_OK)
         return store_pg_tx_end(st, e);
     const char *p[] = {state, ers_reference ? ers_reference : "", store_pg_i64(now, store_now_ms()),
@@ -148,20 +149,21 @@ store_err store_pg_invoice_resolve(store *st, int64_t id, const char *reference,
     store_err e = store_pg_tx_begin(st);
     if (e != STORE_OK)
         return e;
-    e = store_pg_settle_check(st, "SELECT send_state FROM invoices WHERE id = $1::bigint FOR UPDATE",
-                              1, pf, was);
+    e = store_pg_settle_check(
+        st, "SELECT send_state FROM invoices WHERE id = $1::bigint FOR UPDATE", 1, pf, was);
     if (e != STORE_OK)
         return store_pg_tx_end(st, e);
     int64_t t = store_now_ms();
     const char *p[] = {reference ? reference : "", store_pg_i64(now, t), ids};
     if (reference != NULL)
-        e = store_pg_run(st,
-                         "UPDATE invoices SET reference = $1, send_state = 'sent', status = 'ISSUED',"
-                         " version = 0, updated_at = $2::bigint,"
-                         " last_error = 'outcome was unknown; settled by the operator as done' ||"
-                         " CASE WHEN last_error = '' THEN '' ELSE ' (' || last_error || ')' END"
-                         " WHERE id = $3::bigint AND send_state = 'unknown'",
-                         3, p);
+        e = store_pg_run(
+            st,
+            "UPDATE invoices SET reference = $1, send_state = 'sent', status = 'ISSUED',"
+            " version = 0, updated_at = $2::bigint,"
+            " last_error = 'outcome was unknown; settled by the operator as done' ||"
+            " CASE WHEN last_error = '' THEN '' ELSE ' (' || last_error || ')' END"
+            " WHERE id = $3::bigint AND send_state = 'unknown'",
+            3, p);
     else
         e = store_pg_run(st,
                          "UPDATE invoices SET send_state = 'rejected', updated_at = $2::bigint,"

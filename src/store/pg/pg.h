@@ -16,8 +16,8 @@
  * intents and claimed idempotency keys carry the instance that wrote them, so
  * crash recovery only settles those of dead instances, and pending invoices
  * carry a lease (lease_owner, valid while that instance lives; lease_until
- * is only informative) so that exactly one live instance polls each. Times of liveness are the server's clock, so
- * the hosts' clocks need not agree. */
+ * is only informative) so that exactly one live instance polls each. Times of liveness are the
+ * server's clock, so the hosts' clocks need not agree. */
 #ifndef SEQR_STORE_PG_H
 #define SEQR_STORE_PG_H
 
@@ -78,8 +78,7 @@ PGconn *store_pg_conn(store *st);
  * (PQclear it) when it succeeded, NULL otherwise with *e set: STORE_CONFLICT
  * for a unique or check violation, STORE_IO for anything else (logged
  * without the parameters). Caller holds the store lock. */
-PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params,
-                        store_err *e);
+PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params, store_err *e);
 /* The same for statements without rows of interest. Callers of both
  * hold a connection (store_pg_acquire). */
 store_err store_pg_run(store *st, const char *sql, int n, const char *const *params);
@@ -141,8 +140,8 @@ store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id
                                 store_invoice_fn fn, void *ud, int64_t *last_id, bool *more);
 /* Runs an UPDATE of one invoice by reference ($1), setting updated_at ($2)
  * and the rest of the SET list from text1 ($3) and int2 ($4) when given. */
-store_err store_pg_update_ref(store *st, const char *sql, const char *reference,
-                              const char *text1, const int64_t *int2);
+store_err store_pg_update_ref(store *st, const char *sql, const char *reference, const char *text1,
+                              const int64_t *int2);
 store_err store_pg_receipts_due(store *st, store_invoice_fn fn, void *ud);
 
 /* --- money.c: refunds and settling outcomes in doubt --- */

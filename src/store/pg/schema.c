@@ -115,8 +115,7 @@ static const char *const store_pg_migrations[] = {
      * (store_pg_recover_dead): small partial indexes, empty most of the time. */
     "CREATE INDEX idempotency_running ON idempotency(owner) WHERE status = 0;",
 };
-#define STORE_PG_SCHEMA_VERSION                                                                    \
-    ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
+#define STORE_PG_SCHEMA_VERSION ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
 
 static void store_pg_quiet(void *arg, const char *message)
 {
@@ -138,8 +137,8 @@ store_err store_pg_recover_dead(store *st)
                          " WHERE state = 'sending' AND owner IN " STORE_PG_DEAD,
                          0, NULL);
     if (e == STORE_OK)
-        e = store_pg_run(st, "DELETE FROM idempotency WHERE status = 0 AND owner IN " STORE_PG_DEAD, 0,
-                         NULL);
+        e = store_pg_run(st, "DELETE FROM idempotency WHERE status = 0 AND owner IN " STORE_PG_DEAD,
+                         0, NULL);
     return e;
 }
 

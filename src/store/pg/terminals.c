@@ -12,8 +12,9 @@
 store_err store_pg_terminal_put(store *st, const store_terminal *t, const char *box)
 {
     char now[24];
-    const char *p[] = {t->terminal_id, t->external_id, t->name, box,
-                       store_pg_i64(now, store_now_ms()), t->cashier_id};
+    const char *p[] = {
+        t->terminal_id, t->external_id, t->name, box, store_pg_i64(now, store_now_ms()),
+        t->cashier_id};
     store_pg_acquire(st);
     store_err e = store_pg_run(
         st,
@@ -27,8 +28,7 @@ store_err store_pg_terminal_put(store *st, const store_terminal *t, const char *
     return e;
 }
 
-store_err store_pg_terminal_row(store *st, const char *terminal_id, store_terminal *out,
-                                char **box)
+store_err store_pg_terminal_row(store *st, const char *terminal_id, store_terminal *out, char **box)
 {
     *box = NULL;
     const char *p[] = {terminal_id};
