@@ -5,6 +5,8 @@
  * follow from that table, so a new key is one line. */
 #include "config.h"
 
+#include "webhook_sign.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -28,7 +30,8 @@ typedef enum {
     CONFIG_CHECK_MAX32,      /* at most 32 characters */
     CONFIG_CHECK_CHANNEL,    /* WS, ClientWS, extWS */
     CONFIG_CHECK_FILE,       /* optional readable file */
-    CONFIG_CHECK_LEVEL       /* log level */
+    CONFIG_CHECK_LEVEL,      /* log level */
+    CONFIG_CHECK_WEBHOOK_SECRET /* optional whsec_<base64 of 24..64 bytes> */
 } config_check;
 
 typedef struct {
@@ -68,6 +71,8 @@ static const config_key config_keys[] = {
      2592000, false, false, 0},
     {"http", "allowed_hosts", CONFIG_STR, CONFIG_AT(http_allowed_hosts), NULL, 0, 0, false, false,
      0},
+    {"http", "max_streams", CONFIG_INT, CONFIG_AT(http_max_streams), "256", 1, 100000, false,
+     false, 0},
     {"seqr", "url", CONFIG_STR, CONFIG_AT(seqr_url), NULL, 0, 0, true, false, CONFIG_CHECK_URL},
     {"seqr", "terminal_id", CONFIG_STR, CONFIG_AT(seqr_terminal_id), NULL, 0, 0, true, false, 0},
     {"seqr", "password", CONFIG_STR, CONFIG_AT(seqr_password), NULL, 0, 0, true, true, 0},
@@ -108,6 +113,18 @@ static const config_key config_keys[] = {
     {"receipt", "address", CONFIG_STR, CONFIG_AT(receipt_address), NULL, 0, 0, false, false, 0},
     {"receipt", "org_number", CONFIG_STR, CONFIG_AT(receipt_org_number), NULL, 0, 0, false, false,
      0},
+    {"webhooks", "url", CONFIG_STR, CONFIG_AT(webhooks_url), NULL, 0, 0, false, false,
+     CONFIG_CHECK_PUBLIC_URL},
+    {"webhooks", "secret", CONFIG_STR, CONFIG_AT(webhooks_secret), NULL, 0, 0, false, true,
+     CONFIG_CHECK_WEBHOOK_SECRET},
+    {"webhooks", "timeout_ms", CONFIG_LONG, CONFIG_AT(webhooks_timeout_ms), "10000", 100, 120000,
+     false, false, 0},
+    {"webhooks", "max_in_flight", CONFIG_INT, CONFIG_AT(webhooks_max_in_flight), "64", 1, 10000,
+     false, false, 0},
+    {"webhooks", "retry_for_s", CONFIG_LONG, CONFIG_AT(webhooks_retry_for_s), "259200", 1,
+     31536000, false, false, 0},
+    {"webhooks", "retry_max_interval_s", CONFIG_LONG, CONFIG_AT(webhooks_retry_max_interval_s),
+     "3600", 1, 86400, false, false, 0},
     {"log", "level", CONFIG_STR, CONFIG_AT(log_level), "info", 0, 0, false, false,
      CONFIG_CHECK_LEVEL},
 };
@@ -375,6 +392,15 @@ static const char *config_check_value(const config *cfg, const config_key *k, co
                        strcmp(value, "info") == 0 || strcmp(value, "debug") == 0
                    ? NULL
                    : "must be error, warn, info or debug";
+    case CONFIG_CHECK_WEBHOOK_SECRET: {
+        if (value[0] == '\0')
+            return NULL;
+        webhook_key key;
+        const char *why = NULL;
+        bool ok = webhook_key_parse(value, &key, &why);
+        webhook_key_clear(&key);
+        return ok ? NULL : why; /* why never quotes the secret */
+    }
     case CONFIG_CHECK_NONE:
         break;
     }
@@ -468,7 +494,7 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
             if (!section_known)
                 config_problem(errors, &problems, path, lineno, section, NULL,
                                "unknown section (known: http, seqr, reseller, store, poller, "
-                               "invoice, receipt, log)");
+                               "invoice, receipt, webhooks, log)");
             continue;
         }
         char *eq = strchr(s, '=');
@@ -582,6 +608,12 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
             config_problem(errors, &problems, path, url_line, "store", "url",
                            "must be a URL postgresql://[user[:password]@]host[:port]/dbname"
                            "[?param=value&...] without spaces");
+        /* The outbox of events is not on PostgreSQL yet (docs/scaling.md):
+         * refuse rather than accept webhooks that would never be sent. */
+        if (cfg->webhooks_url[0] != '\0')
+            config_problem(errors, &problems, path, url_line, "store", "url",
+                           "webhooks ([webhooks] url) need the event outbox, which this version "
+                           "keeps only in SQLite (path)");
         if (cfg->store_key_file[0] == '\0')
             config_problem(errors, &problems, path, url_line, "store", "key_file",
                            "required with url: the key that seals terminal passwords must "
@@ -595,6 +627,9 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
                        cfg->http_listen);
     int reseller = (cfg->reseller_id[0] != '\0') + (cfg->reseller_user_id[0] != '\0') +
                    (cfg->reseller_password[0] != '\0');
+    if (cfg->webhooks_url[0] != '\0' && cfg->webhooks_secret[0] == '\0')
+        config_problem(errors, &problems, path, 0, "webhooks", "secret",
+                       "required when [webhooks] url is set (webhooks are always signed)");
     if (reseller != 0 && reseller != 3)
         config_problem(errors, &problems, path, 0, "reseller", NULL,
                        "give all of id, user_id and password, or none");

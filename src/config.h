@@ -29,6 +29,7 @@ typedef struct {
     long http_idempotency_ttl_s;     /* extension: how long Idempotency-Keys are kept, 86400 */
     char *http_allowed_hosts;        /* extension: Host names accepted besides IP literals,
                                         localhost and listen (comma-separated, "" = none) */
+    int http_max_streams; /* extension: long-polls and event streams open at once, default 256 */
 
     /* [seqr] */
     char *seqr_url;              /* required; http(s):// URL */
@@ -66,6 +67,14 @@ typedef struct {
     char *receipt_store_name; /* "" in the file = [seqr] client_id */
     char *receipt_address;    /* "" = not shown */
     char *receipt_org_number; /* VAT/organisation number; "" = not shown */
+
+    /* [webhooks] (extension) events pushed to the shop, see webhook.h */
+    char *webhooks_url;                    /* "" = only per-invoice URLs */
+    char *webhooks_secret;                 /* whsec_<base64> (secret); "" = no deliveries */
+    long webhooks_timeout_ms;              /* per attempt, default 10000 */
+    int webhooks_max_in_flight;            /* requests at once, default 64 */
+    long webhooks_retry_for_s;             /* give up after, default 259200 (3 days) */
+    long webhooks_retry_max_interval_s;    /* backoff cap, default 3600 */
 
     /* [log] (extension) */
     char *log_level; /* error|warn|info|debug, default "info" */

@@ -2,6 +2,7 @@
 #include "digest.h"
 
 #include <openssl/evp.h>
+#include <string.h>
 
 bool digest_sha256_hex(const void *data, size_t len, char out[DIGEST_HEX_LEN + 1])
 {
@@ -17,4 +18,18 @@ bool digest_sha256_hex(const void *data, size_t len, char out[DIGEST_HEX_LEN + 1
     }
     out[2 * md_len] = '\0';
     return true;
+}
+
+bool digest_secret_equal(const char *given, const char *expected)
+{
+    if (given == NULL || expected == NULL || expected[0] == '\0')
+        return false;
+    size_t n = strlen(expected);
+    size_t g = strlen(given);
+    unsigned char diff = (unsigned char)(g != n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = i < g ? (unsigned char)given[i] : 0;
+        diff |= (unsigned char)(c ^ (unsigned char)expected[i]);
+    }
+    return diff == 0;
 }

@@ -72,6 +72,19 @@ void health_assess_poller(const poller_stats *ps, bool store_ok, int64_t unknown
     health_assess(&in, out);
 }
 
+/* >>> events */
+void health_assess_webhooks(int64_t backlog, int64_t oldest_age_ms, health_report *out)
+{
+    health_reason *r;
+    if (backlog > 0 && oldest_age_ms > HEALTH_WEBHOOK_AGE_LIMIT_MS &&
+        (r = health_add(out, HEALTH_DEGRADED, "webhook_backlog")) != NULL)
+        snprintf(r->message, sizeof r->message,
+                 "%lld webhook event%s undelivered, the oldest for %lld s "
+                 "(GET /webhooks/deliveries)",
+                 (long long)backlog, backlog == 1 ? "" : "s", (long long)(oldest_age_ms / 1000));
+}
+/* <<< events */
+
 const char *health_state_name(health_state s)
 {
     switch (s) {

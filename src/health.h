@@ -54,6 +54,14 @@ void health_assess(const health_input *in, health_report *out);
  * unknown outcomes, now. */
 void health_assess_poller(const poller_stats *ps, bool store_ok, int64_t unknown_outcomes,
                           health_report *out);
+/* >>> events: webhook events not delivered for longer than this are a
+ * degraded reason ("webhook_backlog"): the shop is not hearing of payments. */
+#define HEALTH_WEBHOOK_AGE_LIMIT_MS 300000
+/* Adds the webhook verdict to out: backlog events wait for delivery, the
+ * oldest since oldest_age_ms. */
+void health_assess_webhooks(int64_t backlog, int64_t oldest_age_ms, health_report *out);
+/* <<< events */
+
 /* "ok", "degraded" or "failed" (static). */
 const char *health_state_name(health_state s);
 /* "ok" or e.g. "degraded: SEQR unreachable ...; 2 unknown outcomes ..." into

@@ -61,7 +61,7 @@ typedef struct {
 
 static const invoice_text_field invoice_text_fields[] = {
     {"title", 200},      {"clientInvoiceId", 64}, {"cashierId", 64},
-    {"footer", 500},     {"backUrl", 2048},       {"notificationUrl", 2048},
+    {"footer", 500},     {"backUrl", 2048},       {"notificationUrl", 2048}, {"webhookUrl", 2048},
     {"paymentMode", 64}, {"clientReference", 32}, {"terminalId", 64},
 };
 
@@ -267,7 +267,8 @@ bool invoice_parse(const json_t *body, invoice_input *out, api_error *err)
 {
     static const char *const known[] = {
         "currency", "rows",    "totalAmount",     "title",       "clientInvoiceId", "cashierId",
-        "footer",   "backUrl", "notificationUrl", "paymentMode", "clientReference", "terminalId"};
+        "footer",   "backUrl", "notificationUrl", "paymentMode", "clientReference", "terminalId",
+        "webhookUrl"};
     memset(out, 0, sizeof *out);
     out->doc = json_object();
     if (!json_is_object(body)) {
@@ -376,8 +377,8 @@ bool invoice_parse(const json_t *body, invoice_input *out, api_error *err)
     } else {
         json_object_set_new(out->doc, "paymentMode", json_string("IMMEDIATE_DEBIT"));
     }
-    static const char *const urls[] = {"backUrl", "notificationUrl"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const urls[] = {"backUrl", "notificationUrl", "webhookUrl"};
+    for (size_t i = 0; i < 3; i++) {
         const char *u = json_string_value(json_object_get(out->doc, urls[i]));
         if (u != NULL && !invoice_url_valid(u)) {
             api_error_set(err, 422, "invalid_url", urls[i],

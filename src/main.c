@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "events.h"
 #include "health.h"
 #include "http/api.h"
 #include "http/apikey.h"
@@ -41,6 +42,7 @@
 #include "seqr/seqr.h"
 #include "service.h"
 #include "store.h"
+#include "webhook.h"
 
 /* The poller loop must have gone round within this long for WATCHDOG=1. */
 #define MAIN_WATCHDOG_STALE_MS 10000
@@ -89,7 +91,8 @@ typedef struct {
 
 /* STATUS= says what /healthz says: ok, or degraded/failed with the reasons.
  * A change of verdict is logged once. */
-static void main_status(const config *cfg, service *svc, poller *p, main_status_memo *memo)
+static void main_status(const config *cfg, service *svc, poller *p, store *st,
+                        main_status_memo *memo)
 {
     poller_stats ps;
     poller_get_stats(p, &ps);
@@ -97,12 +100,17 @@ static void main_status(const config *cfg, service *svc, poller *p, main_status_
     bool db_ok = service_counts(svc, &unknown);
     health_report hr;
     health_assess_poller(&ps, db_ok, unknown, &hr);
+    int64_t backlog = 0, oldest = 0; /* events */
+    if (store_events_backlog(st, &backlog, &oldest) == STORE_OK && oldest > 0)
+        health_assess_webhooks(backlog, store_now_ms() - oldest, &hr);
     char verdict[200];
     health_summary(&hr, verdict, sizeof verdict);
     char status[320];
-    snprintf(status, sizeof status, "STATUS=%s; listening on %s:%d, %lld invoice%s pending",
+    snprintf(status, sizeof status,
+             "STATUS=%s; listening on %s:%d, %lld invoice%s pending, %lld webhook event%s "
+             "undelivered",
              verdict, cfg->http_listen, cfg->http_port, (long long)ps.pending,
-             ps.pending == 1 ? "" : "s");
+             ps.pending == 1 ? "" : "s", (long long)backlog, backlog == 1 ? "" : "s");
     if (strcmp(status, memo->status) != 0) {
         sd_notify(0, status);
         snprintf(memo->status, sizeof memo->status, "%s", status);
@@ -265,6 +273,8 @@ static int main_run(const char *path)
     service *svc = NULL;
     poller *pol = NULL;
     http_server *srv = NULL;
+    events_hub *hub = NULL;
+    webhook_worker *webhooks = NULL;
     http_apikey *keys = NULL;
     buf err = BUF_INIT;
 
@@ -279,6 +289,7 @@ static int main_run(const char *path)
     log_add_secret(cfg.seqr_password);
     log_add_secret(cfg.http_api_key);
     log_add_secret(cfg.reseller_password);
+    log_add_secret(cfg.webhooks_secret);
 
     /* Files this daemon creates (the database) are for its own user only. */
     umask(077);
@@ -346,6 +357,14 @@ static int main_run(const char *path)
         goto cleanup;
     }
     service_set_pending_hook(svc, poller_pending_hook, pol);
+    hub = events_hub_new(st, cfg.http_max_streams);
+    if (hub == NULL)
+        goto cleanup;
+    webhooks = webhook_start(&cfg, st, hub, &err);
+    if (webhooks == NULL) {
+        log_error("%s", buf_cstr(&err));
+        goto cleanup;
+    }
     if (!poller_start(pol))
         goto cleanup;
 
@@ -354,7 +373,7 @@ static int main_run(const char *path)
         log_error("start-up failed: out of memory");
         goto cleanup;
     }
-    http_context hc = {&cfg, svc, pol, store_now_ms(), keys, true};
+    http_context hc = {&cfg, svc, pol, store_now_ms(), keys, true, hub, webhooks};
     srv = http_server_start(&hc, &http_api_router, &err);
     if (srv == NULL) {
         log_error("http: %s", buf_cstr(&err));
@@ -366,7 +385,7 @@ static int main_run(const char *path)
              cfg.http_listen, cfg.http_port, seqr_shown);
     main_status_memo memo = {"", ""};
     sd_notify(0, "READY=1");
-    main_status(&cfg, svc, pol, &memo);
+    main_status(&cfg, svc, pol, st, &memo);
 
     for (;;) {
         struct timespec tick = {1, 0};
@@ -386,18 +405,22 @@ static int main_run(const char *path)
         else
             log_error("poller loop has not run for %lld ms; withholding the watchdog",
                       (long long)(main_mono_ms() - ps.heartbeat_ms));
-        main_status(&cfg, svc, pol, &memo);
+        main_status(&cfg, svc, pol, st, &memo);
     }
     sd_notify(0, "STOPPING=1");
     rc = 0;
 cleanup:
+    if (hub != NULL)
+        events_hub_close(hub); /* waits and streams end, so the server can stop */
     http_server_stop(srv);
+    webhook_stop(webhooks);
     http_apikey_free(keys);
     if (pol != NULL)
         poller_stop(pol);
     poller_free(pol);
     service_free(svc);
     seqr_client_free(seqr);
+    events_hub_free(hub);
     store_close(st);
     curl_global_cleanup();
     xmlCleanupParser();

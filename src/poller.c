@@ -47,6 +47,11 @@ typedef struct poller_entry {
     size_t heap_index;        /* valid while !in_flight */
     seqr_status_request *req; /* the call under way while in_flight */
     struct poller_entry *next_in_bucket;
+    /* Written in this round's store batch (see poller_collect): until the
+     * batch commits, the answer is not on disk, and a final entry stays. */
+    bool in_batch;
+    bool final_in_batch;
+    struct poller_entry *next_in_batch;
 } poller_entry;
 
 /* Follow-up work for the job thread. */
@@ -84,7 +89,8 @@ struct poller {
     size_t heap_len, heap_cap;
     int in_flight;
     int consecutive_errors;
-    bool batch_open; /* a store transaction groups this round's writes */
+    bool batch_open;             /* a store transaction groups this round's writes */
+    poller_entry *batch_entries; /* entries written in it (next_in_batch) */
 
     /* gaps between two polls of one invoice (poller thread only) */
     uint32_t gap_hist[POLLER_GAP_BUCKETS];
@@ -387,7 +393,7 @@ static void poller_fill_entry(poller_entry *e, const store_invoice *inv)
     memset(e, 0, sizeof *e);
     snprintf(e->ref, sizeof e->ref, "%s", inv->reference);
     e->version = inv->version;
-    e->status = seqr_status_parse(inv->status);
+    e->status = inv->status;
     e->expires_at = inv->expires_at;
     snprintf(e->terminal_id, sizeof e->terminal_id, "%s", inv->terminal_id);
     snprintf(e->client_reference, sizeof e->client_reference, "%s", inv->client_reference);
@@ -518,7 +524,11 @@ static void poller_launch(poller *p, poller_entry *e)
     seqr_call_opts o;
     char pw[128];
     if (!service_call_opts(p->svc, e->terminal_id, &o, pw)) {
-        service_stop_polling(p->svc, e->ref, "its terminal is no longer registered");
+        if (!service_stop_polling(p->svc, e->ref, "its terminal is no longer registered")) {
+            e->due = poller_mono_ms() + POLLER_MAX_BACKOFF_MS;
+            poller_heap_push(p, e);
+            return;
+        }
         poller_hash_remove(p, e);
         free(e);
         return;
@@ -583,7 +593,8 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
     if (err == SEQR_OK) {
         p->stats.last_ok_ms = store_now_ms();
         p->stats.seqr_reachable = true;
-    } else if (!(err == SEQR_ERR_RESULT && res.code != 90 && res.code != 94)) {
+    } else if (err != SEQR_ERR_RESULT || seqr_code_retryable(res.code)) {
+        /* SEQR did not answer, or answered that it cannot serve now. */
         p->stats.errors++;
         p->stats.seqr_reachable = false;
     }
@@ -602,14 +613,28 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
                 store_batch_begin(p->st);
                 p->batch_open = true;
             }
-            service_apply_status(p->svc, e->ref, &ps, &final, &needs_receipt);
-            if (ps.status != SEQR_STATUS_UNKNOWN)
-                e->status = ps.status;
+            if (service_apply_status(p->svc, e->ref, &ps, &final, &needs_receipt)) {
+                if (ps.status != SEQR_STATUS_UNKNOWN)
+                    e->status = ps.status;
+                if (!e->in_batch) {
+                    e->in_batch = true;
+                    e->next_in_batch = p->batch_entries;
+                    p->batch_entries = e;
+                }
+            } else {
+                e->status = SEQR_STATUS_UNKNOWN; /* not stored: store the next answer */
+            }
         }
         e->version = ps.version;
         if (needs_receipt)
             poller_push_job(p, POLLER_JOB_RECEIPT, e->ref);
-        if (final || e->dropped) {
+        if (final) {
+            /* Leaves once the batch holding its final status has committed
+             * (poller_collect). */
+            e->final_in_batch = true;
+            return;
+        }
+        if (e->dropped) { /* its lease went to another gateway */
             poller_hash_remove(p, e);
             free(e);
             return;
@@ -620,11 +645,12 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
         poller_heap_push(p, e);
         return;
     }
-    if (err == SEQR_ERR_RESULT && res.code == 54) {
-        service_stop_polling(p->svc, e->ref, "SEQR does not know this invoice (54)");
-        poller_hash_remove(p, e);
-        free(e);
-        return;
+    if (err == SEQR_ERR_RESULT && res.code == SEQR_CODE_INVALID_INVOICE_REFERENCE) {
+        if (service_stop_polling(p->svc, e->ref, "SEQR does not know this invoice (54)")) {
+            poller_hash_remove(p, e);
+            free(e);
+            return;
+        }
     }
     if (p->consecutive_errors == 0)
         log_warn("SEQR polling is failing (%s); retrying with backoff, no invoice is dropped",
@@ -714,6 +740,41 @@ static bool poller_stopping(poller *p)
     return s;
 }
 
+/* After the round's batch: on success the entries whose final status it
+ * held leave; on failure nothing of it is on disk, so every entry written in
+ * it forgets the status it stored (its next answer is stored again) and a
+ * final one is polled again right away. */
+static void poller_batch_settle(poller *p, store_err ce)
+{
+    int n = 0;
+    int64_t now = poller_mono_ms();
+    poller_entry *e = p->batch_entries;
+    p->batch_entries = NULL;
+    while (e != NULL) {
+        poller_entry *next = e->next_in_batch;
+        bool final = e->final_in_batch;
+        e->in_batch = false;
+        e->final_in_batch = false;
+        e->next_in_batch = NULL;
+        n++;
+        if (ce == STORE_OK && final) {
+            poller_hash_remove(p, e);
+            free(e);
+        } else if (ce != STORE_OK) {
+            e->status = SEQR_STATUS_UNKNOWN;
+            if (final) {
+                e->due = now;
+                poller_heap_push(p, e);
+            }
+        }
+        e = next;
+    }
+    if (ce != STORE_OK)
+        log_error("poller: storing %d status answer(s) failed (%s); they stay polled and are "
+                  "stored again on their next answer",
+                  n, store_strerror(ce));
+}
+
 /* Hands every finished call to poller_finish; the writes they make share one
  * store transaction, begun by the first of them. */
 static void poller_collect(poller *p)
@@ -728,8 +789,9 @@ static void poller_collect(poller *p)
         poller_finish(p, r, msg->data.result, poller_mono_ms());
     }
     if (p->batch_open) {
-        store_batch_commit(p->st);
+        store_err ce = store_batch_commit(p->st);
         p->batch_open = false;
+        poller_batch_settle(p, ce);
     }
 }
 

@@ -132,18 +132,33 @@ bool service_check_notify(service *svc, const char *ref, const char *token,
 /* --- for the poller --- */
 
 /* Stores a status answer for ref. *final tells whether polling can stop;
- * *needs_receipt whether an automatic receipt is due now. */
-void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
+ * *needs_receipt whether an automatic receipt is due now. Returns false when
+ * storing it failed (*final is then false: the answer must be stored again,
+ * so keep polling and do not take the next identical answer as known). */
+bool service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
                           bool *needs_receipt);
 /* Sends the automatic (rendered) receipt for a PAID invoice if not yet sent. */
 bool service_auto_receipt(service *svc, const char *ref, api_error *err);
 /* Cancels an invoice unpaid past its TTL. */
 bool service_expire(service *svc, const char *ref, api_error *err);
-/* Stops polling an invoice SEQR no longer knows (result 54). */
-void service_stop_polling(service *svc, const char *ref, const char *why);
+/* Stops polling an invoice SEQR no longer knows (result 54). False when
+ * storing that failed (keep polling it). */
+bool service_stop_polling(service *svc, const char *ref, const char *why);
 
 /* Maps a failed SEQR call into err (503 unreachable, 504 timeout, 502 bad
  * answer/fault, resultCode via the code table). op names the operation. */
 void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, const char *op);
+
+/* --- events (service/events.c): the outbox, for the feed, the streams and
+ * the operator (see store.h "events") --- */
+store_err service_events_after(service *svc, int64_t after, int64_t invoice_id, int limit,
+                               store_event_fn fn, void *ud);
+/* Queues an event for delivery again: STORE_NOT_FOUND for no such event. */
+store_err service_event_redeliver(service *svc, int64_t event_id);
+store_err service_events_backlog(service *svc, int64_t *count, int64_t *oldest_at);
+store_err service_delivery_list(service *svc, int limit, char **json);
+/* Whether the invoice of local id is final (PAID, CANCELED, FAILED, or its
+ * send rejected); true also when it cannot be read (nothing more to wait for). */
+bool service_invoice_final(service *svc, int64_t invoice_id);
 
 #endif

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "seqr/seqr.h"
 
 typedef enum {
     STORE_OK = 0,
@@ -82,7 +83,8 @@ typedef struct {
     int64_t id;          /* gateway-local id */
     char reference[64];  /* SEQR invoiceReference; "" until sent */
     char send_state[16]; /* STORE_SEND_* */
-    char status[40];     /* SEQR status; "ISSUED" once sent */
+    seqr_status status;  /* ISSUED once sent; SEQR_STATUS_UNKNOWN before (stored as
+                          * its name: the text is converted here, at the store) */
     int64_t version;     /* latest invoiceVersion received */
     char qr_code[256];
     char currency[4];
@@ -148,7 +150,7 @@ store_err store_invoice_list(store *st, const char *status, int64_t before_id, i
  * changed. Status only moves forward: an answer with an older version than
  * the stored one, or another status than a stored final one (PAID, CANCELED,
  * FAILED), is stale: STORE_CONFLICT, nothing changes. */
-store_err store_invoice_set_status(store *st, const char *reference, const char *status,
+store_err store_invoice_set_status(store *st, const char *reference, seqr_status status,
                                    int64_t version, const char *ers_reference,
                                    const char *receipt_json, bool *changed);
 /* Replaces the document and total (updateInvoice). */
@@ -193,6 +195,13 @@ typedef void (*store_lease_lost_fn)(const char *reference, void *ud);
 store_err store_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost, void *ud,
                            int64_t *held);
 
+/* For tests: after skip more writes succeed, the next count writes fail with
+ * STORE_IO and change nothing, as a full disk would make them. A write is one
+ * write function's transaction (store_invoice_begin, ..., also each write
+ * inside the poller's batch) or the batch's commit. count 0 turns it off.
+ * Costs one comparison per write. */
+void store_fail_writes(store *st, int skip, int count);
+
 /* Groups the following calls into one transaction (poller ticks). Other
  * threads wait until store_batch_commit(). Nested calls are not allowed. */
 void store_batch_begin(store *st);
@@ -227,8 +236,8 @@ store_err store_refund_get(store *st, int64_t refund_id, char **json);
  * (STORE_NOT_FOUND otherwise) and still be unknown (STORE_CONFLICT otherwise,
  * with its state copied to was). Its error keeps the original error text
  * after a note of the settlement. Durable. */
-store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
-                               const char *state, const char *ers_reference, char was[16]);
+store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id, const char *state,
+                               const char *ers_reference, char was[16]);
 /* The outcomes in doubt, oldest first, at most STORE_UNKNOWN_LIST_MAX of each
  * kind, as a JSON object text (malloc'd): {"invoices": [{"id",
  * "clientInvoiceId", "totalAmount", "currency", "createdAt", "expiresAt",
@@ -293,14 +302,70 @@ store_err store_terminal_open_invoices(store *st, const char *terminal_id, store
  * held: *same_request tells whether request_hash matches, and *status is 0
  * while the first request is still running. Rows kept from schema 3 match
  * every scope and every request. */
-store_err store_idem_claim(store *st, const char *scope, const char *key,
-                           const char *request_hash, int64_t ttl_ms, bool *same_request,
-                           int *status, char **response);
+store_err store_idem_claim(store *st, const char *scope, const char *key, const char *request_hash,
+                           int64_t ttl_ms, bool *same_request, int *status, char **response);
 store_err store_idem_finish(store *st, const char *scope, const char *key, int status,
                             const char *response);
 /* Forgets a claimed key (the request failed before anything happened). */
 store_err store_idem_release(store *st, const char *scope, const char *key);
 /* Deletes every key created before older_than_ms (ms since the epoch). */
 store_err store_idem_prune(store *st, int64_t older_than_ms);
+
+/* >>> events: the outbox (see docs/design.md "Events and webhooks").
+ * Event rows are written by triggers in the transaction of the change they
+ * tell of; these functions read them and keep their delivery state. */
+typedef struct {
+    int64_t id;
+    char type[40];       /* "invoice.paid", "refund.succeeded", ... */
+    int64_t invoice_id;  /* local id of the invoice the event belongs to */
+    int64_t refund_id;   /* 0 unless a refund event */
+    int64_t at;          /* ms */
+    char *data;          /* malloc'd: the object after the change (store units) */
+    char state[16];      /* pending | delivered | failed | skipped */
+    int attempts;
+    int64_t next_at;     /* ms: no attempt before */
+    /* Filled by store_events_due() only (malloc'd or NULL): the invoice's own
+     * webhookUrl and notificationUrl from its document. */
+    char *webhook_url;
+    char *notification_url;
+} store_event;
+void store_event_clear(store_event *ev);
+typedef bool (*store_event_fn)(const store_event *ev, void *ud);
+
+/* Called (with the store's lock held: it must only signal) after a
+ * transaction that wrote at least one event committed, with the local ids of
+ * the invoices the events belong to (invoice_ids NULL and n 0: too many to
+ * name, any invoice may have news). */
+typedef void (*store_event_hook)(void *ud, const int64_t *invoice_ids, size_t n);
+void store_set_event_hook(store *st, store_event_hook fn, void *ud);
+
+/* Events with id > after, oldest first, at most limit, only those of invoice
+ * invoice_id unless it is 0. */
+store_err store_events_after(store *st, int64_t after, int64_t invoice_id, int limit,
+                             store_event_fn fn, void *ud);
+/* The highest event id (0 when none). */
+store_err store_events_last_id(store *st, int64_t *id);
+/* Deliverable events: the oldest pending event of each invoice, due by now,
+ * never tried ones first, then by due time, at most limit (per-invoice order: a later event waits for
+ * the earlier one to end). */
+store_err store_events_due(store *st, int64_t now, int limit, store_event_fn fn, void *ud);
+/* Records one delivery attempt (url, HTTP status or 0, latency, error text or
+ * "") and moves the event to state with next_at, in one transaction. Not
+ * synced to disk on its own (a lost record means one more delivery, which
+ * at-least-once allows). */
+store_err store_event_attempt(store *st, int64_t event_id, const char *url, int http_status,
+                              int64_t latency_ms, const char *error, const char *state,
+                              int64_t next_at);
+/* Marks an event skipped (no URL to deliver it to). */
+store_err store_event_skip(store *st, int64_t event_id);
+/* Puts an event back in the queue (pending, due now). STORE_NOT_FOUND. */
+store_err store_event_redeliver(store *st, int64_t event_id);
+/* Pending events and the time of the oldest (0 when none). */
+store_err store_events_backlog(store *st, int64_t *count, int64_t *oldest_at);
+/* Recent delivery attempts, failed ones first, then newest first, as a JSON
+ * array text (malloc'd): [{"eventId","type","url","at","httpStatus",
+ * "latencyMs","error","eventState"}]. */
+store_err store_delivery_list(store *st, int limit, char **json);
+/* <<< events */
 
 #endif

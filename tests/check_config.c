@@ -291,6 +291,9 @@ START_TEST(store_url_checked)
         {"[store]\nurl = mysql://gw:Pw-secret1@db/seqr\nkey_file = /k\n", 1, "must be a URL"},
         {"[store]\nurl = postgresql://gw:Pw-secret1@db\nkey_file = /k\n", 1, "must be a URL"},
         {"[store]\nurl = postgresql://gw:Pw-secret1@db/seqr\n", 1, "[store] key_file: required"},
+        {"[store]\nurl = postgresql://gw:Pw-secret1@db/seqr\nkey_file = /k\n"
+         "[webhooks]\nurl = https://shop.example/hook\nsecret = whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
+         1, "need the event outbox"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         buf text = BUF_INIT;
@@ -379,6 +382,47 @@ START_TEST(redactor)
 }
 END_TEST
 
+/* [webhooks]: a bad URL or secret fails --check-config, the secret is never
+ * echoed, a URL needs a secret, and a good secret passes. */
+START_TEST(webhooks_keys)
+{
+    static const char base[] = "[seqr]\nurl = http://127.0.0.1:1/soap\nterminal_id = t\n"
+                               "password = p\n[webhooks]\n";
+    static const char *const bad[] = {
+        "url = ftp://shop.example/hook\nsecret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n",
+        "url = https://shop.example/hook\nsecret = MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n",
+        "url = https://shop.example/hook\nsecret = whsec_c2hvcnQ=\n",
+        "url = https://shop.example/hook\nsecret = whsec_MfKQ9r8GKYqrTwjU*D8ILPZIo2LaLaSw\n",
+        "url = https://shop.example/hook\n",
+        "retry_for_s = 0\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "%s%s", base, bad[i]);
+        config cfg;
+        buf e = BUF_INIT, w = BUF_INIT;
+        ck_assert_msg(load(text, &cfg, &e, &w) > 0, "accepted: %s", bad[i]);
+        ck_assert_ptr_nonnull(strstr(buf_cstr(&e), "[webhooks]"));
+        ck_assert_ptr_null(strstr(buf_cstr(&e), "MfKQ9r8GKYqrTwjU"));
+        ck_assert_ptr_null(strstr(buf_cstr(&e), "c2hvcnQ"));
+        config_free(&cfg);
+        buf_free(&e);
+        buf_free(&w);
+    }
+    char text[512];
+    snprintf(text, sizeof text, "%s%s", base,
+             "url = https://shop.example/hook\nsecret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
+    config cfg;
+    buf e = BUF_INIT, w = BUF_INIT;
+    ck_assert_int_eq(load(text, &cfg, &e, &w), 0);
+    ck_assert_str_eq(cfg.webhooks_url, "https://shop.example/hook");
+    ck_assert_int_eq(cfg.webhooks_retry_for_s, 259200);
+    config_free(&cfg);
+    buf_free(&e);
+    buf_free(&w);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -392,6 +436,7 @@ int main(void)
     tcase_add_test(tc, redactor);
     tcase_add_test(tc, store_url_checked);
     tcase_add_test(tc, man_page_documents_every_key);
+    tcase_add_test(tc, webhooks_keys);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

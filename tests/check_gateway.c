@@ -5,8 +5,8 @@
  * down/slow/garbage, idempotency, refunds, restarts after kill -9, SIGTERM. */
 #include <arpa/inet.h>
 #include <check.h>
-#include <errno.h>
 #include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -44,7 +44,10 @@ START_TEST(healthz_and_auth)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", env.gw_port);
     json_t *j = tu_get_json(url, &st); /* no key needed */
     ck_assert_int_eq(st, 200);
-    ck_assert_str_eq(gwt_str(j, "status"), "ok");
+    /* Other tests of this daemon may have left outcomes in doubt (in any
+     * order): those, and only those, make it degraded. */
+    json_int_t unknown = json_integer_value(json_object_get(j, "unknownOutcomes"));
+    ck_assert_str_eq(gwt_str(j, "status"), unknown > 0 ? "degraded" : "ok");
     ck_assert_str_eq(gwt_str(j, "version"), "0.1.0");
     json_decref(j);
 
@@ -200,9 +203,10 @@ START_TEST(cert2_status_scan_paid_and_receipt)
 }
 END_TEST
 
-START_TEST(cert2_old_reference_after_30s_rule)
+START_TEST(cert2_first_invoice_still_answers_after_a_second)
 {
-    /* Step 2.4-2.6: a second invoice; the first is still answerable later. */
+    /* Step 2.4-2.6 (the certification's 30 s wait is not made here): after a
+     * second invoice, the first one's status still answers. */
     char first[64], second[64];
     gwt_create_invoice(&env, first);
     gwt_create_invoice(&env, second);
@@ -516,12 +520,23 @@ START_TEST(hostile_bodies_every_route)
         "{\"a\":1,\"a\":2}",
         "{\"\\u0000\":\"\\u0000\"}",
     };
-    static const char *const paths[] = {
-        "/invoices", "/invoices/%s", "/invoices/%s/status", "/invoices/%s/cancel",
-        "/invoices/%s/receipt", "/invoices/%s/refunds", "/invoices/%s/refunds/1/resolve",
-        "/invoices/%s/commit", "/invoices/%s/qr.svg", "/periods", "/reports", "/terminals",
-        "/terminals/%s/seqr-id", "/terminals/%s", "/unknown-outcomes",
-        "/unknown-outcomes/invoices/%s/resolve", "/healthz"};
+    static const char *const paths[] = {"/invoices",
+                                        "/invoices/%s",
+                                        "/invoices/%s/status",
+                                        "/invoices/%s/cancel",
+                                        "/invoices/%s/receipt",
+                                        "/invoices/%s/refunds",
+                                        "/invoices/%s/refunds/1/resolve",
+                                        "/invoices/%s/commit",
+                                        "/invoices/%s/qr.svg",
+                                        "/periods",
+                                        "/reports",
+                                        "/terminals",
+                                        "/terminals/%s/seqr-id",
+                                        "/terminals/%s",
+                                        "/unknown-outcomes",
+                                        "/unknown-outcomes/invoices/%s/resolve",
+                                        "/healthz"};
     static const char *const methods[] = {"POST", "PUT", "GET", "DELETE", "PATCH"};
     for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
         snprintf(path, sizeof path, paths[p], ref);
@@ -946,7 +961,7 @@ START_TEST(unknown_refund_settled_by_operator)
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         char idtext[32];
         snprintf(idtext, sizeof idtext, "%lld", (long long)id);
-        const char *r = bad[k].ref_or_null == NULL ? ref
+        const char *r = bad[k].ref_or_null == NULL      ? ref
                         : bad[k].ref_or_null[0] == '\0' ? other
                                                         : bad[k].ref_or_null;
         snprintf(path, sizeof path, "/invoices/%s/refunds/%s/resolve", r,
@@ -1400,9 +1415,9 @@ START_TEST(sigterm_exits_zero_and_secrets_stay_out_of_logs)
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open_v2(e.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *q;
-    ck_assert_int_eq(
-        sqlite3_prepare_v2(db, "SELECT notify_token FROM invoices WHERE reference = ?", -1, &q, NULL),
-        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT notify_token FROM invoices WHERE reference = ?",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
     sqlite3_bind_text(q, 1, ref, -1, SQLITE_STATIC);
     ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
     snprintf(token, sizeof token, "%s", (const char *)sqlite3_column_text(q, 0));
@@ -1645,7 +1660,6 @@ START_TEST(command_line)
 }
 END_TEST
 
-
 /* --- complete invoices and rendered receipts (own pair, with [invoice] and
  * [receipt] configured) --- */
 
@@ -1653,11 +1667,12 @@ static gw_env renv;
 
 static void receipts_setup(void)
 {
-    gwt_env_start(&renv, "20", NULL,
-                  "[invoice]\ntitle = Corner Shop Online\ncashier_id = web-7\n"
-                  "footer = Open every day 8-22\n"
-                  "[receipt]\nstore_name = Corner Shop AB\naddress = Storgatan 1, 111 22 Stockholm\n"
-                  "org_number = SE556677889901\n");
+    gwt_env_start(
+        &renv, "20", NULL,
+        "[invoice]\ntitle = Corner Shop Online\ncashier_id = web-7\n"
+        "footer = Open every day 8-22\n"
+        "[receipt]\nstore_name = Corner Shop AB\naddress = Storgatan 1, 111 22 Stockholm\n"
+        "org_number = SE556677889901\n");
 }
 
 static void receipts_teardown(void)
@@ -1740,9 +1755,10 @@ START_TEST(required_fields_get_configured_defaults)
     /* updateInvoice: the same defaults, the same own id. */
     char path[128];
     snprintf(path, sizeof path, "/invoices/%s", ref);
-    j = gwt_gw_call(&renv, "PUT", path,
-                    "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"2\",\"totalAmount\":\"150.00\"}]}",
-                    NULL, &st);
+    j = gwt_gw_call(
+        &renv, "PUT", path,
+        "{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"2\",\"totalAmount\":\"150.00\"}]}", NULL,
+        &st);
     ck_assert_int_eq(st, 200);
     json_decref(j);
     req = last_sim_request(&renv, "updateInvoice");
@@ -1810,12 +1826,13 @@ START_TEST(paid_invoice_gets_a_rendered_receipt)
     json_decref(j);
 
     char *html = submitted_receipt_html(&renv);
-    static const char *const want[] = {
-        "Corner Shop AB", "Storgatan 1, 111 22 Stockholm", "SE556677889901",
-        "Order 1001 &amp; &lt;friends&gt;", "Laptop", "Shipping", "250.00 SEK", "25 %",
-        "100.00 SEK", /* VAT at 25 %: 500.00 * 25 / 125 */
-        "400.00 SEK", /* net at 25 % */
-        "549.50 SEK", "Thanks"};
+    static const char *const want[] = {"Corner Shop AB", "Storgatan 1, 111 22 Stockholm",
+                                       "SE556677889901", "Order 1001 &amp; &lt;friends&gt;",
+                                       "Laptop",         "Shipping",
+                                       "250.00 SEK",     "25 %",
+                                       "100.00 SEK", /* VAT at 25 %: 500.00 * 25 / 125 */
+                                       "400.00 SEK", /* net at 25 % */
+                                       "549.50 SEK",     "Thanks"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         ck_assert_msg(strstr(html, want[i]) != NULL, "no \"%s\" in:\n%s", want[i], html);
     ck_assert_msg(strstr(html, ers) != NULL, "no ersReference %s in:\n%s", ers, html);
@@ -1943,13 +1960,15 @@ START_TEST(hostile_text_is_escaped)
         buf_puts(&footer, "\xF0\x9F\x8D\x95"); /* 125 x U+1F355: 500 bytes, the most */
     for (int i = 0; i < 66; i++)
         buf_puts(&euros, "\xE2\x82\xAC"); /* 66 x U+20AC: 198 bytes */
-    for (int i = 0; i < 8; i++) /* with the footer and the title: over 2 KB of UTF-8 */
+    for (int i = 0; i < 8; i++)           /* with the footer and the title: over 2 KB of UTF-8 */
         buf_printf(&rows,
                    ",{\"quantity\":\"1\",\"totalAmount\":\"1.00\",\"taxRate\":6,"
                    "\"description\":\"%s\"}",
                    buf_cstr(&euros));
-    const char *title = "<script>alert(\\\"x\\\")</script> & 'quotes' \\\"too\\\" \xC3\xA5\xC3\xA4\xC3\xB6";
-    const char *title_raw = "<script>alert(\"x\")</script> & 'quotes' \"too\" \xC3\xA5\xC3\xA4\xC3\xB6";
+    const char *title =
+        "<script>alert(\\\"x\\\")</script> & 'quotes' \\\"too\\\" \xC3\xA5\xC3\xA4\xC3\xB6";
+    const char *title_raw =
+        "<script>alert(\"x\")</script> & 'quotes' \"too\" \xC3\xA5\xC3\xA4\xC3\xB6";
     buf_printf(&body,
                "{\"currency\":\"SEK\",\"title\":\"%s\",\"footer\":\"%s\",\"rows\":[{\"quantity\":"
                "\"1\",\"totalAmount\":\"12.00\",\"taxRate\":12,\"description\":\"<img src=x "
@@ -1993,71 +2012,99 @@ START_TEST(hostile_text_is_escaped)
 }
 END_TEST
 
+/* Adds tests that share one daemon, which must not depend on their order:
+ * SEQR_TEST_ORDER=reverse adds them backwards to show it. */
+/* tests/pg_test.sh runs these tests on PostgreSQL (SEQR_TEST_PG_URL), but
+ * for those that open the SQLite file itself or test what only SQLite has
+ * (the one-gateway lock, the online backup). */
+static bool gw_sqlite_only(const TTest *t)
+{
+    static const char *const names[] = {
+        "notify_claims_no_idempotency_key", "openapi_paths_answer", "receipt_without_readable_rows",
+        "sigterm_exits_zero_and_secrets_stay_out_of_logs", "one_gateway_per_database_and_port",
+        "notification_triggers_a_poll"};
+    const char *pg = getenv("SEQR_TEST_PG_URL");
+    if (pg == NULL || pg[0] == '\0')
+        return false;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(t->name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static void gw_add_tests(TCase *tc, const TTest *const *tests, size_t n)
+{
+    bool reverse = strcmp(tu_env("SEQR_TEST_ORDER", ""), "reverse") == 0;
+    for (size_t i = 0; i < n; i++) {
+        const TTest *t = tests[reverse ? n - 1 - i : i];
+        if (!gw_sqlite_only(t))
+            tcase_add_test(tc, t);
+    }
+}
+
 int main(void)
 {
-    /* tests/pg_test.sh: the same tests on PostgreSQL, but for those that open
-     * the SQLite file itself or test what only SQLite has (the one-gateway
-     * lock, the online backup). */
-    const char *pg = getenv("SEQR_TEST_PG_URL");
-    bool sqlite = pg == NULL || pg[0] == '\0';
     Suite *s = suite_create("gateway");
 
     TCase *shared = tcase_create("shared");
     tcase_add_unchecked_fixture(shared, shared_setup, shared_teardown);
     tcase_set_timeout(shared, 60 * gwt_slowdown());
-    tcase_add_test(shared, healthz_and_auth);
-    tcase_add_test(shared, unknown_paths_and_methods);
-    tcase_add_test(shared, body_too_large);
-    tcase_add_test(shared, cert1_send_invoice);
-    tcase_add_test(shared, cert2_status_scan_paid_and_receipt);
-    tcase_add_test(shared, cert2_old_reference_after_30s_rule);
-    tcase_add_test(shared, cert4_cancel);
-    tcase_add_test(shared, cert5_refunds);
-    tcase_add_test(shared, unknown_refund_settled_by_operator);
-    tcase_add_test(shared, seqr_503_leaves_a_refund_unknown);
-    tcase_add_test(shared, commit_for_less_caps_refunds);
-    tcase_add_test(shared, unknown_invoice_settled_by_operator);
-    tcase_add_test(shared, cert6_period_and_report);
-    tcase_add_test(shared, bad_invoices_change_nothing);
-    tcase_add_test(shared, list_and_update);
-    tcase_add_test(shared, idempotency_key);
-    tcase_add_test(shared, hostile_bodies_every_route);
-    tcase_add_test(shared, idempotency_canonical_json_and_replay_header);
-    if (sqlite)
-        tcase_add_test(shared, notify_claims_no_idempotency_key);
-    tcase_add_test(shared, csrf_rebinding_and_content_type);
-    tcase_add_test(shared, qr_text_and_images);
-    if (sqlite)
-        tcase_add_test(shared, openapi_paths_answer);
-    tcase_add_test(shared, abuse_deep_json_header_flood_idle_connections);
-    tcase_add_test(shared, pos_terminal_flow);
-    tcase_add_test(shared, certify_script_webshop);
-    tcase_add_test(shared, certify_script_pos);
-    tcase_add_test(shared, seqr_garbage_slow_down);
+    const TTest *const shared_tests[] = {
+        healthz_and_auth,
+        unknown_paths_and_methods,
+        body_too_large,
+        cert1_send_invoice,
+        cert2_status_scan_paid_and_receipt,
+        cert2_first_invoice_still_answers_after_a_second,
+        cert4_cancel,
+        cert5_refunds,
+        unknown_refund_settled_by_operator,
+        seqr_503_leaves_a_refund_unknown,
+        commit_for_less_caps_refunds,
+        unknown_invoice_settled_by_operator,
+        cert6_period_and_report,
+        bad_invoices_change_nothing,
+        list_and_update,
+        idempotency_key,
+        hostile_bodies_every_route,
+        idempotency_canonical_json_and_replay_header,
+        notify_claims_no_idempotency_key,
+        csrf_rebinding_and_content_type,
+        qr_text_and_images,
+        openapi_paths_answer,
+        abuse_deep_json_header_flood_idle_connections,
+        pos_terminal_flow,
+        certify_script_webshop,
+        certify_script_pos,
+        seqr_garbage_slow_down,
+    };
+    gw_add_tests(shared, shared_tests, sizeof shared_tests / sizeof *shared_tests);
     suite_add_tcase(s, shared);
 
     TCase *receipts = tcase_create("receipts");
     tcase_add_unchecked_fixture(receipts, receipts_setup, receipts_teardown);
     tcase_set_timeout(receipts, 60 * gwt_slowdown());
-    tcase_add_test(receipts, required_fields_get_configured_defaults);
-    tcase_add_test(receipts, paid_invoice_gets_a_rendered_receipt);
-    tcase_add_test(receipts, receipt_contract_errors);
-    tcase_add_test(receipts, hostile_text_is_escaped);
-    if (sqlite)
-        tcase_add_test(receipts, receipt_without_readable_rows);
+    const TTest *const receipt_tests[] = {
+        required_fields_get_configured_defaults,
+        paid_invoice_gets_a_rendered_receipt,
+        receipt_contract_errors,
+        hostile_text_is_escaped,
+        receipt_without_readable_rows,
+    };
+    gw_add_tests(receipts, receipt_tests, sizeof receipt_tests / sizeof *receipt_tests);
     suite_add_tcase(s, receipts);
 
     TCase *own = tcase_create("own-processes");
     tcase_set_timeout(own, 60 * gwt_slowdown());
     tcase_add_test(own, seqr_unreachable_port);
     tcase_add_test(own, kill9_restart_payment_recorded_in_time);
-    if (sqlite)
+    if (!gw_sqlite_only(sigterm_exits_zero_and_secrets_stay_out_of_logs))
         tcase_add_test(own, sigterm_exits_zero_and_secrets_stay_out_of_logs);
     tcase_add_test(own, command_line);
-    if (sqlite)
+    if (!gw_sqlite_only(one_gateway_per_database_and_port))
         tcase_add_test(own, one_gateway_per_database_and_port);
     tcase_add_test(own, ttl_cancels_unpaid_invoices);
-    if (sqlite)
+    if (!gw_sqlite_only(notification_triggers_a_poll))
         tcase_add_test(own, notification_triggers_a_poll);
     tcase_add_test(own, polls_have_their_own_short_timeout);
     tcase_add_test(own, poll_gap_alarm_before_20_seconds);

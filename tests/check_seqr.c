@@ -1689,11 +1689,8 @@ int main(void)
     tcase_add_test(tt, client_options);
     suite_add_tcase(s, tt);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(s);
     curl_global_cleanup();
     xmlCleanupParser();
-    return failed == 0 ? 0 : 1;
+    return failed;
 }

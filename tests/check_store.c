@@ -11,12 +11,16 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "log.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -37,12 +41,15 @@ static void pg_sql(const char *sql)
 
 /* fdatasync() as the store sees it: this definition in the test program
  * stands in front of libc's, so a test can make the disk fail. */
-static int fail_syncs; /* how many of the next calls fail with EIO */
-static int sync_calls; /* calls so far */
+static int fail_syncs;            /* how many of the next calls fail with EIO */
+static _Atomic int sync_calls;    /* calls so far */
+static _Atomic int sync_delay_us; /* each call first takes this long, as a disk would */
 
 int fdatasync(int fd)
 {
     sync_calls++;
+    if (sync_delay_us > 0)
+        usleep((useconds_t)sync_delay_us);
     if (fail_syncs > 0) {
         fail_syncs--;
         errno = EIO;
@@ -132,7 +139,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 5);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 6);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -167,7 +174,7 @@ START_TEST(intent_then_outcome_and_crash_recovery)
     store_invoice_clear(&inv);
     ck_assert_int_eq(store_invoice_get(st, "1000000000001", &inv), STORE_OK);
     ck_assert_int_eq(inv.id, sent);
-    ck_assert_str_eq(inv.status, "ISSUED");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_ISSUED);
     ck_assert_str_eq(inv.doc_json, "{\"title\":\"t\"}");
     store_invoice_clear(&inv);
     int64_t unknown = -1;
@@ -205,9 +212,18 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     sqlite3_finalize(s);
 }
 
+/* Takes a current database back to schema 5's shape (before migration 6). */
+#define UNDO_SCHEMA_6                                                                              \
+    "DROP TRIGGER events_invoice_sent; DROP TRIGGER events_invoice_unknown;"                       \
+    " DROP TRIGGER events_invoice_rejected; DROP TRIGGER events_invoice_status;"                   \
+    " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
+    " DROP TRIGGER events_refund; DROP TABLE delivery_attempts; DROP TABLE events;"               \
+    " DELETE FROM sqlite_sequence WHERE name = 'events';"
+
 /* Takes a current database back to schema 4's shape (before migration 5):
  * the idempotency table that kept whole request bodies. */
 #define UNDO_SCHEMA_5                                                                              \
+    UNDO_SCHEMA_6                                                                                  \
     "DROP TABLE idempotency;"                                                                      \
     "CREATE TABLE idempotency( key TEXT PRIMARY KEY, method TEXT NOT NULL,"                        \
     " path TEXT NOT NULL, body TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"                  \
@@ -233,7 +249,8 @@ START_TEST(migration_to_schema_2)
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     ck_assert_int_eq(
         sqlite3_exec(db,
-                     UNDO_SCHEMA_4 "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
+                     UNDO_SCHEMA_4
+                     "DROP INDEX invoices_unknown; DROP INDEX refunds_unknown;"
                      "CREATE INDEX invoices_pending ON invoices(id) WHERE send_state = 'sent'"
                      " AND polling_stopped = 0 AND status NOT IN ('PAID', 'CANCELED', 'FAILED');"
                      "UPDATE invoices SET send_state = 'sending' WHERE reference IS NULL;"
@@ -274,13 +291,14 @@ START_TEST(migration_to_schema_3)
     store *st = open_fresh();
     int64_t paid = new_invoice(st, 10000, "1000000000030");
     bool changed = false;
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000030", "PAID", 1, "E30", NULL,
-                                              &changed),
-                     STORE_OK);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000030", SEQR_STATUS_PAID, 1, "E30", NULL, &changed),
+        STORE_OK);
     int64_t refund_id = 0;
     ck_assert_int_eq(store_refund_begin(st, paid, 2500, "back", &refund_id), STORE_OK);
     ck_assert_int_eq(store_refund_finish(st, refund_id, STORE_REFUND_DONE, "R30", ""), STORE_OK);
-    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT", "cmVjZWlwdA==", 0), STORE_OK);
+    ck_assert_int_eq(store_receipt_add(st, paid, "text/plain", "PAYMENT", "cmVjZWlwdA==", 0),
+                     STORE_OK);
     new_invoice(st, 1000, "1000000000031");
     int64_t intent = new_invoice(st, 1000, NULL); /* a crash left it: unknown */
     store_close(st);
@@ -322,7 +340,7 @@ START_TEST(migration_to_schema_3)
     store_invoice inv;
     ck_assert_int_eq(store_invoice_get(st, "1000000000030", &inv), STORE_OK);
     ck_assert_int_eq(inv.id, paid);
-    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_PAID);
     ck_assert_str_eq(inv.ers_reference, "E30");
     ck_assert_int_eq(inv.refunded, 2500);
     store_invoice_clear(&inv);
@@ -347,15 +365,14 @@ START_TEST(migration_to_schema_3)
     inv.total = 1;
     inv.doc_json = "{}";
     ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
-    ck_assert_int_ne(store_invoice_sent(st, &inv, "1000000000031", "HTTP://SEQR.SE/Rx"),
-                     STORE_OK);
+    ck_assert_int_ne(store_invoice_sent(st, &inv, "1000000000031", "HTTP://SEQR.SE/Rx"), STORE_OK);
     /* ...and foreign keys are enforced again after the migration. */
     ck_assert_int_ne(store_receipt_add(st, 999999, "text/plain", "PAYMENT", "eA==", 0), STORE_OK);
     store_close(st);
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "5");
+    ck_assert_str_eq(t, "6");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
     ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
@@ -428,7 +445,7 @@ START_TEST(migration_to_schema_5)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "5");
+    ck_assert_str_eq(t, "6");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'idempotency'");
     ck_assert_ptr_null(strstr(t, "body"));
@@ -471,7 +488,7 @@ START_TEST(sent_updates_caller_copy)
     ck_assert_str_eq(inv.reference, back.reference);
     ck_assert_str_eq(inv.qr_code, back.qr_code);
     ck_assert_str_eq(inv.send_state, back.send_state);
-    ck_assert_str_eq(inv.status, back.status);
+    ck_assert_int_eq(inv.status, back.status);
     ck_assert_str_eq(inv.currency, back.currency);
     ck_assert_str_eq(inv.payment_mode, back.payment_mode);
     ck_assert_str_eq(inv.notify_token, back.notify_token);
@@ -521,6 +538,8 @@ static void *writer_main(void *arg)
 START_TEST(concurrent_durable_writers)
 {
     store *st = open_fresh();
+    int before = sync_calls;
+    sync_delay_us = 2000; /* a disk slow enough that writers overlap */
     pthread_t t[STORE_TEST_THREADS];
     for (int i = 0; i < STORE_TEST_THREADS; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, writer_main, st), 0);
@@ -529,6 +548,12 @@ START_TEST(concurrent_durable_writers)
         pthread_join(t[i], &rc);
         ck_assert_ptr_null(rc);
     }
+    sync_delay_us = 0;
+    /* One durable commit per invoice; shared, they took far fewer fdatasyncs. */
+    int syncs = sync_calls - before;
+    ck_assert_msg(syncs <= STORE_TEST_THREADS * STORE_TEST_PER_THREAD / 2,
+                  "%d fdatasyncs for %d durable commits: not shared", syncs,
+                  STORE_TEST_THREADS * STORE_TEST_PER_THREAD);
     ck_assert_int_eq(pending_count(st), STORE_TEST_THREADS * STORE_TEST_PER_THREAD);
     st = reopen(st);
     ck_assert_int_eq(pending_count(st), STORE_TEST_THREADS * STORE_TEST_PER_THREAD);
@@ -574,16 +599,19 @@ START_TEST(unchanged_writes_cost_no_fdatasync)
     bool changed = true;
     int before = sync_calls;
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000040", "ISSUED", 0, NULL, NULL, &changed), STORE_OK);
+        store_invoice_set_status(st, "1000000000040", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
+        STORE_OK);
     ck_assert(!changed);
     store_batch_begin(st);
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000040", "ISSUED", 0, NULL, NULL, &changed), STORE_OK);
+        store_invoice_set_status(st, "1000000000040", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
+        STORE_OK);
     ck_assert_int_eq(store_batch_commit(st), STORE_OK);
     ck_assert_int_eq(sync_calls, before);
     store_batch_begin(st);
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000040", "PENDING_ISSUER_ACKNOWLEDGE", 1,
-                                              NULL, NULL, &changed),
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000040",
+                                              SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE, 1, NULL, NULL,
+                                              &changed),
                      STORE_OK);
     ck_assert_int_eq(store_batch_commit(st), STORE_OK);
     ck_assert_int_eq(sync_calls, before + 1);
@@ -597,20 +625,22 @@ START_TEST(status_history_and_paid)
     int64_t id = new_invoice(st, 1000, "1000000000002");
     bool changed;
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000002", "ISSUED", 0, NULL, NULL, &changed), STORE_OK);
+        store_invoice_set_status(st, "1000000000002", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
+        STORE_OK);
     ck_assert(!changed);
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "PENDING_ISSUER_ACKNOWLEDGE", 1,
-                                              NULL, NULL, &changed),
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002",
+                                              SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE, 1, NULL, NULL,
+                                              &changed),
                      STORE_OK);
     ck_assert(changed);
     store_batch_begin(st); /* the poller's one-transaction round */
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", "PAID", 2,
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000002", SEQR_STATUS_PAID, 2,
                                               "2026112410184861801032678", "{\"r\":1}", &changed),
                      STORE_OK);
     ck_assert_int_eq(store_batch_commit(st), STORE_OK);
     store_invoice inv;
     ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
-    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_PAID);
     ck_assert_int_eq(inv.version, 2);
     ck_assert_str_eq(inv.ers_reference, "2026112410184861801032678");
     ck_assert_str_eq(inv.receipt_json, "{\"r\":1}");
@@ -626,28 +656,29 @@ START_TEST(status_history_and_paid)
     /* Status only moves forward: a slow refresh's ISSUED (older version), or
      * any other status after a final one, changes nothing. */
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000002", "ISSUED", 1, NULL, NULL, &changed),
+        store_invoice_set_status(st, "1000000000002", SEQR_STATUS_ISSUED, 1, NULL, NULL, &changed),
         STORE_CONFLICT);
     ck_assert(!changed);
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000002", "ISSUED", 7, NULL, NULL, &changed),
+        store_invoice_set_status(st, "1000000000002", SEQR_STATUS_ISSUED, 7, NULL, NULL, &changed),
         STORE_CONFLICT);
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000002", "PAID", 2, NULL, NULL, &changed), STORE_OK);
+        store_invoice_set_status(st, "1000000000002", SEQR_STATUS_PAID, 2, NULL, NULL, &changed),
+        STORE_OK);
     ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
-    ck_assert_str_eq(inv.status, "PAID");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_PAID);
     ck_assert_int_eq(inv.version, 2);
     store_invoice_clear(&inv);
     int64_t other = new_invoice(st, 1000, "1000000000003");
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000003",
+                                              SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE, 3, NULL, NULL,
+                                              &changed),
+                     STORE_OK);
     ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000003", "PENDING_ISSUER_ACKNOWLEDGE", 3, NULL, NULL,
-                                 &changed),
-        STORE_OK);
-    ck_assert_int_eq(
-        store_invoice_set_status(st, "1000000000003", "ISSUED", 2, NULL, NULL, &changed),
+        store_invoice_set_status(st, "1000000000003", SEQR_STATUS_ISSUED, 2, NULL, NULL, &changed),
         STORE_CONFLICT);
     ck_assert_int_eq(store_invoice_get_id(st, other, &inv), STORE_OK);
-    ck_assert_str_eq(inv.status, "PENDING_ISSUER_ACKNOWLEDGE");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE);
     store_invoice_clear(&inv);
     store_close(st);
 }
@@ -733,8 +764,7 @@ START_TEST(unknown_invoices_settled)
     int64_t sent = new_invoice(st, 1000, "1000000000040");
     int64_t lost = new_invoice(st, 2000, NULL); /* the process dies mid-call */
     int64_t late = new_invoice(st, 3000, NULL);
-    ck_assert_int_eq(store_invoice_send_failed(st, late, STORE_SEND_UNKNOWN, "timeout"),
-                     STORE_OK);
+    ck_assert_int_eq(store_invoice_send_failed(st, late, STORE_SEND_UNKNOWN, "timeout"), STORE_OK);
     st = reopen(st);
     int64_t unknown = -1;
     ck_assert_int_eq(store_counts(st, &unknown), STORE_OK);
@@ -767,7 +797,7 @@ START_TEST(unknown_invoices_settled)
     ck_assert_int_eq(store_invoice_get(st, "1000000000041", &inv), STORE_OK);
     ck_assert_int_eq(inv.id, late);
     ck_assert_str_eq(inv.send_state, STORE_SEND_SENT);
-    ck_assert_str_eq(inv.status, "ISSUED");
+    ck_assert_int_eq(inv.status, SEQR_STATUS_ISSUED);
     ck_assert_int_eq(inv.total, 3000);
     ck_assert_str_eq(inv.last_error, "outcome was unknown; settled by the operator as done "
                                      "(timeout)");
@@ -881,7 +911,7 @@ START_TEST(migration_to_schema_4)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "5");
+    ck_assert_str_eq(v, "6");
     free(v);
     assert_plan_uses(db,
                      "SELECT mime_type FROM receipts WHERE invoice_id = 1 AND result_code = 0"
@@ -1109,7 +1139,7 @@ START_TEST(pg_refund_and_key_decided_once_across_gateways)
         char ref[32];
         snprintf(ref, sizeof ref, "5%012d", round);
         int64_t id = new_invoice(a, 1000, ref);
-        ck_assert_int_eq(store_invoice_set_status(a, ref, "PAID", 1, "ers", NULL, NULL), STORE_OK);
+        ck_assert_int_eq(store_invoice_set_status(a, ref, SEQR_STATUS_PAID, 1, "ers", NULL, NULL), STORE_OK);
         pg_sql("DELETE FROM idempotency");
         pthread_barrier_t go;
         pthread_barrier_init(&go, NULL, 2);
@@ -1142,6 +1172,157 @@ START_TEST(pg_password_not_in_errors)
     ck_assert_ptr_null(strstr(buf_cstr(&err), "Other-pw2"));
     ck_assert_ptr_nonnull(strstr(buf_cstr(&err), "u:***@127.0.0.1:1/db?password=***"));
     buf_free(&err);
+}
+END_TEST
+
+/* A failing SQL statement is reported through the log module (its level,
+ * its redactor), not printed to stderr past it. */
+START_TEST(sql_errors_go_through_the_log)
+{
+    store *st = open_fresh();
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "ALTER TABLE receipts RENAME TO receipts_gone", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    store_invoice inv; /* a read: the connection learns the new schema */
+    ck_assert_int_eq(store_invoice_get(st, "none", &inv), STORE_NOT_FOUND);
+    log_add_secret("receipts");
+    char out[700];
+    snprintf(out, sizeof out, "%s.stderr", db_path);
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, 2);
+    close(fd);
+    store_receipt r;
+    store_err e = store_receipt_last(st, 1, &r);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    log_clear_secrets();
+    ck_assert_int_eq(e, STORE_IO);
+    char *text = tu_read_file(out, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_msg(strstr(text, " ERROR store: ") != NULL, "not a log line: %s", text);
+    ck_assert_msg(strstr(text, "receipts") == NULL, "not redacted: %s", text);
+    free(text);
+    store_close(st);
+}
+END_TEST
+
+/* --- events (the outbox) --- */
+
+typedef struct {
+    int n;
+    char types[16][40];
+    int64_t ids[16];
+    char data[16][1024];
+} ev_seen;
+
+static bool ev_collect(const store_event *ev, void *ud)
+{
+    ev_seen *seen = ud;
+    if (seen->n < 16) {
+        snprintf(seen->types[seen->n], sizeof seen->types[0], "%s", ev->type);
+        snprintf(seen->data[seen->n], sizeof seen->data[0], "%s", ev->data);
+        seen->ids[seen->n] = ev->id;
+    }
+    seen->n++;
+    return true;
+}
+
+static void ev_hook(void *ud, const int64_t *invoice_ids, size_t n)
+{
+    ck_assert(invoice_ids != NULL && n == 1); /* one invoice per change here */
+    (*(int *)ud)++;
+}
+
+/* Every change a shop cares about writes its event in the same transaction;
+ * a change that does not happen writes none; events survive a reopen (crash
+ * recovery's own change included); ids only grow; per-invoice order. */
+START_TEST(events_with_their_changes)
+{
+    store *st = open_fresh();
+    int hooked = 0;
+    store_set_event_hook(st, ev_hook, &hooked);
+    int64_t id = new_invoice(st, 1000, "1000000000100");
+    ck_assert_int_eq(hooked, 1);
+    bool changed = false;
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000100", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
+        STORE_OK);
+    ck_assert(!changed);
+    ck_assert_int_eq(hooked, 1); /* nothing changed: no event */
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000100", SEQR_STATUS_PAID, 1, "ers-1", NULL, &changed),
+        STORE_OK);
+    ck_assert_int_eq(hooked, 2);
+    int64_t rid = 0;
+    ck_assert_int_eq(store_refund_begin(st, id, 400, "back", &rid), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_DONE, "ers-r", ""), STORE_OK);
+    ck_assert_int_eq(store_refund_begin(st, id, 100, "again", &rid), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_UNKNOWN, "", "timeout"), STORE_OK);
+    char was[16];
+    ck_assert_int_eq(store_refund_resolve(st, id, rid, STORE_REFUND_FAILED, "", was), STORE_OK);
+    ck_assert_int_eq(store_invoice_set_receipt_submitted(st, "1000000000100"), STORE_OK);
+    /* A refund refused by the store's rules changes nothing and tells nothing. */
+    ck_assert_int_eq(store_refund_begin(st, id, 100000, "too much", &rid), STORE_CONFLICT);
+    /* A send intent left by a crash becomes unknown on reopen, with its event. */
+    int64_t lost = new_invoice(st, 500, NULL);
+    st = reopen(st);
+
+    ev_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, 0, 100, ev_collect, &seen), STORE_OK);
+    static const char *const want[] = {"invoice.created",  "invoice.paid",
+                                       "refund.succeeded", "refund.in_doubt",
+                                       "refund.settled",   "invoice.receipt_submitted",
+                                       "invoice.unknown_outcome"};
+    ck_assert_int_eq(seen.n, 7);
+    for (int i = 0; i < 7; i++) {
+        ck_assert_str_eq(seen.types[i], want[i]);
+        if (i > 0)
+            ck_assert_int_gt(seen.ids[i], seen.ids[i - 1]);
+    }
+    ck_assert_ptr_nonnull(strstr(seen.data[1], "\"status\":\"PAID\""));
+    ck_assert_ptr_nonnull(strstr(seen.data[1], "\"ersReference\":\"ers-1\""));
+    ck_assert_ptr_nonnull(strstr(seen.data[2], "\"amount\":400"));
+    ck_assert_ptr_nonnull(strstr(seen.data[5], "\"refundedAmount\":400"));
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"id\":%lld", (long long)lost);
+    ck_assert_ptr_nonnull(strstr(seen.data[6], needle));
+    int64_t last = 0;
+    ck_assert_int_eq(store_events_last_id(st, &last), STORE_OK);
+    ck_assert_int_eq(last, seen.ids[6]);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, id, 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 6); /* the feed of one invoice */
+
+    /* Per-invoice order: only the oldest pending event of an invoice is due. */
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_due(st, store_now_ms(), 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 2);
+    ck_assert_str_eq(seen.types[0], "invoice.created");
+    ck_assert_str_eq(seen.types[1], "invoice.unknown_outcome");
+    ck_assert_int_eq(store_event_attempt(st, seen.ids[0], "http://x/", 500, 3, "HTTP 500",
+                                         "pending", store_now_ms() + 60000),
+                     STORE_OK);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_due(st, store_now_ms(), 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 1); /* the first waits for its retry, the rest behind it */
+    int64_t count = 0, oldest = 0;
+    ck_assert_int_eq(store_events_backlog(st, &count, &oldest), STORE_OK);
+    ck_assert_int_eq(count, 7);
+    ck_assert_int_gt(oldest, 0);
+    char *json = NULL;
+    ck_assert_int_eq(store_delivery_list(st, 10, &json), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"httpStatus\":500"));
+    free(json);
+    ck_assert_int_eq(store_event_redeliver(st, 999999), STORE_NOT_FOUND);
+    store_close(st);
 }
 END_TEST
 
@@ -1184,6 +1365,8 @@ int main(void)
     tcase_add_test(tc, idempotency_keys);
     tcase_add_test(tc, terminals);
     tcase_add_test(tc, pg_password_not_in_errors);
+    tcase_add_test(tc, sql_errors_go_through_the_log);
+    tcase_add_test(tc, events_with_their_changes);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -49,7 +49,8 @@ const char *gwt_error_message(const json_t *o);
 extern const char gwt_invoice_body[];
 void gwt_create_invoice(const gw_env *e, char ref[64]);
 /* How much slower than normal the daemons run: 20 under valgrind
- * (SEQR_VALGRIND set, make check-valgrind), else 1. Timeouts scale by it. */
+ * (SEQR_VALGRIND set, make check-valgrind), 4 in the ASan build
+ * (--enable-sanitizers), else 1. Timeouts and bounded waits scale by it. */
 int gwt_slowdown(void);
 /* Polls GET /invoices/{ref} until status is want (caller decrefs). */
 json_t *gwt_wait_status(const gw_env *e, const char *ref, const char *want, int timeout_ms);

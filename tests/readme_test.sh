@@ -15,9 +15,9 @@ mkdir -p "$tree"
 # Whatever dev/run left behind (the defect this test looks for) is stopped by
 # the test: the daemons built in this test's own tree, and nothing else.
 readme_cleanup() {
-  local p
+  local rc=$? p
   for p in $(pgrep -f "^$tree/src/seqr-" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-  sht_cleanup
+  sht_cleanup "$rc"
 }
 trap readme_cleanup EXIT
 # The source files as a checkout has them (no build products, no node_modules).

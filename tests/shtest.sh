@@ -26,11 +26,18 @@ sht_wait_url() {
 }
 
 SHT_PIDS=()
+# sht_cleanup [exit status] — stops the daemons; removes SHT_DIR when the
+# test passed, keeps it (and says where) when it failed.
 sht_cleanup() {
-  local p
+  local rc=${1:-$?} p
   for p in "${SHT_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  [ -n "${SHT_DIR:-}" ] && rm -rf "$SHT_DIR"
+  [ -n "${SHT_DIR:-}" ] || return 0
+  if [ "$rc" -eq 0 ]; then
+    rm -rf "$SHT_DIR"
+  else
+    echo "the failed test's files are kept in $SHT_DIR" >&2
+  fi
 }
 trap sht_cleanup EXIT
 

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,7 +67,8 @@ const char *tu_env(const char *name, const char *fallback)
 char *tu_tempdir(void)
 {
     char tmpl[512];
-    snprintf(tmpl, sizeof tmpl, "%s/seqr-test-XXXXXX", tu_env("TMPDIR", "/tmp"));
+    snprintf(tmpl, sizeof tmpl, "%s/seqr-test-XXXXXX",
+             tu_env("SEQR_TEST_RUN_DIR", tu_env("TMPDIR", "/tmp")));
     if (mkdtemp(tmpl) == NULL)
         return NULL;
     return strdup(tmpl);
@@ -306,11 +309,35 @@ long long tu_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int tu_remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
 int tu_run_suite(Suite *s)
 {
+    /* Every tu_tempdir() of this run goes into one directory: removed when
+     * every test passed, kept (and named) when one failed. */
+    char run_dir[512];
+    snprintf(run_dir, sizeof run_dir, "%s/seqr-test-run-XXXXXX", tu_env("TMPDIR", "/tmp"));
+    bool have_dir = mkdtemp(run_dir) != NULL;
+    if (have_dir)
+        setenv("SEQR_TEST_RUN_DIR", run_dir, 1);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    if (have_dir) {
+        unsetenv("SEQR_TEST_RUN_DIR");
+        if (failed == 0) {
+            if (nftw(run_dir, tu_remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+                fprintf(stderr, "could not remove all of %s: %s\n", run_dir, strerror(errno));
+        } else {
+            fprintf(stderr, "the failed run's files are kept in %s\n", run_dir);
+        }
+    }
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

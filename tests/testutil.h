@@ -22,7 +22,9 @@ int tu_free_port(void);
 /* Environment value or fallback (borrowed). */
 const char *tu_env(const char *name, const char *fallback);
 
-/* A fresh empty directory under $TMPDIR (malloc'd path; caller frees). */
+/* A fresh empty directory (malloc'd path; caller frees): inside the run's
+ * directory under tu_run_suite(), which removes it when every test passed;
+ * else under $TMPDIR. */
 char *tu_tempdir(void);
 
 /* Reads a whole file (malloc'd, NUL-terminated; caller frees); NULL on error. */

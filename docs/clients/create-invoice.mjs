@@ -1,5 +1,7 @@
 // Create a SEQR invoice through seqr-gateway from Node 18+ (built-in fetch),
-// then wait until the gateway has seen it paid. Run: node create-invoice.mjs
+// then wait for its outcome on the gateway's event feed (GET /events with wait=:
+// a long-poll, no polling loop). A shop that can receive webhooks gets the same
+// events pushed instead: see webhook-receiver.mjs. Run: node create-invoice.mjs
 import { randomUUID } from "node:crypto";
 
 const gateway = process.env.GATEWAY_URL ?? "http://127.0.0.1:8080";
@@ -28,8 +30,20 @@ let invoice = await call("POST", "/invoices", {
   rows: [{ quantity: "1", totalAmount: "149.99", description: "T-shirt" }],
 }, idempotencyKey);
 console.log(`Show this QR code: ${invoice.qrCode} (or link phones to ${invoice.seqrUrl})`);
-while (!["PAID", "CANCELED", "FAILED"].includes(invoice.status)) {
-  await new Promise((r) => setTimeout(r, 1000));
-  invoice = await call("GET", `/invoices/${invoice.invoiceReference}`);
+
+// The events that end an invoice, and the status each leaves it in.
+const FINAL = { "invoice.paid": "PAID", "invoice.canceled": "CANCELED",
+  "invoice.expired": "CANCELED", "invoice.failed": "FAILED" };
+// A shop keeps the feed's cursor ("next") in its database and starts from 0 once.
+let cursor = Number(process.env.EVENT_CURSOR ?? 0);
+let status = null;
+while (status === null) {
+  const page = await call("GET", `/events?after=${cursor}&limit=100&wait=30`);
+  for (const event of page.events) {
+    if (event.invoiceReference === invoice.invoiceReference && FINAL[event.type]) {
+      status = FINAL[event.type];
+    }
+  }
+  cursor = page.next;
 }
-console.log(`Invoice is ${invoice.status}`);
+console.log(`Invoice is ${status}`);

@@ -1,6 +1,8 @@
 <?php
 // Create a SEQR invoice through seqr-gateway from PHP (curl extension), then
-// poll the gateway (not SEQR) until it is paid. Run: php create-invoice.php
+// wait for its outcome on the gateway's event feed (GET /events with wait=: a
+// long-poll, no polling loop). A shop that can receive webhooks gets the same
+// events pushed instead: see webhook-receiver.php. Run: php create-invoice.php
 $gateway = getenv('GATEWAY_URL') ?: 'http://127.0.0.1:8080';
 $apiKey = getenv('API_KEY') ?: '';
 
@@ -14,6 +16,7 @@ function gateway(string $method, string $path, ?array $body = null, ?string $ide
         CURLOPT_CUSTOMREQUEST => $method,
         CURLOPT_HTTPHEADER => $headers,
         CURLOPT_RETURNTRANSFER => true,
+        CURLOPT_TIMEOUT => 60, // above the feed's wait=30
     ]);
     if ($body !== null) curl_setopt($ch, CURLOPT_POSTFIELDS, json_encode($body));
     $text = curl_exec($ch);
@@ -37,8 +40,20 @@ $invoice = gateway('POST', '/invoices', [
 ], $idempotencyKey);
 echo "Show this QR code: {$invoice['qrCode']} (image: /invoices/{$invoice['invoiceReference']}/qr.svg)\n";
 echo "On a phone, link to: {$invoice['seqrUrl']}\n";
-do {
-    sleep(1);
-    $invoice = gateway('GET', '/invoices/' . $invoice['invoiceReference']);
-} while (!in_array($invoice['status'], ['PAID', 'CANCELED', 'FAILED'], true));
-echo "Invoice is {$invoice['status']}\n";
+
+// The events that end an invoice, and the status each leaves it in.
+$final = ['invoice.paid' => 'PAID', 'invoice.canceled' => 'CANCELED',
+          'invoice.expired' => 'CANCELED', 'invoice.failed' => 'FAILED'];
+// A shop keeps the feed's cursor ("next") in its database and starts from 0 once.
+$cursor = (int)(getenv('EVENT_CURSOR') ?: 0);
+$status = null;
+while ($status === null) {
+    $page = gateway('GET', "/events?after=$cursor&limit=100&wait=30");
+    foreach ($page['events'] as $event) {
+        if ($event['invoiceReference'] === $invoice['invoiceReference'] && isset($final[$event['type']])) {
+            $status = $final[$event['type']];
+        }
+    }
+    $cursor = $page['next'];
+}
+echo "Invoice is $status\n";

@@ -1,8 +1,9 @@
 """Create a SEQR invoice through seqr-gateway from Python (standard library
-only), then wait until the gateway has seen it paid. Run: python3 create_invoice.py"""
+only), then wait for its outcome on the gateway's event feed (GET /events with
+wait=: a long-poll, no polling loop). A shop that can receive webhooks gets the
+same events pushed instead: see webhook_receiver.py. Run: python3 create_invoice.py"""
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -37,7 +38,17 @@ invoice = gateway("POST", "/invoices", {
     "rows": [{"quantity": "1", "totalAmount": "149.99", "description": "T-shirt"}],
 }, idempotency_key=idempotency_key)
 print("Show this QR code:", invoice["qrCode"], "or link phones to", invoice["seqrUrl"])
-while invoice["status"] not in ("PAID", "CANCELED", "FAILED"):
-    time.sleep(1)
-    invoice = gateway("GET", "/invoices/" + invoice["invoiceReference"])
-print("Invoice is", invoice["status"])
+
+# The events that end an invoice, and the status each leaves it in.
+FINAL = {"invoice.paid": "PAID", "invoice.canceled": "CANCELED",
+         "invoice.expired": "CANCELED", "invoice.failed": "FAILED"}
+# A shop keeps the feed's cursor ("next") in its database and starts from 0 once.
+cursor = int(os.environ.get("EVENT_CURSOR", "0"))
+status = None
+while status is None:
+    page = gateway("GET", "/events?after=%d&limit=100&wait=30" % cursor)
+    for event in page["events"]:
+        if event["invoiceReference"] == invoice["invoiceReference"] and event["type"] in FINAL:
+            status = FINAL[event["type"]]
+    cursor = page["next"]
+print("Invoice is", status)

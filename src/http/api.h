@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/api_events.h"
 #include "http/server.h"
 
 /* The router of the REST API (routes.c). */

@@ -21,7 +21,8 @@ void api_create_invoice(const http_context *ctx, const http_request *req, const 
     api_error err;
     api_error_clear(&err);
     store_invoice inv;
-    if (!invoice_parse(body, &in, &err) || !service_create_invoice(ctx->svc, &in, &inv, &err))
+    if (!invoice_parse(body, &in, &err) || !api_events_check_invoice(ctx, &in, &err) ||
+        !service_create_invoice(ctx->svc, &in, &inv, &err))
         http_respond_error(resp, &err);
     else
         api_invoice_answer(ctx, resp, 201, &inv);
@@ -104,7 +105,9 @@ void api_get_invoice(const http_context *ctx, const http_request *req, const cha
 {
     store_invoice inv;
     api_error err;
-    if (!service_get_invoice(ctx->svc, a[0], &inv, &err))
+    if (http_query(req, "waitForVersion") != NULL) /* events */
+        api_events_wait_invoice(ctx, req, a[0], resp);
+    else if (!service_get_invoice(ctx->svc, a[0], &inv, &err))
         http_respond_error(resp, &err);
     else
         api_invoice_answer(ctx, resp, 200, &inv);

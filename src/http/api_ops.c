@@ -20,6 +20,7 @@ void api_healthz(const http_context *ctx, const http_request *req, const char *c
     bool db_ok = service_counts(ctx->svc, &unknown);
     health_report hr;
     health_assess_poller(&ps, db_ok, unknown, &hr);
+    api_events_assess(ctx, &hr);
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(health_state_name(hr.state)));
     json_t *reasons = json_array();
@@ -45,6 +46,7 @@ void api_healthz(const http_context *ctx, const http_request *req, const char *c
     json_object_set_new(gap, "alarm", json_boolean(ps.gap_alarm));
     json_object_set_new(o, "pollGap", gap);
     json_object_set_new(o, "unknownOutcomes", json_integer(unknown));
+    api_events_health(ctx, o);
     http_respond_json(resp, hr.state == HEALTH_FAILED ? 503 : 200, o);
 }
 
@@ -59,6 +61,7 @@ void api_metrics(const http_context *ctx, const http_request *req, const char *c
     bool db_ok = service_counts(ctx->svc, &unknown);
     health_report hr;
     health_assess_poller(&ps, db_ok, unknown, &hr);
+    api_events_assess(ctx, &hr);
     metrics_gauges g = {
         .version = SEQR_VERSION,
         .start_time_s = ctx->started_ms / 1000,
@@ -74,6 +77,7 @@ void api_metrics(const http_context *ctx, const http_request *req, const char *c
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     metrics_render(&g, &resp->raw);
+    api_events_metrics(ctx, &resp->raw);
 }
 
 /* An online backup by the daemon's own connection; the daemon picks the file. */

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "digest.h"
+
 struct http_apikey {
     pthread_mutex_t lock;
     char *current;             /* "" = none required */
@@ -28,19 +30,6 @@ static void http_apikey_wipe(char *s)
     while (*p != '\0')
         *p++ = '\0';
     free(s);
-}
-
-/* Constant time in the length of expected. */
-static bool http_apikey_matches(const char *given, const char *expected)
-{
-    size_t n = strlen(expected);
-    size_t g = strlen(given);
-    unsigned char diff = (unsigned char)(g != n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = i < g ? (unsigned char)given[i] : 0;
-        diff |= (unsigned char)(c ^ (unsigned char)expected[i]);
-    }
-    return diff == 0;
 }
 
 http_apikey *http_apikey_new(const char *key)
@@ -107,9 +96,9 @@ bool http_apikey_check(http_apikey *k, const char *presented)
     if (k == NULL || presented == NULL)
         return false;
     pthread_mutex_lock(&k->lock);
-    bool ok = http_apikey_matches(presented, k->current);
+    bool ok = digest_secret_equal(presented, k->current);
     if (k->previous != NULL && http_apikey_now_ms() < k->previous_until_ms)
-        ok = http_apikey_matches(presented, k->previous) || ok;
+        ok = digest_secret_equal(presented, k->previous) || ok;
     pthread_mutex_unlock(&k->lock);
     return ok;
 }

@@ -40,6 +40,12 @@ static const api_route api_routes[] = {
     {"POST", "/seqr/notify/{}", api_notify, HTTP_ROUTE_CALLBACK},
     {"GET", "/unknown-outcomes", api_unknown_outcomes, HTTP_ROUTE_API_KEY},
     {"POST", "/unknown-outcomes/invoices/{}/resolve", api_invoice_resolve, HTTP_ROUTE_API_KEY},
+    /* >>> events (http/api_events.c) */
+    {"GET", "/events", api_events_list, HTTP_ROUTE_API_KEY},
+    {"POST", "/events/{}/redeliver", api_events_redeliver, HTTP_ROUTE_API_KEY},
+    {"GET", "/invoices/{}/events", api_events_stream, HTTP_ROUTE_API_KEY},
+    {"GET", "/webhooks/deliveries", api_events_deliveries, HTTP_ROUTE_API_KEY},
+    /* <<< events */
 };
 
 /* Matches path against pattern; captured segments go to args (each into its

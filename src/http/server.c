@@ -74,6 +74,13 @@ const char *http_query(const http_request *req, const char *name)
                                        name);
 }
 
+const char *http_header(const http_request *req, const char *name)
+{
+    if (req->conn == NULL)
+        return NULL;
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+}
+
 /* The key set (http/apikey.c) holds the current key and, during a rotation's
  * overlap, the previous one. */
 static bool http_authorized(const http_context *ctx, struct MHD_Connection *conn)
@@ -224,12 +231,55 @@ static bool http_precheck(const http_server *srv, struct MHD_Connection *conn, c
     return true;
 }
 
+/* A streamed body handed to libmicrohttpd (see http_response.stream). */
+typedef struct {
+    size_t (*fn)(void *ud, char *out, size_t max);
+    void (*free_fn)(void *ud);
+    void *ud;
+} http_stream;
+
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    http_stream *hs = cls;
+    size_t n = hs->fn(hs->ud, out, max);
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void http_stream_free(void *cls)
+{
+    http_stream *hs = cls;
+    if (hs->free_fn != NULL)
+        hs->free_fn(hs->ud);
+    free(hs);
+}
+
 static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *resp)
 {
     char *text = NULL;
     const char *data;
     size_t len;
     const char *type = resp->content_type;
+    if (resp->stream != NULL) {
+        http_stream *hs = malloc(sizeof *hs);
+        struct MHD_Response *sr =
+            hs ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, http_stream_read, hs,
+                                                   http_stream_free)
+               : NULL;
+        if (sr == NULL) {
+            free(hs);
+            return MHD_NO; /* http_response_free() frees stream_ud */
+        }
+        hs->fn = resp->stream;
+        hs->free_fn = resp->stream_free;
+        hs->ud = resp->stream_ud;
+        resp->stream = NULL; /* libmicrohttpd owns it now */
+        MHD_add_response_header(sr, "Content-Type", type ? type : "text/event-stream");
+        MHD_add_response_header(sr, "Cache-Control", "no-store");
+        MHD_add_response_header(sr, "X-Accel-Buffering", "no");
+        enum MHD_Result sret = MHD_queue_response(conn, (unsigned)resp->status, sr);
+        MHD_destroy_response(sr);
+        return sret;
+    }
     if (resp->json != NULL) {
         text = json_dumps(resp->json, JSON_COMPACT);
         if (text == NULL)
@@ -267,6 +317,9 @@ static void http_response_free(http_response *resp)
     json_decref(resp->json);
     resp->json = NULL;
     buf_free(&resp->raw);
+    if (resp->stream != NULL && resp->stream_free != NULL)
+        resp->stream_free(resp->stream_ud);
+    resp->stream = NULL;
 }
 
 /* The request's fingerprint for its Idempotency-Key: SHA-256 of method,

@@ -27,6 +27,7 @@
 #include "api_error.h"
 #include "buf.h"
 #include "config.h"
+#include "events.h"
 #include "poller.h"
 #include "service.h"
 
@@ -40,6 +41,10 @@ typedef struct {
     int64_t started_ms;
     http_apikey *keys; /* the accepted API keys (rotated on reload) */
     bool backups;      /* POST /admin/backup allowed (false in contexts made up by tests) */
+    /* >>> events */
+    events_hub *hub;                 /* waits for new events (long-poll, SSE) */
+    struct webhook_worker *webhooks; /* may be NULL: delivery statistics */
+    /* <<< events */
 } http_context;
 
 typedef struct {
@@ -58,6 +63,14 @@ typedef struct {
     const char *content_type; /* ... with this type (static string) */
     int retry_after_s;        /* > 0: Retry-After header */
     bool replayed;            /* the stored answer to an Idempotency-Key */
+    /* A streamed body (Server-Sent Events): when stream is set, the body
+     * comes from it with content_type. stream(stream_ud, out, max) is called
+     * in the connection's own thread, where it may block, and returns the
+     * bytes it wrote to out (1..max), or 0 when the body is complete;
+     * stream_free(stream_ud) runs when the response is done. Owned. */
+    size_t (*stream)(void *ud, char *out, size_t max);
+    void *stream_ud;
+    void (*stream_free)(void *ud);
 } http_response;
 
 /* Sets resp to a JSON body (takes the reference). */
@@ -69,6 +82,8 @@ void http_respond_fail(http_response *resp, int status, const char *code, const 
                        const char *message);
 /* Query argument (decoded, borrowed) or NULL. */
 const char *http_query(const http_request *req, const char *name);
+/* Request header (borrowed) or NULL. */
+const char *http_header(const http_request *req, const char *name);
 
 /* A handler: args are the path's {} segments in order. */
 typedef void (*http_handler)(const http_context *ctx, const http_request *req,

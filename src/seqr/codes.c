@@ -49,6 +49,12 @@ int seqr_code_http_status(int code)
     return e ? e->http_status : 502;
 }
 
+bool seqr_code_retryable(int code)
+{
+    const seqr_code_info *e = seqr_code_lookup(code);
+    return e != NULL && e->retryable;
+}
+
 const char *seqr_code_name(int code)
 {
     const seqr_code_info *e = seqr_code_lookup(code);

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "digest.h"
+
 #include "log.h"
 #include "receipt.h"
 
@@ -124,12 +126,8 @@ bool service_check_notify(service *svc, const char *ref, const char *token, char
     }
     if (e != STORE_OK)
         return false;
-    /* Compare in constant time; an empty token never matches. */
-    size_t n = strlen(inv.notify_token);
-    unsigned char diff = (unsigned char)(token == NULL || n == 0 || strlen(token) != n);
-    for (size_t i = 0; token != NULL && i < n && token[i] != '\0'; i++)
-        diff |= (unsigned char)(token[i] ^ inv.notify_token[i]);
-    bool ok = diff == 0 && inv.reference[0] != '\0';
+    /* An empty token never matches. */
+    bool ok = digest_secret_equal(token, inv.notify_token) && inv.reference[0] != '\0';
     if (ok)
         snprintf(ref_out, 64, "%s", inv.reference);
     store_invoice_clear(&inv);

@@ -1,6 +1,7 @@
 /* service/errors.c — SEQR and store failures mapped to the contract's errors. */
 #include "service/private.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ void service_seqr_error(api_error *err, seqr_err e, const seqr_result *res, cons
         err->seqr_code = res->code;
         snprintf(err->seqr_desc, sizeof err->seqr_desc, "%s",
                  res->description[0] ? res->description : seqr_code_name(res->code));
-        if (res->code == 94 || res->code == 2)
+        if (seqr_code_retryable(res->code))
             err->retry_after_s = 5;
         break;
     }
@@ -62,6 +63,20 @@ bool service_outcome_unknown(seqr_err e)
 {
     return e == SEQR_ERR_TIMEOUT || e == SEQR_ERR_BAD_ANSWER || e == SEQR_ERR_INTERNAL ||
            e == SEQR_ERR_UNAVAILABLE;
+}
+
+void service_unrecorded(api_error *err, store_err e, const char *after, const char *fmt, ...)
+{
+    char done[800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(done, sizeof done, fmt, ap);
+    va_end(ap);
+    log_error("%s, but the gateway's database failed to record it (%s); %s", done,
+              store_strerror(e), after);
+    api_error_set(err, 500, "store_error", NULL,
+                  "%s, but the gateway's database failed to record it (%s); %s", done,
+                  store_strerror(e), after);
 }
 
 void service_store_error(api_error *err, store_err e, const char *what)

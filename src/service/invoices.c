@@ -135,7 +135,9 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
                             in->cashier_id, in->footer, &req);
     service_apply_required(&si, &req);
     buf notify = BUF_INIT;
-    if (si.notification_url == NULL && svc->cfg->http_public_url[0] != '\0') {
+    /* SEQR always notifies the gateway itself (when it can be reached); a
+     * shop's own notificationUrl gets the invoice.paid webhook instead. */
+    if (svc->cfg->http_public_url[0] != '\0') {
         const char *base = svc->cfg->http_public_url;
         size_t bl = strlen(base);
         buf_printf(&notify, "%.*s/seqr/notify/gw-%lld?token=%s",
@@ -154,8 +156,17 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     if (e != SEQR_OK) {
         store_invoice_clear(&inv);
         bool unknown = service_outcome_unknown(e);
-        store_invoice_send_failed(svc->st, id, unknown ? STORE_SEND_UNKNOWN : STORE_SEND_REJECTED,
-                                  res.message);
+        store_err fe = store_invoice_send_failed(
+            svc->st, id, unknown ? STORE_SEND_UNKNOWN : STORE_SEND_REJECTED, res.message);
+        if (fe != STORE_OK) {
+            service_unrecorded(err, fe,
+                               "it stays 'sending' and is listed as an unknown outcome after "
+                               "the next start",
+                               "sendInvoice for local invoice %lld %s (%s)", (long long)id,
+                               unknown ? "has an unknown outcome" : "was refused by SEQR",
+                               res.message);
+            return false;
+        }
         if (unknown)
             log_warn("sendInvoice for local invoice %lld: outcome unknown (%s); kept as "
                      "'unknown', never shown to a buyer",
@@ -203,7 +214,7 @@ static char *service_receipt_json(const seqr_receipt *r)
     return s;
 }
 
-void service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
+bool service_apply_status(service *svc, const char *ref, const seqr_payment_status *ps, bool *final,
                           bool *needs_receipt)
 {
     *final = false;
@@ -211,11 +222,11 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
     if (ps->status == SEQR_STATUS_UNKNOWN) {
         log_warn("invoice %s: SEQR reported an unknown status '%s'; still polling", ref,
                  ps->status_text);
-        return;
+        return true;
     }
     char *receipt = service_receipt_json(&ps->receipt);
     bool changed = false;
-    store_err e = store_invoice_set_status(svc->st, ref, seqr_status_name(ps->status), ps->version,
+    store_err e = store_invoice_set_status(svc->st, ref, ps->status, ps->version,
                                            ps->ers_reference[0] ? ps->ers_reference : NULL, receipt,
                                            &changed);
     free(receipt);
@@ -226,15 +237,16 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
                   seqr_status_name(ps->status), (long long)ps->version);
         store_invoice inv;
         if (store_invoice_get(svc->st, ref, &inv) == STORE_OK) {
-            *final = seqr_status_is_final(seqr_status_parse(inv.status));
+            *final = seqr_status_is_final(inv.status);
             store_invoice_clear(&inv);
         }
-        return;
+        return true;
     }
     if (e != STORE_OK) {
-        log_error("invoice %s: storing status %s failed (%s)", ref, seqr_status_name(ps->status),
-                  store_strerror(e));
-        return;
+        log_error("invoice %s: storing status %s failed (%s); still polled, stored again on the "
+                  "next answer",
+                  ref, seqr_status_name(ps->status), store_strerror(e));
+        return false;
     }
     if (changed)
         log_info("invoice %s is %s (version %lld)", ref, seqr_status_name(ps->status),
@@ -248,6 +260,7 @@ void service_apply_status(service *svc, const char *ref, const seqr_payment_stat
             store_invoice_clear(&inv);
         }
     }
+    return true;
 }
 
 bool service_refresh_status(service *svc, const char *ref, store_invoice *out, api_error *err)
@@ -269,7 +282,13 @@ bool service_refresh_status(service *svc, const char *ref, store_invoice *out, a
         return false;
     }
     bool final, needs_receipt;
-    service_apply_status(svc, ref, &ps, &final, &needs_receipt);
+    if (!service_apply_status(svc, ref, &ps, &final, &needs_receipt)) {
+        store_invoice_clear(out);
+        service_unrecorded(err, STORE_IO, "it is still polled",
+                           "SEQR says invoice %s is %s (version %lld)", ref,
+                           seqr_status_name(ps.status), (long long)ps.version);
+        return false;
+    }
     if (needs_receipt) {
         api_error rerr;
         if (!service_auto_receipt(svc, ref, &rerr))
@@ -281,9 +300,9 @@ bool service_refresh_status(service *svc, const char *ref, store_invoice *out, a
 
 static bool service_require_open(const store_invoice *inv, const char *what, api_error *err)
 {
-    if (seqr_status_is_final(seqr_status_parse(inv->status))) {
+    if (seqr_status_is_final(inv->status)) {
         api_error_set(err, 409, "invalid_state", NULL, "cannot %s: the invoice is %s", what,
-                      inv->status);
+                      seqr_status_name(inv->status));
         return false;
     }
     return true;
@@ -339,7 +358,7 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
     seqr_call_opts o;
     char pw[128];
     bool ok = false;
-    if (strcmp(out->status, "CANCELED") == 0) {
+    if (out->status == SEQR_STATUS_CANCELED) {
         api_error_set(err, 409, "invalid_state", NULL, "the invoice is already CANCELED");
         goto cleanup;
     }
@@ -347,11 +366,11 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
         goto cleanup;
     seqr_result res;
     seqr_err e = seqr_cancel_invoice(svc->seqr, &o, ref, &res);
-    if (e == SEQR_ERR_RESULT && res.code == 95)
+    if (e == SEQR_ERR_RESULT && res.code == SEQR_CODE_INVOICE_ALREADY_CANCELED)
         e = SEQR_OK; /* SEQR had it canceled already: agree with it */
     if (e != SEQR_OK) {
         service_seqr_error(err, e, &res, "cancelInvoice");
-        if (e == SEQR_ERR_RESULT && res.code == 50) {
+        if (e == SEQR_ERR_RESULT && res.code == SEQR_CODE_CANNOT_CANCEL_PAID_INVOICE) {
             /* Paid meanwhile: learn the payment right away. */
             store_invoice fresh;
             api_error ignore;
@@ -368,8 +387,15 @@ bool service_cancel_invoice(service *svc, const char *ref, store_invoice *out, a
             version = now.version;
         store_invoice_clear(&now);
     }
-    if (store_invoice_set_status(svc->st, ref, "CANCELED", version, NULL, NULL, NULL) != STORE_OK)
-        log_warn("invoice %s: canceled at SEQR, but storing CANCELED failed", ref);
+    store_err se =
+        store_invoice_set_status(svc->st, ref, SEQR_STATUS_CANCELED, version, NULL, NULL, NULL);
+    if (se != STORE_OK && se != STORE_CONFLICT) {
+        service_unrecorded(err, se,
+                           "it is still polled, so the gateway learns CANCELED "
+                           "from SEQR on its next poll",
+                           "SEQR canceled invoice %s", ref);
+        goto cleanup;
+    }
     log_info("invoice %s canceled", ref);
     ok = true;
 cleanup:
@@ -387,9 +413,10 @@ bool service_commit(service *svc, const char *ref, bool has_amount, int64_t amou
     seqr_call_opts o;
     char pw[128];
     bool ok = false;
-    if (strcmp(out->status, "RESERVED") != 0) {
+    if (out->status != SEQR_STATUS_RESERVED) {
         api_error_set(err, 409, "invalid_state", NULL,
-                      "only a RESERVED invoice can be committed; this one is %s", out->status);
+                      "only a RESERVED invoice can be committed; this one is %s",
+                      seqr_status_name(out->status));
         goto cleanup;
     }
     if (has_amount && (amount <= 0 || amount > out->total)) {
@@ -482,8 +509,14 @@ bool service_expire(service *svc, const char *ref, api_error *err)
     return ok;
 }
 
-void service_stop_polling(service *svc, const char *ref, const char *why)
+bool service_stop_polling(service *svc, const char *ref, const char *why)
 {
+    store_err e = store_invoice_stop_polling(svc->st, ref, why);
+    if (e != STORE_OK) {
+        log_error("invoice %s: stopping its polls (%s) failed to be stored (%s); still polled", ref,
+                  why, store_strerror(e));
+        return false;
+    }
     log_warn("invoice %s: polling stopped: %s", ref, why);
-    store_invoice_stop_polling(svc->st, ref, why);
+    return true;
 }

@@ -77,7 +77,7 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
     char m[MONEY_BUFLEN];
 
     json_object_set_new(o, "invoiceReference", service_str_or_null(inv->reference));
-    json_object_set_new(o, "status", json_string(inv->status));
+    json_object_set_new(o, "status", json_string(seqr_status_name(inv->status)));
     json_object_set_new(o, "version", json_integer(inv->version));
     json_object_set_new(o, "qrCode", service_str_or_null(inv->qr_code));
     if (inv->qr_code[0] != '\0' && strncasecmp(inv->qr_code, "HTTP:", 5) == 0) {
@@ -90,7 +90,7 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
     }
     static const char *const doc_fields[] = {
         "clientInvoiceId", "title",       "cashierId",       "footer",    "backUrl",
-        "notificationUrl", "paymentMode", "clientReference", "terminalId"};
+        "notificationUrl", "paymentMode", "clientReference", "terminalId", "webhookUrl"};
     for (size_t i = 0; i < sizeof doc_fields / sizeof *doc_fields; i++) {
         json_t *v = json_object_get(doc, doc_fields[i]);
         json_object_set(o, doc_fields[i], v ? v : json_null());
@@ -123,8 +123,7 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
     json_object_set_new(o, "polling",
                         json_boolean(inv->send_state[0] == 's' &&
                                      strcmp(inv->send_state, STORE_SEND_SENT) == 0 &&
-                                     !inv->polling_stopped &&
-                                     !seqr_status_is_final(seqr_status_parse(inv->status))));
+                                     !inv->polling_stopped && !seqr_status_is_final(inv->status)));
     if (inv->last_error[0] != '\0')
         json_object_set_new(o, "lastError", json_string(inv->last_error));
     json_decref(doc);

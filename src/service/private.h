@@ -48,6 +48,12 @@ void service_random_hex(char *out, size_t nbytes);
  * code, SOAP fault) means it did not happen. */
 bool service_outcome_unknown(seqr_err e);
 void service_store_error(api_error *err, store_err e, const char *what);
+/* A store write failed after SEQR had acted: logs it as an error and fills
+ * err (500 store_error) with what SEQR did (fmt..., a sentence such as
+ * "SEQR canceled invoice 123") and what the gateway does about it (after),
+ * so the failure is never silent. */
+void service_unrecorded(api_error *err, store_err e, const char *after, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* --- invoices.c --- */
 

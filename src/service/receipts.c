@@ -87,9 +87,10 @@ bool service_submit_receipt(service *svc, const char *ref, const char *mime_type
     char pw[128];
     bool ok = false;
     buf html = BUF_INIT, b64 = BUF_INIT;
-    if (strcmp(out->status, "PAID") != 0 || out->ers_reference[0] == '\0') {
+    if (out->status != SEQR_STATUS_PAID || out->ers_reference[0] == '\0') {
         api_error_set(err, 409, "invalid_state", NULL,
-                      "a receipt needs a PAID invoice; this one is %s", out->status);
+                      "a receipt needs a PAID invoice; this one is %s",
+                      seqr_status_name(out->status));
         goto cleanup;
     }
     if (!service_opts_for(svc, out, &o, pw, err))
@@ -106,13 +107,24 @@ bool service_submit_receipt(service *svc, const char *ref, const char *mime_type
     seqr_result res;
     seqr_err e = seqr_submit_payment_receipt(svc->seqr, &o, out->ers_reference, mime_type,
                                              receipt_type, data_b64, &res);
-    store_receipt_add(svc->st, out->id, mime_type, receipt_type, data_b64,
-                      e == SEQR_OK ? 0 : (res.code != 0 ? res.code : -1));
+    store_err se = store_receipt_add(svc->st, out->id, mime_type, receipt_type, data_b64,
+                                     e == SEQR_OK ? 0 : (res.code != 0 ? res.code : -1));
     if (e != SEQR_OK) {
+        if (se != STORE_OK)
+            log_error("invoice %s: recording the refused receipt failed (%s)", ref,
+                      store_strerror(se));
         service_seqr_error(err, e, &res, "submitPaymentReceipt");
         goto cleanup;
     }
-    store_invoice_set_receipt_submitted(svc->st, ref);
+    if (se == STORE_OK)
+        se = store_invoice_set_receipt_submitted(svc->st, ref);
+    if (se != STORE_OK) {
+        service_unrecorded(err, se,
+                           "the invoice still counts as without a receipt, so it may be "
+                           "submitted again",
+                           "SEQR accepted the receipt of invoice %s", ref);
+        goto cleanup;
+    }
     ok = true;
 cleanup:
     buf_free(&html);
@@ -131,9 +143,10 @@ bool service_receipt_html(service *svc, const char *ref, buf *html, api_error *e
     bool ok = false;
     store_receipt r;
     memset(&r, 0, sizeof r);
-    if (strcmp(inv.status, "PAID") != 0) {
+    if (inv.status != SEQR_STATUS_PAID) {
         api_error_set(err, 409, "invalid_state", NULL,
-                      "a receipt needs a PAID invoice; this one is %s", inv.status);
+                      "a receipt needs a PAID invoice; this one is %s",
+                      seqr_status_name(inv.status));
         goto cleanup;
     }
     store_err se =
@@ -165,7 +178,7 @@ bool service_auto_receipt(service *svc, const char *ref, api_error *err)
     store_invoice inv;
     if (!service_load(svc, ref, &inv, err))
         return false;
-    bool due = strcmp(inv.status, "PAID") == 0 && !inv.receipt_submitted;
+    bool due = inv.status == SEQR_STATUS_PAID && !inv.receipt_submitted;
     store_invoice_clear(&inv);
     if (!due)
         return true;

@@ -23,9 +23,10 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
     seqr_call_opts o;
     char pw[128];
     char m[MONEY_BUFLEN], m2[MONEY_BUFLEN];
-    if (strcmp(inv.status, "PAID") != 0 || inv.ers_reference[0] == '\0') {
+    if (inv.status != SEQR_STATUS_PAID || inv.ers_reference[0] == '\0') {
         api_error_set(err, 409, "invalid_state", NULL,
-                      "only a PAID invoice can be refunded; this one is %s", inv.status);
+                      "only a PAID invoice can be refunded; this one is %s",
+                      seqr_status_name(inv.status));
         goto cleanup;
     }
     if (!service_opts_for(svc, &inv, &o, pw, err))
@@ -80,13 +81,32 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
     buf_free(&rtitle);
     json_decref(doc);
     if (e == SEQR_OK) {
-        store_refund_finish(svc->st, refund_id, STORE_REFUND_DONE, ans.ers_reference, "");
+        store_err fe =
+            store_refund_finish(svc->st, refund_id, STORE_REFUND_DONE, ans.ers_reference, "");
+        if (fe != STORE_OK) {
+            service_unrecorded(err, fe,
+                               "its amount stays reserved and it is listed as an unknown "
+                               "outcome after the next start",
+                               "SEQR made refund %lld of invoice %s (ersReference %s)",
+                               (long long)refund_id, ref, ans.ers_reference);
+            goto cleanup;
+        }
         log_info("invoice %s: refunded %s %s (ersReference %s)", ref, money_format(amount, m),
                  inv.currency, ans.ers_reference);
     } else {
         bool unknown = service_outcome_unknown(e);
-        store_refund_finish(svc->st, refund_id,
-                            unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "", res.message);
+        store_err fe = store_refund_finish(svc->st, refund_id,
+                                           unknown ? STORE_REFUND_UNKNOWN : STORE_REFUND_FAILED, "",
+                                           res.message);
+        if (fe != STORE_OK) {
+            service_unrecorded(err, fe,
+                               "its amount stays reserved and it is listed as an unknown "
+                               "outcome after the next start",
+                               "refund %lld of invoice %s %s (%s)", (long long)refund_id, ref,
+                               unknown ? "has an unknown outcome" : "was refused by SEQR",
+                               res.message);
+            goto cleanup;
+        }
         if (unknown)
             log_warn("invoice %s: refund %lld of %s %s outcome unknown (%s); amount stays "
                      "reserved",

@@ -36,7 +36,12 @@ bool service_mark_period(service *svc, const char *terminal_id, char period_id[s
         service_seqr_error(err, e, &res, "markTransactionPeriod");
         return false;
     }
-    store_period_add(svc->st, period_id, per_terminal ? terminal_id : "");
+    store_err se = store_period_add(svc->st, period_id, per_terminal ? terminal_id : "");
+    if (se != STORE_OK) {
+        service_unrecorded(err, se, "the period is not in the gateway's list",
+                           "SEQR marked transaction period %s", period_id);
+        return false;
+    }
     log_info("transaction period %s marked%s%s", period_id, per_terminal ? " for terminal " : "",
              per_terminal ? terminal_id : "");
     return true;
@@ -55,12 +60,13 @@ bool service_report(service *svc, const char *report_id, const char *language,
         if (e == SEQR_OK)
             return true;
         seqr_report_free(out);
-        if (e == SEQR_ERR_RESULT && res.code == 2 && attempt < SERVICE_REPORT_TRIES) {
+        if (e == SEQR_ERR_RESULT && res.code == SEQR_CODE_REPORT_NOT_READY &&
+            attempt < SERVICE_REPORT_TRIES) {
             usleep(SERVICE_REPORT_WAIT_MS * 1000);
             continue;
         }
         service_seqr_error(err, e, &res, "executeReport");
-        if (e == SEQR_ERR_RESULT && res.code == 2) {
+        if (e == SEQR_ERR_RESULT && res.code == SEQR_CODE_REPORT_NOT_READY) {
             snprintf(err->code, sizeof err->code, "report_not_ready");
             snprintf(err->message, sizeof err->message,
                      "the report is not ready yet after %d tries; ask again shortly",
@@ -134,7 +140,12 @@ bool service_assign_seqr_id(service *svc, const char *terminal_id, const char *s
         service_seqr_error(err, e, &res, "assignSeqrId");
         return false;
     }
-    store_terminal_set_seqr_id(svc->st, terminal_id, seqr_id);
+    store_err se = store_terminal_set_seqr_id(svc->st, terminal_id, seqr_id);
+    if (se != STORE_OK) {
+        service_unrecorded(err, se, "assign it again once the database works",
+                           "SEQR assigned SEQR ID %s to terminal %s", seqr_id, terminal_id);
+        return false;
+    }
     return true;
 }
 
@@ -182,7 +193,12 @@ bool service_unregister_terminal(service *svc, const char *terminal_id, api_erro
         service_seqr_error(err, e, &res, "unregisterTerminal");
         return false;
     }
-    store_terminal_unregister(svc->st, terminal_id);
+    store_err se = store_terminal_unregister(svc->st, terminal_id);
+    if (se != STORE_OK) {
+        service_unrecorded(err, se, "the gateway still lists it as registered; unregister it again",
+                           "SEQR unregistered terminal %s", terminal_id);
+        return false;
+    }
     log_info("terminal %s unregistered", terminal_id);
     return true;
 }

@@ -53,7 +53,7 @@ void store_unlock(store *st)
 }
 
 /* Returns the cached prepared statement for sql (a static string), reset and
- * with bindings cleared; NULL on a prepare error (logged to stderr). */
+ * with bindings cleared; NULL on a prepare error (logged). */
 sqlite3_stmt *store_stmt(store *st, const char *sql)
 {
     if (st->db == NULL)
@@ -67,7 +67,7 @@ sqlite3_stmt *store_stmt(store *st, const char *sql)
     }
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        fprintf(stderr, "store: prepare failed: %s\n", sqlite3_errmsg(st->db));
+        log_error("store: prepare failed: %s", sqlite3_errmsg(st->db));
         return NULL;
     }
     if (st->ncache < STORE_MAX_STMTS) {
@@ -101,7 +101,7 @@ store_err store_exec(store *st, const char *sql)
         return STORE_IO;
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fprintf(stderr, "store: %s: %s\n", sql, msg ? msg : "?");
+        log_error("store: %s: %s", sql, msg ? msg : "?");
         sqlite3_free(msg);
         return STORE_IO;
     }
@@ -125,7 +125,7 @@ static store_err store_exec_cached(store *st, const char *sql)
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        fprintf(stderr, "store: %s: %s\n", sql, sqlite3_errmsg(st->db));
+        log_error("store: %s: %s", sql, sqlite3_errmsg(st->db));
         return STORE_IO;
     }
     return STORE_OK;
@@ -196,15 +196,36 @@ static uint64_t store_committed(store *st)
 {
     if (!sqlite3_get_autocommit(st->db) || sqlite3_total_changes(st->db) == st->changes_at_begin)
         return 0;
+    store_events_committed(st);
     return atomic_fetch_add(&st->committed, 1) + 1;
 }
 
 /* Every write runs inside a savepoint: a transaction of its own, or a part
  * of the poller's batch. */
+void store_fail_writes(store *st, int skip, int count)
+{
+    store_lock(st);
+    st->fault_skip = skip;
+    st->fault_count = count;
+    store_unlock(st);
+}
+
+bool store_fault(store *st)
+{
+    if (st->fault_count <= 0)
+        return false;
+    if (st->fault_skip > 0) {
+        st->fault_skip--;
+        return false;
+    }
+    st->fault_count--;
+    return true;
+}
+
 store_err store_tx_begin(store *st)
 {
     store_lock(st);
-    if (st->sync_failed) {
+    if (st->sync_failed || store_fault(st)) {
         store_unlock(st);
         return STORE_IO;
     }
@@ -254,7 +275,7 @@ store_err store_step_done(store *st, sqlite3_stmt *s)
     if (rc == SQLITE_CONSTRAINT)
         e = STORE_CONFLICT;
     else if (rc != SQLITE_DONE) {
-        fprintf(stderr, "store: step failed: %s\n", sqlite3_errmsg(st->db));
+        log_error("store: step failed: %s", sqlite3_errmsg(st->db));
         e = STORE_IO;
     }
     store_done(st, s);
@@ -358,6 +379,7 @@ store_err store_open(const char *path, store **out, buf *err)
     }
     if (store_migrate(st, err) != STORE_OK)
         goto fail;
+    store_events_hooks(st);
     if (store_recover(st) != STORE_OK) {
         buf_printf(err, "crash recovery failed: %s", sqlite3_errmsg(st->db));
         goto fail;
@@ -521,7 +543,7 @@ store_err store_batch_commit(store *st)
     store_err e = STORE_OK;
     int64_t t0 = metrics_now_us();
     if (st->db != NULL && !sqlite3_get_autocommit(st->db)) {
-        e = store_exec_cached(st, store_sql_commit);
+        e = store_fault(st) ? STORE_IO : store_exec_cached(st, store_sql_commit);
         if (e != STORE_OK)
             store_exec_cached(st, store_sql_rollback_all);
         else

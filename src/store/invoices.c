@@ -23,7 +23,7 @@ void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
     inv->id = sqlite3_column_int64(s, 0);
     store_copy_col(s, 1, inv->reference, sizeof inv->reference);
     store_copy_col(s, 2, inv->send_state, sizeof inv->send_state);
-    store_copy_col(s, 3, inv->status, sizeof inv->status);
+    inv->status = seqr_status_parse((const char *)sqlite3_column_text(s, 3));
     inv->version = sqlite3_column_int64(s, 4);
     store_copy_col(s, 5, inv->qr_code, sizeof inv->qr_code);
     store_copy_col(s, 6, inv->currency, sizeof inv->currency);
@@ -131,7 +131,7 @@ store_err store_invoice_sent(store *st, store_invoice *inv, const char *referenc
         snprintf(inv->reference, sizeof inv->reference, "%s", reference);
         snprintf(inv->qr_code, sizeof inv->qr_code, "%s", qr_code);
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENT);
-        snprintf(inv->status, sizeof inv->status, "%s", "ISSUED");
+        inv->status = SEQR_STATUS_ISSUED;
         inv->version = 0;
         inv->updated_at = now;
     }
@@ -250,19 +250,13 @@ cleanup:
     return e;
 }
 
-/* PAID, CANCELED and FAILED never change again. */
-static bool store_status_final(const char *status)
-{
-    return strcmp(status, "PAID") == 0 || strcmp(status, "CANCELED") == 0 ||
-           strcmp(status, "FAILED") == 0;
-}
-
-store_err store_invoice_set_status(store *st, const char *reference, const char *status,
+store_err store_invoice_set_status(store *st, const char *reference, seqr_status status,
                                    int64_t version, const char *ers_reference,
                                    const char *receipt_json, bool *changed)
 {
     if (st->pg != NULL)
-        return store_pg_invoice_set_status(st, reference, status, version, ers_reference,
+        return store_pg_invoice_set_status(st, reference, seqr_status_name(status), version,
+                                           ers_reference,
                                             receipt_json, changed);
     static const char sql_get[] = "SELECT id, status, version FROM invoices WHERE reference = ?";
     static const char sql_set[] =
@@ -274,6 +268,8 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
         " AND (status = ?1 OR status NOT IN ('PAID', 'CANCELED', 'FAILED'))";
     if (changed)
         *changed = false;
+    if (status == SEQR_STATUS_UNKNOWN)
+        return STORE_CONFLICT; /* never stored: it says nothing */
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
@@ -287,13 +283,13 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
         return store_tx_end(st, rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_IO);
     }
     int64_t id = sqlite3_column_int64(s, 0);
-    const char *was = (const char *)sqlite3_column_text(s, 1);
+    seqr_status was = seqr_status_parse((const char *)sqlite3_column_text(s, 1));
     int64_t was_version = sqlite3_column_int64(s, 2);
-    bool differs = strcmp(was, status) != 0 || was_version != version;
+    bool differs = was != status || was_version != version;
     /* Status only moves forward: an answer about an older version (a slow
      * refresh that started before the payment) or one that would leave a
      * final status is stale and changes nothing. */
-    bool stale = version < was_version || (store_status_final(was) && strcmp(was, status) != 0);
+    bool stale = version < was_version || (seqr_status_is_final(was) && was != status);
     store_done(st, s);
     if (stale)
         return store_tx_end(st, STORE_CONFLICT);
@@ -304,7 +300,7 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
     s = store_stmt(st, sql_set);
     if (s == NULL)
         return store_tx_end(st, STORE_IO);
-    store_bind_text(s, 1, status);
+    store_bind_text(s, 1, seqr_status_name(status));
     sqlite3_bind_int64(s, 2, version);
     store_bind_text(s, 3, ers_reference ? ers_reference : "");
     if (receipt_json)
@@ -315,7 +311,7 @@ store_err store_invoice_set_status(store *st, const char *reference, const char 
     sqlite3_bind_int64(s, 6, id);
     e = store_step_done(st, s);
     if (e == STORE_OK && differs) {
-        e = store_history_add(st, id, status, version, now);
+        e = store_history_add(st, id, seqr_status_name(status), version, now);
         if (changed)
             *changed = true;
     }

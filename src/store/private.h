@@ -59,6 +59,15 @@ struct store {
         sqlite3_stmt *stmt;
     } cache[STORE_MAX_STMTS];
     int ncache;
+    /* store_fail_writes(), for tests: writes left to succeed, then writes to
+     * fail (under lock). */
+    int fault_skip, fault_count;
+    /* events.c: set by the update hook when a transaction wrote an event;
+     * the event hook runs once that transaction commits. */
+    bool event_written;
+    int64_t event_first, event_last; /* ids of the events it wrote */
+    store_event_hook event_hook;
+    void *event_hook_ud;
 };
 
 /* --- db.c: lock, statements, transactions --- */
@@ -70,7 +79,7 @@ void store_lock(store *st);
 void store_unlock(store *st);
 /* Returns the cached prepared statement for sql (a static string, compared
  * by address), reset and with bindings cleared; NULL on a prepare error
- * (logged to stderr). Under the lock; give it back with store_done(). */
+ * (logged). Under the lock; give it back with store_done(). */
 sqlite3_stmt *store_stmt(store *st, const char *sql);
 /* Resets a cached statement; statements beyond the cache are finalised. */
 void store_done(store *st, sqlite3_stmt *stmt);
@@ -98,6 +107,10 @@ char *store_dup_col(sqlite3_stmt *s, int col);
 /* Runs a query whose single column is a JSON text, with ?1 bound to id;
  * copies it to *json (malloc'd). Takes the lock. */
 store_err store_query_json(store *st, const char *sql, int64_t id, char **json);
+
+/* True when store_fail_writes() says this write must fail (and counts it).
+ * Under the lock. */
+bool store_fault(store *st);
 
 /* --- schema.c: migrations, crash recovery --- */
 
@@ -127,5 +140,14 @@ store_err store_for_each(store *st, const char *sql, const char *param, store_in
 /* Appends a status history row; inside a write transaction. */
 store_err store_history_add(store *st, int64_t invoice_id, const char *status, int64_t version,
                             int64_t at);
+
+/* --- events.c: the outbox --- */
+
+/* Installs the update and rollback hooks that note event inserts (once, at
+ * open, after the migrations). */
+void store_events_hooks(store *st);
+/* With the lock held, right after a commit that wrote something: runs the
+ * event hook when that transaction wrote an event. */
+void store_events_committed(store *st);
 
 #endif

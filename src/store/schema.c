@@ -5,6 +5,94 @@
 #include <sqlite3.h>
 #include <stdio.h>
 
+/* >>> events: the outbox's schema. Triggers write an event row in the same
+ * transaction as the change it tells of, so no change can be stored without
+ * its event nor an event without its change, whichever write function (or
+ * crash recovery) made the change. data is the object as it was after the
+ * change, amounts in minor units and times in ms (events.c renders them in
+ * the contract's shape). AUTOINCREMENT: an event id is never reused, so a
+ * client's cursor (GET /events?after=) stays valid. Delivery state lives on
+ * the row: pending -> delivered | failed (gave up) | skipped (no URL). */
+#define STORE_EVENT_NOW "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+#define STORE_EVENT_INVOICE_DATA                                                                   \
+    "json_object('id', NEW.id, 'invoiceReference', NEW.reference, 'status', NEW.status,"          \
+    " 'version', NEW.version, 'outcome', NEW.send_state,"                                         \
+    " 'clientInvoiceId', json_extract(NEW.doc, '$.clientInvoiceId'),"                              \
+    " 'clientReference', nullif(NEW.client_reference, ''),"                                       \
+    " 'terminalId', nullif(NEW.terminal_id, ''), 'paymentMode', nullif(NEW.payment_mode, ''),"    \
+    " 'currency', NEW.currency, 'totalAmount', NEW.total,"                                        \
+    " 'refundedAmount', (SELECT ifnull(sum(amount), 0) FROM refunds r"                            \
+    "  WHERE r.invoice_id = NEW.id AND r.state <> 'failed'),"                                     \
+    " 'ersReference', nullif(NEW.ers_reference, ''),"                                             \
+    " 'receiptSubmitted', json(CASE WHEN NEW.receipt_submitted THEN 'true' ELSE 'false' END),"    \
+    " 'error', nullif(NEW.last_error, ''), 'createdAt', NEW.created_at,"                          \
+    " 'updatedAt', NEW.updated_at, 'expiresAt', NEW.expires_at, 'paidAt', NEW.paid_at)"
+#define STORE_EVENT_INSERT_INVOICE(type)                                                           \
+    " INSERT INTO events(type, invoice_id, at, data) VALUES(" type ", NEW.id, " STORE_EVENT_NOW    \
+    ", " STORE_EVENT_INVOICE_DATA ");"
+#define STORE_EVENTS_MIGRATION                                                                     \
+    "CREATE TABLE events("                                                                         \
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"                                                       \
+    " type TEXT NOT NULL,"                                                                         \
+    " invoice_id INTEGER NOT NULL REFERENCES invoices(id),"                                        \
+    " refund_id INTEGER,"                                                                          \
+    " at INTEGER NOT NULL,"                                                                        \
+    " data TEXT NOT NULL,"                                                                         \
+    " state TEXT NOT NULL DEFAULT 'pending',"                                                      \
+    " attempts INTEGER NOT NULL DEFAULT 0,"                                                        \
+    " next_at INTEGER NOT NULL DEFAULT 0,"                                                         \
+    " done_at INTEGER NOT NULL DEFAULT 0);"                                                        \
+    "CREATE INDEX events_invoice ON events(invoice_id, id);"                                       \
+    "CREATE INDEX events_pending ON events(invoice_id, id) WHERE state = 'pending';"               \
+    "CREATE INDEX events_due ON events(next_at, id) WHERE state = 'pending';"                      \
+    "CREATE TABLE delivery_attempts("                                                              \
+    " id INTEGER PRIMARY KEY,"                                                                     \
+    " event_id INTEGER NOT NULL REFERENCES events(id),"                                            \
+    " url TEXT NOT NULL,"                                                                          \
+    " at INTEGER NOT NULL,"                                                                        \
+    " http_status INTEGER NOT NULL,"                                                               \
+    " latency_ms INTEGER NOT NULL,"                                                                \
+    " error TEXT NOT NULL DEFAULT '');"                                                            \
+    "CREATE INDEX delivery_attempts_event ON delivery_attempts(event_id);"                         \
+    "CREATE TRIGGER events_invoice_sent AFTER UPDATE OF send_state ON invoices"                    \
+    " WHEN NEW.send_state = 'sent' AND OLD.send_state <> 'sent' BEGIN"                             \
+    STORE_EVENT_INSERT_INVOICE("'invoice.created'") " END;"                                        \
+    "CREATE TRIGGER events_invoice_unknown AFTER UPDATE OF send_state ON invoices"                 \
+    " WHEN NEW.send_state = 'unknown' AND OLD.send_state <> 'unknown' BEGIN"                       \
+    STORE_EVENT_INSERT_INVOICE("'invoice.unknown_outcome'") " END;"                                \
+    "CREATE TRIGGER events_invoice_rejected AFTER UPDATE OF send_state ON invoices"                \
+    " WHEN NEW.send_state = 'rejected' AND OLD.send_state = 'unknown' BEGIN"                       \
+    STORE_EVENT_INSERT_INVOICE("'invoice.rejected'") " END;"                                       \
+    "CREATE TRIGGER events_invoice_status AFTER UPDATE OF status, version ON invoices"              \
+    " WHEN NEW.send_state = 'sent' AND OLD.send_state = 'sent'"                                    \
+    " AND (NEW.status <> OLD.status OR NEW.version <> OLD.version) BEGIN"                          \
+    STORE_EVENT_INSERT_INVOICE(                                                                    \
+        "CASE WHEN NEW.status = OLD.status THEN 'invoice.updated'"                                 \
+        " ELSE CASE NEW.status WHEN 'PAID' THEN 'invoice.paid'"                                    \
+        " WHEN 'CANCELED' THEN CASE WHEN NEW.expires_at > 0 AND NEW.expires_at <= "                \
+        STORE_EVENT_NOW " THEN 'invoice.expired' ELSE 'invoice.canceled' END"                      \
+        " WHEN 'FAILED' THEN 'invoice.failed' WHEN 'RESERVED' THEN 'invoice.reserved'"             \
+        " WHEN 'PARTIALLY_PAID' THEN 'invoice.partially_paid' ELSE 'invoice.updated' END END")     \
+    " END;"                                                                                        \
+    "CREATE TRIGGER events_invoice_doc AFTER UPDATE OF doc, total ON invoices"                     \
+    " WHEN NEW.send_state = 'sent' AND (NEW.doc <> OLD.doc OR NEW.total <> OLD.total) BEGIN"      \
+    STORE_EVENT_INSERT_INVOICE("'invoice.updated'") " END;"                                        \
+    "CREATE TRIGGER events_invoice_receipt AFTER UPDATE OF receipt_submitted ON invoices"          \
+    " WHEN NEW.receipt_submitted <> 0 AND OLD.receipt_submitted = 0 BEGIN"                         \
+    STORE_EVENT_INSERT_INVOICE("'invoice.receipt_submitted'") " END;"                              \
+    "CREATE TRIGGER events_refund AFTER UPDATE OF state ON refunds"                                \
+    " WHEN NEW.state <> OLD.state AND NEW.state IN ('done', 'failed', 'unknown') BEGIN"            \
+    " INSERT INTO events(type, invoice_id, refund_id, at, data) SELECT"                            \
+    "  CASE WHEN OLD.state = 'unknown' THEN 'refund.settled' WHEN NEW.state = 'done'"              \
+    "  THEN 'refund.succeeded' WHEN NEW.state = 'failed' THEN 'refund.failed'"                     \
+    "  ELSE 'refund.in_doubt' END, NEW.invoice_id, NEW.id, " STORE_EVENT_NOW ","                   \
+    "  json_object('id', NEW.id, 'invoiceReference', i.reference, 'amount', NEW.amount,"           \
+    "  'currency', i.currency, 'status', NEW.state, 'ersReference', nullif(NEW.ers_reference, ''),"\
+    "  'title', nullif(NEW.title, ''), 'error', nullif(NEW.error, ''),"                            \
+    "  'createdAt', NEW.created_at, 'updatedAt', NEW.updated_at)"                                  \
+    "  FROM invoices i WHERE i.id = NEW.invoice_id; END;"
+/* <<< events */
+
 /* Forward migrations; index i brings user_version i to i + 1. */
 static const char *const store_migrations[] = {
     "CREATE TABLE invoices("
@@ -170,6 +258,8 @@ static const char *const store_migrations[] = {
     "DROP TABLE idempotency;"
     "ALTER TABLE idempotency_new RENAME TO idempotency;"
     "CREATE INDEX idempotency_created ON idempotency(created_at);",
+    /* 6: the events outbox (see STORE_EVENTS_MIGRATION above) */
+    STORE_EVENTS_MIGRATION,
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 

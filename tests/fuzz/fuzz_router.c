@@ -46,7 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     seqr = seqr_client_new(&so);
     svc = service_new(&cfg, st, seqr);
     pol = poller_new(&cfg, svc, st, seqr);
-    ctx = (http_context){&cfg, svc, pol, 0};
+    ctx = (http_context){&cfg, svc, pol, 0, NULL, false, events_hub_new(st, 4), NULL};
     return 0;
 }
 
@@ -82,6 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* every request gets a real HTTP answer */
     json_decref(resp.json);
     buf_free(&resp.raw);
+    if (resp.stream_free != NULL)
+        resp.stream_free(resp.stream_ud); /* an event stream, never read here */
     free(body);
     return 0;
 }

@@ -31,7 +31,7 @@ void store_pg_read_invoice(const PGresult *r, int row, store_invoice *inv)
     inv->id = store_pg_get_i64(r, row, 0);
     store_pg_copy(r, row, 1, inv->reference, sizeof inv->reference);
     store_pg_copy(r, row, 2, inv->send_state, sizeof inv->send_state);
-    store_pg_copy(r, row, 3, inv->status, sizeof inv->status);
+    inv->status = seqr_status_parse(PQgetvalue(r, row, 3));
     inv->version = store_pg_get_i64(r, row, 4);
     store_pg_copy(r, row, 5, inv->qr_code, sizeof inv->qr_code);
     store_pg_copy(r, row, 6, inv->currency, sizeof inv->currency);
@@ -102,7 +102,6 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
     if (e == STORE_OK) {
         inv->created_at = inv->updated_at = now;
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENDING);
-        snprintf(inv->status, sizeof inv->status, "%s", "ISSUED");
     }
     return e;
 }
@@ -151,7 +150,7 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
         snprintf(inv->reference, sizeof inv->reference, "%s", reference);
         snprintf(inv->qr_code, sizeof inv->qr_code, "%s", qr_code);
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENT);
-        snprintf(inv->status, sizeof inv->status, "%s", "ISSUED");
+        inv->status = SEQR_STATUS_ISSUED;
         inv->version = 0;
         inv->updated_at = now;
     }
