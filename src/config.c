@@ -31,6 +31,8 @@ typedef enum {
     CONFIG_CHECK_CHANNEL,    /* WS, ClientWS, extWS */
     CONFIG_CHECK_FILE,       /* optional readable file */
     CONFIG_CHECK_LEVEL,      /* log level */
+    CONFIG_CHECK_APP_SCHEME,    /* SEQR or SEQR-DEBUG */
+    CONFIG_CHECK_ANCESTORS,     /* CSP frame-ancestors sources */
     CONFIG_CHECK_WEBHOOK_SECRET /* optional whsec_<base64 of 24..64 bytes> */
 } config_check;
 
@@ -113,6 +115,10 @@ static const config_key config_keys[] = {
     {"receipt", "address", CONFIG_STR, CONFIG_AT(receipt_address), NULL, 0, 0, false, false, 0},
     {"receipt", "org_number", CONFIG_STR, CONFIG_AT(receipt_org_number), NULL, 0, 0, false, false,
      0},
+    {"checkout", "app_scheme", CONFIG_STR, CONFIG_AT(checkout_app_scheme), "SEQR", 0, 0, false,
+     false, CONFIG_CHECK_APP_SCHEME},
+    {"checkout", "frame_ancestors", CONFIG_STR, CONFIG_AT(checkout_frame_ancestors), "'none'", 0,
+     0, false, false, CONFIG_CHECK_ANCESTORS},
     {"webhooks", "url", CONFIG_STR, CONFIG_AT(webhooks_url), NULL, 0, 0, false, false,
      CONFIG_CHECK_PUBLIC_URL},
     {"webhooks", "secret", CONFIG_STR, CONFIG_AT(webhooks_secret), NULL, 0, 0, false, true,
@@ -341,6 +347,39 @@ static bool config_loopback_url(const char *u)
            strncmp(h, "[::1]", 5) == 0;
 }
 
+/* A CSP frame-ancestors value: 'none', or 'self' and/or http(s) origins
+ * (scheme://host[:port], '*.' allowed in front of the host), space-separated. */
+static bool config_ancestors_valid(const char *v)
+{
+    if (strcmp(v, "'none'") == 0)
+        return true;
+    const char *p = v;
+    int n = 0;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            break;
+        size_t len = strcspn(p, " ");
+        if (len == 6 && strncmp(p, "'self'", 6) == 0) {
+            /* fine */
+        } else {
+            size_t skip = strncmp(p, "https://", 8) == 0 ? 8 : strncmp(p, "http://", 7) == 0 ? 7 : 0;
+            if (skip == 0 || len <= skip)
+                return false;
+            for (size_t i = skip; i < len; i++) {
+                char c = p[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == ':' || (c == '*' && i == skip)))
+                    return false;
+            }
+        }
+        n++;
+        p += len;
+    }
+    return n > 0;
+}
+
 /* True for a listen address only this host can reach. */
 static bool config_loopback_listen(const char *h)
 {
@@ -392,6 +431,14 @@ static const char *config_check_value(const config *cfg, const config_key *k, co
                        strcmp(value, "info") == 0 || strcmp(value, "debug") == 0
                    ? NULL
                    : "must be error, warn, info or debug";
+    case CONFIG_CHECK_APP_SCHEME:
+        return strcmp(value, "SEQR") == 0 || strcmp(value, "SEQR-DEBUG") == 0
+                   ? NULL
+                   : "must be SEQR or SEQR-DEBUG (the SEQR test servers' app)";
+    case CONFIG_CHECK_ANCESTORS:
+        return config_ancestors_valid(value)
+                   ? NULL
+                   : "must be 'none', or 'self' and/or origins like https://shop.example";
     case CONFIG_CHECK_WEBHOOK_SECRET: {
         if (value[0] == '\0')
             return NULL;
@@ -494,7 +541,7 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
             if (!section_known)
                 config_problem(errors, &problems, path, lineno, section, NULL,
                                "unknown section (known: http, seqr, reseller, store, poller, "
-                               "invoice, receipt, webhooks, log)");
+                               "invoice, receipt, checkout, webhooks, log)");
             continue;
         }
         char *eq = strchr(s, '=');

@@ -68,6 +68,10 @@ typedef struct {
     char *receipt_address;    /* "" = not shown */
     char *receipt_org_number; /* VAT/organisation number; "" = not shown */
 
+    /* [checkout] the buyer's payment page, GET /pay/{token} */
+    char *checkout_app_scheme;     /* "SEQR" (default) or "SEQR-DEBUG" (test servers) */
+    char *checkout_frame_ancestors; /* CSP frame-ancestors: "'none'" (default), "'self'" or
+                                       origins (https://shop.example ...) that may embed it */
     /* [webhooks] (extension) events pushed to the shop, see webhook.h */
     char *webhooks_url;                    /* "" = only per-invoice URLs */
     char *webhooks_secret;                 /* whsec_<base64> (secret); "" = no deliveries */

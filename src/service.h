@@ -124,6 +124,9 @@ int64_t service_now_ms(void);
 
 /* For /healthz: intents of unknown outcome; false when the database fails. */
 bool service_counts(service *svc, int64_t *unknown);
+/* The invoice whose payment page token is token (GET /pay/{token}); false
+ * when there is none (or the store failed, which is logged). */
+bool service_invoice_by_pay_token(service *svc, const char *token, store_invoice *out);
 /* Checks a notification token for an invoice given as SEQR reference or
  * "gw-<local id>"; on success copies the SEQR reference into ref_out. */
 bool service_check_notify(service *svc, const char *ref, const char *token,

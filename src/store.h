@@ -102,13 +102,14 @@ typedef struct {
     char last_error[256];
     int64_t created_at, updated_at, expires_at, paid_at;
     char notify_token[40]; /* secret for POST /seqr/notify/{ref}?token= */
+    char pay_token[40];    /* capability for GET /pay/{token}; "" = no payment page */
 } store_invoice;
 
 void store_invoice_clear(store_invoice *inv);
 
 /* Records the intent to send an invoice. Fills inv->id (and timestamps). Only
- * currency, total, terminal_id, payment_mode, client_reference, doc_json, notify_token and
- * expires_at are read from inv. The one write that is not durable when it
+ * currency, total, terminal_id, payment_mode, client_reference, doc_json, notify_token,
+ * pay_token and expires_at are read from inv. The one write that is not durable when it
  * returns: it survives a crash of the process, and store_invoice_sent() or
  * store_invoice_send_failed() puts it on disk with the outcome. */
 store_err store_invoice_begin(store *st, store_invoice *inv);
@@ -135,6 +136,8 @@ store_err store_invoice_resolve(store *st, int64_t id, const char *reference, ch
 /* Reads by SEQR reference or by local id. */
 store_err store_invoice_get(store *st, const char *reference, store_invoice *out);
 store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out);
+/* Reads by payment page token (exact match; "" never matches). */
+store_err store_invoice_get_pay_token(store *st, const char *token, store_invoice *out);
 
 /* Lists sent invoices newest first, optionally by status (NULL = any), with
  * id < before_id (0 = from the newest). Calls fn for each (inv borrowed for the

@@ -139,7 +139,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 6);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 7);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -212,8 +212,13 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     sqlite3_finalize(s);
 }
 
+/* Takes a current database back to schema 6's shape (before migration 7):
+ * no payment page tokens. */
+#define UNDO_SCHEMA_7 "DROP INDEX invoices_pay_token; ALTER TABLE invoices DROP COLUMN pay_token;"
+
 /* Takes a current database back to schema 5's shape (before migration 6). */
 #define UNDO_SCHEMA_6                                                                              \
+    UNDO_SCHEMA_7                                                                                  \
     "DROP TRIGGER events_invoice_sent; DROP TRIGGER events_invoice_unknown;"                       \
     " DROP TRIGGER events_invoice_rejected; DROP TRIGGER events_invoice_status;"                   \
     " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
@@ -372,7 +377,7 @@ START_TEST(migration_to_schema_3)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "6");
+    ck_assert_str_eq(t, "7");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
     ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
@@ -445,7 +450,7 @@ START_TEST(migration_to_schema_5)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "6");
+    ck_assert_str_eq(t, "7");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'idempotency'");
     ck_assert_ptr_null(strstr(t, "body"));
@@ -911,12 +916,72 @@ START_TEST(migration_to_schema_4)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "6");
+    ck_assert_str_eq(v, "7");
     free(v);
     assert_plan_uses(db,
                      "SELECT mime_type FROM receipts WHERE invoice_id = 1 AND result_code = 0"
                      " ORDER BY id DESC LIMIT 1",
                      "receipts_invoice");
+    sqlite3_close(db);
+}
+END_TEST
+
+/* Migration 6 -> 7 on a database in schema 6's shape: invoices keep their
+ * rows with no pay token (no payment page), new ones get theirs, found
+ * through the partial unique index; "" finds nothing. */
+START_TEST(migration_to_schema_7)
+{
+    store *st = open_fresh();
+    int64_t old = new_invoice(st, 10000, "1000000000050");
+    store_close(st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_7 "PRAGMA user_version = 6; COMMIT;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(st, old, &inv), STORE_OK);
+    ck_assert_str_eq(inv.pay_token, "");
+    ck_assert_str_eq(inv.reference, "1000000000050");
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_invoice_get_pay_token(st, "", &inv), STORE_NOT_FOUND);
+
+    store_invoice fresh;
+    memset(&fresh, 0, sizeof fresh);
+    snprintf(fresh.currency, sizeof fresh.currency, "SEK");
+    fresh.total = 500;
+    fresh.doc_json = "{}";
+    fresh.expires_at = store_now_ms() + 60000;
+    snprintf(fresh.pay_token, sizeof fresh.pay_token, "0123456789abcdef0123456789abcdef");
+    ck_assert_int_eq(store_invoice_begin(st, &fresh), STORE_OK);
+    ck_assert_int_eq(store_invoice_sent(st, &fresh, "1000000000051", "HTTP://SEQR.SE/R1"), STORE_OK);
+    ck_assert_int_eq(store_invoice_get_pay_token(st, "0123456789abcdef0123456789abcdef", &inv),
+                     STORE_OK);
+    ck_assert_str_eq(inv.reference, "1000000000051");
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_invoice_get_pay_token(st, "0123456789abcdef0123456789abcdee", &inv),
+                     STORE_NOT_FOUND);
+    /* A second invoice with the same token is refused (unique). */
+    store_invoice twin;
+    memset(&twin, 0, sizeof twin);
+    snprintf(twin.currency, sizeof twin.currency, "SEK");
+    twin.total = 500;
+    twin.doc_json = "{}";
+    snprintf(twin.pay_token, sizeof twin.pay_token, "%s", fresh.pay_token);
+    ck_assert_int_ne(store_invoice_begin(st, &twin), STORE_OK);
+    store_close(st);
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *v = query_text(db, "PRAGMA user_version");
+    ck_assert_str_eq(v, "7");
+    free(v);
+    assert_plan_uses(db, "SELECT id FROM invoices i WHERE i.pay_token = 'x' AND i.pay_token <> ''",
+                     "invoices_pay_token");
     sqlite3_close(db);
 }
 END_TEST
@@ -1355,6 +1420,7 @@ int main(void)
     tcase_add_test(tc, migration_to_schema_3);
     tcase_add_test(tc, migration_to_schema_4);
     tcase_add_test(tc, migration_to_schema_5);
+    tcase_add_test(tc, migration_to_schema_7);
     tcase_add_test(tc, unknown_invoices_settled);
     tcase_add_test(tc, sent_updates_caller_copy);
     tcase_add_test(tc, concurrent_durable_writers);

@@ -94,6 +94,18 @@ void api_unregister_terminal(const http_context *ctx, const http_request *req, c
 void api_terminal_qr(const http_context *ctx, const http_request *req, const char *const *a,
                      http_response *resp);
 
+/* api_checkout.c: the buyer's payment page (public: the token is the capability) */
+void api_pay_page(const http_context *ctx, const http_request *req, const char *const *a,
+                  http_response *resp);
+void api_pay_status(const http_context *ctx, const http_request *req, const char *const *a,
+                    http_response *resp);
+void api_pay_css(const http_context *ctx, const http_request *req, const char *const *a,
+                 http_response *resp);
+void api_pay_js(const http_context *ctx, const http_request *req, const char *const *a,
+                http_response *resp);
+/* The path as the log may show it: a pay token masked (router's log_path). */
+const char *api_checkout_log_path(const char *path, char *out, size_t len);
+
 /* api_ops.c */
 void api_healthz(const http_context *ctx, const http_request *req, const char *const *a,
                  http_response *resp);

@@ -38,6 +38,12 @@ static const api_route api_routes[] = {
     {"DELETE", "/terminals/{}", api_unregister_terminal, HTTP_ROUTE_API_KEY},
     {"GET", "/terminals/{}/qr.{}", api_terminal_qr, HTTP_ROUTE_API_KEY},
     {"POST", "/seqr/notify/{}", api_notify, HTTP_ROUTE_CALLBACK},
+    /* The buyer's payment page: public like the callback (a browser through
+     * the shop's proxy, bodies unread); the token is the capability. */
+    {"GET", "/pay/assets/checkout.css", api_pay_css, HTTP_ROUTE_CALLBACK},
+    {"GET", "/pay/assets/checkout.js", api_pay_js, HTTP_ROUTE_CALLBACK},
+    {"GET", "/pay/{}", api_pay_page, HTTP_ROUTE_CALLBACK},
+    {"GET", "/pay/{}/status", api_pay_status, HTTP_ROUTE_CALLBACK},
     {"GET", "/unknown-outcomes", api_unknown_outcomes, HTTP_ROUTE_API_KEY},
     {"POST", "/unknown-outcomes/invoices/{}/resolve", api_invoice_resolve, HTTP_ROUTE_API_KEY},
     /* >>> events (http/api_events.c) */
@@ -156,5 +162,6 @@ const http_router http_api_router = {
     .access = http_api_access,
     .takes_idempotency_key = http_api_takes_idempotency_key,
     .route = http_api_route,
+    .log_path = api_checkout_log_path,
     .dispatch = http_api_dispatch,
 };

@@ -66,19 +66,30 @@ void http_respond_fail(http_response *resp, int status, const char *code, const 
     http_respond_error(resp, &err);
 }
 
+bool http_respond_header(http_response *resp, const char *name, const char *value)
+{
+    if (resp->nheaders == HTTP_MAX_HEADERS || strlen(name) >= sizeof resp->headers[0].name ||
+        strlen(value) >= sizeof resp->headers[0].value)
+        return false;
+    snprintf(resp->headers[resp->nheaders].name, sizeof resp->headers[0].name, "%s", name);
+    snprintf(resp->headers[resp->nheaders].value, sizeof resp->headers[0].value, "%s", value);
+    resp->nheaders++;
+    return true;
+}
+
+const char *http_header(const http_request *req, const char *name)
+{
+    if (req->conn == NULL) /* a request made up by a test or fuzzer */
+        return NULL;
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+}
+
 const char *http_query(const http_request *req, const char *name)
 {
     if (req->conn == NULL) /* a request made up by a test or fuzzer */
         return NULL;
     return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND,
                                        name);
-}
-
-const char *http_header(const http_request *req, const char *name)
-{
-    if (req->conn == NULL)
-        return NULL;
-    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
 }
 
 /* The key set (http/apikey.c) holds the current key and, during a rotation's
@@ -299,7 +310,13 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, http_response *res
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    bool cache_set = false;
+    for (int i = 0; i < resp->nheaders; i++) {
+        MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+        cache_set = cache_set || strcasecmp(resp->headers[i].name, "Cache-Control") == 0;
+    }
+    if (!cache_set)
+        MHD_add_response_header(r, "Cache-Control", "no-store");
     if (resp->retry_after_s > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", resp->retry_after_s);
@@ -399,6 +416,12 @@ static void http_idem_finish(const http_server *srv, const char *key, http_respo
     free(text);
 }
 
+/* The path as the log may show it: the router masks capabilities in it. */
+static const char *http_log_path(const http_server *srv, const char *url, char *out, size_t len)
+{
+    return srv->router->log_path != NULL ? srv->router->log_path(url, out, len) : url;
+}
+
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls)
@@ -421,7 +444,9 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
         buf_init(&early.raw);
         if (http_precheck(srv, conn, url, &early))
             return MHD_YES;
-        log_info("%s %s -> %d (refused before the body)", method, url, early.status);
+        char masked[128];
+        log_info("%s %s -> %d (refused before the body)", method,
+                 http_log_path(srv, url, masked, sizeof masked), early.status);
         enum MHD_Result ret = http_send(conn, &early);
         http_response_free(&early);
         return ret;
@@ -473,7 +498,9 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     }
     if (resp.status == 0)
         http_respond_fail(&resp, 500, "internal_error", NULL, "no answer was produced");
-    http_access_record(method, url, srv->router->route(method, url), &resp,
+    char masked[128]; /* a payment page's token never reaches the log */
+    http_access_record(method, http_log_path(srv, url, masked, sizeof masked),
+                       srv->router->route(method, url), &resp,
                        service_now_ms() - cs->started);
     enum MHD_Result ret = http_send(conn, &resp);
     http_response_free(&resp);

@@ -56,6 +56,8 @@ typedef struct {
                    in a request made up by a test or fuzzer) */
 } http_request;
 
+#define HTTP_MAX_HEADERS 8
+
 typedef struct {
     int status;
     json_t *json;             /* owned; rendered when set */
@@ -63,6 +65,13 @@ typedef struct {
     const char *content_type; /* ... with this type (static string) */
     int retry_after_s;        /* > 0: Retry-After header */
     bool replayed;            /* the stored answer to an Idempotency-Key */
+    /* More headers (http_respond_header); a Cache-Control here replaces
+     * the default no-store. */
+    struct {
+        char name[32];
+        char value[512];
+    } headers[HTTP_MAX_HEADERS];
+    int nheaders;
     /* A streamed body (Server-Sent Events): when stream is set, the body
      * comes from it with content_type. stream(stream_ud, out, max) is called
      * in the connection's own thread, where it may block, and returns the
@@ -80,10 +89,13 @@ void http_respond_error(http_response *resp, const api_error *err);
 /* Shorthand for http_respond_error with a fresh error. */
 void http_respond_fail(http_response *resp, int status, const char *code, const char *field,
                        const char *message);
-/* Query argument (decoded, borrowed) or NULL. */
-const char *http_query(const http_request *req, const char *name);
+/* Adds a header to the answer (copied; false when there is no room or it is
+ * too long). */
+bool http_respond_header(http_response *resp, const char *name, const char *value);
 /* Request header (borrowed) or NULL. */
 const char *http_header(const http_request *req, const char *name);
+/* Query argument (decoded, borrowed) or NULL. */
+const char *http_query(const http_request *req, const char *name);
 
 /* A handler: args are the path's {} segments in order. */
 typedef void (*http_handler)(const http_context *ctx, const http_request *req,
@@ -104,6 +116,9 @@ typedef struct {
     bool (*takes_idempotency_key)(const char *method, const char *path);
     /* A bounded label for metrics (static string). */
     const char *(*route)(const char *method, const char *path);
+    /* The path as the log may show it (a capability in it masked): path
+     * itself, or out (of len bytes) filled with the masked form. */
+    const char *(*log_path)(const char *path, char *out, size_t len);
     /* Answers the request (404/405 included). */
     void (*dispatch)(const http_context *ctx, const http_request *req, http_response *resp);
 } http_router;

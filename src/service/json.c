@@ -95,6 +95,7 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
         json_t *v = json_object_get(doc, doc_fields[i]);
         json_object_set(o, doc_fields[i], v ? v : json_null());
     }
+    json_object_set_new(o, "paymentPageUrl", service_payment_page_url(svc, inv));
     json_object_set_new(o, "currency", json_string(inv->currency));
     json_object_set_new(o, "totalAmount", json_string(money_format(inv->total, m)));
     json_t *rows = json_object_get(doc, "rows");

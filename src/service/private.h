@@ -35,6 +35,13 @@ typedef struct {
     char term_cashier[128];
 } service_required;
 
+/* --- checkout.c --- */
+
+/* The invoice's payment page, GET /pay/{token}: absolute under [http]
+ * public_url when set, else a path; null for an invoice without a token
+ * (created before schema 7) or never sent to SEQR. */
+json_t *service_payment_page_url(service *svc, const store_invoice *inv);
+
 /* --- core.c --- */
 
 /* Fills out with n random bytes as lower-case hex (out holds 2n+1). */

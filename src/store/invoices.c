@@ -44,6 +44,7 @@ void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
     store_copy_col(s, 21, inv->notify_token, sizeof inv->notify_token);
     inv->refunded = sqlite3_column_int64(s, 22);
     inv->has_refunds = sqlite3_column_int(s, 23) != 0;
+    store_copy_col(s, 24, inv->pay_token, sizeof inv->pay_token);
 }
 
 store_err store_invoice_begin(store *st, store_invoice *inv)
@@ -52,8 +53,8 @@ store_err store_invoice_begin(store *st, store_invoice *inv)
         return store_pg_invoice_begin(st, inv);
     static const char sql[] =
         "INSERT INTO invoices(send_state, status, currency, total, terminal_id, payment_mode,"
-        " client_reference, doc, created_at, updated_at, expires_at, notify_token)"
-        " VALUES('sending', 'ISSUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        " client_reference, doc, created_at, updated_at, expires_at, notify_token, pay_token)"
+        " VALUES('sending', 'ISSUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     /* Not durable: the intent survives a crash of this process as it is (it
      * is in the WAL, in the page cache), and the outcome's durable commit,
      * which comes before the webshop gets its 201, puts it on disk too.
@@ -76,6 +77,7 @@ store_err store_invoice_begin(store *st, store_invoice *inv)
     sqlite3_bind_int64(s, 8, now);
     sqlite3_bind_int64(s, 9, inv->expires_at);
     store_bind_text(s, 10, inv->notify_token);
+    store_bind_text(s, 11, inv->pay_token);
     e = store_step_done(st, s);
     if (e == STORE_OK) {
         inv->id = sqlite3_last_insert_rowid(st->db);
@@ -200,6 +202,15 @@ store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out)
         return store_pg_invoice_get(st, NULL, id, out);
     static const char sql[] = "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.id = ?";
     return store_invoice_get_by(st, sql, NULL, id, out);
+}
+
+store_err store_invoice_get_pay_token(store *st, const char *token, store_invoice *out)
+{
+    static const char sql[] = "SELECT " STORE_INVOICE_COLUMNS
+                              " FROM invoices i WHERE i.pay_token = ? AND i.pay_token <> ''";
+    if (token == NULL || token[0] == '\0')
+        return STORE_NOT_FOUND;
+    return store_invoice_get_by(st, sql, token, 0, out);
 }
 
 store_err store_invoice_list(store *st, const char *status, int64_t before_id, int limit,

@@ -260,6 +260,13 @@ static const char *const store_migrations[] = {
     "CREATE INDEX idempotency_created ON idempotency(created_at);",
     /* 6: the events outbox (see STORE_EVENTS_MIGRATION above) */
     STORE_EVENTS_MIGRATION,
+    /* 7: an invoice's payment page token (GET /pay/{token}, no API key: the
+     * token is the capability), 128 random bits as hex, unique, found
+     * through a partial index. Invoices from before keep '' and have no
+     * payment page (their paymentPageUrl is null): no token is made up for
+     * them inside SQL, where getrandom() is not at hand. */
+    "ALTER TABLE invoices ADD COLUMN pay_token TEXT NOT NULL DEFAULT '';"
+    "CREATE UNIQUE INDEX invoices_pay_token ON invoices(pay_token) WHERE pay_token <> '';",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 

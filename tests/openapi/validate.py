@@ -285,6 +285,13 @@ def scenario(r):
     r.do("DELETE", "/terminals/" + term, expect=404)
 
     r.do("POST", "/seqr/notify/%s?token=wrong" % ref, expect=404, auth=False)
+    page = inv.get("paymentPageUrl") or "/pay/none"
+    r.do("GET", page, expect=200, auth=False, headers={"Accept-Language": "sv-SE,sv;q=0.9"})
+    r.do("GET", page + "/status", expect=200, auth=False)
+    r.do("GET", "/pay/" + "0" * 32, expect=404, auth=False)
+    r.do("GET", "/pay/%s/status" % ("0" * 32), expect=404, auth=False)
+    r.do("GET", "/pay/assets/checkout.css", expect=200, auth=False)
+    r.do("GET", "/pay/assets/checkout.js", expect=200, auth=False)
     r.do("GET", "/events?limit=500", expect=200)
     r.do("GET", "/events?after=0&wait=1&limit=1", expect=200)
     r.do("GET", "/events?wait=99", expect=400)
