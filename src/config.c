@@ -65,7 +65,7 @@ static const config_key config_keys[] = {
      false, false, 0},
     {"http", "connection_timeout_s", CONFIG_INT, CONFIG_AT(http_connection_timeout_s), "30", 1,
      3600, false, false, 0},
-    {"http", "max_connections_per_ip", CONFIG_INT, CONFIG_AT(http_max_connections_per_ip), "16",
+    {"http", "max_connections_per_ip", CONFIG_INT, CONFIG_AT(http_max_connections_per_ip), "64",
      1, 100000, false, false, 0},
     {"http", "request_timeout_s", CONFIG_INT, CONFIG_AT(http_request_timeout_s), "60", 1, 3600,
      false, false, 0},
@@ -93,6 +93,7 @@ static const config_key config_keys[] = {
     {"reseller", "password", CONFIG_STR, CONFIG_AT(reseller_password), NULL, 0, 0, false, true, 0},
     {"store", "path", CONFIG_STR, CONFIG_AT(store_path), "/var/lib/seqr-gateway/gateway.db", 0, 0,
      false, false, 0},
+    {"store", "url", CONFIG_STR, CONFIG_AT(store_url), NULL, 0, 0, false, true, 0},
     {"store", "key_file", CONFIG_STR, CONFIG_AT(store_key_file), NULL, 0, 0, false, false, 0},
     {"poller", "interval_ms", CONFIG_LONG, CONFIG_AT(poller_interval_ms), "1000", 100, 60000, false,
      false, 0},
@@ -295,6 +296,32 @@ static bool config_host_valid(const char *h)
             return false;
     }
     return h[0] != '-' && h[0] != '.';
+}
+
+static size_t config_key_index(const char *section, const char *key)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].key, key) == 0)
+            return i;
+    abort(); /* a name missing from config_keys is a programming error */
+}
+
+/* A libpq connection URI: postgresql:// or postgres://, a database name
+ * after the first '/' (a host may be left to ?host=), printable ASCII only. */
+static bool config_pg_url_valid(const char *u)
+{
+    const char *rest = NULL;
+    if (strncmp(u, "postgresql://", 13) == 0)
+        rest = u + 13;
+    else if (strncmp(u, "postgres://", 11) == 0)
+        rest = u + 11;
+    if (rest == NULL)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)u; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f)
+            return false;
+    const char *slash = strchr(rest, '/');
+    return slash != NULL && slash[1] != '\0' && slash[1] != '?';
 }
 
 static bool config_url_valid(const char *u)
@@ -617,6 +644,28 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
     }
     if (cfg->store_path[0] == '\0')
         config_problem(errors, &problems, path, 0, "store", "path", "must not be empty");
+    if (cfg->store_url[0] != '\0') {
+        int path_line = seen_line[config_key_index("store", "path")];
+        int url_line = seen_line[config_key_index("store", "url")];
+        if (path_line != 0)
+            config_problem(errors, &problems, path, url_line, "store", "url",
+                           "give path (SQLite) or url (PostgreSQL), not both (path is on line %d)",
+                           path_line);
+        if (!config_pg_url_valid(cfg->store_url))
+            config_problem(errors, &problems, path, url_line, "store", "url",
+                           "must be a URL postgresql://[user[:password]@]host[:port]/dbname"
+                           "[?param=value&...] without spaces");
+        /* The outbox of events is not on PostgreSQL yet (docs/scaling.md):
+         * refuse rather than accept webhooks that would never be sent. */
+        if (cfg->webhooks_url[0] != '\0')
+            config_problem(errors, &problems, path, url_line, "store", "url",
+                           "webhooks ([webhooks] url) need the event outbox, which this version "
+                           "keeps only in SQLite (path)");
+        if (cfg->store_key_file[0] == '\0')
+            config_problem(errors, &problems, path, url_line, "store", "key_file",
+                           "required with url: the key that seals terminal passwords must "
+                           "not live in the database (give the same file to every gateway)");
+    }
     if (cfg->http_api_key[0] == '\0' && config_host_valid(cfg->http_listen) &&
         !config_loopback_listen(cfg->http_listen))
         config_problem(errors, &problems, path, 0, "http", "api_key",

@@ -48,6 +48,7 @@ typedef struct {
 
     /* [store] */
     char *store_path; /* default "/var/lib/seqr-gateway/gateway.db" */
+    char *store_url;  /* secret: postgresql://... instead of path ("" = SQLite at path) */
     char *store_key_file; /* extension: key encrypting terminal passwords; "" = path + ".key" */
 
     /* [poller] */

@@ -310,7 +310,9 @@ static int main_run(const char *path)
         log_error("libcurl initialisation failed");
         goto cleanup;
     }
-    if (store_open(cfg.store_path, &st, &err) != STORE_OK) {
+    /* SQLite at path, or PostgreSQL at url (shared with other gateways). */
+    const char *location = cfg.store_url[0] != '\0' ? cfg.store_url : cfg.store_path;
+    if (store_open(location, &st, &err) != STORE_OK) {
         log_error("store: %s", buf_cstr(&err));
         goto cleanup;
     }

@@ -42,6 +42,7 @@ typedef struct poller_entry {
     int failures;
     bool in_flight;
     bool poke_pending; /* poked while in flight: poll again as soon as it ends */
+    bool dropped;      /* its lease went to another gateway: forget it when next due */
     bool expire_requested;
     size_t heap_index;        /* valid while !in_flight */
     seqr_status_request *req; /* the call under way while in_flight */
@@ -64,6 +65,7 @@ typedef struct poller_job {
 /* Inbox from other threads: new invoices and pokes. */
 typedef struct poller_msg {
     bool poke;
+    bool drop; /* the lease on entry.ref is no longer ours */
     poller_entry entry; /* for adds; entry.ref for pokes */
     struct poller_msg *next;
 } poller_msg;
@@ -105,6 +107,8 @@ struct poller {
     int64_t wake_by; /* monotonic ms by which the thread reads its inbox again */
     poller_job *jobs, *jobs_tail;
     bool stopping;
+    pthread_t lease_thread; /* store_lease_sync() every STORE_LEASE_RENEW_MS */
+    pthread_cond_t lease_cond; /* wakes it to stop */
     poller_stats stats;
 };
 
@@ -339,6 +343,7 @@ poller *poller_new(const config *cfg, service *svc, store *st, seqr_client *seqr
     curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)cfg->poller_max_in_flight);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->job_cond, NULL);
+    pthread_cond_init(&p->lease_cond, NULL);
     p->stats.seqr_reachable = true;
     p->stats.heartbeat_ms = poller_mono_ms();
     p->gap_window_start = poller_mono_ms();
@@ -379,6 +384,7 @@ void poller_free(poller *p)
         close(p->wake_fd);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->job_cond);
+    pthread_cond_destroy(&p->lease_cond);
     free(p);
 }
 
@@ -482,12 +488,17 @@ static void poller_drain_inbox(poller *p, int64_t now)
     while (rev) {
         poller_msg *next = rev->next;
         poller_entry *e = poller_find(p, rev->entry.ref);
-        if (rev->poke) {
+        if (rev->drop) {
+            if (e != NULL)
+                e->dropped = true;
+        } else if (rev->poke) {
             if (e != NULL && !e->in_flight)
                 poller_heap_reschedule(p, e, now);
             else if (e != NULL)
                 e->poke_pending = true; /* the answer under way may predate the news */
-        } else if (e == NULL) {
+        } else if (e != NULL) {
+            e->dropped = false; /* leased to us again before it was forgotten */
+        } else {
             e = malloc(sizeof *e);
             if (e == NULL)
                 abort();
@@ -505,6 +516,11 @@ static void poller_drain_inbox(poller *p, int64_t now)
 
 static void poller_launch(poller *p, poller_entry *e)
 {
+    if (e->dropped) {
+        poller_hash_remove(p, e);
+        free(e);
+        return;
+    }
     seqr_call_opts o;
     char pw[128];
     if (!service_call_opts(p->svc, e->terminal_id, &o, pw)) {
@@ -616,6 +632,11 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
             /* Leaves once the batch holding its final status has committed
              * (poller_collect). */
             e->final_in_batch = true;
+            return;
+        }
+        if (e->dropped) { /* its lease went to another gateway */
+            poller_hash_remove(p, e);
+            free(e);
             return;
         }
         /* Keep the cadence: next poll one interval after this one was due. */
@@ -937,6 +958,69 @@ static bool poller_load_one(const store_invoice *inv, void *ud)
     return true;
 }
 
+typedef struct {
+    poller *p;
+    int64_t gained, lost;
+} poller_lease_ctx;
+
+static bool poller_lease_gained(const store_invoice *inv, void *ud)
+{
+    poller_lease_ctx *ctx = ud;
+    poller_enqueue(ctx->p, inv, 0); /* taken over: poll at once */
+    ctx->gained++;
+    return true;
+}
+
+static void poller_lease_lost(const char *reference, void *ud)
+{
+    poller_lease_ctx *ctx = ud;
+    poller_msg *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        abort();
+    m->drop = true;
+    snprintf(m->entry.ref, sizeof m->entry.ref, "%s", reference);
+    pthread_mutex_lock(&ctx->p->lock);
+    m->next = ctx->p->inbox;
+    ctx->p->inbox = m;
+    pthread_mutex_unlock(&ctx->p->lock);
+    ctx->lost++;
+}
+
+/* Several gateways on one database: renews this gateway's leases and takes
+ * over what dead ones held, every STORE_LEASE_RENEW_MS (store.h). With
+ * SQLite the first call says there are no leases and the thread ends. */
+static void *poller_lease_main(void *arg)
+{
+    poller *p = arg;
+    for (;;) {
+        poller_lease_ctx ctx = {p, 0, 0};
+        int64_t held = 0;
+        if (store_lease_sync(p->st, poller_lease_gained, poller_lease_lost, &ctx, &held) !=
+            STORE_OK)
+            log_warn("poller: renewing the leases on pending invoices failed; retrying");
+        else if (held < 0)
+            return NULL;
+        if (ctx.gained > 0 || ctx.lost > 0) {
+            log_info("poller: took %lld pending invoices, handed on %lld, holds %lld",
+                     (long long)ctx.gained, (long long)ctx.lost, (long long)held);
+            poller_wake(p);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)STORE_LEASE_RENEW_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&p->lock);
+        while (!p->stopping &&
+               pthread_cond_timedwait(&p->lease_cond, &p->lock, &until) != ETIMEDOUT) {
+        }
+        bool stop = p->stopping;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            return NULL;
+    }
+}
+
 bool poller_start(poller *p)
 {
     poller_load_ctx ctx = {p, 0};
@@ -960,6 +1044,16 @@ bool poller_start(poller *p)
         pthread_join(p->thread, NULL);
         return false;
     }
+    if (pthread_create(&p->lease_thread, NULL, poller_lease_main, p) != 0) {
+        pthread_mutex_lock(&p->lock);
+        p->stopping = true;
+        pthread_cond_broadcast(&p->job_cond);
+        pthread_mutex_unlock(&p->lock);
+        poller_wake(p);
+        pthread_join(p->thread, NULL);
+        pthread_join(p->job_thread, NULL);
+        return false;
+    }
     p->started = true;
     return true;
 }
@@ -971,9 +1065,11 @@ void poller_stop(poller *p)
     pthread_mutex_lock(&p->lock);
     p->stopping = true;
     pthread_cond_broadcast(&p->job_cond);
+    pthread_cond_broadcast(&p->lease_cond);
     pthread_mutex_unlock(&p->lock);
     poller_wake(p);
     pthread_join(p->thread, NULL);
     pthread_join(p->job_thread, NULL);
+    pthread_join(p->lease_thread, NULL);
     p->started = false;
 }

@@ -14,7 +14,11 @@
  * follow-ups: automatic receipts and canceling invoices past their TTL.
  *
  * poller_start() loads every pending invoice from the store and polls them all
- * at once; poller_add()/poller_poke() are thread-safe. */
+ * at once; poller_add()/poller_poke() are thread-safe. With several gateways
+ * on one PostgreSQL store, a third thread calls store_lease_sync() every
+ * STORE_LEASE_RENEW_MS: invoices taken over from a dead gateway (or handed
+ * over to balance the load) are polled at once, and invoices whose lease
+ * went to another gateway are forgotten when next due. */
 #ifndef SEQR_POLLER_H
 #define SEQR_POLLER_H
 

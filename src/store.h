@@ -55,8 +55,19 @@ store_err store_backup(store *st, const char *dest_path, int64_t *pages, buf *er
 /* Opens (creating if needed) the database at path and migrates it. Only one
  * store (one gateway process) may have a database open at a time: a second
  * store_open() of the same file fails while the first is open. On error
- * returns STORE_IO with a message in err. */
+ * returns STORE_IO with a message in err.
+ *
+ * When path is a PostgreSQL URL (store_is_url), the store is that database
+ * instead (store/pg/pg.h): created schema and migrations under an advisory
+ * lock, and any number of gateways may have it open at once; each polls the
+ * invoices it holds leases on (store_lease_sync). err never holds the URL's
+ * password. */
 store_err store_open(const char *path, store **out, buf *err);
+/* True when location is a PostgreSQL URL (postgresql:// or postgres://). */
+bool store_is_url(const char *location);
+/* Appends location to out with the password of a URL replaced by "***"
+ * (the form for logs and error messages). */
+void store_location_redact(const char *location, buf *out);
 void store_close(store *st);
 
 /* Current Unix time in milliseconds. */
@@ -168,6 +179,24 @@ store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud);
  * fdatasync (the daemon must be restarted). How many invoices are pending is
  * the poller's to say. */
 store_err store_counts(store *st, int64_t *unknown);
+
+/* --- leases: which pending invoices this gateway polls ---
+ * With SQLite the one gateway polls every pending invoice (store_pending at
+ * start, then the ones it sends). With PostgreSQL each pending invoice is
+ * leased to one live gateway: store_invoice_sent() leases a new invoice to
+ * the gateway that sent it, and the poller calls store_lease_sync() about
+ * every STORE_LEASE_RENEW_MS. It renews this gateway's heartbeat and leases,
+ * settles the intents of gateways that died (as store_open() does after a
+ * crash), takes over pending invoices whose lease ran out or that nobody
+ * holds, up to a fair share (pending / live gateways), and gives back what
+ * is over that share so a gateway that joins gets work. gained is called for
+ * each invoice newly held (poll it), lost for each reference no longer held
+ * (stop polling it; another gateway has it). *held receives how many this
+ * gateway holds. With SQLite nothing is gained or lost and *held is -1. */
+#define STORE_LEASE_RENEW_MS 1000
+typedef void (*store_lease_lost_fn)(const char *reference, void *ud);
+store_err store_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost, void *ud,
+                           int64_t *held);
 
 /* For tests: after skip more writes succeed, the next count writes fail with
  * STORE_IO and change nothing, as a full disk would make them. A write is one

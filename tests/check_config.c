@@ -273,6 +273,48 @@ END_TEST
 
 /* seqr-gateway(8) lists every key of the example file under its section,
  * with its default and meaning (the man page no longer points at the file). */
+/* [store] url: PostgreSQL instead of path, never both, of a libpq URL's
+ * form, with a key_file of its own, and never echoed (it holds a password). */
+START_TEST(store_url_checked)
+{
+    static const struct {
+        const char *text;
+        int problems;
+        const char *expect;
+    } cases[] = {
+        {"[store]\nurl = postgresql://gw:Pw-secret1@db.example:5432/seqr\n"
+         "key_file = /etc/seqr-gateway/store.key\n",
+         0, NULL},
+        {"[store]\nurl = postgres://gw@/seqr?host=/run/postgresql\nkey_file = /k\n", 0, NULL},
+        {"[store]\npath = /var/lib/x.db\nurl = postgresql://gw:Pw-secret1@db/seqr\nkey_file = /k\n",
+         1, "give path (SQLite) or url (PostgreSQL), not both"},
+        {"[store]\nurl = mysql://gw:Pw-secret1@db/seqr\nkey_file = /k\n", 1, "must be a URL"},
+        {"[store]\nurl = postgresql://gw:Pw-secret1@db\nkey_file = /k\n", 1, "must be a URL"},
+        {"[store]\nurl = postgresql://gw:Pw-secret1@db/seqr\n", 1, "[store] key_file: required"},
+        {"[store]\nurl = postgresql://gw:Pw-secret1@db/seqr\nkey_file = /k\n"
+         "[webhooks]\nurl = https://shop.example/hook\nsecret = whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
+         1, "need the event outbox"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        buf text = BUF_INIT;
+        buf_puts(&text, REQUIRED);
+        buf_puts(&text, cases[i].text);
+        config cfg;
+        buf e, w;
+        int n = load(buf_cstr(&text), &cfg, &e, &w);
+        ck_assert_msg(n == cases[i].problems, "case %zu: %d problems:\n%s", i, n, buf_cstr(&e));
+        if (cases[i].expect != NULL)
+            ck_assert_msg(strstr(buf_cstr(&e), cases[i].expect) != NULL, "case %zu: no '%s' in:\n%s",
+                          i, cases[i].expect, buf_cstr(&e));
+        ck_assert_ptr_null(strstr(buf_cstr(&e), "Pw-secret1"));
+        config_free(&cfg);
+        buf_free(&e);
+        buf_free(&w);
+        buf_free(&text);
+    }
+}
+END_TEST
+
 START_TEST(man_page_documents_every_key)
 {
     char path[600];
@@ -392,6 +434,7 @@ int main(void)
     tcase_add_test(tc, example_config_refused_for_placeholders_only);
     tcase_add_test(tc, placeholders_refused_in_any_key);
     tcase_add_test(tc, redactor);
+    tcase_add_test(tc, store_url_checked);
     tcase_add_test(tc, man_page_documents_every_key);
     tcase_add_test(tc, webhooks_keys);
     suite_add_tcase(s, tc);

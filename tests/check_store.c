@@ -1,9 +1,16 @@
 /* check_store.c — the SQLite store on a real file: schema and migrations,
  * write-before-call intents and crash recovery, status history, refund
- * limits, idempotency keys, terminals. */
+ * limits, idempotency keys, terminals.
+ *
+ * With SEQR_TEST_PG_URL set (tests/pg_test.sh starts a throwaway server),
+ * the tests that hold for both backends run against that PostgreSQL
+ * database instead, each on an emptied schema, followed by the ones only
+ * PostgreSQL has: migrations raced by two gateways, leases shared and taken
+ * over, crash recovery of a dead gateway's intents only. */
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -18,6 +25,19 @@
 #include "testutil.h"
 
 static char db_path[600];
+static const char *pg_url; /* SEQR_TEST_PG_URL: run against PostgreSQL */
+
+/* Runs sql on the PostgreSQL test database with a connection of its own. */
+static void pg_sql(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_url);
+    ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
 
 /* fdatasync() as the store sees it: this definition in the test program
  * stands in front of libc's, so a test can make the disk fail. */
@@ -41,6 +61,15 @@ int fdatasync(int fd)
 
 static store *open_fresh(void)
 {
+    if (pg_url != NULL) {
+        pg_sql("SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        snprintf(db_path, sizeof db_path, "%s", pg_url);
+        store *st = NULL;
+        buf err = BUF_INIT;
+        ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
+        buf_free(&err);
+        return st;
+    }
     char *d = tu_tempdir();
     ck_assert_ptr_nonnull(d);
     snprintf(db_path, sizeof db_path, "%s/t.db", d);
@@ -84,12 +113,21 @@ static bool count_one(const store_invoice *inv, void *ud)
     return true;
 }
 
-/* Invoices the poller would load at start-up. */
+static void lost_none(const char *reference, void *ud)
+{
+    (void)ud;
+    ck_abort_msg("lease of %s lost", reference);
+}
+
+/* Invoices the poller would poll: loaded at start-up (SQLite), or held in
+ * leases (PostgreSQL). */
 static int pending_count(store *st)
 {
     int n = 0;
     ck_assert_int_eq(store_pending(st, count_one, &n), STORE_OK);
-    return n;
+    int64_t held = 0;
+    ck_assert_int_eq(store_lease_sync(st, count_one, lost_none, &n, &held), STORE_OK);
+    return held >= 0 ? (int)held : n;
 }
 
 START_TEST(schema_and_pragmas)
@@ -979,6 +1017,16 @@ START_TEST(terminals)
     ck_assert_int_eq(store_terminal_get(st, "zzz", &got), STORE_NOT_FOUND);
     ck_assert_int_eq(store_terminal_unregister(st, "zzz"), STORE_NOT_FOUND);
     store_close(st);
+    if (pg_url != NULL) {
+        /* In the database: sealed; another key does not open it. */
+        pg_sql("DO $$ BEGIN IF (SELECT password FROM terminals WHERE terminal_id = 'abc')"
+               " NOT LIKE 'v1:%' THEN RAISE EXCEPTION 'not sealed'; END IF; END $$");
+        st = reopen(NULL);
+        ck_assert_int_eq(store_set_secret_key(st, other), STORE_OK);
+        ck_assert_int_eq(store_terminal_get(st, "abc", &got), STORE_IO);
+        store_close(st);
+        return;
+    }
 
     /* On disk: sealed. Copied to another row: does not open. A plain-text row
      * of an older version gets sealed when the key is given. */
@@ -1015,6 +1063,180 @@ START_TEST(terminals)
     ck_assert_ptr_null(memmem(bytes, len, "Plain-Old-Pass-77", 17));
     ck_assert_ptr_null(memmem(bytes, len, "s3cret-pass", 11));
     free(bytes);
+}
+END_TEST
+
+/* A second gateway's store on the same database (PostgreSQL). */
+static store *open_second(void)
+{
+    store *st = NULL;
+    buf err = BUF_INIT;
+    ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
+    buf_free(&err);
+    return st;
+}
+
+typedef struct {
+    store *st;
+    store_err e;
+} opener;
+
+static void *open_main(void *arg)
+{
+    opener *o = arg;
+    buf err = BUF_INIT;
+    o->e = store_open(db_path, &o->st, &err);
+    buf_free(&err);
+    return NULL;
+}
+
+/* Gateways started together on an empty database: one migrates under the
+ * advisory lock, the others wait and find the schema there. */
+START_TEST(pg_migrations_raced)
+{
+    pg_sql("SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    snprintf(db_path, sizeof db_path, "%s", pg_url);
+    opener o[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, open_main, &o[i]), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(o[i].e, STORE_OK);
+        store_close(o[i].st);
+    }
+}
+END_TEST
+
+static void count_lost(const char *reference, void *ud)
+{
+    (void)reference;
+    (*(int *)ud)++;
+}
+
+/* Two gateways: each invoice is leased to one; a gateway that joins gets
+ * its share; one that dies (stops renewing) loses its invoices to the other
+ * once the lease runs out, and its send intents become unknown. */
+START_TEST(pg_leases_shared_and_taken_over)
+{
+    store *a = open_fresh();
+    for (int i = 0; i < 100; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "7%012d", i);
+        new_invoice(a, 100, ref);
+    }
+    int64_t intent = new_invoice(a, 100, NULL); /* a dies during this sendInvoice */
+    int gained = 0, lost = 0;
+    int64_t held = 0;
+    ck_assert_int_eq(store_lease_sync(a, count_one, count_lost, &gained, &held), STORE_OK);
+    ck_assert_int_eq(held, 100); /* the sender holds what it sent */
+    ck_assert_int_eq(gained, 0);
+
+    store *b = open_second();
+    int b_gained = 0;
+    int64_t b_held = 0;
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &b_gained, &b_held), STORE_OK);
+    ck_assert_int_eq(b_held, 0); /* nothing free yet */
+    ck_assert_int_eq(store_lease_sync(a, count_one, count_lost, &lost, &held), STORE_OK);
+    ck_assert_int_eq(held, 50); /* a gives back what is over its share */
+    ck_assert_int_eq(lost, 50);
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &b_gained, &b_held), STORE_OK);
+    ck_assert_int_eq(b_held, 50);
+    ck_assert_int_eq(b_gained, 50);
+    /* Disjoint: no invoice is held by both. */
+    pg_sql("DO $$ BEGIN IF (SELECT count(DISTINCT id) FROM invoices WHERE lease_owner <> 0)"
+           " <> 100 THEN RAISE EXCEPTION 'leases overlap or missing'; END IF; END $$");
+
+    /* a dies: no clean close, its heartbeat and leases simply stop. Until
+     * they run out b takes nothing; then b takes all within one sync. */
+    pg_sql("UPDATE gateway_instances SET heartbeat_at = heartbeat_at - 10000"
+           " WHERE id = (SELECT min(id) FROM gateway_instances);"
+           "UPDATE invoices SET lease_until = lease_until - 10000"
+           " WHERE lease_owner = (SELECT min(id) FROM gateway_instances)");
+    b_gained = 0;
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &b_gained, &b_held), STORE_OK);
+    ck_assert_int_eq(b_held, 100);
+    ck_assert_int_eq(b_gained, 50);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(b, intent, &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_UNKNOWN);
+    store_invoice_clear(&inv);
+    /* b's own intents under way are not a dead gateway's. */
+    int64_t mine = new_invoice(b, 100, NULL);
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &b_gained, &b_held), STORE_OK);
+    ck_assert_int_eq(store_invoice_get_id(b, mine, &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_SENDING);
+    store_invoice_clear(&inv);
+    store_close(b);
+    store_close(a);
+}
+END_TEST
+
+typedef struct {
+    store *st;
+    int64_t invoice_id;
+    pthread_barrier_t *go;
+    store_err refund, claim;
+} racer;
+
+static void *race_main(void *arg)
+{
+    racer *r = arg;
+    int64_t refund_id = 0;
+    pthread_barrier_wait(r->go);
+    r->refund = store_refund_begin(r->st, r->invoice_id, 1000, "all of it", &refund_id);
+    bool same = false;
+    int status = 0;
+    char *response = NULL;
+    r->claim = store_idem_claim(r->st, "scope", "key-1", "hash", 60000, &same, &status, &response);
+    free(response);
+    return NULL;
+}
+
+/* Two gateways refunding the whole of one invoice at the same moment, and
+ * claiming the same Idempotency-Key: each is decided once. */
+START_TEST(pg_refund_and_key_decided_once_across_gateways)
+{
+    store *a = open_fresh();
+    store *b = open_second();
+    for (int round = 0; round < 20; round++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "5%012d", round);
+        int64_t id = new_invoice(a, 1000, ref);
+        ck_assert_int_eq(store_invoice_set_status(a, ref, SEQR_STATUS_PAID, 1, "ers", NULL, NULL), STORE_OK);
+        pg_sql("DELETE FROM idempotency");
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        racer r[2] = {{a, id, &go, STORE_IO, STORE_IO}, {b, id, &go, STORE_IO, STORE_IO}};
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            ck_assert_int_eq(pthread_create(&t[i], NULL, race_main, &r[i]), 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        ck_assert_int_eq((r[0].refund == STORE_OK) + (r[1].refund == STORE_OK), 1);
+        ck_assert_int_eq((r[0].refund == STORE_CONFLICT) + (r[1].refund == STORE_CONFLICT), 1);
+        ck_assert_int_eq((r[0].claim == STORE_OK) + (r[1].claim == STORE_OK), 1);
+        ck_assert_int_eq((r[0].claim == STORE_CONFLICT) + (r[1].claim == STORE_CONFLICT), 1);
+    }
+    store_close(b);
+    store_close(a);
+}
+END_TEST
+
+/* The URL's password never reaches an error message. */
+START_TEST(pg_password_not_in_errors)
+{
+    store *st = NULL;
+    buf err = BUF_INIT;
+    ck_assert_int_eq(
+        store_open("postgresql://u:Sekr1t-pw@127.0.0.1:1/db?password=Other-pw2", &st, &err),
+        STORE_IO);
+    ck_assert_ptr_null(strstr(buf_cstr(&err), "Sekr1t-pw"));
+    ck_assert_ptr_null(strstr(buf_cstr(&err), "Other-pw2"));
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&err), "u:***@127.0.0.1:1/db?password=***"));
+    buf_free(&err);
 }
 END_TEST
 
@@ -1172,6 +1394,25 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("store");
+    pg_url = getenv("SEQR_TEST_PG_URL");
+    if (pg_url != NULL && pg_url[0] != '\0') {
+        /* The tests that hold for both backends, then PostgreSQL's own. */
+        TCase *pg = tcase_create("postgresql");
+        tcase_add_test(pg, intent_then_outcome_and_crash_recovery);
+        tcase_add_test(pg, sent_updates_caller_copy);
+        tcase_add_test(pg, status_history_and_paid);
+        tcase_add_test(pg, refunds_never_exceed_and_never_repeat);
+        tcase_add_test(pg, unknown_invoices_settled);
+        tcase_add_test(pg, idempotency_keys);
+        tcase_add_test(pg, terminals);
+        tcase_add_test(pg, pg_migrations_raced);
+        tcase_add_test(pg, pg_leases_shared_and_taken_over);
+        tcase_add_test(pg, pg_refund_and_key_decided_once_across_gateways);
+        tcase_add_test(pg, pg_password_not_in_errors);
+        suite_add_tcase(s, pg);
+        return tu_run_suite(s);
+    }
+    pg_url = NULL;
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, schema_and_pragmas);
     tcase_add_test(tc, intent_then_outcome_and_crash_recovery);
@@ -1189,6 +1430,7 @@ int main(void)
     tcase_add_test(tc, refunds_never_exceed_and_never_repeat);
     tcase_add_test(tc, idempotency_keys);
     tcase_add_test(tc, terminals);
+    tcase_add_test(tc, pg_password_not_in_errors);
     tcase_add_test(tc, sql_errors_go_through_the_log);
     tcase_add_test(tc, events_with_their_changes);
     suite_add_tcase(s, tc);

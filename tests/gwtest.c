@@ -3,6 +3,7 @@
 #include "gwtest.h"
 
 #include <check.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,18 +20,32 @@ void gwt_write_config(gw_env *e, const char *extra_seqr, const char *extra_polle
     snprintf(poller, sizeof poller, "[poller]\n%s%sauto_receipt = true\n%s\n",
              strstr(extra, "interval_ms") ? "" : "interval_ms = 300\n",
              strstr(extra, "invoice_ttl_s") ? "" : "invoice_ttl_s = 900\n", extra);
-    char text[4096];
+    /* SQLite in the test's directory, or the PostgreSQL database of
+     * SEQR_TEST_PG_URL (tests/pg_test.sh), emptied by gwt_env_init(). */
+    char store[1400];
+    const char *pg = getenv("SEQR_TEST_PG_URL");
+    if (pg != NULL && pg[0] != '\0') {
+        /* Gateways sharing the database share the key (SEQR_TEST_PG_KEY). */
+        const char *key = getenv("SEQR_TEST_PG_KEY");
+        if (key != NULL)
+            snprintf(store, sizeof store, "url = %s\nkey_file = %s", pg, key);
+        else
+            snprintf(store, sizeof store, "url = %s\nkey_file = %s/store.key", pg, e->dir);
+    } else {
+        snprintf(store, sizeof store, "path = %s", e->db);
+    }
+    char text[6000];
     snprintf(text, sizeof text,
              "# test config\n"
              "[http]\nlisten = 127.0.0.1\nport = %d\napi_key = " API_KEY "\n"
-             "max_body_bytes = 65536\n\n"
+             "max_body_bytes = 65536\nmax_connections_per_ip = 16\n\n"
              "[seqr]\nurl = http://127.0.0.1:%d/soap\nterminal_id = gw-test-terminal\n"
              "password = " TERMINAL_PASSWORD "\nclient_id = Company Name\n"
              "client_reference = seqr-gateway test\n%s\n"
              "[reseller]\nid = gw-test-reseller\nuser_id = 9900\npassword = " RESELLER_PASSWORD
-             "\n\n[store]\npath = %s\n\n%s"
+             "\n\n[store]\n%s\n\n%s"
              "[log]\nlevel = debug\n",
-             e->gw_port, seqr_port, extra_seqr ? extra_seqr : "timeout_ms = 3000\n", e->db, poller);
+             e->gw_port, seqr_port, extra_seqr ? extra_seqr : "timeout_ms = 3000\n", store, poller);
     ck_assert(tu_write_file(e->conf, text));
     chmod(e->conf, 0600);
 }
@@ -86,6 +101,16 @@ void gwt_env_init(gw_env *e, const char *reversal_seconds)
     free(d);
     snprintf(e->conf, sizeof e->conf, "%s/gateway.conf", e->dir);
     snprintf(e->db, sizeof e->db, "%s/gateway.db", e->dir);
+    const char *pg = getenv("SEQR_TEST_PG_URL");
+    if (pg != NULL && pg[0] != '\0') {
+        PGconn *c = PQconnectdb(pg);
+        ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+        PGresult *r = PQexec(c, "SET client_min_messages = warning;"
+                                " DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+    }
     e->sim_port = tu_free_port();
     e->gw_port = tu_free_port();
     gwt_start_sim(e, reversal_seconds);

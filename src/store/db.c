@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store/pg/pg.h"
 #include "metrics.h"
 
 const char *store_strerror(store_err err)
@@ -55,6 +56,8 @@ void store_unlock(store *st)
  * with bindings cleared; NULL on a prepare error (logged). */
 sqlite3_stmt *store_stmt(store *st, const char *sql)
 {
+    if (st->db == NULL)
+        return NULL; /* PostgreSQL: a function without a store_pg_ twin */
     for (int i = 0; i < st->ncache; i++) {
         if (st->cache[i].sql == sql) {
             sqlite3_reset(st->cache[i].stmt);
@@ -94,6 +97,8 @@ void store_bind_text(sqlite3_stmt *s, int i, const char *text)
 
 store_err store_exec(store *st, const char *sql)
 {
+    if (st->db == NULL)
+        return STORE_IO;
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         log_error("store: %s: %s", sql, msg ? msg : "?");
@@ -333,6 +338,14 @@ store_err store_open(const char *path, store **out, buf *err)
     pthread_cond_init(&st->sync_done, NULL);
     st->wal_fd = -1;
     st->lock_fd = -1;
+    if (store_is_url(path)) {
+        /* PostgreSQL: no file to lock (several gateways share it), no WAL of
+         * ours to sync (the server's commits are durable). */
+        if (store_pg_open(st, path, err) != STORE_OK)
+            goto fail;
+        *out = st;
+        return STORE_OK;
+    }
 
     int rc = sqlite3_open_v2(
         path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
@@ -399,6 +412,11 @@ store_err store_backup(store *st, const char *dest_path, int64_t *pages, buf *er
     store_err result = STORE_IO;
     bool created = false;
     *pages = 0;
+    if (st->pg != NULL) {
+        buf_puts(err, "the backup command copies a SQLite store; back a PostgreSQL store up with "
+                      "its own tools (pg_dump, base backups)");
+        return STORE_IO;
+    }
 
     /* O_EXCL: never overwrite, and never follow a planted symlink. */
     int fd = open(dest_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -491,6 +509,7 @@ void store_close(store *st)
 {
     if (st == NULL)
         return;
+    store_pg_close(st);
     for (int i = 0; i < st->ncache; i++)
         sqlite3_finalize(st->cache[i].stmt);
     if (st->db != NULL)
@@ -510,6 +529,8 @@ void store_batch_begin(store *st)
 {
     store_lock(st);
     st->batch_depth++;
+    if (st->pg != NULL)
+        return; /* each write commits by itself */
     store_note_begin(st);
     /* On failure each write of the batch is a transaction of its own (and
      * waits for its own durability). */
@@ -521,7 +542,7 @@ store_err store_batch_commit(store *st)
     uint64_t seq = 0;
     store_err e = STORE_OK;
     int64_t t0 = metrics_now_us();
-    if (!sqlite3_get_autocommit(st->db)) {
+    if (st->db != NULL && !sqlite3_get_autocommit(st->db)) {
         e = store_fault(st) ? STORE_IO : store_exec_cached(st, store_sql_commit);
         if (e != STORE_OK)
             store_exec_cached(st, store_sql_rollback_all);

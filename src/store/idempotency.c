@@ -1,6 +1,7 @@
 /* store/idempotency.c — idempotency keys: claim, finish, release, prune.
  * See store.h. */
 #include "store/private.h"
+#include "store/pg/pg.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@
 
 store_err store_idem_prune(store *st, int64_t older_than_ms)
 {
+    if (st->pg != NULL)
+        return store_pg_idem_prune(st, older_than_ms);
     static const char sql[] = "DELETE FROM idempotency WHERE created_at < ?";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
@@ -24,6 +27,9 @@ store_err store_idem_prune(store *st, int64_t older_than_ms)
 store_err store_idem_claim(store *st, const char *scope, const char *key, const char *request_hash,
                            int64_t ttl_ms, bool *same_request, int *status, char **response)
 {
+    if (st->pg != NULL)
+        return store_pg_idem_claim(st, scope, key, request_hash, ttl_ms, same_request, status,
+                                   response);
     static const char sql_prune[] = "DELETE FROM idempotency WHERE created_at < ?";
     static const char sql_get[] = "SELECT request_hash, status, response FROM idempotency"
                                   " WHERE key = ? AND scope IN (?, '*')";
@@ -76,6 +82,8 @@ store_err store_idem_claim(store *st, const char *scope, const char *key, const 
 store_err store_idem_finish(store *st, const char *scope, const char *key, int status,
                             const char *response)
 {
+    if (st->pg != NULL)
+        return store_pg_idem_finish(st, scope, key, status, response);
     static const char sql[] =
         "UPDATE idempotency SET status = ?, response = ? WHERE scope = ? AND key = ?";
     store_err e = store_tx_begin(st);
@@ -94,6 +102,8 @@ store_err store_idem_finish(store *st, const char *scope, const char *key, int s
 
 store_err store_idem_release(store *st, const char *scope, const char *key)
 {
+    if (st->pg != NULL)
+        return store_pg_idem_release(st, scope, key);
     static const char sql[] = "DELETE FROM idempotency WHERE scope = ? AND key = ?";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)

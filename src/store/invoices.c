@@ -2,6 +2,7 @@
  * answers and history, listing, the poller's and the receipt retry's
  * queries, the counts /healthz reads. See store.h. */
 #include "store/private.h"
+#include "store/pg/pg.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -48,6 +49,8 @@ void store_read_invoice(sqlite3_stmt *s, store_invoice *inv)
 
 store_err store_invoice_begin(store *st, store_invoice *inv)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_begin(st, inv);
     static const char sql[] =
         "INSERT INTO invoices(send_state, status, currency, total, terminal_id, payment_mode,"
         " client_reference, doc, created_at, updated_at, expires_at, notify_token, pay_token)"
@@ -102,6 +105,8 @@ store_err store_history_add(store *st, int64_t invoice_id, const char *status, i
 store_err store_invoice_sent(store *st, store_invoice *inv, const char *reference,
                              const char *qr_code)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_sent(st, inv, reference, qr_code);
     /* status stays out of the SET list: it is ISSUED since the intent, and
      * naming it would rewrite the invoices_status index page for nothing. */
     static const char sql[] =
@@ -138,6 +143,8 @@ store_err store_invoice_sent(store *st, store_invoice *inv, const char *referenc
 store_err store_invoice_send_failed(store *st, int64_t id, const char *send_state,
                                     const char *error)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_send_failed(st, id, send_state, error);
     static const char sql[] =
         "UPDATE invoices SET send_state = ?, last_error = ?, updated_at = ? WHERE id = ?";
     store_err e = store_tx_begin(st);
@@ -182,6 +189,8 @@ cleanup:
 
 store_err store_invoice_get(store *st, const char *reference, store_invoice *out)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_get(st, reference, 0, out);
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.reference = ?";
     return store_invoice_get_by(st, sql, reference, 0, out);
@@ -189,6 +198,8 @@ store_err store_invoice_get(store *st, const char *reference, store_invoice *out
 
 store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_get(st, NULL, id, out);
     static const char sql[] = "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.id = ?";
     return store_invoice_get_by(st, sql, NULL, id, out);
 }
@@ -205,6 +216,8 @@ store_err store_invoice_get_pay_token(store *st, const char *token, store_invoic
 store_err store_invoice_list(store *st, const char *status, int64_t before_id, int limit,
                              store_invoice_fn fn, void *ud, int64_t *last_id, bool *more)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_list(st, status, before_id, limit, fn, ud, last_id, more);
     static const char sql_any[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.id < ? ORDER BY i.id DESC LIMIT ?";
@@ -252,6 +265,10 @@ store_err store_invoice_set_status(store *st, const char *reference, seqr_status
                                    int64_t version, const char *ers_reference,
                                    const char *receipt_json, bool *changed)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_set_status(st, reference, seqr_status_name(status), version,
+                                           ers_reference,
+                                            receipt_json, changed);
     static const char sql_get[] = "SELECT id, status, version FROM invoices WHERE reference = ?";
     static const char sql_set[] =
         "UPDATE invoices SET status = ?, version = ?,"
@@ -338,6 +355,10 @@ static store_err store_update_ref(store *st, const char *sql, const char *text1,
 store_err store_invoice_set_doc(store *st, const char *reference, const char *doc_json,
                                 int64_t total)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, doc = $3, total = $4::bigint"
+                                   " WHERE reference = $1", reference, doc_json, &total);
     static const char sql[] =
         "UPDATE invoices SET updated_at = ?, doc = ?, total = ? WHERE reference = ?";
     return store_update_ref(st, sql, doc_json, &total, reference);
@@ -345,12 +366,20 @@ store_err store_invoice_set_doc(store *st, const char *reference, const char *do
 
 store_err store_invoice_set_total(store *st, const char *reference, int64_t total)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, total = $4::bigint"
+                                   " WHERE reference = $1 AND $3 = ''", reference, NULL, &total);
     static const char sql[] = "UPDATE invoices SET updated_at = ?, total = ? WHERE reference = ?";
     return store_update_ref(st, sql, NULL, &total, reference);
 }
 
 store_err store_invoice_set_receipt_submitted(store *st, const char *reference)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, receipt_submitted = 1"
+                                   " WHERE reference = $1 AND $3 = '' AND $4 = '0'", reference, NULL, NULL);
     static const char sql[] =
         "UPDATE invoices SET updated_at = ?, receipt_submitted = 1 WHERE reference = ?";
     return store_update_ref(st, sql, NULL, NULL, reference);
@@ -358,6 +387,10 @@ store_err store_invoice_set_receipt_submitted(store *st, const char *reference)
 
 store_err store_invoice_stop_polling(store *st, const char *reference, const char *error)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, last_error = $3,"
+                                   " polling_stopped = 1 WHERE reference = $1 AND $4 = '0'", reference, error, NULL);
     static const char sql[] = "UPDATE invoices SET updated_at = ?, last_error = ?,"
                               " polling_stopped = 1 WHERE reference = ?";
     return store_update_ref(st, sql, error, NULL, reference);
@@ -365,6 +398,10 @@ store_err store_invoice_stop_polling(store *st, const char *reference, const cha
 
 store_err store_invoice_set_error(store *st, const char *reference, const char *error)
 {
+    if (st->pg != NULL)
+        return store_pg_update_ref(st,
+                                   "UPDATE invoices SET updated_at = $2::bigint, last_error = $3"
+                                   " WHERE reference = $1 AND $4 = '0'", reference, error, NULL);
     static const char sql[] =
         "UPDATE invoices SET updated_at = ?, last_error = ? WHERE reference = ?";
     return store_update_ref(st, sql, error, NULL, reference);
@@ -372,6 +409,8 @@ store_err store_invoice_set_error(store *st, const char *reference, const char *
 
 store_err store_invoice_history(store *st, int64_t invoice_id, char **json)
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_history(st, invoice_id, json);
     static const char sql[] =
         "SELECT json_group_array(json_object('status', status, 'version', version, 'at', at))"
         " FROM (SELECT status, version, at FROM status_history WHERE invoice_id = ?"
@@ -381,6 +420,8 @@ store_err store_invoice_history(store *st, int64_t invoice_id, char **json)
 
 store_err store_pending(store *st, store_invoice_fn fn, void *ud)
 {
+    if (st->pg != NULL)
+        return store_pg_pending(st, fn, ud);
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.polling_stopped = 0 AND i.status <> 'PAID' AND i.status <> 'CANCELED'"
@@ -418,6 +459,8 @@ cleanup:
 
 store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud)
 {
+    if (st->pg != NULL)
+        return store_pg_receipts_due(st, fn, ud);
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.status = 'PAID' AND i.receipt_submitted = 0 ORDER BY i.id";
@@ -426,6 +469,8 @@ store_err store_receipts_due(store *st, store_invoice_fn fn, void *ud)
 
 store_err store_counts(store *st, int64_t *unknown)
 {
+    if (st->pg != NULL)
+        return store_pg_counts(st, unknown);
     static const char sql[] = "SELECT (SELECT count(*) FROM invoices WHERE send_state = 'unknown')"
                               " + (SELECT count(*) FROM refunds WHERE state = 'unknown')";
     store_lock(st);
@@ -443,4 +488,13 @@ store_err store_counts(store *st, int64_t *unknown)
         e = STORE_IO; /* the database can no longer be trusted with writes */
     pthread_mutex_unlock(&st->sync_lock);
     return e;
+}
+
+store_err store_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost, void *ud,
+                           int64_t *held)
+{
+    if (st->pg != NULL)
+        return store_pg_lease_sync(st, gained, lost, ud, held);
+    *held = -1; /* SQLite: one gateway, which polls every pending invoice */
+    return STORE_OK;
 }

@@ -27,7 +27,14 @@
 
 #define STORE_MAX_STMTS 64
 
+struct store_pg;
+
 struct store {
+    /* The PostgreSQL backend (store/pg/pg.h) when opened from a URL: then
+     * db is NULL and each public function hands over to its store_pg_ twin
+     * (store_stmt() returns NULL, so one that has none fails with STORE_IO
+     * instead of touching SQLite). */
+    struct store_pg *pg;
     sqlite3 *db;
     /* Seals terminal passwords (store_set_secret_key); none: they cannot be
      * stored or read. */

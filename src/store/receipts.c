@@ -1,5 +1,6 @@
 /* store/receipts.c — submitted payment receipts. See store.h. */
 #include "store/private.h"
+#include "store/pg/pg.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@
 store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type,
                             const char *receipt_type, const char *data_b64, int result_code)
 {
+    if (st->pg != NULL)
+        return store_pg_receipt_add(st, invoice_id, mime_type, receipt_type, data_b64, result_code);
     static const char sql[] = "INSERT INTO receipts(invoice_id, mime_type, receipt_type,"
                               " data_len, result_code, at, data) VALUES(?, ?, ?, ?, ?, ?, ?)";
     store_err e = store_tx_begin(st);
@@ -33,6 +36,8 @@ store_err store_receipt_add(store *st, int64_t invoice_id, const char *mime_type
 
 store_err store_receipt_last(store *st, int64_t invoice_id, store_receipt *out)
 {
+    if (st->pg != NULL)
+        return store_pg_receipt_last(st, invoice_id, out);
     static const char sql[] = "SELECT mime_type, receipt_type, data_len, at, data FROM receipts"
                               " WHERE invoice_id = ? AND result_code = 0 ORDER BY id DESC LIMIT 1";
     memset(out, 0, sizeof *out);

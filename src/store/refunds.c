@@ -1,6 +1,7 @@
 /* store/refunds.c — refund rows: the intent (never over-refund), its
  * outcome, reading them back. See store.h. */
 #include "store/private.h"
+#include "store/pg/pg.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 store_err store_refund_begin(store *st, int64_t invoice_id, int64_t amount, const char *title,
                              int64_t *refund_id)
 {
+    if (st->pg != NULL)
+        return store_pg_refund_begin(st, invoice_id, amount, title, refund_id);
     static const char sql_check[] =
         "SELECT i.total, i.status,"
         " (SELECT ifnull(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"
@@ -58,6 +61,8 @@ store_err store_refund_begin(store *st, int64_t invoice_id, int64_t amount, cons
 store_err store_refund_finish(store *st, int64_t refund_id, const char *state,
                               const char *ers_reference, const char *error)
 {
+    if (st->pg != NULL)
+        return store_pg_refund_finish(st, refund_id, state, ers_reference, error);
     static const char sql[] = "UPDATE refunds SET state = ?, ers_reference = ?, error = ?,"
                               " updated_at = ? WHERE id = ?";
     store_err e = store_tx_begin(st);
@@ -82,6 +87,8 @@ store_err store_refund_finish(store *st, int64_t refund_id, const char *state,
 
 store_err store_refund_list(store *st, int64_t invoice_id, char **json)
 {
+    if (st->pg != NULL)
+        return store_pg_refund_list(st, invoice_id, json);
     static const char sql[] = "SELECT json_group_array(json(j)) FROM (SELECT " STORE_REFUND_JSON
                               " AS j FROM refunds WHERE invoice_id = ? ORDER BY id)";
     return store_query_json(st, sql, invoice_id, json);
@@ -89,6 +96,8 @@ store_err store_refund_list(store *st, int64_t invoice_id, char **json)
 
 store_err store_refund_get(store *st, int64_t refund_id, char **json)
 {
+    if (st->pg != NULL)
+        return store_pg_refund_get(st, refund_id, json);
     static const char sql[] = "SELECT " STORE_REFUND_JSON " FROM refunds WHERE id = ?";
     return store_query_json(st, sql, refund_id, json);
 }

@@ -2,6 +2,7 @@
  * unknown outcome and settling them as the operator found them in SEQR's
  * reconciliation report. See store.h. */
 #include "store/private.h"
+#include "store/pg/pg.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@ static store_err store_settle_check(store *st, const char *find, int64_t a, int6
 store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id, const char *state,
                                const char *ers_reference, char was[16])
 {
+    if (st->pg != NULL)
+        return store_pg_refund_resolve(st, invoice_id, refund_id, state, ers_reference, was);
     static const char find[] = "SELECT state FROM refunds WHERE id = ?1 AND invoice_id = ?2";
     static const char settle[] =
         "UPDATE refunds SET state = ?1, ers_reference = ?2, updated_at = ?3,"
@@ -58,6 +61,8 @@ store_err store_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
 
 store_err store_invoice_resolve(store *st, int64_t id, const char *reference, char was[16])
 {
+    if (st->pg != NULL)
+        return store_pg_invoice_resolve(st, id, reference, was);
     static const char find[] = "SELECT send_state FROM invoices WHERE id = ?1";
     static const char adopt[] =
         "UPDATE invoices SET reference = ?1, send_state = 'sent', status = 'ISSUED',"
@@ -93,6 +98,8 @@ store_err store_invoice_resolve(store *st, int64_t id, const char *reference, ch
 
 store_err store_unknown_list(store *st, char **json)
 {
+    if (st->pg != NULL)
+        return store_pg_unknown_list(st, json);
     /* The WHERE clauses are spelt as the partial indexes invoices_unknown and
      * refunds_unknown are, so SQLite reads only those. */
     static const char sql[] =

@@ -1,6 +1,7 @@
 /* store/terminals.c — terminals registered through this gateway (their
  * passwords sealed with secretbox) and reconciliation periods. See store.h. */
 #include "store/private.h"
+#include "store/pg/pg.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 
 store_err store_period_add(store *st, const char *period_id, const char *terminal_id)
 {
+    if (st->pg != NULL)
+        return store_pg_period_add(st, period_id, terminal_id);
     static const char sql[] = "INSERT INTO periods(period_id, terminal_id, at) VALUES(?, ?, ?)";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
@@ -39,6 +42,8 @@ store_err store_set_secret_key(store *st, const unsigned char key[SECRETBOX_KEY_
     static const char sql_seal[] = "UPDATE terminals SET password = ? WHERE terminal_id = ?";
     memcpy(st->secret_key, key, SECRETBOX_KEY_LEN);
     st->has_secret_key = true;
+    if (st->pg != NULL)
+        return STORE_OK; /* never held a password in plain text */
     /* Passwords stored in plain text by an older version are sealed now;
      * secure_delete overwrites the old text in the file's pages, and the
      * checkpoint below empties the WAL of the pages that held it. */
@@ -93,6 +98,11 @@ store_err store_terminal_add(store *st, const store_terminal *t)
     char *box = secretbox_seal(st->secret_key, aad, t->password);
     if (box == NULL)
         return STORE_IO;
+    if (st->pg != NULL) {
+        store_err pe = store_pg_terminal_put(st, t, box);
+        free(box);
+        return pe;
+    }
     store_err e = store_tx_begin(st);
     if (e != STORE_OK) {
         free(box);
@@ -114,12 +124,36 @@ store_err store_terminal_add(store *st, const store_terminal *t)
     return store_tx_end(st, e);
 }
 
+/* Opens the sealed password box into out->password; false (out zeroed,
+ * logged) when it cannot be opened. */
+static bool store_terminal_open(store *st, store_terminal *out, const char *box)
+{
+    char aad[160];
+    store_terminal_aad(out->terminal_id, aad, sizeof aad);
+    if (st->has_secret_key && box != NULL &&
+        secretbox_open(st->secret_key, aad, box, out->password, sizeof out->password))
+        return true;
+    log_error("store: terminal %s: its stored secret cannot be decrypted (another "
+              "[store] key_file?)",
+              out->terminal_id);
+    memset(out, 0, sizeof *out);
+    return false;
+}
+
 store_err store_terminal_get(store *st, const char *terminal_id, store_terminal *out)
 {
     static const char sql[] =
         "SELECT terminal_id, external_id, name, password, seqr_id,"
         " unregistered, created_at, cashier_id FROM terminals WHERE terminal_id = ?";
     memset(out, 0, sizeof *out);
+    if (st->pg != NULL) {
+        char *sealed = NULL;
+        store_err pe = store_pg_terminal_row(st, terminal_id, out, &sealed);
+        if (pe == STORE_OK && !store_terminal_open(st, out, sealed))
+            pe = STORE_IO;
+        free(sealed);
+        return pe;
+    }
     store_lock(st);
     sqlite3_stmt *s = store_stmt(st, sql);
     store_err e = STORE_IO;
@@ -135,19 +169,8 @@ store_err store_terminal_get(store *st, const char *terminal_id, store_terminal 
         out->unregistered = sqlite3_column_int(s, 5) != 0;
         out->created_at = sqlite3_column_int64(s, 6);
         store_copy_col(s, 7, out->cashier_id, sizeof out->cashier_id);
-        char aad[160];
-        store_terminal_aad(out->terminal_id, aad, sizeof aad);
-        const char *box = (const char *)sqlite3_column_text(s, 3);
-        if (st->has_secret_key && box != NULL &&
-            secretbox_open(st->secret_key, aad, box, out->password, sizeof out->password)) {
-            e = STORE_OK;
-        } else {
-            log_error("store: terminal %s: its stored secret cannot be decrypted (another "
-                      "[store] key_file?)",
-                      out->terminal_id);
-            memset(out, 0, sizeof *out);
-            e = STORE_IO;
-        }
+        e = store_terminal_open(st, out, (const char *)sqlite3_column_text(s, 3)) ? STORE_OK
+                                                                                   : STORE_IO;
     } else if (rc == SQLITE_DONE) {
         e = STORE_NOT_FOUND;
     }
@@ -178,6 +201,8 @@ static store_err store_terminal_update(store *st, const char *sql, const char *t
 
 store_err store_terminal_set_seqr_id(store *st, const char *terminal_id, const char *seqr_id)
 {
+    if (st->pg != NULL)
+        return store_pg_terminal_update(st, terminal_id, seqr_id);
     static const char sql[] = "UPDATE terminals SET seqr_id = ? WHERE terminal_id = ?";
     return store_terminal_update(st, sql, seqr_id, terminal_id);
 }
@@ -185,6 +210,8 @@ store_err store_terminal_set_seqr_id(store *st, const char *terminal_id, const c
 store_err store_terminal_open_invoices(store *st, const char *terminal_id, store_invoice_fn fn,
                                        void *ud)
 {
+    if (st->pg != NULL)
+        return store_pg_terminal_open_invoices(st, terminal_id, fn, ud);
     static const char sql[] =
         "SELECT " STORE_INVOICE_COLUMNS " FROM invoices i WHERE i.send_state = 'sent'"
         " AND i.polling_stopped = 0 AND i.status <> 'PAID' AND i.status <> 'CANCELED'"
@@ -194,6 +221,8 @@ store_err store_terminal_open_invoices(store *st, const char *terminal_id, store
 
 store_err store_terminal_unregister(store *st, const char *terminal_id)
 {
+    if (st->pg != NULL)
+        return store_pg_terminal_update(st, terminal_id, NULL);
     static const char sql[] = "UPDATE terminals SET unregistered = 1 WHERE terminal_id = ?";
     return store_terminal_update(st, sql, NULL, terminal_id);
 }

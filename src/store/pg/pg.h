@@ -1,0 +1,186 @@
+/* store/pg/pg.h — the PostgreSQL backend of store.h, behind the same public
+ * functions as the SQLite one: a public function of src/store/ hands over to
+ * its store_pg_* twin here when st->pg is set (store_open() of a
+ * postgresql:// URL). Nothing outside src/store/ includes this header.
+ *
+ * A small pool of libpq connections per store (STORE_PG_POOL): a thread
+ * takes one for each store call (store_pg_acquire, recursive within the
+ * thread) and gives it back after (libpq connections are not thread-safe,
+ * so one thread at a time uses each), in autocommit or in explicit
+ * transactions; every commit is durable when it returns (the server's
+ * synchronous_commit, left at its default "on"), except the invoice intent,
+ * which commits with synchronous_commit off like SQLite's (store.h).
+ *
+ * Several gateways share one database. Each registers itself in
+ * gateway_instances at open and keeps a heartbeat there (store_lease_sync);
+ * intents and claimed idempotency keys carry the instance that wrote them, so
+ * crash recovery only settles those of dead instances, and pending invoices
+ * carry a lease (lease_owner, valid while that instance lives; lease_until
+ * is only informative) so that exactly one live instance polls each. Times of liveness are the
+ * server's clock, so the hosts' clocks need not agree. */
+#ifndef SEQR_STORE_PG_H
+#define SEQR_STORE_PG_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "store.h"
+
+/* How long a heartbeat lasts without renewal (the 3000 in STORE_PG_DEAD);
+ * the poller renews about every STORE_LEASE_RENEW_MS, so an instance whose
+ * host vanishes loses its invoices to the others within
+ * STORE_PG_LEASE_TTL_MS + STORE_LEASE_RENEW_MS, one whose process dies
+ * within STORE_LEASE_RENEW_MS. */
+#define STORE_PG_LEASE_TTL_MS 3000
+
+/* Connections per gateway: requests on different connections commit in
+ * parallel (and share the server's WAL flushes), where one connection under
+ * one mutex made every durable commit wait for the one before it. */
+#define STORE_PG_POOL 8
+
+struct store_pg {
+    PGconn *conns[STORE_PG_POOL]; /* conns[0] also holds the liveness lock */
+    bool busy[STORE_PG_POOL];
+    pthread_mutex_t lock; /* guards busy */
+    pthread_cond_t freed;
+    int64_t instance; /* our row in gateway_instances */
+};
+
+/* Each instance holds the session advisory lock (STORE_PG_LIVE_KEY, its id)
+ * while its connection lives: a gateway that dies with its process loses it
+ * at once (the server sees the connection close), so the others take over
+ * its invoices on their next sync instead of after the lease TTL; a host
+ * that vanishes without closing its connections is caught by the TTL. */
+#define STORE_PG_LIVE_KEY "1936028263"
+/* Instances that are dead by either sign, as an SQL subquery. */
+#define STORE_PG_DEAD                                                                              \
+    "(SELECT id FROM gateway_instances WHERE heartbeat_at < " STORE_PG_NOW " - 3000"               \
+    " OR id NOT IN (SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory'"                \
+    " AND classid = " STORE_PG_LIVE_KEY " AND objsubid = 2 AND granted))"
+
+/* The server's clock in Unix ms, as an SQL expression. */
+#define STORE_PG_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+/* --- conn.c --- */
+store_err store_pg_open(store *st, const char *url, buf *err);
+void store_pg_close(store *st);
+/* Takes a connection of the pool for this thread (waiting while all are
+ * taken); nested calls by the same thread for the same store reuse it.
+ * Every store_pg_ call below runs on the thread's connection, or on
+ * conns[0] outside any (open, migration, close). */
+void store_pg_acquire(store *st);
+void store_pg_release(store *st);
+PGconn *store_pg_conn(store *st);
+/* Runs sql with n text parameters (NULL = SQL NULL). Returns the result
+ * (PQclear it) when it succeeded, NULL otherwise with *e set: STORE_CONFLICT
+ * for a unique or check violation, STORE_IO for anything else (logged
+ * without the parameters). Caller holds the store lock. */
+PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params, store_err *e);
+/* The same for statements without rows of interest. Callers of both
+ * hold a connection (store_pg_acquire). */
+store_err store_pg_run(store *st, const char *sql, int n, const char *const *params);
+/* BEGIN on a connection taken here; store_pg_tx_end() commits on
+ * STORE_OK, rolls back otherwise, and gives the connection back. */
+store_err store_pg_tx_begin(store *st);
+store_err store_pg_tx_end(store *st, store_err result);
+/* Runs a query whose first column of its one row is a text (JSON): copies
+ * it to *out (malloc'd). STORE_NOT_FOUND without a row or for NULL. Takes
+ * the lock. */
+store_err store_pg_query_text(store *st, const char *sql, int n, const char *const *params,
+                              char **out);
+/* A malloc'd copy of a column, NULL for NULL (aborts when out of memory). */
+char *store_pg_dup(const PGresult *r, int row, int col);
+void store_pg_copy(const PGresult *r, int row, int col, char *dst, size_t dstlen);
+/* Formats an int64 into a parameter buffer. */
+const char *store_pg_i64(char dst[24], int64_t v);
+int64_t store_pg_get_i64(const PGresult *r, int row, int col);
+
+/* --- schema.c --- */
+/* Brings the database to the current schema under a session advisory lock
+ * (two gateways starting at once: one migrates, the other waits and finds
+ * it done), then registers this instance and settles what dead instances
+ * left in doubt. */
+store_err store_pg_migrate(store *st, buf *err);
+/* Crash recovery of instances whose heartbeat stopped: their send and
+ * refund intents become unknown, their running idempotency keys are freed,
+ * their leases are dropped. Caller holds the store lock, outside a
+ * transaction. */
+store_err store_pg_recover_dead(store *st);
+
+/* --- invoices.c --- */
+store_err store_pg_invoice_begin(store *st, store_invoice *inv);
+store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *reference,
+                                const char *qr_code);
+store_err store_pg_invoice_send_failed(store *st, int64_t id, const char *send_state,
+                                       const char *error);
+store_err store_pg_invoice_get(store *st, const char *reference, int64_t id, store_invoice *out);
+store_err store_pg_invoice_set_status(store *st, const char *reference, const char *status,
+                                      int64_t version, const char *ers_reference,
+                                      const char *receipt_json, bool *changed);
+store_err store_pg_invoice_history(store *st, int64_t invoice_id, char **json);
+store_err store_pg_pending(store *st, store_invoice_fn fn, void *ud);
+store_err store_pg_counts(store *st, int64_t *unknown);
+/* Hands every row of r (STORE_PG_INVOICE_COLUMNS) to fn until it says stop. */
+void store_pg_each_invoice(const PGresult *r, store_invoice_fn fn, void *ud);
+/* The columns store_pg_read_invoice() reads, selected from invoices i. */
+#define STORE_PG_INVOICE_COLUMNS                                                                   \
+    "i.id, coalesce(i.reference, ''), i.send_state, i.status, i.version, i.qr_code, i.currency,"   \
+    " i.total, i.terminal_id, i.payment_mode, i.client_reference, i.ers_reference, i.doc,"         \
+    " i.receipt, i.receipt_submitted, i.polling_stopped, i.last_error, i.created_at,"              \
+    " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                      \
+    " (SELECT coalesce(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                   \
+    "  AND r.state <> 'failed'),"                                                                  \
+    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id)"
+void store_pg_read_invoice(const PGresult *r, int row, store_invoice *inv);
+
+store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id, int limit,
+                                store_invoice_fn fn, void *ud, int64_t *last_id, bool *more);
+/* Runs an UPDATE of one invoice by reference ($1), setting updated_at ($2)
+ * and the rest of the SET list from text1 ($3) and int2 ($4) when given. */
+store_err store_pg_update_ref(store *st, const char *sql, const char *reference, const char *text1,
+                              const int64_t *int2);
+store_err store_pg_receipts_due(store *st, store_invoice_fn fn, void *ud);
+
+/* --- money.c: refunds and settling outcomes in doubt --- */
+store_err store_pg_refund_begin(store *st, int64_t invoice_id, int64_t amount, const char *title,
+                                int64_t *refund_id);
+store_err store_pg_refund_finish(store *st, int64_t refund_id, const char *state,
+                                 const char *ers_reference, const char *error);
+store_err store_pg_refund_list(store *st, int64_t invoice_id, char **json);
+store_err store_pg_refund_get(store *st, int64_t refund_id, char **json);
+store_err store_pg_refund_resolve(store *st, int64_t invoice_id, int64_t refund_id,
+                                  const char *state, const char *ers_reference, char was[16]);
+store_err store_pg_invoice_resolve(store *st, int64_t id, const char *reference, char was[16]);
+store_err store_pg_unknown_list(store *st, char **json);
+
+/* --- rows.c: receipts, periods, terminals, idempotency keys --- */
+store_err store_pg_receipt_add(store *st, int64_t invoice_id, const char *mime_type,
+                               const char *receipt_type, const char *data_b64, int result_code);
+store_err store_pg_receipt_last(store *st, int64_t invoice_id, store_receipt *out);
+store_err store_pg_period_add(store *st, const char *period_id, const char *terminal_id);
+store_err store_pg_idem_claim(store *st, const char *scope, const char *key,
+                              const char *request_hash, int64_t ttl_ms, bool *same_request,
+                              int *status, char **response);
+store_err store_pg_idem_finish(store *st, const char *scope, const char *key, int status,
+                               const char *response);
+store_err store_pg_idem_release(store *st, const char *scope, const char *key);
+store_err store_pg_idem_prune(store *st, int64_t older_than_ms);
+
+/* --- terminals.c: rows with the password sealed by store/terminals.c --- */
+store_err store_pg_terminal_put(store *st, const store_terminal *t, const char *box);
+/* Fills out but its password; *box (malloc'd) receives the sealed one. */
+store_err store_pg_terminal_row(store *st, const char *terminal_id, store_terminal *out,
+                                char **box);
+/* Sets seqr_id, or with seqr_id NULL marks the terminal unregistered. */
+store_err store_pg_terminal_update(store *st, const char *terminal_id, const char *seqr_id);
+store_err store_pg_terminal_open_invoices(store *st, const char *terminal_id, store_invoice_fn fn,
+                                          void *ud);
+
+/* --- leases.c --- */
+store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost,
+                              void *ud, int64_t *held);
+
+#endif

@@ -1,0 +1,167 @@
+/* check_failover.c — two real gateways on one PostgreSQL database
+ * (tests/pg_test.sh gives SEQR_TEST_PG_URL; without it: skipped, 77) and the
+ * real simulator, set to reverse a payment whose status nobody fetched
+ * within 5 s. 1,000 pending invoices, half sent by each gateway; a refund
+ * raced on both at once happens once; then payments at the simulator while
+ * one gateway is killed with SIGKILL: every payment is recorded PAID by the
+ * survivor and none is reversed, and the survivor polls every invoice the
+ * dead one held. */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gwtest.h"
+#include "testutil.h"
+
+#define FO_INVOICES 1000
+
+typedef struct {
+    const gw_env *e;
+    const char *path;
+    const char *body;
+    long status;
+    pthread_barrier_t *go;
+} fo_call;
+
+static void *fo_call_main(void *arg)
+{
+    fo_call *c = arg;
+    pthread_barrier_wait(c->go);
+    json_decref(gwt_gw_call(c->e, "POST", c->path, c->body, NULL, &c->status));
+    return NULL;
+}
+
+/* statusFetches of every invoice the simulator knows, by index in refs. */
+static void fo_fetches(const gw_env *e, char (*refs)[64], int n, long long *out)
+{
+    long st;
+    json_t *all = gwt_sim_call(e, "GET", "/sim/invoices", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_t *list = json_object_get(all, "invoices");
+    size_t i;
+    json_t *inv;
+    json_array_foreach(list, i, inv)
+    {
+        const char *ref = json_string_value(json_object_get(inv, "invoiceReference"));
+        for (int k = 0; ref != NULL && k < n; k++)
+            if (strcmp(refs[k], ref) == 0)
+                out[k] = json_integer_value(json_object_get(inv, "statusFetches"));
+    }
+    json_decref(all);
+}
+
+START_TEST(two_gateways_one_killed)
+{
+    static char refs[FO_INVOICES][64];
+    static long long before[FO_INVOICES], after[FO_INVOICES];
+    gw_env a, b;
+    gwt_env_init(&a, "5");
+    char key[700];
+    snprintf(key, sizeof key, "%s/store.key", a.dir);
+    setenv("SEQR_TEST_PG_KEY", key, 1); /* one key for both gateways */
+    gwt_write_config(&a, NULL, "interval_ms = 1000\n", a.sim_port);
+    gwt_start_gw(&a);
+    b = a;
+    memset(&b.gw, 0, sizeof b.gw);
+    memset(&b.sim, 0, sizeof b.sim); /* a's to stop */
+    ck_assert_int_lt(snprintf(b.dir, sizeof b.dir, "%s/b", a.dir), (int)sizeof b.dir);
+    ck_assert_int_eq(mkdir(b.dir, 0700), 0);
+    snprintf(b.conf, sizeof b.conf, "%s/gateway.conf", b.dir);
+    b.gw_port = tu_free_port();
+    gwt_write_config(&b, NULL, "interval_ms = 1000\n", a.sim_port);
+    gwt_start_gw(&b);
+
+    /* A refund of the whole amount sent to both gateways at once: once. */
+    char paid[64];
+    gwt_paid_invoice(&a, paid);
+    char path[128];
+    snprintf(path, sizeof path, "/invoices/%s", paid);
+    long st;
+    json_t *j = gwt_gw_call(&b, "GET", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    char body[128];
+    snprintf(body, sizeof body, "{\"amount\":\"%s\"}",
+             json_string_value(json_object_get(j, "totalAmount")));
+    json_decref(j);
+    snprintf(path, sizeof path, "/invoices/%s/refunds", paid);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    fo_call calls[2] = {{&a, path, body, 0, &go}, {&b, path, body, 0, &go}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, fo_call_main, &calls[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&go);
+    ck_assert_msg((calls[0].status == 201) + (calls[1].status == 201) == 1, "refunds: %ld and %ld",
+                  calls[0].status, calls[1].status);
+    json_t *s = gwt_sim_state(&a, paid);
+    ck_assert_int_eq(json_array_size(json_object_get(s, "refunds")), 1);
+    json_decref(s);
+
+    /* 1,000 pending invoices, every other one sent through each gateway
+     * (and so first leased to it). */
+    for (int i = 0; i < FO_INVOICES; i++)
+        gwt_create_invoice(i % 2 == 0 ? &a : &b, refs[i]);
+    /* Some of a's paid just before it dies, more right after. */
+    for (int i = 0; i < 40; i += 2)
+        gwt_sim_pay(&a, refs[i]);
+    fo_fetches(&a, refs, FO_INVOICES, before);
+    long long killed = tu_now_ms();
+    ck_assert_int_eq(tu_stop(&a.gw, SIGKILL, 5000), 128 + SIGKILL);
+    for (int i = 40; i < 200; i++)
+        gwt_sim_pay(&a, refs[i]);
+
+    /* The survivor polls every invoice a held. */
+    long long taken = 0;
+    for (;;) {
+        fo_fetches(&a, refs, FO_INVOICES, after);
+        int waiting = 0;
+        for (int i = 0; i < FO_INVOICES; i += 2)
+            waiting += after[i] <= before[i];
+        if (waiting == 0) {
+            taken = tu_now_ms() - killed;
+            break;
+        }
+        ck_assert_msg(tu_now_ms() - killed < 60000, "%d of a's invoices never polled again",
+                      waiting);
+        tu_sleep_ms(100);
+    }
+    fprintf(stderr,
+            "failover: every invoice of the killed gateway polled again %lld ms after "
+            "the kill\n",
+            taken);
+    /* Every payment recorded, none reversed. */
+    for (int i = 0; i < 200; i++) {
+        if (i < 40 && i % 2 != 0)
+            continue; /* not paid */
+        json_decref(gwt_wait_status(&b, refs[i], "PAID", 30000));
+    }
+    for (int i = 0; i < 200; i++) {
+        json_t *si = gwt_sim_state(&b, refs[i]);
+        ck_assert_msg(json_is_false(json_object_get(si, "reversed")), "%s reversed", refs[i]);
+        json_decref(si);
+    }
+    ck_assert_int_eq(tu_stop(&b.gw, SIGTERM, 10000), 0);
+    gwt_env_stop(&a);
+}
+END_TEST
+
+int main(void)
+{
+    const char *pg = getenv("SEQR_TEST_PG_URL");
+    if (pg == NULL || pg[0] == '\0') {
+        fprintf(stderr, "SKIP: needs a PostgreSQL server (tests/pg_test.sh runs this test)\n");
+        return 77;
+    }
+    Suite *s = suite_create("failover");
+    TCase *tc = tcase_create("postgresql");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, two_gateways_one_killed);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
