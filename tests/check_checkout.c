@@ -376,8 +376,13 @@ START_TEST(public_by_token_only)
     const struct {
         const char *path;
         long status;
-    } nothing[] = {{wrong, 404},       {wrong_events, 404},  {"/pay/", 401},        {"/pay", 401},
-                   {other, 401},       {"/pay/assets/", 401}, {"/pay/assets/checkout.jsx", 401},
+    } nothing[] = {{wrong, 404},
+                   {wrong_events, 404},
+                   {"/pay/", 401},
+                   {"/pay", 401},
+                   {other, 401},
+                   {"/pay/assets/", 401},
+                   {"/pay/assets/checkout.jsx", 401},
                    {"/pay/x/y/z", 401}};
     for (size_t i = 0; i < sizeof nothing / sizeof *nothing; i++) {
         long got = get(nothing[i].path, NULL, &r);

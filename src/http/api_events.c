@@ -400,8 +400,7 @@ bool api_events_last_event_id(const http_request *req, http_response *resp, int6
 }
 
 void api_events_open_stream(const http_context *ctx, int64_t invoice_id, int64_t last_id,
-                            const api_stream_writer *writer, void *writer_ud,
-                            http_response *resp)
+                            const api_stream_writer *writer, void *writer_ud, http_response *resp)
 {
     events_waiter *waiter = events_hub_enter(ctx->hub, invoice_id);
     if (waiter == NULL) {

@@ -53,8 +53,7 @@ typedef struct {
  * against [http] max_streams (503 too_many_streams past it). The stream
  * owns writer_ud from here on, whatever the outcome. */
 void api_events_open_stream(const http_context *ctx, int64_t invoice_id, int64_t last_id,
-                            const api_stream_writer *writer, void *writer_ud,
-                            http_response *resp);
+                            const api_stream_writer *writer, void *writer_ud, http_response *resp);
 /* Reads the Last-Event-ID header into last (0 when absent); on a bad one
  * sets a 400 answer and returns false. */
 bool api_events_last_event_id(const http_request *req, http_response *resp, int64_t *last);
