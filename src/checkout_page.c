@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "html.h"
 #include "money.h"
 #include "qr.h"
 #include "seqr/seqr.h"
@@ -292,111 +293,77 @@ void checkout_money(int64_t minor, const char *currency, checkout_lang lang, cha
     }
 }
 
-/* --- HTML building; the first failure sticks in st --- */
+/* --- HTML building; the first failure sticks in st (html.h) --- */
 
-typedef struct {
-    checkout_err err;
-    char *msg;
-    size_t msglen;
-} ck_state;
-
-static void ck_fail(ck_state *st, checkout_err e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void ck_fail(ck_state *st, checkout_err e, const char *fmt, ...)
+static checkout_err ck_from_html(html_err e)
 {
-    if (st->err != CHECKOUT_OK)
-        return;
-    st->err = e;
-    if (st->msg != NULL && st->msglen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(st->msg, st->msglen, fmt, ap);
-        va_end(ap);
+    switch (e) {
+    case HTML_OK:
+        return CHECKOUT_OK;
+    case HTML_ERR_INVALID:
+        return CHECKOUT_ERR_INVALID;
+    case HTML_ERR_INTERNAL:
+        break;
     }
+    return CHECKOUT_ERR_INTERNAL;
 }
 
-/* A child element, with text (escaped when serialized) unless text is NULL. */
-static xmlNodePtr ck_el(ck_state *st, xmlNodePtr parent, const char *name, const char *text)
-{
-    if (st->err != CHECKOUT_OK || parent == NULL)
-        return NULL;
-    if (text != NULL && xmlCheckUTF8((const xmlChar *)text) == 0) {
-        ck_fail(st, CHECKOUT_ERR_INVALID, "text for <%s> is not valid UTF-8", name);
-        return NULL;
-    }
-    xmlNodePtr n = xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
-    if (n == NULL)
-        ck_fail(st, CHECKOUT_ERR_INTERNAL, "out of memory");
-    return n;
-}
-
-static void ck_attr(ck_state *st, xmlNodePtr n, const char *name, const char *value)
-{
-    if (st->err != CHECKOUT_OK || n == NULL)
-        return;
-    if (xmlCheckUTF8((const xmlChar *)value) == 0) {
-        ck_fail(st, CHECKOUT_ERR_INVALID, "attribute %s is not valid UTF-8", name);
-        return;
-    }
-    if (xmlNewProp(n, (const xmlChar *)name, (const xmlChar *)value) == NULL)
-        ck_fail(st, CHECKOUT_ERR_INTERNAL, "out of memory");
-}
 
 /* An element with a class (and optional text). */
-static xmlNodePtr ck_elc(ck_state *st, xmlNodePtr parent, const char *name, const char *cls,
+static xmlNodePtr ck_elc(html_builder *st, xmlNodePtr parent, const char *name, const char *cls,
                          const char *text)
 {
-    xmlNodePtr n = ck_el(st, parent, name, text);
-    ck_attr(st, n, "class", cls);
+    xmlNodePtr n = html_el(st, parent, name, text);
+    html_attr(st, n, "class", cls);
     return n;
 }
 
 /* <html lang><head> with charset, viewport, title and the stylesheet. */
-static xmlNodePtr ck_head(ck_state *st, htmlDocPtr doc, checkout_lang lang, const char *title,
+static xmlNodePtr ck_head(html_builder *st, htmlDocPtr doc, checkout_lang lang, const char *title,
                           const char *version, bool script)
 {
     xmlNodePtr html = xmlNewDocNode(doc, NULL, (const xmlChar *)"html", NULL);
     if (html == NULL) {
-        ck_fail(st, CHECKOUT_ERR_INTERNAL, "out of memory");
+        html_fail(st, HTML_ERR_INTERNAL, "out of memory");
         return NULL;
     }
     xmlDocSetRootElement(doc, html);
-    ck_attr(st, html, "lang", checkout_lang_tag(lang));
-    xmlNodePtr head = ck_el(st, html, "head", NULL);
-    ck_attr(st, ck_el(st, head, "meta", NULL), "charset", "utf-8");
-    xmlNodePtr vp = ck_el(st, head, "meta", NULL);
-    ck_attr(st, vp, "name", "viewport");
-    ck_attr(st, vp, "content", "width=device-width, initial-scale=1");
-    xmlNodePtr robots = ck_el(st, head, "meta", NULL);
-    ck_attr(st, robots, "name", "robots");
-    ck_attr(st, robots, "content", "noindex, nofollow");
-    xmlNodePtr ref = ck_el(st, head, "meta", NULL);
-    ck_attr(st, ref, "name", "referrer");
-    ck_attr(st, ref, "content", "no-referrer");
-    ck_el(st, head, "title", title);
+    html_attr(st, html, "lang", checkout_lang_tag(lang));
+    xmlNodePtr head = html_el(st, html, "head", NULL);
+    html_attr(st, html_el(st, head, "meta", NULL), "charset", "utf-8");
+    xmlNodePtr vp = html_el(st, head, "meta", NULL);
+    html_attr(st, vp, "name", "viewport");
+    html_attr(st, vp, "content", "width=device-width, initial-scale=1");
+    xmlNodePtr robots = html_el(st, head, "meta", NULL);
+    html_attr(st, robots, "name", "robots");
+    html_attr(st, robots, "content", "noindex, nofollow");
+    xmlNodePtr ref = html_el(st, head, "meta", NULL);
+    html_attr(st, ref, "name", "referrer");
+    html_attr(st, ref, "content", "no-referrer");
+    html_el(st, head, "title", title);
     char href[128];
     snprintf(href, sizeof href, "/pay/assets/checkout.css?v=%s", version);
-    xmlNodePtr css = ck_el(st, head, "link", NULL);
-    ck_attr(st, css, "rel", "stylesheet");
-    ck_attr(st, css, "href", href);
+    xmlNodePtr css = html_el(st, head, "link", NULL);
+    html_attr(st, css, "rel", "stylesheet");
+    html_attr(st, css, "href", href);
     if (script) {
         snprintf(href, sizeof href, "/pay/assets/checkout.js?v=%s", version);
-        xmlNodePtr js = ck_el(st, head, "script", NULL);
-        ck_attr(st, js, "src", href);
-        ck_attr(st, js, "defer", "defer");
+        xmlNodePtr js = html_el(st, head, "script", NULL);
+        html_attr(st, js, "src", href);
+        html_attr(st, js, "defer", "defer");
     }
-    return ck_el(st, html, "body", NULL);
+    return html_el(st, html, "body", NULL);
 }
 
-static void ck_dump(ck_state *st, htmlDocPtr doc, buf *out)
+static void ck_dump(html_builder *st, htmlDocPtr doc, buf *out)
 {
-    if (st->err != CHECKOUT_OK)
+    if (st->err != HTML_OK)
         return;
     xmlChar *mem = NULL;
     int len = 0;
     htmlDocDumpMemoryFormat(doc, &mem, &len, 0);
     if (mem == NULL || len <= 0) {
-        ck_fail(st, CHECKOUT_ERR_INTERNAL, "out of memory");
+        html_fail(st, HTML_ERR_INTERNAL, "out of memory");
     } else {
         /* The serializer writes an HTML 4 doctype for a document without
          * one; the page is HTML5. */
@@ -415,10 +382,10 @@ static void ck_dump(ck_state *st, htmlDocPtr doc, buf *out)
 }
 
 /* The QR code from qr.c's SVG, as an inline <svg role="img"> with a title. */
-static void ck_qr(ck_state *st, htmlDocPtr doc, xmlNodePtr parent, const char *text,
+static void ck_qr(html_builder *st, htmlDocPtr doc, xmlNodePtr parent, const char *text,
                   const char *label)
 {
-    if (st->err != CHECKOUT_OK || parent == NULL)
+    if (st->err != HTML_OK || parent == NULL)
         return;
     qr_options o;
     qr_options_default(&o, "svg");
@@ -434,18 +401,18 @@ static void ck_qr(ck_state *st, htmlDocPtr doc, xmlNodePtr parent, const char *t
     xmlNodePtr copy = root ? xmlDocCopyNode(root, doc, 1) : NULL;
     xmlFreeDoc(sdoc);
     if (copy == NULL) {
-        ck_fail(st, CHECKOUT_ERR_INVALID, "the QR code %s cannot be rendered", text);
+        html_fail(st, HTML_ERR_INVALID, "the QR code %s cannot be rendered", text);
         return;
     }
     xmlUnsetProp(copy, (const xmlChar *)"width");
     xmlUnsetProp(copy, (const xmlChar *)"height");
     xmlAddChild(parent, copy);
-    ck_attr(st, copy, "role", "img");
-    ck_attr(st, copy, "aria-labelledby", "qr-title");
-    ck_attr(st, copy, "class", "qr-code");
+    html_attr(st, copy, "role", "img");
+    html_attr(st, copy, "aria-labelledby", "qr-title");
+    html_attr(st, copy, "class", "qr-code");
     xmlNodePtr t = xmlNewDocNode(doc, NULL, (const xmlChar *)"title", NULL);
     if (t == NULL) {
-        ck_fail(st, CHECKOUT_ERR_INTERNAL, "out of memory");
+        html_fail(st, HTML_ERR_INTERNAL, "out of memory");
         return;
     }
     xmlNodeAddContent(t, (const xmlChar *)label);
@@ -466,20 +433,20 @@ static void ck_quantity(const char *q, checkout_lang lang, char *out, size_t out
                 *p = ',';
 }
 
-static void ck_rows(ck_state *st, xmlNodePtr parent, const checkout_input *in, json_t *doc)
+static void ck_rows(html_builder *st, xmlNodePtr parent, const checkout_input *in, json_t *doc)
 {
     json_t *rows = json_object_get(doc, "rows");
     if (!json_is_array(rows) || json_array_size(rows) == 0)
         return;
     checkout_lang lang = in->lang;
     xmlNodePtr det = ck_elc(st, parent, "details", "order", NULL);
-    ck_el(st, det, "summary", tx(lang, T_ORDER_DETAILS));
-    xmlNodePtr table = ck_el(st, det, "table", NULL);
-    xmlNodePtr head = ck_el(st, ck_el(st, table, "thead", NULL), "tr", NULL);
-    ck_attr(st, ck_el(st, head, "th", tx(lang, T_COL_ITEM)), "scope", "col");
-    ck_attr(st, ck_elc(st, head, "th", "num", tx(lang, T_COL_QTY)), "scope", "col");
-    ck_attr(st, ck_elc(st, head, "th", "num", tx(lang, T_COL_AMOUNT)), "scope", "col");
-    xmlNodePtr body = ck_el(st, table, "tbody", NULL);
+    html_el(st, det, "summary", tx(lang, T_ORDER_DETAILS));
+    xmlNodePtr table = html_el(st, det, "table", NULL);
+    xmlNodePtr head = html_el(st, html_el(st, table, "thead", NULL), "tr", NULL);
+    html_attr(st, html_el(st, head, "th", tx(lang, T_COL_ITEM)), "scope", "col");
+    html_attr(st, ck_elc(st, head, "th", "num", tx(lang, T_COL_QTY)), "scope", "col");
+    html_attr(st, ck_elc(st, head, "th", "num", tx(lang, T_COL_AMOUNT)), "scope", "col");
+    xmlNodePtr body = html_el(st, table, "tbody", NULL);
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
@@ -490,8 +457,8 @@ static void ck_rows(ck_state *st, xmlNodePtr parent, const checkout_input *in, j
         const char *amount = json_string_value(json_object_get(row, "totalAmount"));
         int64_t minor = 0;
         char text[256], money[96];
-        xmlNodePtr tr = ck_el(st, body, "tr", NULL);
-        ck_el(st, tr, "td", desc ? desc : "");
+        xmlNodePtr tr = html_el(st, body, "tr", NULL);
+        html_el(st, tr, "td", desc ? desc : "");
         ck_quantity(qty ? qty : "", lang, text, sizeof text);
         if (unit != NULL && unit[0] != '\0' && strlen(text) + strlen(unit) + 2 < sizeof text) {
             strcat(text, " ");
@@ -506,15 +473,15 @@ static void ck_rows(ck_state *st, xmlNodePtr parent, const checkout_input *in, j
     }
     char total[96];
     checkout_money(in->inv->total, in->inv->currency, lang, total, sizeof total);
-    xmlNodePtr tr = ck_el(st, ck_el(st, table, "tfoot", NULL), "tr", NULL);
-    xmlNodePtr th = ck_el(st, tr, "th", tx(lang, T_TOTAL));
-    ck_attr(st, th, "scope", "row");
-    ck_attr(st, th, "colspan", "2");
+    xmlNodePtr tr = html_el(st, html_el(st, table, "tfoot", NULL), "tr", NULL);
+    xmlNodePtr th = html_el(st, tr, "th", tx(lang, T_TOTAL));
+    html_attr(st, th, "scope", "row");
+    html_attr(st, th, "colspan", "2");
     ck_elc(st, tr, "td", "num", total);
 }
 
 /* One outcome block: shown by the stylesheet when the page is in state. */
-static xmlNodePtr ck_outcome(ck_state *st, xmlNodePtr parent, const char *state, const char *icon,
+static xmlNodePtr ck_outcome(html_builder *st, xmlNodePtr parent, const char *state, const char *icon,
                              const char *title)
 {
     char cls[64];
@@ -522,32 +489,32 @@ static xmlNodePtr ck_outcome(ck_state *st, xmlNodePtr parent, const char *state,
     xmlNodePtr sec = ck_elc(st, parent, "section", cls, NULL);
     char id[64];
     snprintf(id, sizeof id, "outcome-%s-title", state);
-    ck_attr(st, sec, "aria-labelledby", id);
+    html_attr(st, sec, "aria-labelledby", id);
     xmlNodePtr ic = ck_elc(st, sec, "div", "icon", icon);
-    ck_attr(st, ic, "aria-hidden", "true");
-    xmlNodePtr h = ck_el(st, sec, "h2", title);
-    ck_attr(st, h, "id", id);
-    ck_attr(st, h, "tabindex", "-1");
+    html_attr(st, ic, "aria-hidden", "true");
+    xmlNodePtr h = html_el(st, sec, "h2", title);
+    html_attr(st, h, "id", id);
+    html_attr(st, h, "tabindex", "-1");
     return sec;
 }
 
-static void ck_back(ck_state *st, xmlNodePtr parent, checkout_lang lang, const char *back_url)
+static void ck_back(html_builder *st, xmlNodePtr parent, checkout_lang lang, const char *back_url)
 {
     if (back_url == NULL || back_url[0] == '\0')
         return;
     xmlNodePtr a = ck_elc(st, parent, "a", "button back", tx(lang, T_BACK));
-    ck_attr(st, a, "href", back_url);
+    html_attr(st, a, "href", back_url);
 }
 
 checkout_err checkout_render(const checkout_input *in, buf *out, char *msg, size_t msglen)
 {
-    ck_state st = {CHECKOUT_OK, msg, msglen};
+    html_builder st = {HTML_OK, msg, msglen};
     if (msg != NULL && msglen > 0)
         msg[0] = '\0';
     const store_invoice *inv = in->inv;
     if (inv->qr_code[0] == '\0' || strncasecmp(inv->qr_code, "HTTP:", 5) != 0) {
-        ck_fail(&st, CHECKOUT_ERR_INVALID, "the invoice has no QR code");
-        return st.err;
+        html_fail(&st, HTML_ERR_INVALID, "the invoice has no QR code");
+        return ck_from_html(st.err);
     }
     checkout_lang lang = in->lang;
     json_t *doc = inv->doc_json ? json_loads(inv->doc_json, 0, NULL) : NULL;
@@ -567,28 +534,28 @@ checkout_err checkout_render(const checkout_input *in, buf *out, char *msg, size
     xmlNodePtr body = ck_head(&st, hdoc, lang, page_title, in->version, true);
 
     xmlNodePtr main_el = ck_elc(&st, body, "main", "checkout", NULL);
-    ck_attr(&st, main_el, "id", "checkout");
-    ck_attr(&st, main_el, "data-state", checkout_state_name(state));
+    html_attr(&st, main_el, "id", "checkout");
+    html_attr(&st, main_el, "data-state", checkout_state_name(state));
     char rel[160], num[32];
     snprintf(rel, sizeof rel, "/pay/%s/status", in->token);
-    ck_attr(&st, main_el, "data-status-url", rel);
+    html_attr(&st, main_el, "data-status-url", rel);
     if (in->events != NULL && in->events[0] != '\0') {
         snprintf(rel, sizeof rel, "/pay/%s", in->events);
-        ck_attr(&st, main_el, "data-events-url", rel);
+        html_attr(&st, main_el, "data-events-url", rel);
     }
     snprintf(num, sizeof num, "%lld", (long long)inv->version);
-    ck_attr(&st, main_el, "data-version", num);
+    html_attr(&st, main_el, "data-version", num);
     int64_t left_s = inv->expires_at > in->now_ms ? (inv->expires_at - in->now_ms) / 1000 : 0;
     snprintf(num, sizeof num, "%lld", (long long)left_s);
-    ck_attr(&st, main_el, "data-expires-in", num);
+    html_attr(&st, main_el, "data-expires-in", num);
     if (back_url != NULL)
-        ck_attr(&st, main_el, "data-back-url", back_url);
+        html_attr(&st, main_el, "data-back-url", back_url);
 
     /* Who is asking for how much. */
     xmlNodePtr header = ck_elc(&st, main_el, "header", "summary", NULL);
     if (in->shop_name != NULL && in->shop_name[0] != '\0')
         ck_elc(&st, header, "p", "shop", in->shop_name);
-    ck_el(&st, header, "h1", in->title);
+    html_el(&st, header, "h1", in->title);
     if (order_id != NULL && order_id[0] != '\0') {
         char order[160];
         snprintf(order, sizeof order, "%s %s", tx(lang, T_ORDER), order_id);
@@ -606,40 +573,40 @@ checkout_err checkout_render(const checkout_input *in, buf *out, char *msg, size
 
     /* Waiting: the app button (phones), the QR code, the time left. */
     xmlNodePtr pay = ck_elc(&st, main_el, "section", "outcome outcome-pending", NULL);
-    ck_attr(&st, pay, "aria-label", tx(lang, T_WAITING));
+    html_attr(&st, pay, "aria-label", tx(lang, T_WAITING));
     char app[300];
     snprintf(app, sizeof app, "%s:%s", in->app_scheme, inv->qr_code + 5);
     xmlNodePtr btn = ck_elc(&st, pay, "a", "button app", tx(lang, T_OPEN_APP));
-    ck_attr(&st, btn, "href", app);
-    ck_attr(&st, btn, "id", "app-link");
+    html_attr(&st, btn, "href", app);
+    html_attr(&st, btn, "id", "app-link");
     xmlNodePtr fig = ck_elc(&st, pay, "figure", "qr", NULL);
     char alt[400];
     snprintf(alt, sizeof alt, "%s (%s)", tx(lang, T_QR_ALT), inv->qr_code);
     ck_qr(&st, hdoc, fig, inv->qr_code, alt);
-    xmlNodePtr cap = ck_el(&st, fig, "figcaption", NULL);
+    xmlNodePtr cap = html_el(&st, fig, "figcaption", NULL);
     ck_elc(&st, cap, "span", "scan", tx(lang, T_SCAN));
     ck_elc(&st, cap, "span", "scan-other", tx(lang, T_SCAN_OTHER));
     xmlNodePtr wait = ck_elc(&st, pay, "p", "waiting", NULL);
     ck_elc(&st, wait, "span", "spinner", NULL);
-    ck_el(&st, wait, "span", tx(lang, T_WAITING));
+    html_el(&st, wait, "span", tx(lang, T_WAITING));
     xmlNodePtr timer = ck_elc(&st, pay, "p", "timer", tx(lang, T_EXPIRES_IN));
     char clock[32];
     snprintf(clock, sizeof clock, " %lld:%02lld", (long long)(left_s / 60),
              (long long)(left_s % 60));
-    xmlNodePtr t = ck_el(&st, timer, "time", clock + 1);
-    ck_attr(&st, t, "id", "time-left");
+    xmlNodePtr t = html_el(&st, timer, "time", clock + 1);
+    html_attr(&st, t, "id", "time-left");
     xmlNodePtr offline = ck_elc(&st, pay, "p", "offline", tx(lang, T_OFFLINE));
-    ck_attr(&st, offline, "role", "alert");
-    xmlNodePtr nos = ck_el(&st, pay, "noscript", NULL);
-    xmlNodePtr np = ck_el(&st, nos, "p", tx(lang, T_NOSCRIPT));
+    html_attr(&st, offline, "role", "alert");
+    xmlNodePtr nos = html_el(&st, pay, "noscript", NULL);
+    xmlNodePtr np = html_el(&st, nos, "p", tx(lang, T_NOSCRIPT));
     snprintf(rel, sizeof rel, "/pay/%s", in->token);
-    ck_attr(&st, ck_el(&st, np, "a", tx(lang, T_CHECK_AGAIN)), "href", rel);
+    html_attr(&st, html_el(&st, np, "a", tx(lang, T_CHECK_AGAIN)), "href", rel);
 
     /* Every outcome; the live region announces the one that comes. */
     xmlNodePtr live = ck_elc(&st, main_el, "div", "outcomes", NULL);
-    ck_attr(&st, live, "aria-live", "polite");
+    html_attr(&st, live, "aria-live", "polite");
     xmlNodePtr paid = ck_outcome(&st, live, "paid", "\xe2\x9c\x93", tx(lang, T_PAID_TITLE));
-    ck_el(&st, paid, "p", tx(lang, back_url ? T_PAID_BACK : T_PAID_NOBACK));
+    html_el(&st, paid, "p", tx(lang, back_url ? T_PAID_BACK : T_PAID_NOBACK));
     ck_back(&st, paid, lang, back_url);
     static const struct {
         const char *state;
@@ -648,7 +615,7 @@ checkout_err checkout_render(const checkout_input *in, buf *out, char *msg, size
         {"canceled", T_CANCELED_TITLE}, {"failed", T_FAILED_TITLE}, {"expired", T_EXPIRED_TITLE}};
     for (size_t i = 0; i < sizeof ends / sizeof *ends; i++) {
         xmlNodePtr sec = ck_outcome(&st, live, ends[i].state, "\xc3\x97", tx(lang, ends[i].title));
-        ck_el(&st, sec, "p", tx(lang, T_NOTHING_CHARGED));
+        html_el(&st, sec, "p", tx(lang, T_NOTHING_CHARGED));
         ck_back(&st, sec, lang, back_url);
     }
 
@@ -656,27 +623,27 @@ checkout_err checkout_render(const checkout_input *in, buf *out, char *msg, size
     const char *footer = json_string_value(json_object_get(doc, "footer"));
     xmlNodePtr foot = ck_elc(&st, main_el, "footer", "foot", NULL);
     if (footer != NULL && footer[0] != '\0')
-        ck_el(&st, foot, "p", footer);
+        html_el(&st, foot, "p", footer);
     ck_elc(&st, foot, "p", "secure", tx(lang, T_SECURE));
 
     ck_dump(&st, hdoc, out);
     xmlFreeDoc(hdoc);
     json_decref(doc);
-    return st.err;
+    return ck_from_html(st.err);
 }
 
 checkout_err checkout_render_not_found(checkout_lang lang, const char *version, buf *out)
 {
-    ck_state st = {CHECKOUT_OK, NULL, 0};
+    html_builder st = {HTML_OK, NULL, 0};
     htmlDocPtr hdoc = htmlNewDoc(NULL, NULL);
     if (hdoc == NULL)
         return CHECKOUT_ERR_INTERNAL;
     xmlNodePtr body = ck_head(&st, hdoc, lang, tx(lang, T_NOT_FOUND_TITLE), version, false);
     xmlNodePtr main_el = ck_elc(&st, body, "main", "checkout", NULL);
-    ck_attr(&st, main_el, "data-state", "missing");
+    html_attr(&st, main_el, "data-state", "missing");
     xmlNodePtr sec = ck_outcome(&st, main_el, "missing", "?", tx(lang, T_NOT_FOUND_TITLE));
-    ck_el(&st, sec, "p", tx(lang, T_NOT_FOUND_TEXT));
+    html_el(&st, sec, "p", tx(lang, T_NOT_FOUND_TEXT));
     ck_dump(&st, hdoc, out);
     xmlFreeDoc(hdoc);
-    return st.err;
+    return ck_from_html(st.err);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "html.h"
 #include "money.h"
 
 int64_t receipt_vat(int64_t total, int rate)
@@ -26,51 +27,21 @@ int64_t receipt_vat(int64_t total, int rate)
     return neg ? -vat : vat;
 }
 
-/* --- HTML building; the first failure sticks in st --- */
+/* --- HTML building; the first failure sticks in st (html.h) --- */
 
-typedef struct {
-    receipt_err err;
-    char *msg;
-    size_t msglen;
-} rc_state;
-
-static void rc_fail(rc_state *st, receipt_err e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void rc_fail(rc_state *st, receipt_err e, const char *fmt, ...)
+static receipt_err rc_from_html(html_err e)
 {
-    if (st->err != RECEIPT_OK)
-        return;
-    st->err = e;
-    if (st->msg != NULL && st->msglen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(st->msg, st->msglen, fmt, ap);
-        va_end(ap);
+    switch (e) {
+    case HTML_OK:
+        return RECEIPT_OK;
+    case HTML_ERR_INVALID:
+        return RECEIPT_ERR_INVALID;
+    case HTML_ERR_INTERNAL:
+        break;
     }
+    return RECEIPT_ERR_INTERNAL;
 }
 
-/* A child element, with text (escaped when serialized) unless text is NULL. */
-static xmlNodePtr rc_el(rc_state *st, xmlNodePtr parent, const char *name, const char *text)
-{
-    if (st->err != RECEIPT_OK || parent == NULL)
-        return NULL;
-    if (text != NULL && xmlCheckUTF8((const xmlChar *)text) == 0) {
-        rc_fail(st, RECEIPT_ERR_INVALID, "text for <%s> is not valid UTF-8", name);
-        return NULL;
-    }
-    xmlNodePtr n = xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
-    if (n == NULL)
-        rc_fail(st, RECEIPT_ERR_INTERNAL, "out of memory");
-    return n;
-}
-
-static void rc_attr(rc_state *st, xmlNodePtr n, const char *name, const char *value)
-{
-    if (st->err != RECEIPT_OK || n == NULL)
-        return;
-    if (xmlNewProp(n, (const xmlChar *)name, (const xmlChar *)value) == NULL)
-        rc_fail(st, RECEIPT_ERR_INTERNAL, "out of memory");
-}
 
 static bool rc_set(const char *s)
 {
@@ -78,64 +49,64 @@ static bool rc_set(const char *s)
 }
 
 /* <tr> with th label and td value, skipped when value is empty. */
-static void rc_pair(rc_state *st, xmlNodePtr table, const char *label, const char *value)
+static void rc_pair(html_builder *st, xmlNodePtr table, const char *label, const char *value)
 {
     if (!rc_set(value))
         return;
-    xmlNodePtr tr = rc_el(st, table, "tr", NULL);
-    rc_el(st, tr, "th", label);
-    rc_el(st, tr, "td", value);
+    xmlNodePtr tr = html_el(st, table, "tr", NULL);
+    html_el(st, tr, "th", label);
+    html_el(st, tr, "td", value);
 }
 
-static void rc_money(rc_state *st, xmlNodePtr tr, int64_t minor, const char *currency)
+static void rc_money(html_builder *st, xmlNodePtr tr, int64_t minor, const char *currency)
 {
     char m[MONEY_BUFLEN];
     char text[MONEY_BUFLEN + 8];
     snprintf(text, sizeof text, "%s %s", money_format(minor, m), currency);
-    rc_attr(st, rc_el(st, tr, "td", text), "class", "amount");
+    html_attr(st, html_el(st, tr, "td", text), "class", "amount");
 }
 
-static void rc_rows(rc_state *st, xmlNodePtr body, const receipt_input *in)
+static void rc_rows(html_builder *st, xmlNodePtr body, const receipt_input *in)
 {
     char q[MONEY_BUFLEN], rate[16];
-    xmlNodePtr table = rc_el(st, body, "table", NULL);
-    rc_attr(st, table, "class", "rows");
-    xmlNodePtr head = rc_el(st, rc_el(st, table, "thead", NULL), "tr", NULL);
+    xmlNodePtr table = html_el(st, body, "table", NULL);
+    html_attr(st, table, "class", "rows");
+    xmlNodePtr head = html_el(st, html_el(st, table, "thead", NULL), "tr", NULL);
     static const char *const cols[] = {"Item",     "Quantity", "Unit price",
                                        "Discount", "VAT %",    "Amount"};
     for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
-        rc_el(st, head, "th", cols[i]);
-    xmlNodePtr tbody = rc_el(st, table, "tbody", NULL);
-    for (size_t i = 0; i < in->n_rows && st->err == RECEIPT_OK; i++) {
+        html_el(st, head, "th", cols[i]);
+    xmlNodePtr tbody = html_el(st, table, "tbody", NULL);
+    for (size_t i = 0; i < in->n_rows && st->err == HTML_OK; i++) {
         const seqr_invoice_row *r = &in->rows[i];
-        xmlNodePtr tr = rc_el(st, tbody, "tr", NULL);
-        rc_el(st, tr, "td", rc_set(r->description) ? r->description : "");
+        xmlNodePtr tr = html_el(st, tbody, "tr", NULL);
+        html_el(st, tr, "td", rc_set(r->description) ? r->description : "");
         char qty[MONEY_BUFLEN + 130];
         snprintf(qty, sizeof qty, "%s%s%.120s",
                  money_format_scaled(r->quantity_milli, MONEY_QTY_DECIMALS, q),
                  rc_set(r->unit) ? " " : "", rc_set(r->unit) ? r->unit : "");
         if (rc_set(r->unit) && xmlCheckUTF8((const xmlChar *)qty) == 0)
             snprintf(qty, sizeof qty, "%s", q); /* a unit cut inside a character */
-        rc_el(st, tr, "td", qty);
+        html_el(st, tr, "td", qty);
         if (r->has_unit_price)
             rc_money(st, tr, r->unit_price, in->currency);
         else
-            rc_el(st, tr, "td", "");
+            html_el(st, tr, "td", "");
         if (r->has_discount)
             rc_money(st, tr, r->discount, in->currency);
         else
-            rc_el(st, tr, "td", "");
+            html_el(st, tr, "td", "");
         if (r->has_tax_rate)
             snprintf(rate, sizeof rate, "%d %%", r->tax_rate);
         else
             rate[0] = '\0';
-        rc_el(st, tr, "td", rate);
+        html_el(st, tr, "td", rate);
         rc_money(st, tr, r->total, in->currency);
     }
 }
 
 /* The VAT table: one line per rate, in rising order. */
-static void rc_vat(rc_state *st, xmlNodePtr body, const receipt_input *in)
+static void rc_vat(html_builder *st, xmlNodePtr body, const receipt_input *in)
 {
     int64_t gross[101];
     bool used[101];
@@ -147,12 +118,12 @@ static void rc_vat(rc_state *st, xmlNodePtr body, const receipt_input *in)
         if (!r->has_tax_rate)
             continue;
         if (r->tax_rate < 0 || r->tax_rate > 100) {
-            rc_fail(st, RECEIPT_ERR_INVALID, "row %zu: tax rate %d is not 0..100", i + 1,
+            html_fail(st, HTML_ERR_INVALID, "row %zu: tax rate %d is not 0..100", i + 1,
                     r->tax_rate);
             return;
         }
         if (!money_add(gross[r->tax_rate], r->total, &gross[r->tax_rate])) {
-            rc_fail(st, RECEIPT_ERR_INVALID, "the rows' totals at %d %% are out of range",
+            html_fail(st, HTML_ERR_INVALID, "the rows' totals at %d %% are out of range",
                     r->tax_rate);
             return;
         }
@@ -161,22 +132,22 @@ static void rc_vat(rc_state *st, xmlNodePtr body, const receipt_input *in)
     }
     if (!any)
         return;
-    xmlNodePtr table = rc_el(st, body, "table", NULL);
-    rc_attr(st, table, "class", "vat");
-    xmlNodePtr head = rc_el(st, rc_el(st, table, "thead", NULL), "tr", NULL);
-    rc_el(st, head, "th", "VAT rate");
-    rc_el(st, head, "th", "VAT");
-    rc_el(st, head, "th", "Net");
-    rc_el(st, head, "th", "Gross");
-    xmlNodePtr tbody = rc_el(st, table, "tbody", NULL);
+    xmlNodePtr table = html_el(st, body, "table", NULL);
+    html_attr(st, table, "class", "vat");
+    xmlNodePtr head = html_el(st, html_el(st, table, "thead", NULL), "tr", NULL);
+    html_el(st, head, "th", "VAT rate");
+    html_el(st, head, "th", "VAT");
+    html_el(st, head, "th", "Net");
+    html_el(st, head, "th", "Gross");
+    xmlNodePtr tbody = html_el(st, table, "tbody", NULL);
     for (int rate = 0; rate <= 100; rate++) {
         if (!used[rate])
             continue;
         char label[16];
         snprintf(label, sizeof label, "%d %%", rate);
         int64_t vat = receipt_vat(gross[rate], rate);
-        xmlNodePtr tr = rc_el(st, tbody, "tr", NULL);
-        rc_el(st, tr, "td", label);
+        xmlNodePtr tr = html_el(st, tbody, "tr", NULL);
+        html_el(st, tr, "td", label);
         rc_money(st, tr, vat, in->currency);
         rc_money(st, tr, gross[rate] - vat, in->currency); /* |vat| <= |gross|: no overflow */
         rc_money(st, tr, gross[rate], in->currency);
@@ -185,16 +156,16 @@ static void rc_vat(rc_state *st, xmlNodePtr body, const receipt_input *in)
 
 receipt_err receipt_render_html(const receipt_input *in, buf *out, char *msg, size_t msglen)
 {
-    rc_state st = {RECEIPT_OK, msg, msglen};
+    html_builder st = {HTML_OK, msg, msglen};
     if (msg != NULL && msglen > 0)
         msg[0] = '\0';
     if (!rc_set(in->store_name) || !money_currency_valid(in->currency ? in->currency : "")) {
-        rc_fail(&st, RECEIPT_ERR_INVALID, "a receipt needs the store's name and a currency");
-        return st.err;
+        html_fail(&st, HTML_ERR_INVALID, "a receipt needs the store's name and a currency");
+        return rc_from_html(st.err);
     }
     if (in->n_rows > 0 && in->rows == NULL) {
-        rc_fail(&st, RECEIPT_ERR_INVALID, "%zu rows but no row data", in->n_rows);
-        return st.err;
+        html_fail(&st, HTML_ERR_INVALID, "%zu rows but no row data", in->n_rows);
+        return rc_from_html(st.err);
     }
     htmlDocPtr doc = htmlNewDoc(NULL, NULL);
     if (doc == NULL)
@@ -205,62 +176,62 @@ receipt_err receipt_render_html(const receipt_input *in, buf *out, char *msg, si
         return RECEIPT_ERR_INTERNAL;
     }
     xmlDocSetRootElement(doc, html);
-    xmlNodePtr head = rc_el(&st, html, "head", NULL);
-    xmlNodePtr meta = rc_el(&st, head, "meta", NULL);
-    rc_attr(&st, meta, "http-equiv", "Content-Type");
-    rc_attr(&st, meta, "content", "text/html; charset=UTF-8");
+    xmlNodePtr head = html_el(&st, html, "head", NULL);
+    xmlNodePtr meta = html_el(&st, head, "meta", NULL);
+    html_attr(&st, meta, "http-equiv", "Content-Type");
+    html_attr(&st, meta, "content", "text/html; charset=UTF-8");
     char title[300];
     snprintf(title, sizeof title, "Receipt: %s", in->store_name);
     if (xmlCheckUTF8((const xmlChar *)title) == 0)
         snprintf(title, sizeof title, "Receipt");
-    rc_el(&st, head, "title", title);
-    xmlNodePtr body = rc_el(&st, html, "body", NULL);
+    html_el(&st, head, "title", title);
+    xmlNodePtr body = html_el(&st, html, "body", NULL);
 
-    xmlNodePtr seller = rc_el(&st, body, "div", NULL);
-    rc_attr(&st, seller, "class", "seller");
-    rc_el(&st, seller, "h1", in->store_name);
+    xmlNodePtr seller = html_el(&st, body, "div", NULL);
+    html_attr(&st, seller, "class", "seller");
+    html_el(&st, seller, "h1", in->store_name);
     if (rc_set(in->address))
-        rc_el(&st, seller, "p", in->address);
+        html_el(&st, seller, "p", in->address);
     if (rc_set(in->org_number)) {
-        xmlNodePtr p = rc_el(&st, seller, "p", "VAT/Org. no. ");
-        rc_el(&st, p, "span", in->org_number);
+        xmlNodePtr p = html_el(&st, seller, "p", "VAT/Org. no. ");
+        html_el(&st, p, "span", in->org_number);
     }
     if (rc_set(in->title))
-        rc_el(&st, body, "h2", in->title);
+        html_el(&st, body, "h2", in->title);
     rc_rows(&st, body, in);
     rc_vat(&st, body, in);
 
     char m[MONEY_BUFLEN];
     char total[MONEY_BUFLEN + 16];
     snprintf(total, sizeof total, "%s %s", money_format(in->total, m), in->currency);
-    xmlNodePtr tot = rc_el(&st, body, "p", "Total ");
-    rc_attr(&st, tot, "class", "total");
-    rc_el(&st, tot, "strong", total);
+    xmlNodePtr tot = html_el(&st, body, "p", "Total ");
+    html_attr(&st, tot, "class", "total");
+    html_el(&st, tot, "strong", total);
 
-    xmlNodePtr facts = rc_el(&st, body, "table", NULL);
-    rc_attr(&st, facts, "class", "payment");
+    xmlNodePtr facts = html_el(&st, body, "table", NULL);
+    html_attr(&st, facts, "class", "payment");
     rc_pair(&st, facts, "Currency", in->currency);
     rc_pair(&st, facts, "Payment date", in->payment_date);
     rc_pair(&st, facts, "Order", in->client_invoice_id);
     rc_pair(&st, facts, "Invoice reference", in->invoice_reference);
     rc_pair(&st, facts, "ersReference", in->ers_reference);
     rc_pair(&st, facts, "Payment reference", in->payment_reference);
-    rc_el(&st, body, "p", "Paid with SEQR");
+    html_el(&st, body, "p", "Paid with SEQR");
     if (rc_set(in->footer))
-        rc_attr(&st, rc_el(&st, body, "p", in->footer), "class", "footer");
+        html_attr(&st, html_el(&st, body, "p", in->footer), "class", "footer");
 
-    if (st.err == RECEIPT_OK) {
+    if (st.err == HTML_OK) {
         xmlChar *mem = NULL;
         int len = 0;
         htmlDocDumpMemoryFormat(doc, &mem, &len, 1);
         if (mem == NULL || len <= 0)
-            rc_fail(&st, RECEIPT_ERR_INTERNAL, "out of memory");
+            html_fail(&st, HTML_ERR_INTERNAL, "out of memory");
         else
             buf_append(out, mem, (size_t)len);
         xmlFree(mem);
     }
     xmlFreeDoc(doc);
-    return st.err;
+    return rc_from_html(st.err);
 }
 
 /* --- base64 --- */
