@@ -1,7 +1,9 @@
 /* pollfloor.c — the least a getPaymentStatus poll costs on this stack, as a
  * program: libcurl's multi socket API on epoll, N calls in flight over
  * kept-alive connections to the simulator, until R answers have come back.
- * Prints one line of JSON with the client's CPU per call (user + sys).
+ * Prints one line of JSON with the client's CPU per call (user + sys) and
+ * the latency the calls took (p50, p99: from adding the call to the multi
+ * handle to its answer, as the caller sees it).
  *
  *   pollfloor --url URL --body-file ENVELOPE.xml [--in-flight 400]
  *             [--requests 40000] [--xml] [--ca-file CA.pem]
@@ -28,7 +30,8 @@
 typedef struct {
     CURL *easy;
     bench_buf answer;
-    xmlChar *built; /* --xml: this call's envelope */
+    xmlChar *built;    /* --xml: this call's envelope */
+    double started_ms; /* when this call was handed to libcurl */
 } floor_slot;
 
 typedef struct {
@@ -80,8 +83,8 @@ static xmlChar *floor_build(long seq, int *len)
     xmlSetNs(env, soap);
     xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
     xmlNodePtr op = xmlNewChild(body, NULL, BAD_CAST "getPaymentStatus", NULL);
-    xmlSetNs(op, xmlNewNs(op, BAD_CAST "http://external.interfaces.ers.seamless.com/",
-                          BAD_CAST "ext"));
+    xmlSetNs(op,
+             xmlNewNs(op, BAD_CAST "http://external.interfaces.ers.seamless.com/", BAD_CAST "ext"));
     xmlNodePtr ctx = xmlNewChild(op, NULL, BAD_CAST "context", NULL);
     xmlNewTextChild(ctx, NULL, BAD_CAST "channel", BAD_CAST "WS");
     xmlNewTextChild(ctx, NULL, BAD_CAST "clientId", BAD_CAST "Company Name");
@@ -124,6 +127,7 @@ static bool floor_start(floor_slot *s, const char *url, const char *body, long b
     curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
     if (floor_ca_file != NULL)
         curl_easy_setopt(s->easy, CURLOPT_CAINFO, floor_ca_file);
+    s->started_ms = bench_now_ms();
     return true;
 }
 
@@ -171,6 +175,9 @@ int main(int argc, char **argv)
     curl_multi_setopt(l.multi, CURLMOPT_MAX_HOST_CONNECTIONS, in_flight);
     curl_multi_setopt(l.multi, CURLMOPT_MAXCONNECTS, in_flight);
     floor_slot *slots = calloc((size_t)in_flight, sizeof *slots);
+    double *took = malloc((size_t)requests * sizeof *took);
+    if (slots == NULL || took == NULL)
+        return 1;
     long started = 0, done = 0, errors = 0;
     double cpu0 = floor_cpu_s(), t0 = bench_now_ms();
     for (long i = 0; i < in_flight; i++) {
@@ -201,6 +208,7 @@ int main(int argc, char **argv)
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
             if (m->data.result != CURLE_OK || status != 200)
                 errors++;
+            took[done] = bench_now_ms() - s->started_ms;
             if (xml) {
                 xmlDocPtr doc = xmlReadMemory(s->answer.data, (int)s->answer.len, NULL, NULL,
                                               XML_PARSE_NONET | XML_PARSE_NOERROR);
@@ -217,9 +225,12 @@ int main(int argc, char **argv)
         }
     }
     double cpu = floor_cpu_s() - cpu0, secs = (bench_now_ms() - t0) / 1000.0;
+    bench_sort(took, done);
     printf("{\"requests\": %ld, \"errors\": %ld, \"seconds\": %.3f, \"rps\": %.0f, "
-           "\"cpu_us_per_call\": %.2f}\n",
-           done, errors, secs, (double)done / secs, cpu * 1e6 / (double)done);
+           "\"cpu_us_per_call\": %.2f, \"p50_ms\": %.1f, \"p99_ms\": %.1f}\n",
+           done, errors, secs, (double)done / secs, cpu * 1e6 / (double)done,
+           bench_pct(took, done, 0.50), bench_pct(took, done, 0.99));
+    free(took);
     for (long i = 0; i < in_flight; i++) {
         curl_easy_cleanup(slots[i].easy);
         free(slots[i].answer.data);

@@ -1,29 +1,52 @@
 /* sim/delay.h — holds SOAP answers back for the injected latency without a
- * thread per waiting call.
+ * thread per waiting call, and without waking another thread to end a wait.
  *
- * The simulator runs libmicrohttpd on an epoll thread pool with
- * suspend/resume allowed. A call that must wait latencyMs is suspended
- * (MHD_suspend_connection) and handed here with its due time; one timer
- * thread resumes each at its time, and libmicrohttpd calls the handler again,
- * which then answers. So 400 calls waiting 20 ms cost one sleeping thread,
- * not 400, and the pool's threads only ever do work.
+ * Each of the simulator's loop threads (sim/serve.c) owns one sim_delay: a
+ * min-heap of the connections its handler suspended (MHD_suspend_connection),
+ * by due time. The same thread resumes every due connection just before it
+ * runs its libmicrohttpd daemon again, and sleeps in that run no longer than
+ * the earliest due time; libmicrohttpd then calls the handler again, which
+ * answers. So 1,000 calls waiting 20 ms cost no thread, no lock, no wake-up
+ * signal between threads, and the resumes of a millisecond are one batch.
  *
- * Thread-safe. The connections are borrowed: libmicrohttpd owns them. */
+ * Not thread-safe: use a sim_delay only from the thread that runs the daemon
+ * of the connections it holds. The connections are borrowed: libmicrohttpd
+ * owns them. */
 #ifndef SEQR_SIM_DELAY_H
 #define SEQR_SIM_DELAY_H
 
 #include <microhttpd.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-/* Starts the timer thread; false if it cannot be created. */
-bool sim_delay_start(void);
-/* Suspends conn and resumes it at due_mono_ms (see sim_mono_ms). False, with
- * conn left running, when the simulator is stopping or out of memory: the
- * caller then answers at once. Call only from conn's request handler. */
-bool sim_delay_hold(struct MHD_Connection *conn, int64_t due_mono_ms);
-/* Resumes every held connection and stops the timer thread; later holds
- * fail. Call before MHD_stop_daemon (which needs no connection suspended). */
-void sim_delay_stop(void);
+typedef struct {
+    int64_t due; /* sim_mono_ms() time to resume at */
+    struct MHD_Connection *conn;
+} sim_delay_item;
+
+typedef struct {
+    sim_delay_item *heap; /* owned; a binary min-heap by due */
+    size_t len, cap;
+    bool stopping; /* set by sim_delay_resume_all: later holds fail */
+} sim_delay;
+
+/* An empty heap. */
+void sim_delay_init(sim_delay *d);
+/* Suspends conn and queues it to be resumed at due_mono_ms (see
+ * sim_mono_ms). False, with conn left running, when d is stopping or out of
+ * memory: the caller then answers at once. Call only from conn's request
+ * handler, on d's thread. */
+bool sim_delay_hold(sim_delay *d, struct MHD_Connection *conn, int64_t due_mono_ms);
+/* Resumes every connection due at or before now; returns how many. */
+size_t sim_delay_resume_due(sim_delay *d, int64_t now_mono_ms);
+/* Milliseconds from now to the earliest due time (0 when one is due
+ * already), or -1 when nothing is held. */
+int64_t sim_delay_wait_ms(const sim_delay *d, int64_t now_mono_ms);
+/* Resumes every held connection at once and refuses later holds (the
+ * simulator is stopping; libmicrohttpd needs none suspended to stop). */
+void sim_delay_resume_all(sim_delay *d);
+/* Frees the heap; hold nothing after. */
+void sim_delay_free(sim_delay *d);
 
 #endif

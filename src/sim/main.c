@@ -5,11 +5,11 @@
  *            [--reseller ID:USERID:PASSWORD] [--reversal-seconds 20]
  *
  * POST /soap speaks SEQR's API; GET /soap?wsdl serves its WSDL; /sim/... is the
- * control API (see sim/control.c). libmicrohttpd runs on an epoll thread pool
- * (one thread per core); a call that must wait for injected latency is
- * suspended and resumed by sim/delay.c's timer, so the latency delays only its
- * own call and costs no thread while it waits. SIGTERM/SIGINT stop it with
- * exit 0. */
+ * control API (see sim/control.c). sim/serve.c runs one libmicrohttpd epoll
+ * loop per core; a call that must wait for injected latency is suspended and
+ * resumed by its own loop when due (sim/delay.h), so the latency delays only
+ * its own call and costs no thread while it waits. SIGTERM/SIGINT stop it
+ * with exit 0. */
 #include <arpa/inet.h>
 #include <libxml/parser.h>
 #include <microhttpd.h>
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "sim/delay.h"
+#include "sim/serve.h"
 #include "sim/sim.h"
 
 #define SIM_MAX_BODY (2 * 1024 * 1024)
@@ -34,7 +35,7 @@
 typedef struct {
     buf body;
     bool too_large;
-    bool held; /* the injected latency has been waited out (sim/delay.c) */
+    bool held; /* the injected latency has been waited out (sim/delay.h) */
 } sim_conn;
 
 static char sim_location[256];
@@ -81,7 +82,8 @@ static enum MHD_Result sim_send(struct MHD_Connection *conn, int status, const c
     return ret;
 }
 
-static enum MHD_Result sim_soap(struct MHD_Connection *conn, sim_conn *sc)
+/* POST /soap; delay is the calling loop's (see sim/serve.h). */
+static enum MHD_Result sim_soap(struct MHD_Connection *conn, sim_conn *sc, sim_delay *delay)
 {
     sim_lock();
     sim_faults f = *sim_faults_get();
@@ -89,7 +91,7 @@ static enum MHD_Result sim_soap(struct MHD_Connection *conn, sim_conn *sc)
     if (f.latency_ms > 0 && !sc->held && f.down_until_mono <= sim_mono_ms()) {
         /* Wait out the latency suspended; the handler runs again after it. */
         sc->held = true;
-        if (sim_delay_hold(conn, sim_mono_ms() + f.latency_ms))
+        if (sim_delay_hold(delay, conn, sim_mono_ms() + f.latency_ms))
             return MHD_YES;
     }
     buf answer = BUF_INIT;
@@ -143,8 +145,8 @@ static enum MHD_Result sim_handle(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    (void)cls;
     (void)version;
+    sim_delay *delay = cls;
     sim_conn *sc = *con_cls;
     if (sc == NULL) {
         sc = calloc(1, sizeof *sc);
@@ -171,7 +173,7 @@ static enum MHD_Result sim_handle(void *cls, struct MHD_Connection *conn, const 
         sim_wsdl(sim_location, &answer);
         ret = sim_send(conn, 200, "text/xml; charset=utf-8", &answer);
     } else if (strcmp(url, "/soap") == 0 && strcmp(method, "POST") == 0) {
-        ret = sim_soap(conn, sc);
+        ret = sim_soap(conn, sc, delay);
     } else if (strncmp(url, "/sim/", 5) == 0 || strcmp(url, "/sim") == 0) {
         const char *op = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "operation");
         sim_control_handle(method, url, op, buf_cstr(&sc->body), sc->body.len, &answer, &status);
@@ -299,7 +301,8 @@ int main(int argc, char **argv)
         tls_cert = sim_read_pem(tls_cert_path);
         tls_key = sim_read_pem(tls_key_path);
         if (tls_cert == NULL || tls_key == NULL) {
-            fprintf(stderr, "seqr-sim: cannot read %s\n", tls_cert == NULL ? tls_cert_path : tls_key_path);
+            fprintf(stderr, "seqr-sim: cannot read %s\n",
+                    tls_cert == NULL ? tls_cert_path : tls_key_path);
             free(tls_cert);
             free(tls_key);
             return 2;
@@ -354,30 +357,24 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &nofile);
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned pool = cores < 1 ? 1U : cores > 16 ? 16U : (unsigned)cores;
-    if (!sim_delay_start()) {
-        fprintf(stderr, "seqr-sim: cannot start the latency timer\n");
-        return 1;
-    }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    /* The certificate and key, when given, as an option array (empty else). */
-    struct MHD_OptionItem tls_options[3] = {{MHD_OPTION_END, 0, NULL}};
-    if (tls_cert != NULL) {
-        flags |= MHD_USE_TLS;
-        tls_options[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert};
-        tls_options[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key};
-        tls_options[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    }
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, sim_handle, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, 4000U, MHD_OPTION_CONNECTION_TIMEOUT, 120U,
-        MHD_OPTION_NOTIFY_COMPLETED, sim_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
-        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
+    sim_serve_config cfg = {
+        .addr = ai->ai_addr,
+        .ipv6 = ai->ai_family == AF_INET6,
+        .threads = cores < 1    ? 1U
+                   : cores > 16 ? 16U
+                                : (unsigned)cores,
+        .tls_cert = tls_cert,
+        .tls_key = tls_key,
+        .handler = sim_handle,
+        .completed = sim_completed,
+    };
+    sim_serve *server = NULL;
+    sim_serve_error serr = sim_serve_start(&cfg, &server);
     freeaddrinfo(ai);
-    if (d == NULL) {
-        fprintf(stderr, "seqr-sim: cannot listen on %s port %d\n", listen_addr, port);
+    if (serr != SIM_SERVE_OK) {
+        fprintf(stderr, "seqr-sim: %s port %d: %s\n", listen_addr, port, sim_serve_strerror(serr));
+        free(tls_cert);
+        free(tls_key);
         return 1;
     }
     const char *host = strchr(listen_addr, ':') ? "[::1]" : listen_addr;
@@ -394,8 +391,7 @@ int main(int argc, char **argv)
         sim_apply_reversals();
         sim_unlock();
     }
-    sim_delay_stop();
-    MHD_stop_daemon(d);
+    sim_serve_stop(server);
     free(tls_cert);
     free(tls_key);
     xmlCleanupParser();

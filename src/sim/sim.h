@@ -6,7 +6,8 @@
  *   soap.c     POST /soap: parses an operation, checks it like SEQR, answers
  *   control.c  the JSON control API under /sim/
  *   wsdl.c     GET /soap?wsdl
- *   main.c     command line and the libmicrohttpd server
+ *   serve.c    the libmicrohttpd loops, one per core; delay.c holds slow calls
+ *   main.c     command line
  *
  * It reuses seqr/xml.c (envelopes), money.c, buf.c and log.c, nothing else. */
 #ifndef SEQR_SIM_H
