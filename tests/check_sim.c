@@ -1,8 +1,9 @@
 /* check_sim.c — seqr-sim over HTTP with the documented fixture requests:
  * every state transition and result code, the reversal rule, reports that are
  * not ready at first, authentication, the certification deviation log, each
- * fault mode, 500 slow calls at once, and stock SOAP toolkits (PHP SoapClient,
- * Python zeep) reading its WSDL. */
+ * fault mode, 500 slow calls at once, the injected latency honoured by every
+ * one of 200 concurrent calls on kept connections, and stock SOAP toolkits
+ * (PHP SoapClient, Python zeep) reading its WSDL. */
 #include <check.h>
 #include <curl/curl.h>
 #include <signal.h>
@@ -693,6 +694,107 @@ START_TEST(five_hundred_slow_calls_at_once)
 }
 END_TEST
 
+/* One call of latency_honoured_under_concurrency: its handle and answer. */
+typedef struct {
+    CURL *easy;
+    buf answer;
+} slow_call;
+
+static size_t collect(char *d, size_t s, size_t n, void *u)
+{
+    buf_append(u, d, s * n);
+    return s * n;
+}
+
+START_TEST(latency_honoured_under_concurrency)
+{
+    long hs;
+    json_decref(control("POST", "/sim/faults", "{\"latencyMs\":50}", &hs));
+    ck_assert_int_eq(hs, 200);
+    char ref[32];
+    send_invoice(ref);
+    char *fixture = tu_fixture("getPaymentStatus.request.xml", NULL);
+    char *body = replace(fixture, FIXTURE_REF, ref);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/soap", sim_port);
+    enum { N = 200, ROUNDS = 2 };
+    static slow_call calls[N];
+    CURLM *m = curl_multi_init();
+    /* As many connections as calls, kept for the second round: the held
+     * calls of a round are spread over the simulator's loops and resumed in
+     * batches, and the second round reuses every connection. */
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)N);
+    int ok = 0, early = 0, calls_made = 0;
+    curl_off_t shortest_us = -1;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < N; i++) {
+            if (calls[i].easy == NULL)
+                calls[i].easy = curl_easy_init();
+            buf_reset(&calls[i].answer);
+            CURL *e = calls[i].easy;
+            curl_easy_setopt(e, CURLOPT_URL, url);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+            curl_easy_setopt(e, CURLOPT_WRITEDATA, &calls[i].answer);
+            curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
+            curl_multi_add_handle(m, e);
+        }
+        int running = 1;
+        while (running) {
+            curl_multi_perform(m, &running);
+            curl_multi_poll(m, NULL, 0, 50, NULL);
+        }
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            calls_made++;
+            long code = 0;
+            curl_off_t took_us = 0;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME_T, &took_us);
+            if (took_us < 50000)
+                early++;
+            if (shortest_us < 0 || took_us < shortest_us)
+                shortest_us = took_us;
+            slow_call *c = NULL;
+            for (int i = 0; i < N && c == NULL; i++)
+                if (calls[i].easy == msg->easy_handle)
+                    c = &calls[i];
+            ck_assert_ptr_nonnull(c);
+            char err[256];
+            xmlDocPtr doc = seqr_xml_parse(c->answer.data, c->answer.len, err, sizeof err);
+            xmlNodePtr ret = doc ? seqr_xml_child(seqr_xml_body_child(doc), "return") : NULL;
+            char result[16] = "", status[32] = "";
+            if (ret != NULL) {
+                seqr_xml_child_copy(ret, "resultCode", result, sizeof result);
+                seqr_xml_child_copy(ret, "status", status, sizeof status);
+            }
+            if (msg->data.result == CURLE_OK && code == 200 && strcmp(result, "0") == 0 &&
+                strcmp(status, "ISSUED") == 0)
+                ok++;
+            xmlFreeDoc(doc);
+        }
+        for (int i = 0; i < N; i++)
+            curl_multi_remove_handle(m, calls[i].easy);
+    }
+    for (int i = 0; i < N; i++) {
+        curl_easy_cleanup(calls[i].easy);
+        calls[i].easy = NULL;
+        buf_free(&calls[i].answer);
+    }
+    curl_multi_cleanup(m);
+    free(fixture);
+    free(body);
+    json_decref(control("POST", "/sim/faults", "{\"latencyMs\":0}", &hs));
+    ck_assert_int_eq(calls_made, N * ROUNDS);
+    ck_assert_int_eq(ok, N * ROUNDS);
+    ck_assert_msg(early == 0, "%d of %d calls took less than the 50 ms injected (shortest %ld us)",
+                  early, N * ROUNDS, (long)shortest_us);
+}
+END_TEST
+
 /* Runs script with cmd_prefix against the simulator, when probe (a shell
  * command) finds the toolkit installed; otherwise says the check is skipped. */
 static void run_toolkit(const char *cmd_prefix, const char *probe, const char *package,
@@ -768,6 +870,7 @@ int main(void)
     tcase_add_test(tc, terminals);
     tcase_add_test(tc, fault_modes);
     tcase_add_test(tc, five_hundred_slow_calls_at_once);
+    tcase_add_test(tc, latency_honoured_under_concurrency);
     tcase_add_test(tc, wsdl_with_php_soapclient);
     tcase_add_test(tc, wsdl_with_python_zeep);
     tcase_add_test(tc, control_api_errors);

@@ -2,6 +2,14 @@
 #include "sim/delay.h"
 
 #include <stdlib.h>
+#include <time.h>
+
+static int64_t sim_delay_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void sim_delay_swap(sim_delay *d, size_t a, size_t b)
 {
@@ -55,31 +63,35 @@ void sim_delay_init(sim_delay *d)
     d->stopping = false;
 }
 
-bool sim_delay_hold(sim_delay *d, struct MHD_Connection *conn, int64_t due_mono_ms)
+bool sim_delay_hold(sim_delay *d, struct MHD_Connection *conn, int64_t latency_ms)
 {
     if (d->stopping)
         return false;
-    if (!sim_delay_push(d, (sim_delay_item){due_mono_ms, conn}))
+    /* The request was complete before now, so this is never early. */
+    int64_t due = sim_delay_now_us() + latency_ms * 1000;
+    if (!sim_delay_push(d, (sim_delay_item){due, conn}))
         return false;
     MHD_suspend_connection(conn);
     return true;
 }
 
-size_t sim_delay_resume_due(sim_delay *d, int64_t now_mono_ms)
+size_t sim_delay_resume_due(sim_delay *d, size_t max)
 {
     size_t n = 0;
-    while (d->len > 0 && d->heap[0].due <= now_mono_ms) {
+    int64_t now = sim_delay_now_us();
+    while (n < max && d->len > 0 && d->heap[0].due <= now) {
         MHD_resume_connection(sim_delay_pop(d).conn);
         n++;
     }
     return n;
 }
 
-int64_t sim_delay_wait_ms(const sim_delay *d, int64_t now_mono_ms)
+int64_t sim_delay_wait_ms(const sim_delay *d)
 {
     if (d->len == 0)
         return -1;
-    return d->heap[0].due > now_mono_ms ? d->heap[0].due - now_mono_ms : 0;
+    int64_t left = d->heap[0].due - sim_delay_now_us();
+    return left > 0 ? (left + 999) / 1000 : 0;
 }
 
 void sim_delay_resume_all(sim_delay *d)

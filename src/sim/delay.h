@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 typedef struct {
-    int64_t due; /* sim_mono_ms() time to resume at */
+    int64_t due; /* monotonic microseconds to resume at */
     struct MHD_Connection *conn;
 } sim_delay_item;
 
@@ -33,16 +33,17 @@ typedef struct {
 
 /* An empty heap. */
 void sim_delay_init(sim_delay *d);
-/* Suspends conn and queues it to be resumed at due_mono_ms (see
- * sim_mono_ms). False, with conn left running, when d is stopping or out of
- * memory: the caller then answers at once. Call only from conn's request
- * handler, on d's thread. */
-bool sim_delay_hold(sim_delay *d, struct MHD_Connection *conn, int64_t due_mono_ms);
-/* Resumes every connection due at or before now; returns how many. */
-size_t sim_delay_resume_due(sim_delay *d, int64_t now_mono_ms);
-/* Milliseconds from now to the earliest due time (0 when one is due
- * already), or -1 when nothing is held. */
-int64_t sim_delay_wait_ms(const sim_delay *d, int64_t now_mono_ms);
+/* Suspends conn and queues it to be resumed latency_ms from now, never
+ * sooner (the clock counts microseconds). False, with conn left running,
+ * when d is stopping or out of memory: the caller then answers at once.
+ * Call only from conn's request handler, on d's thread. */
+bool sim_delay_hold(sim_delay *d, struct MHD_Connection *conn, int64_t latency_ms);
+/* Resumes the connections that are due, earliest first, at most max of
+ * them; returns how many. */
+size_t sim_delay_resume_due(sim_delay *d, size_t max);
+/* Milliseconds until the earliest due time, rounded up (0 when one is due),
+ * or -1 when nothing is held. */
+int64_t sim_delay_wait_ms(const sim_delay *d);
 /* Resumes every held connection at once and refuses later holds (the
  * simulator is stopping; libmicrohttpd needs none suspended to stop). */
 void sim_delay_resume_all(sim_delay *d);

@@ -91,7 +91,7 @@ static enum MHD_Result sim_soap(struct MHD_Connection *conn, sim_conn *sc, sim_d
     if (f.latency_ms > 0 && !sc->held && f.down_until_mono <= sim_mono_ms()) {
         /* Wait out the latency suspended; the handler runs again after it. */
         sc->held = true;
-        if (sim_delay_hold(delay, conn, sim_mono_ms() + f.latency_ms))
+        if (sim_delay_hold(delay, conn, f.latency_ms))
             return MHD_YES;
     }
     buf answer = BUF_INIT;

@@ -8,10 +8,11 @@
 #include <time.h>
 
 #include "sim/delay.h"
-#include "sim/sim.h"
 
 /* The longest a loop sleeps with nothing due, so that it sees a stop. */
 #define SIM_SERVE_TICK_MS 100
+/* The most held calls resumed in one run of a loop (see sim_serve_main). */
+#define SIM_SERVE_RESUME_BATCH 16
 /* Connections per daemon; the kernel spreads clients over the daemons. */
 #define SIM_SERVE_CONNECTIONS 4000U
 /* Memory per connection for its request line, headers and read buffer
@@ -63,11 +64,12 @@ static void *sim_serve_main(void *arg)
 {
     sim_serve_loop *l = arg;
     while (!atomic_load(l->stop)) {
-        int64_t now = sim_mono_ms();
         /* Resumed here, run below: libmicrohttpd moves them back and calls
-         * the handler within the same run. */
-        sim_delay_resume_due(&l->delay, now);
-        int64_t wait = sim_delay_wait_ms(&l->delay, now);
+         * the handler within the same run, and sends the answers in the run
+         * after. A few at a time, so that the first answers leave while the
+         * next are built; when more are due the next run does not wait. */
+        sim_delay_resume_due(&l->delay, SIM_SERVE_RESUME_BATCH);
+        int64_t wait = sim_delay_wait_ms(&l->delay);
         if (wait < 0 || wait > SIM_SERVE_TICK_MS)
             wait = SIM_SERVE_TICK_MS;
         sim_serve_run(l, wait);
