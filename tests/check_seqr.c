@@ -1501,6 +1501,89 @@ START_TEST(transport_async_status)
 }
 END_TEST
 
+/* Runs one cached status request to the end; the body sent is l->last_body. */
+static seqr_err run_cached(CURLM *m, seqr_client *c, const seqr_call_opts *o, const char *ref,
+                           int64_t version, seqr_status_cache **cache)
+{
+    seqr_status_request *rs[1];
+    seqr_err errs[1];
+    seqr_payment_status pss[1];
+    seqr_result ress[1];
+    rs[0] = seqr_status_request_new_cached(c, o, ref, version, cache);
+    ck_assert_ptr_nonnull(rs[0]);
+    run_multi(m, rs, 1, errs, pss, ress);
+    return errs[0];
+}
+
+/* The poller keeps each invoice's request serialised between polls: any
+ * changed input (the password above all) must go out with the next call. */
+START_TEST(transport_async_status_cached)
+{
+    load_answers();
+    listener *l = listener_start(false, 200, paid_answer);
+    seqr_client *c = test_client("http", l->port, 5000, NULL, false);
+    CURLM *m = curl_multi_init();
+    ck_assert_ptr_nonnull(m);
+    seqr_status_cache *cache = NULL;
+
+    seqr_call_opts o = {.terminal_id = "other-terminal", .terminal_password = "secret-one"};
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 1, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(cache);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<password>secret-one</password>"));
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<invoiceVersion>1</invoiceVersion>"));
+
+    /* Nothing changed: the very same request again. */
+    seqr_status_cache *before = cache;
+    char sent[4096];
+    snprintf(sent, sizeof sent, "%s", l->last_body.data);
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 1, &cache), SEQR_OK);
+    ck_assert_ptr_eq(cache, before);
+    ck_assert_str_eq(l->last_body.data, sent);
+
+    /* A new password (in a new buffer, as the store hands it out). */
+    char pw[32];
+    snprintf(pw, sizeof pw, "%s", "secret-two");
+    o.terminal_password = pw;
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 1, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<password>secret-two</password>"));
+    ck_assert_ptr_null(strstr(l->last_body.data, "secret-one"));
+    /* The same length, one letter apart. */
+    snprintf(pw, sizeof pw, "%s", "secret-twp");
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 1, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<password>secret-twp</password>"));
+
+    /* A new version, clientReference, terminal, invoice. */
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 2, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<invoiceVersion>2</invoiceVersion>"));
+    o.client_reference = "order-1001";
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 2, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(
+        strstr(l->last_body.data, "<clientReference>order-1001</clientReference>"));
+    ck_assert_int_eq(run_cached(m, c, NULL, "1397222701693", 2, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<id>" TERMINAL_ID "</id>"));
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<password>" TERMINAL_PW "</password>"));
+    ck_assert_int_eq(run_cached(m, c, NULL, "1397222701694", 2, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(
+        strstr(l->last_body.data, "<invoiceReference>1397222701694</invoiceReference>"));
+
+    /* Bad input sends nothing and leaves the cache as it was. */
+    before = cache;
+    ck_assert_ptr_null(seqr_status_request_new_cached(c, NULL, "", 2, &cache));
+    ck_assert_ptr_eq(cache, before);
+    seqr_call_opts nopw = {.terminal_id = "other-terminal"};
+    ck_assert_ptr_null(seqr_status_request_new_cached(c, &nopw, "1397222701694", 2, &cache));
+    ck_assert_ptr_eq(cache, before);
+    ck_assert_int_eq(listener_requests(l), 8);
+
+    seqr_status_cache_free(cache);
+    seqr_status_cache_free(NULL);
+    curl_multi_cleanup(m);
+    seqr_client_free(c);
+    listener_stop(l);
+    free_answers();
+}
+END_TEST
+
 /* Makes l answer HTTP 200 with the fixture name; returns its text (caller
  * frees after the call). */
 static char *serve(listener *l, const char *name)
@@ -1685,6 +1768,7 @@ int main(void)
     tcase_add_test(tt, transport_errors);
     tcase_add_test(tt, transport_tls);
     tcase_add_test(tt, transport_async_status);
+    tcase_add_test(tt, transport_async_status_cached);
     tcase_add_test(tt, transport_all_operations);
     tcase_add_test(tt, client_options);
     suite_add_tcase(s, tt);
