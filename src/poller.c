@@ -46,6 +46,9 @@ typedef struct poller_entry {
     bool expire_requested;
     size_t heap_index;        /* valid while !in_flight */
     seqr_status_request *req; /* the call under way while in_flight */
+    /* Its getPaymentStatus request, serialised, reused from poll to poll
+     * while nothing in it changes (it holds the terminal's password). */
+    seqr_status_cache *request_cache;
     struct poller_entry *next_in_bucket;
     /* Written in this round's store batch (see poller_collect): until the
      * batch commits, the answer is not on disk, and a final entry stays. */
@@ -53,6 +56,12 @@ typedef struct poller_entry {
     bool final_in_batch;
     struct poller_entry *next_in_batch;
 } poller_entry;
+
+/* What the poller knows of one socket descriptor libcurl gave it. */
+typedef struct {
+    bool registered; /* in the epoll set (as far as the poller knows) */
+    bool wanted;     /* libcurl watches it now; else an event only removes it */
+} poller_fd;
 
 /* Follow-up work for the job thread. */
 typedef enum { POLLER_JOB_RECEIPT, POLLER_JOB_EXPIRE } poller_job_kind;
@@ -65,7 +74,7 @@ typedef struct poller_job {
 /* Inbox from other threads: new invoices and pokes. */
 typedef struct poller_msg {
     bool poke;
-    bool drop; /* the lease on entry.ref is no longer ours */
+    bool drop;          /* the lease on entry.ref is no longer ours */
     poller_entry entry; /* for adds; entry.ref for pokes */
     struct poller_msg *next;
 } poller_msg;
@@ -80,6 +89,8 @@ struct poller {
      * poller_socket_cb) and wake_fd, an eventfd other threads write to. */
     int epoll_fd, wake_fd;
     int64_t curl_due; /* monotonic ms libcurl wants to be called by, -1 none */
+    poller_fd *fds;   /* by descriptor number, fd_cap of them (poller thread) */
+    size_t fd_cap;
 
     /* owned by the poller thread */
     poller_entry **buckets;
@@ -107,7 +118,7 @@ struct poller {
     int64_t wake_by; /* monotonic ms by which the thread reads its inbox again */
     poller_job *jobs, *jobs_tail;
     bool stopping;
-    pthread_t lease_thread; /* store_lease_sync() every STORE_LEASE_RENEW_MS */
+    pthread_t lease_thread;    /* store_lease_sync() every STORE_LEASE_RENEW_MS */
     pthread_cond_t lease_cond; /* wakes it to stop */
     poller_stats stats;
 };
@@ -251,36 +262,77 @@ static void poller_heap_reschedule(poller *p, poller_entry *e, int64_t due)
         poller_heap_down(p, e->heap_index);
 }
 
+/* Frees an entry that left the poller (and the cached request with its
+ * password). */
+static void poller_entry_free(poller_entry *e)
+{
+    if (e == NULL)
+        return;
+    seqr_status_cache_free(e->request_cache);
+    free(e);
+}
+
 /* --- libcurl's event interface --- */
 
 /* libcurl tells which sockets to watch for what; they go into epoll with the
- * socket itself as data. socketp is NULL until the socket was added once
- * (curl_multi_assign marks it). */
+ * socket itself as data. On a reused connection libcurl says "remove" at the
+ * end of every call and "watch" at the start of the next; taking the socket
+ * out of epoll and putting it back each time cost two system calls per poll.
+ * So a socket libcurl no longer wants stays in epoll, marked unwanted (one
+ * MOD makes it wanted again), and leaves epoll only if it reports an event
+ * while unwanted (poller_wait) or when it is closed, which the kernel does
+ * by itself. A descriptor number reused after a close is not in epoll any
+ * more: MOD then fails with ENOENT and ADD is used instead. */
+static bool poller_fd_reserve(poller *p, curl_socket_t s)
+{
+    if (s < 0)
+        return false;
+    if ((size_t)s < p->fd_cap)
+        return true;
+    size_t cap = p->fd_cap ? p->fd_cap : 64;
+    while (cap <= (size_t)s)
+        cap *= 2;
+    poller_fd *t = realloc(p->fds, cap * sizeof *t);
+    if (t == NULL)
+        return false;
+    memset(t + p->fd_cap, 0, (cap - p->fd_cap) * sizeof *t);
+    p->fds = t;
+    p->fd_cap = cap;
+    return true;
+}
+
 static int poller_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)easy;
+    (void)socketp;
     poller *p = userp;
+    if (!poller_fd_reserve(p, s)) {
+        log_error("poller: cannot track a SEQR connection (descriptor %d)", (int)s);
+        return -1;
+    }
+    poller_fd *f = &p->fds[s];
     if (what == CURL_POLL_REMOVE) {
-        /* The socket may be closed already, which took it out of epoll. */
-        epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, s, NULL);
-        curl_multi_assign(p->multi, s, NULL);
+        f->wanted = false; /* stays in epoll until it reports something */
         return 0;
     }
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
     ev.data.fd = s;
-    int op = socketp == NULL ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    int op = f->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(p->epoll_fd, op, s, &ev) != 0) {
-        /* A descriptor number reused by libcurl after a close: switch op. */
+        /* MOD on a number whose socket was closed (ENOENT), or ADD on one
+         * still registered (EEXIST): the other operation. */
         op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
         if (epoll_ctl(p->epoll_fd, op, s, &ev) != 0) {
+            f->registered = false;
+            f->wanted = false;
             log_error("poller: cannot watch a SEQR connection: %s", strerror(errno));
             return -1;
         }
     }
-    if (socketp == NULL)
-        curl_multi_assign(p->multi, s, p);
+    f->registered = true;
+    f->wanted = true;
     return 0;
 }
 
@@ -359,7 +411,7 @@ void poller_free(poller *p)
             poller_entry *e = p->buckets[i];
             while (e) {
                 poller_entry *next = e->next_in_bucket;
-                free(e);
+                poller_entry_free(e);
                 e = next;
             }
         }
@@ -378,6 +430,7 @@ void poller_free(poller *p)
     }
     if (p->multi)
         curl_multi_cleanup(p->multi);
+    free(p->fds);
     if (p->epoll_fd >= 0)
         close(p->epoll_fd);
     if (p->wake_fd >= 0)
@@ -518,7 +571,7 @@ static void poller_launch(poller *p, poller_entry *e)
 {
     if (e->dropped) {
         poller_hash_remove(p, e);
-        free(e);
+        poller_entry_free(e);
         return;
     }
     seqr_call_opts o;
@@ -530,12 +583,13 @@ static void poller_launch(poller *p, poller_entry *e)
             return;
         }
         poller_hash_remove(p, e);
-        free(e);
+        poller_entry_free(e);
         return;
     }
     if (e->client_reference[0] != '\0')
         o.client_reference = e->client_reference;
-    seqr_status_request *r = seqr_status_request_new(p->seqr, &o, e->ref, e->version);
+    seqr_status_request *r =
+        seqr_status_request_new_cached(p->seqr, &o, e->ref, e->version, &e->request_cache);
     memset(pw, 0, sizeof pw);
     if (r == NULL) {
         e->due = poller_mono_ms() + POLLER_MAX_BACKOFF_MS;
@@ -636,7 +690,7 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
         }
         if (e->dropped) { /* its lease went to another gateway */
             poller_hash_remove(p, e);
-            free(e);
+            poller_entry_free(e);
             return;
         }
         /* Keep the cadence: next poll one interval after this one was due. */
@@ -648,7 +702,7 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
     if (err == SEQR_ERR_RESULT && res.code == SEQR_CODE_INVALID_INVOICE_REFERENCE) {
         if (service_stop_polling(p->svc, e->ref, "SEQR does not know this invoice (54)")) {
             poller_hash_remove(p, e);
-            free(e);
+            poller_entry_free(e);
             return;
         }
     }
@@ -759,7 +813,7 @@ static void poller_batch_settle(poller *p, store_err ce)
         n++;
         if (ce == STORE_OK && final) {
             poller_hash_remove(p, e);
-            free(e);
+            poller_entry_free(e);
         } else if (ce != STORE_OK) {
             e->status = SEQR_STATUS_UNKNOWN;
             if (final) {
@@ -813,6 +867,14 @@ static void poller_wait(poller *p, int timeout_ms)
             uint64_t count;
             if (read(p->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
                 log_warn("poller: cannot read its wake-ups: %s", strerror(errno));
+            continue;
+        }
+        if (fd >= 0 && (size_t)fd < p->fd_cap && !p->fds[fd].wanted) {
+            /* An idle connection (closed by SEQR, usually): libcurl finds
+             * that out itself before it reuses it; only stop hearing of it. */
+            if (epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, fd, NULL) != 0 && errno != ENOENT)
+                log_warn("poller: cannot stop watching a SEQR connection: %s", strerror(errno));
+            p->fds[fd].registered = false;
             continue;
         }
         int mask = 0;

@@ -885,6 +885,191 @@ START_TEST(parse_refuses_hostile_and_broken)
 }
 END_TEST
 
+/* The streaming read (the poller's) against the tree reading, on answers
+ * that probe how each finds its texts: both must agree on everything. */
+#define ENV_OPEN                                                                                   \
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"          \
+    "<ns2:getPaymentStatusResponse xmlns:ns2=\"http://external.interfaces.ers.seamless.com/\">"
+#define ENV_CLOSE "</ns2:getPaymentStatusResponse></soap:Body></soap:Envelope>"
+#define OK_HEAD "<return><resultCode>0</resultCode>"
+
+static const char *const status_probes[] = {
+    /* duplicates: the first of each name counts */
+    ENV_OPEN OK_HEAD "<status>PAID</status><status>ISSUED</status><version>3</version>"
+                     "<version>x</version><resultCode>7</resultCode></return>"
+                     "<return><resultCode>9</resultCode></return>" ENV_CLOSE,
+    /* text inside nested elements, CDATA, entities, comments */
+    ENV_OPEN OK_HEAD "<status>PA<b>I</b><!-- c -->D</status><version><![CDATA[ 4 ]]></version>"
+                     "<resultDescription>Fish &amp; &lt;Chips&gt; &#x41;</resultDescription>"
+                     "</return>" ENV_CLOSE,
+    /* surrounding whitespace, long whitespace, too long after it */
+    ENV_OPEN OK_HEAD "<status>\n\t  RESERVED  \r\n</status><version>  2  </version>"
+                     "<ersReference>                                                     "
+                     "                                                       abc        "
+                     "                                                                   "
+                     "</ersReference></return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>2</version><ersReference>"
+                     "0123456789012345678901234567890123456789012345678901234567890123"
+                     "</ersReference></return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>2</version><ersReference>"
+                     "012345678901234567890123456789012345678901234567890123456789012"
+                     "</ersReference></return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>2</version><ersReference>"
+                     "012345678901234567890123456789012345678901234567890123456789012  "
+                     "     </ersReference></return>" ENV_CLOSE,
+    /* what was kept ends in whitespace, but more text follows it */
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>2</version><ersReference>"
+                     "012345678901234567890123456789012345678901234567890123456789    z"
+                     "</ersReference></return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>2</version><resultDescription>"
+                     "0123456789012345678901234567890123456789012345678901234567890123456789"
+                     "012345678901234567890123456789012345678901234567890123          z"
+                     "</resultDescription></return>" ENV_CLOSE,
+    /* a long status and description are cut on a UTF-8 boundary */
+    ENV_OPEN OK_HEAD
+    "<status>ÅÄÖÅÄÖÅÄÖÅÄÖÅÄÖÅÄÖÅÄÖÅÄÖÅÄÖÅÄÖÅÄÖÅÄÖ</status><version>1</version>"
+    "<resultDescription>ééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé"
+    "éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé</resultDescription>"
+    "</return>" ENV_CLOSE,
+    /* integers */
+    ENV_OPEN "<return><resultCode> -5 </resultCode></return>" ENV_CLOSE,
+    ENV_OPEN "<return><resultCode>99999999999</resultCode></return>" ENV_CLOSE,
+    ENV_OPEN
+    "<return><resultCode>00000000000000000000000000000000000001</resultCode></return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>-1</version></return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>1 2</version></return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status> </status><version>1</version></return>" ENV_CLOSE,
+    /* namespaces: wrong, none, undeclared prefix, default namespace */
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+    "<ns2:getPaymentStatusResponse xmlns:ns2=\"http://example.com/\">" OK_HEAD
+    "<status>PAID</status><version>1</version></return>" ENV_CLOSE,
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+    "<getPaymentStatusResponse>" OK_HEAD "<status>PAID</status><version>1</version></return>"
+    "</getPaymentStatusResponse></soap:Body></soap:Envelope>",
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+    "<x:getPaymentStatusResponse>" OK_HEAD "<status>PAID</status><version>1</version></return>"
+    "</x:getPaymentStatusResponse></soap:Body></soap:Envelope>",
+    "<Envelope xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\"><Body>"
+    "<getPaymentStatusResponse xmlns=\"http://external.interfaces.ers.seamless.com/\">"
+    "<return xmlns=\"\"><resultCode>0</resultCode><status>PAID</status><version>1</version>"
+    "</return></getPaymentStatusResponse></Body></Envelope>",
+    ENV_OPEN OK_HEAD "<q:status>PAID</q:status><version>1</version></return>" ENV_CLOSE,
+    "<soap:Envelope xmlns:soap=\"http://example.com/soap\"><soap:Body>"
+    "<ns2:getPaymentStatusResponse "
+    "xmlns:ns2=\"http://external.interfaces.ers.seamless.com/\">" OK_HEAD
+    "<status>PAID</status><version>1</version></return>" ENV_CLOSE,
+    /* the body: header first, a second Body, an empty Body, another operation */
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Header>"
+    "<soap:Body/></soap:Header><soap:Body>"
+    "<ns2:getPaymentStatusResponse "
+    "xmlns:ns2=\"http://external.interfaces.ers.seamless.com/\">" OK_HEAD
+    "<status>PAID</status><version>1</version></return>" ENV_CLOSE,
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body/>"
+    "<soap:Body>"
+    "<ns2:getPaymentStatusResponse "
+    "xmlns:ns2=\"http://external.interfaces.ers.seamless.com/\">" OK_HEAD
+    "<status>PAID</status><version>1</version></return>" ENV_CLOSE,
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+    "<ns2:cancelInvoiceResponse xmlns:ns2=\"http://external.interfaces.ers.seamless.com/\">" OK_HEAD
+    "</return></ns2:cancelInvoiceResponse></soap:Body></soap:Envelope>",
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+    "<ns2:getPaymentStatusResponseWithAVeryLongNameThatGoesOnAndOnAndOnAndOnAndOnAndOnAndOn "
+    "xmlns:ns2=\"http://external.interfaces.ers.seamless.com/\"/></soap:Body></soap:Envelope>",
+    /* faults: long texts, nested, whitespace kept, missing parts, a non-SOAP Fault */
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+    "<soap:Fault><faultcode>  soap:Server\n</faultcode><faultstring>a<b>b</b>c"
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    "yyyy</faultstring><faultcode>second</faultcode></soap:Fault></soap:Body></soap:Envelope>",
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+    "<soap:Fault/></soap:Body></soap:Envelope>",
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+    "<Fault><faultcode>x</faultcode></Fault></soap:Body></soap:Envelope>",
+    /* receipt, invoice, amount and tokens (more than kept) */
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>2</version><ersReference>e1</ersReference>"
+                     "<receipt><terminalId>t</terminalId><receiverName>Shop</receiverName>"
+                     "<invoice><title>T</title><totalAmount><value>549.50</value>"
+                     "<currency>SEK</currency></totalAmount><totalAmount><value>x</value>"
+                     "</totalAmount></invoice><invoice/></receipt><receipt/>"
+                     "<customerTokens><id>1</id><status>1</status><value>v</value></customerTokens>"
+                     "<customerTokens><status>x</status></customerTokens>"
+                     "</return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>2</version><receipt><invoice><totalAmount>"
+                     "<value>5.5</value><currency>SEK</currency></totalAmount></invoice></receipt>"
+                     "</return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>2</version><receipt><invoice><totalAmount>"
+                     "<value>5.50</value><currency>SEKK</currency></totalAmount></invoice>"
+                     "</receipt></return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</status><version>2</version>"
+                     "<customerTokens><id>1</id></customerTokens><customerTokens><id>2</id>"
+                     "</customerTokens><customerTokens><id>3</id></customerTokens><customerTokens>"
+                     "<id>4</id></customerTokens><customerTokens><id>5</id></customerTokens>"
+                     "<customerTokens><id>6</id></customerTokens><customerTokens><id>7</id>"
+                     "</customerTokens><customerTokens><id>8</id></customerTokens><customerTokens>"
+                     "<status>not kept</status></customerTokens></return>" ENV_CLOSE,
+    /* fields where they do not belong */
+    ENV_OPEN "<status>PAID</status><return><resultCode>0</resultCode><x><status>PAID</status>"
+             "</x><version>1</version></return>" ENV_CLOSE,
+    /* broken: undefined entity, bad nesting, a DOCTYPE without entities */
+    ENV_OPEN OK_HEAD "<status>&nope;</status><version>1</version></return>" ENV_CLOSE,
+    ENV_OPEN OK_HEAD "<status>PAID</version></return>" ENV_CLOSE,
+    "<!DOCTYPE soap:Envelope>" ENV_OPEN OK_HEAD "<status>PAID</status><version>1</version>"
+    "</return>" ENV_CLOSE,
+    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>" ENV_OPEN OK_HEAD
+    "<status>PAID</status><version>1</version><receipt><receiverName>\xc5land</receiverName>"
+    "</receipt></return>" ENV_CLOSE,
+};
+
+START_TEST(parse_status_streaming_matches_tree)
+{
+    for (size_t i = 0; i < sizeof status_probes / sizeof status_probes[0]; i++) {
+        const char *d = status_probes[i];
+        seqr_payment_status a, b;
+        seqr_result ra, rb;
+        memset(&ra, 0, sizeof ra);
+        memset(&rb, 0, sizeof rb);
+        seqr_err ea = seqr_parse_get_payment_status(d, strlen(d), &a, &ra);
+        seqr_err eb = seqr_parse_get_payment_status_tree(d, strlen(d), &b, &rb);
+        ck_assert_msg(ea == eb, "probe %zu: streaming %s (%s), tree %s (%s)", i, seqr_err_name(ea),
+                      ra.message, seqr_err_name(eb), rb.message);
+        ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "probe %zu: fields differ", i);
+        ck_assert_msg(strcmp(ra.message, rb.message) == 0, "probe %zu: '%s' vs '%s'", i, ra.message,
+                      rb.message);
+        ck_assert_int_eq(ra.code, rb.code);
+        ck_assert_str_eq(ra.description, rb.description);
+        ck_assert_str_eq(ra.fault_code, rb.fault_code);
+        ck_assert_str_eq(ra.fault_string, rb.fault_string);
+    }
+    /* A few verdicts spelled out, so that both cannot be wrong alike. */
+    seqr_payment_status ps;
+    seqr_result res;
+    ck_assert_int_eq(
+        seqr_parse_get_payment_status(status_probes[0], strlen(status_probes[0]), &ps, &res),
+        SEQR_OK);
+    ck_assert_int_eq(ps.status, SEQR_STATUS_PAID);
+    ck_assert_int_eq(ps.version, 3);
+    ck_assert_int_eq(
+        seqr_parse_get_payment_status(status_probes[1], strlen(status_probes[1]), &ps, &res),
+        SEQR_OK);
+    ck_assert_int_eq(ps.status, SEQR_STATUS_PAID);
+    ck_assert_int_eq(ps.version, 4);
+    ck_assert_str_eq(res.description, "Fish & <Chips> A");
+    ck_assert_int_eq(
+        seqr_parse_get_payment_status(status_probes[3], strlen(status_probes[3]), &ps, &res),
+        SEQR_ERR_BAD_ANSWER);
+    ck_assert_int_eq(
+        seqr_parse_get_payment_status(status_probes[4], strlen(status_probes[4]), &ps, &res),
+        SEQR_OK);
+    ck_assert_int_eq(
+        seqr_parse_get_payment_status(status_probes[5], strlen(status_probes[5]), &ps, &res),
+        SEQR_OK);
+}
+END_TEST
+
 /* --- a tiny HTTP(S) listener on libmicrohttpd --- */
 
 typedef struct {
@@ -1501,6 +1686,89 @@ START_TEST(transport_async_status)
 }
 END_TEST
 
+/* Runs one cached status request to the end; the body sent is l->last_body. */
+static seqr_err run_cached(CURLM *m, seqr_client *c, const seqr_call_opts *o, const char *ref,
+                           int64_t version, seqr_status_cache **cache)
+{
+    seqr_status_request *rs[1];
+    seqr_err errs[1];
+    seqr_payment_status pss[1];
+    seqr_result ress[1];
+    rs[0] = seqr_status_request_new_cached(c, o, ref, version, cache);
+    ck_assert_ptr_nonnull(rs[0]);
+    run_multi(m, rs, 1, errs, pss, ress);
+    return errs[0];
+}
+
+/* The poller keeps each invoice's request serialised between polls: any
+ * changed input (the password above all) must go out with the next call. */
+START_TEST(transport_async_status_cached)
+{
+    load_answers();
+    listener *l = listener_start(false, 200, paid_answer);
+    seqr_client *c = test_client("http", l->port, 5000, NULL, false);
+    CURLM *m = curl_multi_init();
+    ck_assert_ptr_nonnull(m);
+    seqr_status_cache *cache = NULL;
+
+    seqr_call_opts o = {.terminal_id = "other-terminal", .terminal_password = "secret-one"};
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 1, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(cache);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<password>secret-one</password>"));
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<invoiceVersion>1</invoiceVersion>"));
+
+    /* Nothing changed: the very same request again. */
+    seqr_status_cache *before = cache;
+    char sent[4096];
+    snprintf(sent, sizeof sent, "%s", l->last_body.data);
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 1, &cache), SEQR_OK);
+    ck_assert_ptr_eq(cache, before);
+    ck_assert_str_eq(l->last_body.data, sent);
+
+    /* A new password (in a new buffer, as the store hands it out). */
+    char pw[32];
+    snprintf(pw, sizeof pw, "%s", "secret-two");
+    o.terminal_password = pw;
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 1, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<password>secret-two</password>"));
+    ck_assert_ptr_null(strstr(l->last_body.data, "secret-one"));
+    /* The same length, one letter apart. */
+    snprintf(pw, sizeof pw, "%s", "secret-twp");
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 1, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<password>secret-twp</password>"));
+
+    /* A new version, clientReference, terminal, invoice. */
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 2, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<invoiceVersion>2</invoiceVersion>"));
+    o.client_reference = "order-1001";
+    ck_assert_int_eq(run_cached(m, c, &o, "1397222701693", 2, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(
+        strstr(l->last_body.data, "<clientReference>order-1001</clientReference>"));
+    ck_assert_int_eq(run_cached(m, c, NULL, "1397222701693", 2, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<id>" TERMINAL_ID "</id>"));
+    ck_assert_ptr_nonnull(strstr(l->last_body.data, "<password>" TERMINAL_PW "</password>"));
+    ck_assert_int_eq(run_cached(m, c, NULL, "1397222701694", 2, &cache), SEQR_OK);
+    ck_assert_ptr_nonnull(
+        strstr(l->last_body.data, "<invoiceReference>1397222701694</invoiceReference>"));
+
+    /* Bad input sends nothing and leaves the cache as it was. */
+    before = cache;
+    ck_assert_ptr_null(seqr_status_request_new_cached(c, NULL, "", 2, &cache));
+    ck_assert_ptr_eq(cache, before);
+    seqr_call_opts nopw = {.terminal_id = "other-terminal"};
+    ck_assert_ptr_null(seqr_status_request_new_cached(c, &nopw, "1397222701694", 2, &cache));
+    ck_assert_ptr_eq(cache, before);
+    ck_assert_int_eq(listener_requests(l), 8);
+
+    seqr_status_cache_free(cache);
+    seqr_status_cache_free(NULL);
+    curl_multi_cleanup(m);
+    seqr_client_free(c);
+    listener_stop(l);
+    free_answers();
+}
+END_TEST
+
 /* Makes l answer HTTP 200 with the fixture name; returns its text (caller
  * frees after the call). */
 static char *serve(listener *l, const char *name)
@@ -1676,6 +1944,7 @@ int main(void)
     tcase_add_test(tp, parse_status_edge_cases);
     tcase_add_test(tp, parse_other_answers);
     tcase_add_test(tp, parse_refuses_hostile_and_broken);
+    tcase_add_test(tp, parse_status_streaming_matches_tree);
     suite_add_tcase(s, tp);
 
     TCase *tt = tcase_create("transport");
@@ -1685,6 +1954,7 @@ int main(void)
     tcase_add_test(tt, transport_errors);
     tcase_add_test(tt, transport_tls);
     tcase_add_test(tt, transport_async_status);
+    tcase_add_test(tt, transport_async_status_cached);
     tcase_add_test(tt, transport_all_operations);
     tcase_add_test(tt, client_options);
     suite_add_tcase(s, tt);

@@ -78,10 +78,21 @@ typedef struct {
 struct seqr_status_request {
     seqr_client *c;
     CURL *easy;
-    buf request; /* POSTed body; must live as long as the transfer */
+    seqr_status_cache *cache; /* the POSTed body; borrowed unless own_cache */
+    bool own_cache;
     seqr_xfer x;
-    char *password; /* copy, only to scrub it from messages */
     void *user;
+};
+
+/* A serialised getPaymentStatus request and what it was built from. data
+ * holds the key (every input of the request, each NUL-terminated: channel,
+ * clientId, clientReference, principal id, password, invoice reference, and
+ * the version in decimal), then the request itself, NUL-terminated. */
+struct seqr_status_cache {
+    size_t key_len;
+    size_t request_len;
+    size_t password_off; /* where the password starts in data */
+    char data[];
 };
 
 const char *seqr_err_name(seqr_err err)
@@ -265,11 +276,11 @@ static CURL *seqr_easy_new(seqr_client *c)
 }
 
 /* Points h at this transfer's request body and answer. */
-static bool seqr_easy_bind(CURL *h, const buf *request, seqr_xfer *x)
+static bool seqr_easy_bind(CURL *h, const char *request, size_t request_len, seqr_xfer *x)
 {
-    CURLcode rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->len);
+    CURLcode rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request_len);
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, buf_cstr(request));
+        rc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, request);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     if (rc == CURLE_OK)
@@ -629,7 +640,7 @@ static seqr_err seqr_call_send(seqr_call *call, seqr_err built)
         buf_free(&shown);
     }
     h = seqr_pool_get(call->c);
-    if (h == NULL || !seqr_easy_bind(h, &request, &call->x)) {
+    if (h == NULL || !seqr_easy_bind(h, buf_cstr(&request), request.len, &call->x)) {
         seqr_message(res, "%s: cannot set up the HTTP transfer; nothing sent", call->op);
         e = SEQR_ERR_INTERNAL;
         goto cleanup;
@@ -873,24 +884,121 @@ seqr_err seqr_assign_seqr_id(seqr_client *c, const seqr_call_opts *o, const char
 
 /* --- asynchronous getPaymentStatus --- */
 
-seqr_status_request *seqr_status_request_new(seqr_client *c, const seqr_call_opts *o,
-                                             const char *invoice_ref, int64_t invoice_version)
+/* The inputs of a getPaymentStatus request, in key order (see
+ * seqr_status_cache); the password is SEQR_KEY_PASSWORD. */
+#define SEQR_KEY_FIELDS 7
+#define SEQR_KEY_PASSWORD 4
+
+/* True when cache was built from exactly these inputs. */
+static bool seqr_status_cache_matches(const seqr_status_cache *cache,
+                                      const char *const fields[SEQR_KEY_FIELDS])
+{
+    size_t off = 0;
+    for (int i = 0; i < SEQR_KEY_FIELDS; i++) {
+        size_t n = strlen(fields[i]) + 1;
+        if (n > cache->key_len - off || memcmp(cache->data + off, fields[i], n) != 0)
+            return false;
+        off += n;
+    }
+    return off == cache->key_len;
+}
+
+/* Clears and frees a buf that held a secret. */
+static void seqr_buf_free_secret(buf *b)
+{
+    if (b->data != NULL) {
+        volatile char *p = b->data;
+        for (size_t i = 0; i < b->cap; i++)
+            p[i] = '\0';
+    }
+    buf_free(b);
+}
+
+void seqr_status_cache_free(seqr_status_cache *cache)
+{
+    if (cache == NULL)
+        return;
+    volatile char *p = cache->data;
+    for (size_t i = 0; i < cache->key_len + cache->request_len + 1; i++)
+        p[i] = '\0';
+    free(cache);
+}
+
+/* Makes *cache hold the request for ctx, ref and version: kept when its key
+ * is the same, rebuilt otherwise. False (and *cache untouched) when the
+ * request cannot be built. */
+static bool seqr_status_cache_update(const seqr_context *ctx, const char *invoice_ref,
+                                     int64_t invoice_version, seqr_status_cache **cache)
+{
+    bool ok = false;
+    buf key = BUF_INIT, request = BUF_INIT;
+    xmlDocPtr doc = NULL;
+    char why[256], version[32];
+    size_t password_off = 0;
+
+    snprintf(version, sizeof version, "%lld", (long long)invoice_version);
+    const char *const fields[SEQR_KEY_FIELDS] = {
+        ctx->channel ? ctx->channel : "",
+        ctx->client_id ? ctx->client_id : "",
+        ctx->client_reference ? ctx->client_reference : "",
+        ctx->principal_id ? ctx->principal_id : "",
+        ctx->password ? ctx->password : "",
+        invoice_ref ? invoice_ref : "",
+        version,
+    };
+    if (*cache != NULL && seqr_status_cache_matches(*cache, fields))
+        return true;
+    if (seqr_envelope_get_payment_status(ctx, invoice_ref, invoice_version, &doc, why,
+                                         sizeof why) != SEQR_OK) {
+        log_warn("seqr: getPaymentStatus for %s not sent: %s", invoice_ref ? invoice_ref : "(none)",
+                 why);
+        goto cleanup;
+    }
+    seqr_envelope_serialize(doc, false, &request);
+    if (request.len == 0)
+        goto cleanup;
+    for (int i = 0; i < SEQR_KEY_FIELDS; i++) {
+        if (i == SEQR_KEY_PASSWORD)
+            password_off = key.len;
+        buf_append(&key, fields[i], strlen(fields[i]) + 1);
+    }
+    seqr_status_cache *fresh = malloc(sizeof *fresh + key.len + request.len + 1);
+    if (fresh == NULL)
+        goto cleanup;
+    fresh->key_len = key.len;
+    fresh->request_len = request.len;
+    fresh->password_off = password_off;
+    memcpy(fresh->data, key.data, key.len);
+    memcpy(fresh->data + key.len, request.data, request.len + 1);
+    seqr_status_cache_free(*cache);
+    *cache = fresh;
+    ok = true;
+
+cleanup:
+    if (doc != NULL)
+        xmlFreeDoc(doc);
+    seqr_buf_free_secret(&key);
+    seqr_buf_free_secret(&request);
+    return ok;
+}
+
+seqr_status_request *seqr_status_request_new_cached(seqr_client *c, const seqr_call_opts *o,
+                                                    const char *invoice_ref,
+                                                    int64_t invoice_version,
+                                                    seqr_status_cache **cache)
 {
     seqr_status_request *r = NULL;
     seqr_context ctx;
     seqr_result res;
-    xmlDocPtr doc = NULL;
-    char why[256];
     bool ok = false;
 
     seqr_result_reset(&res);
-    if (c == NULL)
+    if (c == NULL || cache == NULL)
         return NULL;
     r = calloc(1, sizeof *r);
     if (r == NULL)
         goto cleanup;
     r->c = c;
-    buf_init(&r->request);
     seqr_xfer_init(&r->x);
     if (seqr_make_context(c, o, SEQR_PRINCIPAL_TERMINALID, &ctx, "getPaymentStatus", &res) !=
         SEQR_OK) {
@@ -898,37 +1006,41 @@ seqr_status_request *seqr_status_request_new(seqr_client *c, const seqr_call_opt
         log_warn("seqr: %s", res.message);
         goto cleanup;
     }
-    if (seqr_envelope_get_payment_status(&ctx, invoice_ref, invoice_version, &doc, why,
-                                         sizeof why) != SEQR_OK) {
-        log_warn("seqr: getPaymentStatus for %s not sent: %s", invoice_ref ? invoice_ref : "(none)",
-                 why);
+    if (!seqr_status_cache_update(&ctx, invoice_ref, invoice_version, cache))
         goto cleanup;
-    }
-    r->password = strdup(ctx.password);
-    if (r->password == NULL)
-        goto cleanup;
-    seqr_envelope_serialize(doc, false, &r->request);
-    if (r->request.len == 0)
-        goto cleanup;
+    r->cache = *cache;
     pthread_mutex_lock(&c->pool_lock);
     if (c->n_status_pool > 0)
         r->easy = c->status_pool[--c->n_status_pool];
     pthread_mutex_unlock(&c->pool_lock);
     if (r->easy == NULL)
         r->easy = seqr_easy_new(c);
-    if (r->easy == NULL || !seqr_easy_bind(r->easy, &r->request, &r->x))
+    if (r->easy == NULL ||
+        !seqr_easy_bind(r->easy, r->cache->data + r->cache->key_len, r->cache->request_len, &r->x))
         goto cleanup;
     if (curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (void *)r) != CURLE_OK)
         goto cleanup;
     ok = true;
 
 cleanup:
-    if (doc != NULL)
-        xmlFreeDoc(doc);
     if (!ok) {
         seqr_status_request_free(r);
         r = NULL;
     }
+    return r;
+}
+
+seqr_status_request *seqr_status_request_new(seqr_client *c, const seqr_call_opts *o,
+                                             const char *invoice_ref, int64_t invoice_version)
+{
+    seqr_status_cache *cache = NULL;
+    seqr_status_request *r =
+        seqr_status_request_new_cached(c, o, invoice_ref, invoice_version, &cache);
+    if (r == NULL) {
+        seqr_status_cache_free(cache);
+        return NULL;
+    }
+    r->own_cache = true;
     return r;
 }
 
@@ -953,7 +1065,7 @@ seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc, seqr_pa
             op, seqr_parse_get_payment_status(r->x.body.data, r->x.body.len, out, res), res);
     if (r->c->observe != NULL)
         r->c->observe(r->c->observe_ud, op, e, res->code, seqr_elapsed_us(r->easy));
-    seqr_scrub_result(r->c, res, r->password);
+    seqr_scrub_result(r->c, res, r->cache->data + r->cache->password_off);
     return e;
 }
 
@@ -975,9 +1087,9 @@ void seqr_status_request_free(seqr_status_request *r)
         if (!kept)
             curl_easy_cleanup(r->easy);
     }
-    buf_free(&r->request);
     buf_free(&r->x.body);
-    seqr_free_secret(r->password);
+    if (r->own_cache)
+        seqr_status_cache_free(r->cache);
     free(r);
 }
 

@@ -40,6 +40,12 @@ seqr_err seqr_parse_update_invoice(const char *data, size_t len, seqr_result *re
  * customerTokens are kept. */
 seqr_err seqr_parse_get_payment_status(const char *data, size_t len, seqr_payment_status *out,
                                        seqr_result *res);
+/* The same answer read through a whole tree, as every other parser reads:
+ * the reference the streaming seqr_parse_get_payment_status (the poller's
+ * path, no tree) is compared against by tests and the fuzzer. Same
+ * contract, same results. */
+seqr_err seqr_parse_get_payment_status_tree(const char *data, size_t len, seqr_payment_status *out,
+                                            seqr_result *res);
 seqr_err seqr_parse_cancel_invoice(const char *data, size_t len, seqr_result *res);
 seqr_err seqr_parse_commit_reservation(const char *data, size_t len, seqr_result *res);
 seqr_err seqr_parse_submit_payment_receipt(const char *data, size_t len, seqr_result *res);

@@ -26,17 +26,17 @@
 #include "codes.h"
 
 typedef enum {
-    SEQR_OK = 0,         /* answered and resultCode == 0 */
-    SEQR_ERR_RESULT,     /* answered with resultCode != 0 (see result.code) */
-    SEQR_ERR_FAULT,      /* soap:Fault (usually HTTP 500) */
-    SEQR_ERR_BAD_ANSWER, /* HTTP status/body not a valid answer: garbage, truncated, too large */
-    SEQR_ERR_CONNECT,    /* could not connect / resolve / TLS handshake or verification failed */
+    SEQR_OK = 0,          /* answered and resultCode == 0 */
+    SEQR_ERR_RESULT,      /* answered with resultCode != 0 (see result.code) */
+    SEQR_ERR_FAULT,       /* soap:Fault (usually HTTP 500) */
+    SEQR_ERR_BAD_ANSWER,  /* HTTP status/body not a valid answer: garbage, truncated, too large */
+    SEQR_ERR_CONNECT,     /* could not connect / resolve / TLS handshake or verification failed */
     SEQR_ERR_UNAVAILABLE, /* HTTP 503 (SEQR, or a proxy in front of it, which may have
                              forwarded the request): for a call that moves money the
                              outcome is unknown; a read may simply be retried */
-    SEQR_ERR_TIMEOUT,    /* no complete answer within timeout_ms */
-    SEQR_ERR_INVALID,    /* the request itself is invalid (caller bug): nothing sent */
-    SEQR_ERR_INTERNAL    /* out of memory, curl setup failure */
+    SEQR_ERR_TIMEOUT,     /* no complete answer within timeout_ms */
+    SEQR_ERR_INVALID,     /* the request itself is invalid (caller bug): nothing sent */
+    SEQR_ERR_INTERNAL     /* out of memory, curl setup failure */
 } seqr_err;
 
 /* A short English name for err ("connect", "timeout", ...). Static. */
@@ -257,6 +257,25 @@ seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc, seqr_pa
                                     seqr_result *res);
 /* Frees r and its easy handle (remove that from the CURLM first). NULL is fine. */
 void seqr_status_request_free(seqr_status_request *r);
+
+/* The same request, kept serialised between polls of one invoice: *cache
+ * (NULL at first; the caller owns it) holds the request last built, with
+ * every input it was built from (channel, clientId, clientReference,
+ * terminal id and password, invoice reference and version). It is reused
+ * while they are all the same and rebuilt as soon as one differs, so a
+ * changed password goes out with the very next call. A NULL and an empty
+ * input count as the same (the client's own strings never change).
+ * The cache must outlive the request made from it, and must not be passed
+ * to another call while that request lives (a rebuild frees the body being
+ * sent). It holds the password: free it with seqr_status_cache_free(),
+ * which clears it first, when the invoice is no longer polled. */
+typedef struct seqr_status_cache seqr_status_cache;
+seqr_status_request *seqr_status_request_new_cached(seqr_client *c, const seqr_call_opts *o,
+                                                    const char *invoice_ref,
+                                                    int64_t invoice_version,
+                                                    seqr_status_cache **cache);
+/* Clears and frees a cache. NULL is fine. */
+void seqr_status_cache_free(seqr_status_cache *cache);
 /* An opaque pointer the caller attaches to a request (the poller's entry). */
 void seqr_status_request_set_user(seqr_status_request *r, void *user);
 void *seqr_status_request_user(const seqr_status_request *r);

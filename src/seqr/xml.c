@@ -11,6 +11,7 @@
 
 typedef struct {
     bool saw_dtd;
+    const seqr_xml_sax *sax; /* streaming reads only */
 } seqr_xml_guard;
 
 static void seqr_xml_refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext_id,
@@ -43,9 +44,10 @@ static void seqr_xml_refuse_entity(void *ctx, const xmlChar *name, int type,
 }
 
 /* Each thread keeps one parser context and reuses it (xmlCtxtReadMemory
- * resets it): creating one per document was a sixth of a poll's parse. */
+ * resets it): creating one per document was a sixth of a poll's parse. It
+ * keeps two, one that builds trees and one for streaming reads. */
 #define SEQR_XML_DICT_MAX 4096
-static pthread_key_t seqr_xml_ctxt_key;
+static pthread_key_t seqr_xml_ctxt_key[2];
 static pthread_once_t seqr_xml_ctxt_once = PTHREAD_ONCE_INIT;
 static bool seqr_xml_ctxt_key_ok;
 
@@ -56,36 +58,162 @@ static void seqr_xml_ctxt_free(void *ctxt)
 
 static void seqr_xml_ctxt_key_init(void)
 {
-    seqr_xml_ctxt_key_ok = pthread_key_create(&seqr_xml_ctxt_key, seqr_xml_ctxt_free) == 0;
+    seqr_xml_ctxt_key_ok = pthread_key_create(&seqr_xml_ctxt_key[0], seqr_xml_ctxt_free) == 0 &&
+                           pthread_key_create(&seqr_xml_ctxt_key[1], seqr_xml_ctxt_free) == 0;
 }
 
-/* This thread's parser context with the DTD guards installed; NULL when out
- * of memory. Borrowed: it lives until the thread ends. */
-static xmlParserCtxtPtr seqr_xml_thread_ctxt(void)
+static void seqr_xml_sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                               const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
+                               int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+{
+    (void)nb_namespaces;
+    (void)namespaces;
+    (void)nb_attributes;
+    (void)nb_defaulted;
+    (void)attributes;
+    xmlParserCtxtPtr ctxt = ctx;
+    seqr_xml_guard *g = ctxt->_private;
+    if (g == NULL || g->sax == NULL)
+        return;
+    const xmlChar *name = localname;
+    if (prefix != NULL && uri == NULL) {
+        /* An undeclared prefix: a tree names that element "prefix:name"
+         * (libxml2's SAX2 builder), so a streaming read does too. */
+        const xmlChar *q = xmlDictQLookup(ctxt->dict, prefix, localname);
+        if (q == NULL) {
+            xmlStopParser(ctxt);
+            return;
+        }
+        name = q;
+    }
+    g->sax->start(g->sax->ud, (const char *)name, (const char *)uri);
+}
+
+static void seqr_xml_sax_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                             const xmlChar *uri)
+{
+    (void)localname;
+    (void)prefix;
+    (void)uri;
+    xmlParserCtxtPtr ctxt = ctx;
+    seqr_xml_guard *g = ctxt->_private;
+    if (g != NULL && g->sax != NULL)
+        g->sax->end(g->sax->ud);
+}
+
+static void seqr_xml_sax_text(void *ctx, const xmlChar *ch, int len)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    seqr_xml_guard *g = ctxt->_private;
+    if (g != NULL && g->sax != NULL && len > 0)
+        g->sax->text(g->sax->ud, (const char *)ch, (size_t)len);
+}
+
+/* This thread's parser context (streaming: for seqr_xml_read) with the DTD
+ * guards installed; NULL when out of memory. Borrowed: it lives until the
+ * thread ends. */
+static xmlParserCtxtPtr seqr_xml_thread_ctxt(bool streaming)
 {
     pthread_once(&seqr_xml_ctxt_once, seqr_xml_ctxt_key_init);
     if (!seqr_xml_ctxt_key_ok)
         return NULL;
-    xmlParserCtxtPtr ctxt = pthread_getspecific(seqr_xml_ctxt_key);
+    pthread_key_t key = seqr_xml_ctxt_key[streaming ? 1 : 0];
+    xmlParserCtxtPtr ctxt = pthread_getspecific(key);
     if (ctxt != NULL && xmlDictSize(ctxt->dict) <= SEQR_XML_DICT_MAX)
         return ctxt;
     if (ctxt != NULL) {
         /* Its dictionary keeps every element name it has seen; a peer
          * sending new names forever must not grow it forever. */
-        (void)pthread_setspecific(seqr_xml_ctxt_key, NULL);
+        (void)pthread_setspecific(key, NULL);
         xmlFreeParserCtxt(ctxt);
     }
     ctxt = xmlNewParserCtxt();
     if (ctxt == NULL)
         return NULL;
+    if (streaming) {
+        /* No tree: only elements and text reach seqr_xml_read's caller. */
+        memset(ctxt->sax, 0, sizeof *ctxt->sax);
+        ctxt->sax->initialized = XML_SAX2_MAGIC;
+        ctxt->sax->startElementNs = seqr_xml_sax_start;
+        ctxt->sax->endElementNs = seqr_xml_sax_end;
+        ctxt->sax->characters = seqr_xml_sax_text;
+        ctxt->sax->ignorableWhitespace = seqr_xml_sax_text;
+        ctxt->sax->cdataBlock = seqr_xml_sax_text;
+    }
     ctxt->sax->internalSubset = seqr_xml_refuse_dtd;
     ctxt->sax->externalSubset = seqr_xml_refuse_dtd;
     ctxt->sax->entityDecl = seqr_xml_refuse_entity;
-    if (pthread_setspecific(seqr_xml_ctxt_key, ctxt) != 0) {
+    if (pthread_setspecific(key, ctxt) != 0) {
         xmlFreeParserCtxt(ctxt);
         return NULL;
     }
     return ctxt;
+}
+
+/* Checks what both ways of parsing refuse before any parsing. */
+static bool seqr_xml_precheck(const char *data, size_t len, char *err, size_t errlen)
+{
+    if (data == NULL || len == 0) {
+        snprintf(err, errlen, "empty document");
+        return false;
+    }
+    if (len > SEQR_XML_MAX_BYTES) {
+        snprintf(err, errlen, "document larger than %d bytes", SEQR_XML_MAX_BYTES);
+        return false;
+    }
+    if (len > (size_t)0x7fffffff) {
+        snprintf(err, errlen, "document too large");
+        return false;
+    }
+    return true;
+}
+
+/* The reason a parse that ended not well-formed failed. */
+static void seqr_xml_malformed(xmlParserCtxtPtr ctxt, char *err, size_t errlen)
+{
+    const xmlError *e = xmlCtxtGetLastError(ctxt);
+    if (e != NULL && e->message != NULL) {
+        snprintf(err, errlen, "malformed XML at line %d: %s", e->line, e->message);
+        size_t n = strlen(err);
+        if (n > 0 && err[n - 1] == '\n')
+            err[n - 1] = '\0';
+    } else {
+        snprintf(err, errlen, "malformed XML");
+    }
+}
+
+bool seqr_xml_read(const char *data, size_t len, const seqr_xml_sax *sax, char *err, size_t errlen)
+{
+    bool ok = false;
+    xmlParserCtxtPtr ctxt = NULL;
+    seqr_xml_guard guard = {false, sax};
+
+    if (!seqr_xml_precheck(data, len, err, errlen))
+        goto cleanup;
+    ctxt = seqr_xml_thread_ctxt(true);
+    if (ctxt == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    ctxt->_private = &guard;
+    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL,
+                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                          XML_PARSE_NOCDATA);
+    if (doc != NULL) /* never: no callback builds one */
+        xmlFreeDoc(doc);
+    if (guard.saw_dtd) {
+        snprintf(err, errlen, "DOCTYPE/DTD not allowed");
+        goto cleanup;
+    }
+    if (!ctxt->wellFormed) {
+        seqr_xml_malformed(ctxt, err, errlen);
+        goto cleanup;
+    }
+    ok = true;
+cleanup:
+    if (ctxt != NULL)
+        ctxt->_private = NULL;
+    return ok;
 }
 
 xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
@@ -94,19 +222,9 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
     xmlParserCtxtPtr ctxt = NULL;
     seqr_xml_guard guard = {false};
 
-    if (data == NULL || len == 0) {
-        snprintf(err, errlen, "empty document");
+    if (!seqr_xml_precheck(data, len, err, errlen))
         goto cleanup;
-    }
-    if (len > SEQR_XML_MAX_BYTES) {
-        snprintf(err, errlen, "document larger than %d bytes", SEQR_XML_MAX_BYTES);
-        goto cleanup;
-    }
-    if (len > (size_t)0x7fffffff) {
-        snprintf(err, errlen, "document too large");
-        goto cleanup;
-    }
-    ctxt = seqr_xml_thread_ctxt();
+    ctxt = seqr_xml_thread_ctxt(false);
     if (ctxt == NULL) {
         snprintf(err, errlen, "out of memory");
         goto cleanup;
@@ -124,15 +242,7 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
         goto cleanup;
     }
     if (doc == NULL || !ctxt->wellFormed) {
-        const xmlError *e = xmlCtxtGetLastError(ctxt);
-        if (e != NULL && e->message != NULL) {
-            snprintf(err, errlen, "malformed XML at line %d: %s", e->line, e->message);
-            size_t n = strlen(err);
-            if (n > 0 && err[n - 1] == '\n')
-                err[n - 1] = '\0';
-        } else {
-            snprintf(err, errlen, "malformed XML");
-        }
+        seqr_xml_malformed(ctxt, err, errlen);
         if (doc != NULL) {
             xmlFreeDoc(doc);
             doc = NULL;

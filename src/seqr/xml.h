@@ -28,6 +28,23 @@
  * DOCTYPE. Caller frees the result with xmlFreeDoc(). */
 xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen);
 
+/* Streaming read of an untrusted document, for answers read without building
+ * a tree: the same refusals as seqr_xml_parse (size, DTD and so entities,
+ * network) and the same reasons in err. start is called for every element
+ * with its local name (or "prefix:name" when the prefix is undeclared, as a
+ * tree names it) and namespace URI (NULL for none), end at its end, and text
+ * for its character data (CDATA included; any number of pieces, not
+ * NUL-terminated). Returns false when the document is refused or not
+ * well-formed: the callbacks may have run by then, so the caller throws
+ * away what they gathered. Borrowed: everything. */
+typedef struct {
+    void (*start)(void *ud, const char *name, const char *ns_uri);
+    void (*end)(void *ud);
+    void (*text)(void *ud, const char *s, size_t len);
+    void *ud;
+} seqr_xml_sax;
+bool seqr_xml_read(const char *data, size_t len, const seqr_xml_sax *sax, char *err, size_t errlen);
+
 /* Creates <soap:Envelope><soap:Body><P:op xmlns:P=SEQR_XML_NS/></soap:Body>
  * (soap_prefix "soapenv" for requests, "soap" for answers; op_prefix "ext" or
  * "ns2"). *op_out receives the operation element. Caller frees the doc. */
