@@ -10,3 +10,4 @@ pgs_start
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_store
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_gateway
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_failover
+SEQR_TEST_PG_URL=$PGS_URL ./tests/check_pgoutage
