@@ -202,7 +202,9 @@ store_err store_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_
  * STORE_IO and change nothing, as a full disk would make them. A write is one
  * write function's transaction (store_invoice_begin, ..., also each write
  * inside the poller's batch) or the batch's commit. count 0 turns it off.
- * Costs one comparison per write. */
+ * PostgreSQL counts the same way: a write function's transaction, or its
+ * one write statement outside any (it has no batch, so no batch commit),
+ * and never the lease sync's own writes. Costs one comparison per write. */
 void store_fail_writes(store *st, int skip, int count);
 
 /* Groups the following calls into one transaction (poller ticks). Other
