@@ -70,6 +70,22 @@ bool store_is_url(const char *location);
 void store_location_redact(const char *location, buf *out);
 void store_close(store *st);
 
+/* Moves a SQLite store into PostgreSQL (seqr-gateway --copy-store-to): opens
+ * the SQLite file as a gateway would (refused while a gateway holds it;
+ * migrated; intents in doubt become unknown outcomes) and copies every row
+ * of invoices, status history, refunds, receipts, periods, terminals
+ * (sealed passwords as they are: the gateways on PostgreSQL need the same
+ * key file), idempotency keys and the events outbox, in the columns both
+ * schemas have, into url in one transaction, refused when url already
+ * holds invoices (STORE_CONFLICT); then sets its id sequences past the
+ * copied ids. report is called per table PostgreSQL has, with the rows
+ * copied; notes gets
+ * a line for each table or column the PostgreSQL schema has no place for
+ * (not copied). err says why on failure, never with the URL's password. */
+typedef void (*store_copy_fn)(const char *table, int64_t rows, void *ud);
+store_err store_copy_to_pg(const char *sqlite_path, const char *url, store_copy_fn report,
+                           void *ud, buf *notes, buf *err);
+
 /* Current Unix time in milliseconds. */
 int64_t store_now_ms(void);
 

@@ -13,3 +13,4 @@ SEQR_TEST_PG_URL=$PGS_URL ./tests/check_gateway
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_service
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_failover
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_pgoutage
+SEQR_TEST_PG_URL=$PGS_URL ./tests/check_pgcopy
