@@ -83,8 +83,8 @@ void store_close(store *st);
  * a line for each table or column the PostgreSQL schema has no place for
  * (not copied). err says why on failure, never with the URL's password. */
 typedef void (*store_copy_fn)(const char *table, int64_t rows, void *ud);
-store_err store_copy_to_pg(const char *sqlite_path, const char *url, store_copy_fn report,
-                           void *ud, buf *notes, buf *err);
+store_err store_copy_to_pg(const char *sqlite_path, const char *url, store_copy_fn report, void *ud,
+                           buf *notes, buf *err);
 
 /* Current Unix time in milliseconds. */
 int64_t store_now_ms(void);

@@ -7,8 +7,8 @@
  * gateway on PostgreSQL with the same key file answers every invoice and
  * refund as the first did, and uses the copied terminal's sealed password. */
 #include <check.h>
-#include <stdbool.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,16 +58,16 @@ START_TEST(sqlite_store_copied_to_postgresql)
     long st;
     char path[400], body[400];
     snprintf(path, sizeof path, "/invoices/%s/refunds", refs[2]);
-    json_decref(gwt_gw_call(&e, "POST", path, "{\"amount\":\"100.00\",\"title\":\"one item\"}",
-                            NULL, &st));
+    json_decref(
+        gwt_gw_call(&e, "POST", path, "{\"amount\":\"100.00\",\"title\":\"one item\"}", NULL, &st));
     ck_assert_int_eq(st, 201);
     gwt_create_invoice(&e, refs[3]);
     snprintf(path, sizeof path, "/invoices/%s/cancel", refs[3]);
     json_decref(gwt_gw_call(&e, "POST", path, "{}", NULL, &st));
     ck_assert_int_eq(st, 200);
-    json_t *j = gwt_gw_call(&e, "POST", "/terminals",
-                            "{\"externalTerminalId\":\"Store 1/Till 4\",\"name\":\"Till 4\"}",
-                            NULL, &st);
+    json_t *j =
+        gwt_gw_call(&e, "POST", "/terminals",
+                    "{\"externalTerminalId\":\"Store 1/Till 4\",\"name\":\"Till 4\"}", NULL, &st);
     ck_assert_int_eq(st, 201);
     char term[64];
     snprintf(term, sizeof term, "%s", gwt_str(j, "terminalId"));

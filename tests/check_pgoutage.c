@@ -206,8 +206,7 @@ START_TEST(connections_killed_leases_taken_meanwhile)
     pgo_wait_health(&a, "ok", NULL);
     until = tu_now_ms() + 30000LL * gwt_slowdown();
     while (pgo_pending(&a) > 0) {
-        ck_assert_msg(tu_now_ms() < until, "a still polls %lld invoices b holds",
-                      pgo_pending(&a));
+        ck_assert_msg(tu_now_ms() < until, "a still polls %lld invoices b holds", pgo_pending(&a));
         tu_sleep_ms(50);
     }
     ck_assert_int_eq(pgo_int("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s"

@@ -14,8 +14,8 @@
 
 /* Parents before children (foreign keys). */
 static const char *const store_copy_tables[] = {
-    "invoices", "status_history", "refunds",          "receipts", "periods",
-    "terminals", "idempotency",   "events",            "delivery_attempts",
+    "invoices",  "status_history", "refunds", "receipts",          "periods",
+    "terminals", "idempotency",    "events",  "delivery_attempts",
 };
 
 #define STORE_COPY_MAX_COLUMNS 64
@@ -99,7 +99,7 @@ static store_err store_copy_table(store *src, store *dst, const char *table, int
     *rows = 0;
     if (sc.n == 0)
         goto cleanup; /* an older SQLite schema never had it */
-    if (pc.n == 0) { /* nor PostgreSQL's: say what stays behind */
+    if (pc.n == 0) {  /* nor PostgreSQL's: say what stays behind */
         *rows = -1;
         buf_printf(&select, "SELECT count(*) FROM \"%s\"", table);
         if (sqlite3_prepare_v2(src->db, buf_cstr(&select), -1, &s, NULL) != SQLITE_OK ||
@@ -181,8 +181,8 @@ cleanup:
     return e;
 }
 
-store_err store_copy_to_pg(const char *sqlite_path, const char *url, store_copy_fn report,
-                           void *ud, buf *notes, buf *err)
+store_err store_copy_to_pg(const char *sqlite_path, const char *url, store_copy_fn report, void *ud,
+                           buf *notes, buf *err)
 {
     store *src = NULL, *dst = NULL;
     store_err e = STORE_IO;

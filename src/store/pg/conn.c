@@ -82,8 +82,7 @@ static bool store_pg_fault(store *st, PGconn *c, const char *sql)
         PQtransactionStatus(c) != PQTRANS_IDLE)
         return false;
     if (strncmp(sql, "INSERT", 6) != 0 && strncmp(sql, "UPDATE", 6) != 0 &&
-        strncmp(sql, "DELETE", 6) != 0 && strncmp(sql, "WITH", 4) != 0 &&
-        strcmp(sql, "BEGIN") != 0)
+        strncmp(sql, "DELETE", 6) != 0 && strncmp(sql, "WITH", 4) != 0 && strcmp(sql, "BEGIN") != 0)
         return false;
     store_lock(st);
     bool fail = store_fault(st);
@@ -97,8 +96,8 @@ bool store_pg_relive(store *st)
     const char *p[] = {store_pg_i64(id, st->pg->instance)};
     store_pg_internal(true);
     store_err e;
-    PGresult *r = store_pg_exec(st, "SELECT pg_try_advisory_lock(" STORE_PG_LIVE_KEY ", $1::integer)",
-                                1, p, &e);
+    PGresult *r = store_pg_exec(
+        st, "SELECT pg_try_advisory_lock(" STORE_PG_LIVE_KEY ", $1::integer)", 1, p, &e);
     bool held = r != NULL && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
     if (held)
@@ -294,8 +293,8 @@ store_err store_pg_open(store *st, const char *url, buf *err)
     /* Defaults the URL may override (it comes last): give up connecting
      * after 10 s, and notice a peer that vanished without closing the TCP
      * connection (a failover, a cable) in about a minute, not hours. */
-    const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                                "keepalives_count", "dbname", NULL};
+    const char *const keys[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval",
+                                "keepalives_count", "dbname",          NULL};
     const char *const values[] = {"10", "30", "10", "3", url, NULL};
     for (int i = 0; i < STORE_PG_POOL; i++) {
         st->pg->conns[i] = PQconnectdbParams(keys, values, 1);
