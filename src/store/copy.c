@@ -181,6 +181,45 @@ cleanup:
     return e;
 }
 
+/* After the copy, with deferred triggers run: every table with ids holds
+ * the same ids in PostgreSQL as in SQLite (a trigger that numbers rows, as
+ * an event feed's may, must not have renumbered them: the shops' cursors
+ * and the rows that refer to them keep the old ones). */
+static store_err store_copy_check_ids(store *src, store *dst, const char *table, buf *err)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0) FROM %s",
+             table);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(src->db, sql, -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        buf_printf(err, "cannot read %s: %s", table, sqlite3_errmsg(src->db));
+        return STORE_IO;
+    }
+    char want[100];
+    snprintf(want, sizeof want, "%lld %lld %lld", (long long)sqlite3_column_int64(s, 0),
+             (long long)sqlite3_column_int64(s, 1), (long long)sqlite3_column_int64(s, 2));
+    sqlite3_finalize(s);
+    store_err e;
+    PGresult *r = store_pg_exec(dst, sql, 0, NULL, &e);
+    char got[100] = "";
+    if (r != NULL && PQntuples(r) == 1)
+        snprintf(got, sizeof got, "%s %s %s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+                 PQgetvalue(r, 0, 2));
+    PQclear(r);
+    if (e != STORE_OK) {
+        buf_printf(err, "cannot check the ids of %s", table);
+        return e;
+    }
+    if (strcmp(want, got) != 0) {
+        buf_printf(err, "the ids of %s would change (count, min, max: %s in SQLite, %s copied)",
+                   table, want, got);
+        return STORE_IO;
+    }
+    return STORE_OK;
+}
+
 store_err store_copy_to_pg(const char *sqlite_path, const char *url, store_copy_fn report, void *ud,
                            buf *notes, buf *err)
 {
@@ -227,6 +266,16 @@ store_err store_copy_to_pg(const char *sqlite_path, const char *url, store_copy_
     for (size_t i = 0; e == STORE_OK && i < sizeof store_copy_tables / sizeof *store_copy_tables;
          i++)
         e = store_copy_table(src, dst, store_copy_tables[i], &counts[i], notes, err);
+    if (e == STORE_OK) {
+        e = store_pg_run(dst, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
+        if (e != STORE_OK)
+            buf_printf(err, "the copy breaks a constraint: %s", PQerrorMessage(store_pg_conn(dst)));
+    }
+    for (size_t i = 0; e == STORE_OK && i < sizeof store_copy_tables / sizeof *store_copy_tables;
+         i++)
+        if (counts[i] > 0 && strcmp(store_copy_tables[i], "terminals") != 0 &&
+            strcmp(store_copy_tables[i], "idempotency") != 0)
+            e = store_copy_check_ids(src, dst, store_copy_tables[i], err);
     e = store_pg_tx_end(dst, e);
     store_pg_internal(false);
     if (e != STORE_OK) {
