@@ -4,6 +4,7 @@
  *   seqr-gateway --config FILE        run in the foreground (logs to stderr)
  *   seqr-gateway --check-config FILE  validate, print every problem, exit 0 or 2
  *   seqr-gateway --backup [FILE]      ask the running daemon for an online backup
+ *   seqr-gateway --copy-store-to URL [FILE]  copy the SQLite store into PostgreSQL
  *   seqr-gateway --version
  *
  * SIGHUP (systemctl reload) re-reads the config and applies the log level,
@@ -52,6 +53,8 @@ static void main_usage(FILE *f)
     fputs("usage: seqr-gateway --config FILE\n"
           "       seqr-gateway --check-config FILE\n"
           "       seqr-gateway --backup [FILE]   (online backup by the running daemon)\n"
+          "       seqr-gateway --copy-store-to postgresql://... [FILE]\n"
+          "                    (copy the stopped gateway's SQLite store into PostgreSQL)\n"
           "       seqr-gateway --version\n"
           "\n"
           "A local HTTP/JSON gateway to the SEQR payment service. See seqr-gateway(8).\n",
@@ -509,6 +512,61 @@ cleanup:
     return rc;
 }
 
+static void main_copied(const char *table, int64_t rows, void *ud)
+{
+    (void)ud;
+    printf("%-18s %lld\n", table, (long long)rows);
+}
+
+/* seqr-gateway --copy-store-to URL [CONFIG]: copies the config's [store]
+ * path (SQLite; the gateway stopped) into the empty PostgreSQL database at
+ * url and prints the rows copied per table. */
+static int main_copy_store(const char *url, const char *path)
+{
+    config cfg;
+    if (main_load_config(path, &cfg, true) != 0) {
+        config_free(&cfg);
+        return 2;
+    }
+    int rc = 1;
+    buf notes = BUF_INIT, err = BUF_INIT, where = BUF_INIT;
+    store_location_redact(url, &where);
+    if (!store_is_url(url)) {
+        fprintf(stderr, "seqr-gateway --copy-store-to: %s is not a postgresql:// URL\n",
+                buf_cstr(&where));
+        rc = 2;
+        goto cleanup;
+    }
+    if (cfg.store_path[0] == '\0') {
+        fprintf(stderr, "seqr-gateway --copy-store-to: %s has no [store] path to copy\n", path);
+        rc = 2;
+        goto cleanup;
+    }
+    log_set_level(LOG_LEVEL_WARN);
+    umask(077);
+    printf("copying %s into %s\n", cfg.store_path, buf_cstr(&where));
+    fflush(stdout);
+    if (store_copy_to_pg(cfg.store_path, url, main_copied, NULL, &notes, &err) != STORE_OK) {
+        fputs(buf_cstr(&notes), stderr);
+        fprintf(stderr, "seqr-gateway --copy-store-to: %s; nothing was copied\n", buf_cstr(&err));
+        goto cleanup;
+    }
+    fflush(stdout);
+    fputs(buf_cstr(&notes), stderr);
+    printf("done. Gateways on the PostgreSQL store need the same key_file as this one had");
+    if (cfg.store_key_file[0] != '\0')
+        printf(" (%s)\n", cfg.store_key_file);
+    else
+        printf(" (%s.key)\n", cfg.store_path);
+    rc = 0;
+cleanup:
+    buf_free(&notes);
+    buf_free(&err);
+    buf_free(&where);
+    config_free(&cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -527,6 +585,9 @@ int main(int argc, char **argv)
     }
     if ((argc == 2 || argc == 3) && strcmp(argv[1], "--backup") == 0)
         return main_backup(argc == 3 ? argv[2] : SYSCONFDIR "/seqr-gateway/seqr-gateway.conf");
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "--copy-store-to") == 0)
+        return main_copy_store(argv[2],
+                               argc == 4 ? argv[3] : SYSCONFDIR "/seqr-gateway/seqr-gateway.conf");
     if (argc == 3 && strcmp(argv[1], "--config") == 0)
         return main_run(argv[2]);
     main_usage(stderr);

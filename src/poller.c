@@ -1054,14 +1054,21 @@ static void poller_lease_lost(const char *reference, void *ud)
 static void *poller_lease_main(void *arg)
 {
     poller *p = arg;
+    bool failing = false; /* logged once per outage, not every second */
     for (;;) {
         poller_lease_ctx ctx = {p, 0, 0};
         int64_t held = 0;
         if (store_lease_sync(p->st, poller_lease_gained, poller_lease_lost, &ctx, &held) !=
-            STORE_OK)
-            log_warn("poller: renewing the leases on pending invoices failed; retrying");
-        else if (held < 0)
+            STORE_OK) {
+            if (!failing)
+                log_warn("poller: renewing the leases on pending invoices failed; retrying");
+            failing = true;
+        } else if (held < 0) {
             return NULL;
+        } else if (failing) {
+            log_info("poller: leases on pending invoices renewed again");
+            failing = false;
+        }
         if (ctx.gained > 0 || ctx.lost > 0) {
             log_info("poller: took %lld pending invoices, handed on %lld, holds %lld",
                      (long long)ctx.gained, (long long)ctx.lost, (long long)held);

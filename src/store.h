@@ -70,6 +70,22 @@ bool store_is_url(const char *location);
 void store_location_redact(const char *location, buf *out);
 void store_close(store *st);
 
+/* Moves a SQLite store into PostgreSQL (seqr-gateway --copy-store-to): opens
+ * the SQLite file as a gateway would (refused while a gateway holds it;
+ * migrated; intents in doubt become unknown outcomes) and copies every row
+ * of invoices, status history, refunds, receipts, periods, terminals
+ * (sealed passwords as they are: the gateways on PostgreSQL need the same
+ * key file), idempotency keys and the events outbox, in the columns both
+ * schemas have, into url in one transaction, refused when url already
+ * holds invoices (STORE_CONFLICT); then sets its id sequences past the
+ * copied ids. report is called per table PostgreSQL has, with the rows
+ * copied; notes gets
+ * a line for each table or column the PostgreSQL schema has no place for
+ * (not copied). err says why on failure, never with the URL's password. */
+typedef void (*store_copy_fn)(const char *table, int64_t rows, void *ud);
+store_err store_copy_to_pg(const char *sqlite_path, const char *url, store_copy_fn report, void *ud,
+                           buf *notes, buf *err);
+
 /* Current Unix time in milliseconds. */
 int64_t store_now_ms(void);
 
@@ -202,7 +218,9 @@ store_err store_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_
  * STORE_IO and change nothing, as a full disk would make them. A write is one
  * write function's transaction (store_invoice_begin, ..., also each write
  * inside the poller's batch) or the batch's commit. count 0 turns it off.
- * Costs one comparison per write. */
+ * PostgreSQL counts the same way: a write function's transaction, or its
+ * one write statement outside any (it has no batch, so no batch commit),
+ * and never the lease sync's own writes. Costs one comparison per write. */
 void store_fail_writes(store *st, int skip, int count);
 
 /* Groups the following calls into one transaction (poller ticks). Other

@@ -1,6 +1,7 @@
 /* check_service.c — the service and the poller in-process, against the real
- * seqr-sim over loopback and a real SQLite file whose writes can be made to
- * fail (store_fail_writes). Whenever a store write fails after SEQR has
+ * seqr-sim over loopback and a real SQLite file, or the PostgreSQL database
+ * of SEQR_TEST_PG_URL (tests/pg_test.sh), whose writes can be made to fail
+ * (store_fail_writes). Whenever a store write fails after SEQR has
  * acted, the use case must say so (500 store_error), or the poller must keep
  * the invoice and store its answer again: never a silent loss. */
 #include <check.h>
@@ -47,6 +48,13 @@ static seqr_client *svc_client(const config *cfg, const char *url)
     return c;
 }
 
+/* The SQLite file, or PostgreSQL's URL when the suite runs against it. */
+static const char *svc_location(const svc_env *s)
+{
+    const char *pg = getenv("SEQR_TEST_PG_URL");
+    return pg != NULL && pg[0] != '\0' ? pg : s->e.db;
+}
+
 /* The simulator, a store, a client and the service; with_poller also runs
  * the poller, told of every new invoice. */
 static void svc_start(svc_env *s, bool with_poller)
@@ -60,7 +68,7 @@ static void svc_start(svc_env *s, bool with_poller)
     buf_free(&errors);
     buf_free(&warnings);
     buf err = BUF_INIT;
-    ck_assert_msg(store_open(s->e.db, &s->st, &err) == STORE_OK, "%s", buf_cstr(&err));
+    ck_assert_msg(store_open(svc_location(s), &s->st, &err) == STORE_OK, "%s", buf_cstr(&err));
     buf_free(&err);
     s->seqr = svc_client(&s->cfg, s->cfg.seqr_url);
     s->svc = service_new(&s->cfg, s->st, s->seqr);
@@ -166,7 +174,7 @@ START_TEST(refund_unrecorded_stays_in_doubt)
     store_invoice_clear(&inv);
     store_close(s.st);
     buf berr = BUF_INIT;
-    ck_assert_int_eq(store_open(s.e.db, &s.st, &berr), STORE_OK);
+    ck_assert_int_eq(store_open(svc_location(&s), &s.st, &berr), STORE_OK);
     buf_free(&berr);
     char *json = NULL;
     ck_assert_int_eq(store_refund_list(s.st, id, &json), STORE_OK);
@@ -224,7 +232,7 @@ START_TEST(send_outcome_unrecorded_is_an_error)
     service_free(s.svc);
     store_close(s.st);
     buf berr = BUF_INIT;
-    ck_assert_int_eq(store_open(s.e.db, &s.st, &berr), STORE_OK);
+    ck_assert_int_eq(store_open(svc_location(&s), &s.st, &berr), STORE_OK);
     buf_free(&berr);
     s.svc = service_new(&s.cfg, s.st, s.seqr);
     int64_t unknown = 0;
@@ -313,9 +321,10 @@ static bool svc_wait_stored(svc_env *s, const char *ref, seqr_status want, int t
 }
 
 /* The poller learns PAID while the store fails: the status write itself
- * (skip 0) or the commit of the poller's batch (skip 1). Either way the
- * invoice stays polled and PAID is stored by a later poll, not lost until a
- * restart. */
+ * (skip 0) or the commit of the poller's batch (skip 1; PostgreSQL has no
+ * batch, each write commits alone, so there the write after it fails: the
+ * automatic receipt's). Either way the invoice stays polled and PAID is
+ * stored by a later poll, not lost until a restart. */
 START_TEST(poller_keeps_paid_through_failed_write)
 {
     svc_env s;

@@ -5,6 +5,7 @@
 # (tests run as root in CI, and postgres refuses to run as root), listens on
 # a Unix socket in that directory only (no port to collide with), trusts
 # local connections, and is stopped and removed on exit (pgs_stop).
+# $PGS_CTL runs its pg_ctl (stop, start, restart) for outage tests.
 PGS_DIR=
 PGS_RUN=()
 
@@ -32,6 +33,18 @@ pgs_start() {
     { pgs_stop; echo "FAIL: createdb" >&2; exit 1; }
   PGS_URL="postgresql://seqr@/seqr?host=$PGS_DIR"
   export PGS_URL
+  # $PGS_CTL stop|start|restart [pg_ctl options]: the server's pg_ctl, for
+  # tests that take the database away under a running gateway.
+  PGS_CTL=$PGS_DIR/ctl
+  {
+    echo '#!/usr/bin/env bash'
+    printf 'exec '
+    printf '%q ' "${PGS_RUN[@]}" "$bindir/pg_ctl" -D "$PGS_DIR/data" -l "$PGS_DIR/server.log" \
+      -w -t 60 -o "-c listen_addresses='' -c unix_socket_directories='$PGS_DIR' -c max_connections=200"
+    echo '"$@" >/dev/null'
+  } >"$PGS_CTL"
+  chmod 755 "$PGS_CTL"
+  export PGS_CTL
 }
 
 # A fresh, empty database named $1 on the running server; prints its URL.

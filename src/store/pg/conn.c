@@ -1,5 +1,7 @@
-/* store/pg/conn.c — the PostgreSQL connection: open and close, running
- * statements with text parameters, transactions. See store/pg/pg.h. */
+/* store/pg/conn.c — the PostgreSQL connections: open and close, the pool,
+ * re-establishing a lost connection (and with conns[0] the liveness lock),
+ * running statements with text parameters, transactions, and the test's
+ * fault injection (store_fail_writes). See store/pg/pg.h. */
 #include "store/pg/pg.h"
 
 #include <inttypes.h>
@@ -7,9 +9,143 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "store/private.h"
+
+/* The connection this thread holds: one slot per thread (a thread works on
+ * one store at a time; nested calls for the same store reuse it). internal:
+ * the store's own work runs (store_pg_internal), which is not the writes
+ * store_fail_writes() counts. */
+static _Thread_local struct {
+    store *st;
+    int idx;
+    int depth;
+    int internal;
+} store_pg_held;
+
+int64_t store_pg_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store_pg_internal(bool on)
+{
+    store_pg_held.internal += on ? 1 : -1;
+}
+
+/* libpq's message as one line (it ends in a newline, some span two). */
+static void store_pg_message(PGconn *c, char *out, size_t n)
+{
+    snprintf(out, n, "%s", c ? PQerrorMessage(c) : "out of memory");
+    for (char *p = out; *p != '\0'; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = (p[1] == '\0') ? '\0' : ' ';
+}
+
+/* The server cannot be reached: logged when an outage starts, not per call.
+ * libpq's messages name the host and user, never the password. */
+static void store_pg_outage(store *st, PGconn *c)
+{
+    pthread_mutex_lock(&st->pg->lock);
+    bool first = !st->pg->down;
+    st->pg->down = true;
+    pthread_mutex_unlock(&st->pg->lock);
+    if (first) {
+        char msg[512];
+        store_pg_message(c, msg, sizeof msg);
+        log_error("store: lost the connection to PostgreSQL (%s); store calls fail until it "
+                  "is back",
+                  msg);
+    }
+}
+
+static void store_pg_back(store *st)
+{
+    pthread_mutex_lock(&st->pg->lock);
+    bool was = st->pg->down;
+    st->pg->down = false;
+    pthread_mutex_unlock(&st->pg->lock);
+    if (was)
+        log_info("store: connected to PostgreSQL again");
+}
+
+/* Writes that store_fail_writes() makes fail, as SQLite's: a transaction
+ * (at its BEGIN) or a write statement outside one, by the service. */
+static bool store_pg_fault(store *st, PGconn *c, const char *sql)
+{
+    /* Read without the lock first: the poller's batch holds it (SQLite). */
+    if (__atomic_load_n(&st->fault_count, __ATOMIC_RELAXED) <= 0 || store_pg_held.internal > 0 ||
+        PQtransactionStatus(c) != PQTRANS_IDLE)
+        return false;
+    if (strncmp(sql, "INSERT", 6) != 0 && strncmp(sql, "UPDATE", 6) != 0 &&
+        strncmp(sql, "DELETE", 6) != 0 && strncmp(sql, "WITH", 4) != 0 && strcmp(sql, "BEGIN") != 0)
+        return false;
+    store_lock(st);
+    bool fail = store_fault(st);
+    store_unlock(st);
+    return fail;
+}
+
+bool store_pg_relive(store *st)
+{
+    char id[24];
+    const char *p[] = {store_pg_i64(id, st->pg->instance)};
+    store_pg_internal(true);
+    store_err e;
+    PGresult *r = store_pg_exec(
+        st, "SELECT pg_try_advisory_lock(" STORE_PG_LIVE_KEY ", $1::integer)", 1, p, &e);
+    bool held = r != NULL && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (held)
+        held = store_pg_run(st,
+                            "UPDATE gateway_instances SET heartbeat_at = " STORE_PG_NOW
+                            " WHERE id = $1::bigint",
+                            1, p) == STORE_OK;
+    store_pg_internal(false);
+    if (held) {
+        st->pg->live_lost = false;
+        log_info("store: this gateway is live again on PostgreSQL (instance %" PRId64 ")",
+                 st->pg->instance);
+    }
+    return held;
+}
+
+/* The slot this thread just took: a connection the server closed (idle
+ * connections notice it by reading what is waiting: the server's last words
+ * and the end of the stream) is connected again, at most every
+ * STORE_PG_RETRY_MS. When that fails the connection stays bad and the
+ * caller's statements fail with STORE_IO. */
+static void store_pg_revive(store *st, int idx)
+{
+    PGconn *c = st->pg->conns[idx];
+    if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE) {
+        PQconsumeInput(c);
+        PQconsumeInput(c);
+    }
+    if (PQstatus(c) == CONNECTION_OK)
+        return;
+    int64_t now = store_pg_mono_ms();
+    if (now < st->pg->retry_at[idx])
+        return;
+    st->pg->retry_at[idx] = now + STORE_PG_RETRY_MS;
+    PQreset(c);
+    if (PQstatus(c) != CONNECTION_OK) {
+        store_pg_outage(st, c);
+        return;
+    }
+    store_pg_back(st);
+    if (idx == 0 && st->pg->instance != 0) {
+        /* The liveness lock went with the old session: until it is ours
+         * again others count this gateway dead and may take its leases. */
+        st->pg->live_lost = true;
+        st->pg->leases_lapsed = true;
+        store_pg_relive(st);
+    }
+}
 
 const char *store_pg_i64(char dst[24], int64_t v)
 {
@@ -29,6 +165,12 @@ PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *pa
     /* Without parameters, the simple protocol: sql may hold several
      * statements (migrations). */
     PGconn *c = store_pg_conn(st);
+    /* Still lost (store_pg_revive could not connect it again, or waits
+     * before it tries): fails as the outage's first failure was logged. */
+    if (PQstatus(c) == CONNECTION_BAD || store_pg_fault(st, c, sql)) {
+        *e = STORE_IO;
+        return NULL;
+    }
     PGresult *r = n == 0 ? PQexec(c, sql) : PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
@@ -39,10 +181,13 @@ PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *pa
     /* 23505 unique_violation, 23514 check_violation, 23503 foreign key. */
     if (state != NULL && strncmp(state, "235", 3) == 0) {
         *e = STORE_CONFLICT;
+    } else if (PQstatus(c) == CONNECTION_BAD) {
+        *e = STORE_IO; /* reconnected when the slot is next taken */
+        store_pg_outage(st, c);
     } else {
         *e = STORE_IO;
         /* The message names the statement, never the parameters' values. */
-        log_error("store: PostgreSQL: %s", PQerrorMessage(store_pg_conn(st)));
+        log_error("store: PostgreSQL: %s", PQerrorMessage(c));
     }
     PQclear(r);
     return NULL;
@@ -77,14 +222,6 @@ store_err store_pg_tx_end(store *st, store_err result)
     return result;
 }
 
-/* The connection this thread holds: one slot per thread (a thread works on
- * one store at a time; nested calls for the same store reuse it). */
-static _Thread_local struct {
-    store *st;
-    int idx;
-    int depth;
-} store_pg_held;
-
 PGconn *store_pg_conn(store *st)
 {
     if (store_pg_held.depth > 0 && store_pg_held.st == st)
@@ -92,7 +229,8 @@ PGconn *store_pg_conn(store *st)
     return st->pg->conns[0];
 }
 
-void store_pg_acquire(store *st)
+/* Takes slot want, or any free one (want < 0). */
+static void store_pg_take(store *st, int want)
 {
     if (store_pg_held.depth > 0) {
         if (store_pg_held.st != st)
@@ -103,9 +241,12 @@ void store_pg_acquire(store *st)
     pthread_mutex_lock(&st->pg->lock);
     int idx = -1;
     while (idx < 0) {
-        for (int i = 0; i < STORE_PG_POOL && idx < 0; i++)
+        for (int i = want < 0 ? 0 : want; i < STORE_PG_POOL && idx < 0; i++) {
             if (st->pg->conns[i] != NULL && !st->pg->busy[i])
                 idx = i;
+            if (want >= 0)
+                break;
+        }
         if (idx < 0)
             pthread_cond_wait(&st->pg->freed, &st->pg->lock);
     }
@@ -114,6 +255,17 @@ void store_pg_acquire(store *st)
     store_pg_held.st = st;
     store_pg_held.idx = idx;
     store_pg_held.depth = 1;
+    store_pg_revive(st, idx);
+}
+
+void store_pg_acquire(store *st)
+{
+    store_pg_take(st, -1);
+}
+
+void store_pg_acquire_live(store *st)
+{
+    store_pg_take(st, 0);
 }
 
 void store_pg_release(store *st)
@@ -122,7 +274,8 @@ void store_pg_release(store *st)
         return;
     pthread_mutex_lock(&st->pg->lock);
     st->pg->busy[store_pg_held.idx] = false;
-    pthread_cond_signal(&st->pg->freed);
+    /* All: a waiter for conns[0] alone must not swallow the wake-up. */
+    pthread_cond_broadcast(&st->pg->freed);
     pthread_mutex_unlock(&st->pg->lock);
     store_pg_held.st = NULL;
 }
@@ -136,8 +289,15 @@ store_err store_pg_open(store *st, const char *url, buf *err)
     }
     pthread_mutex_init(&st->pg->lock, NULL);
     pthread_cond_init(&st->pg->freed, NULL);
+    st->pg->last_sync_ms = store_pg_mono_ms();
+    /* Defaults the URL may override (it comes last): give up connecting
+     * after 10 s, and notice a peer that vanished without closing the TCP
+     * connection (a failover, a cable) in about a minute, not hours. */
+    const char *const keys[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval",
+                                "keepalives_count", "dbname",          NULL};
+    const char *const values[] = {"10", "30", "10", "3", url, NULL};
     for (int i = 0; i < STORE_PG_POOL; i++) {
-        st->pg->conns[i] = PQconnectdb(url);
+        st->pg->conns[i] = PQconnectdbParams(keys, values, 1);
         if (st->pg->conns[i] == NULL || PQstatus(st->pg->conns[i]) != CONNECTION_OK) {
             buf_puts(err, "cannot connect to ");
             store_location_redact(url, err);
@@ -146,7 +306,10 @@ store_err store_pg_open(store *st, const char *url, buf *err)
             return STORE_IO;
         }
     }
-    return store_pg_migrate(st, err);
+    store_pg_internal(true);
+    store_err e = store_pg_migrate(st, err);
+    store_pg_internal(false);
+    return e;
 }
 
 void store_pg_close(store *st)
@@ -155,6 +318,7 @@ void store_pg_close(store *st)
         return;
     PGconn *c = st->pg->conns[0];
     if (c != NULL && st->pg->instance != 0 && PQstatus(c) == CONNECTION_OK) {
+        store_pg_internal(true);
         /* A clean stop hands its leases on at once instead of after the TTL. */
         char id[24];
         const char *p[] = {store_pg_i64(id, st->pg->instance)};
@@ -164,6 +328,7 @@ void store_pg_close(store *st)
                      1, p);
         store_pg_run(st, "UPDATE gateway_instances SET heartbeat_at = 0 WHERE id = $1::bigint", 1,
                      p);
+        store_pg_internal(false);
     }
     for (int i = 0; i < STORE_PG_POOL; i++)
         if (st->pg->conns[i] != NULL)

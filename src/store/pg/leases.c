@@ -20,7 +20,23 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
     const char *p2[] = {store_pg_i64(me, st->pg->instance),
                         store_pg_i64(ttl, STORE_PG_LEASE_TTL_MS)};
     *held = 0;
-    store_pg_acquire(st);
+    store_pg_acquire_live(st);
+    store_pg_internal(true);
+    /* Not live (conns[0] was connected again but the server still holds
+     * the old session's liveness lock): others count this gateway dead, so
+     * settling "dead" gateways' intents would settle ours. Wait for it. */
+    if (st->pg->live_lost && !store_pg_relive(st)) {
+        st->pg->leases_lapsed = true;
+        store_pg_internal(false);
+        store_pg_release(st);
+        return STORE_IO;
+    }
+    /* A sync missed for longer than a lease lasts, or the liveness lock
+     * lost with a connection: other gateways may hold some of our invoices
+     * now. */
+    int64_t now = store_pg_mono_ms();
+    if (now - st->pg->last_sync_ms > STORE_PG_LEASE_TTL_MS)
+        st->pg->leases_lapsed = true;
     store_err e = store_pg_run(st,
                                "UPDATE gateway_instances SET heartbeat_at = " STORE_PG_NOW
                                " WHERE id = $1::bigint AND $2::bigint > 0",
@@ -32,6 +48,21 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
      * liveness lock, pg.h): renewing the heartbeat renews them all, with
      * no write per invoice. */
     PGresult *r = NULL;
+    /* After a lapse: whatever the poller still polls that is leased to
+     * another gateway now is no longer ours (references it does not poll
+     * are ignored), so no invoice is polled by two gateways for long. */
+    if (e == STORE_OK && st->pg->leases_lapsed) {
+        r = store_pg_exec(st,
+                          "SELECT reference FROM invoices WHERE " STORE_PG_PENDING
+                          " AND lease_owner <> $1::bigint AND $2::bigint > 0",
+                          2, p2, &e);
+        for (int i = 0; r != NULL && i < PQntuples(r); i++)
+            lost(PQgetvalue(r, i, 0), ud);
+        PQclear(r);
+        r = NULL;
+        if (e == STORE_OK)
+            st->pg->leases_lapsed = false;
+    }
     if (e == STORE_OK)
         r = store_pg_exec(
             st,
@@ -91,6 +122,9 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
         }
         PQclear(r);
     }
+    if (e == STORE_OK)
+        st->pg->last_sync_ms = now;
+    store_pg_internal(false);
     store_pg_release(st);
     *held = mine;
     return e;

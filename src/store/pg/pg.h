@@ -41,12 +41,32 @@
  * one mutex made every durable commit wait for the one before it. */
 #define STORE_PG_POOL 8
 
+/* A lost connection (the server restarted, an HA failover, a network blip,
+ * pg_terminate_backend) is re-established when its slot is next taken
+ * (store_pg_acquire): the call that hit it fails with STORE_IO, later ones
+ * run on the new connection. No more than one attempt per slot every
+ * STORE_PG_RETRY_MS while the server stays away, so calls fail fast. */
+#define STORE_PG_RETRY_MS 200
+
 struct store_pg {
     PGconn *conns[STORE_PG_POOL]; /* conns[0] also holds the liveness lock */
     bool busy[STORE_PG_POOL];
-    pthread_mutex_t lock; /* guards busy */
+    int64_t retry_at[STORE_PG_POOL]; /* monotonic ms: next reconnect attempt (slot's holder) */
+    pthread_mutex_t lock;            /* guards busy and down */
     pthread_cond_t freed;
     int64_t instance; /* our row in gateway_instances */
+    /* An outage is under way: logged when it starts and when it ends, not
+     * per call. */
+    bool down;
+    /* Written by the holder of conns[0] only. live_lost: conns[0] was
+     * connected again and the liveness lock (pg.h) is not yet ours again;
+     * leases_lapsed: since then other gateways may have taken our leases
+     * and settled our intents (the next lease sync tells the poller what
+     * it no longer holds); last_sync_ms: monotonic time of the last good
+     * lease sync. */
+    bool live_lost;
+    bool leases_lapsed;
+    int64_t last_sync_ms;
 };
 
 /* Each instance holds the session advisory lock (STORE_PG_LIVE_KEY, its id)
@@ -72,7 +92,19 @@ void store_pg_close(store *st);
  * Every store_pg_ call below runs on the thread's connection, or on
  * conns[0] outside any (open, migration, close). */
 void store_pg_acquire(store *st);
+/* The same for conns[0], the connection that holds the liveness lock (the
+ * lease sync runs on it, so a lost one is noticed within a sync). */
+void store_pg_acquire_live(store *st);
 void store_pg_release(store *st);
+/* On conns[0] (store_pg_acquire_live): takes the liveness lock again after a
+ * reconnection and renews the heartbeat. False while that is not done (the
+ * server may still hold the old session's lock until it sees it gone). */
+bool store_pg_relive(store *st);
+/* Monotonic ms. */
+int64_t store_pg_mono_ms(void);
+/* Store-internal work (lease sync, migrations) that store_fail_writes()
+ * must not count as the service's writes: raise around it. */
+void store_pg_internal(bool on);
 PGconn *store_pg_conn(store *st);
 /* Runs sql with n text parameters (NULL = SQL NULL). Returns the result
  * (PQclear it) when it succeeded, NULL otherwise with *e set: STORE_CONFLICT
