@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1302,7 +1303,17 @@ static bool ev_collect(const store_event *ev, void *ud)
 static void ev_hook(void *ud, const int64_t *invoice_ids, size_t n)
 {
     ck_assert(invoice_ids != NULL && n == 1); /* one invoice per change here */
-    (*(int *)ud)++;
+    atomic_fetch_add((atomic_int *)ud, 1);
+}
+
+/* The hook has run at least n times. With SQLite it runs at the commit
+ * itself; with PostgreSQL it comes from the NOTIFY of the commit, on the
+ * listening thread, shortly after: wait for it (bounded). */
+static void ev_wait_hooked(atomic_int *hooked, int n)
+{
+    for (int i = 0; pg_url != NULL && atomic_load(hooked) < n && i < 1000; i++)
+        tu_sleep_ms(10);
+    ck_assert_int_ge(atomic_load(hooked), n);
 }
 
 /* Every change a shop cares about writes its event in the same transaction;
@@ -1311,20 +1322,22 @@ static void ev_hook(void *ud, const int64_t *invoice_ids, size_t n)
 START_TEST(events_with_their_changes)
 {
     store *st = open_fresh();
-    int hooked = 0;
+    atomic_int hooked = 0;
     store_set_event_hook(st, ev_hook, &hooked);
     int64_t id = new_invoice(st, 1000, "1000000000100");
-    ck_assert_int_eq(hooked, 1);
+    ev_wait_hooked(&hooked, 1);
+    ck_assert_int_eq(atomic_load(&hooked), 1);
     bool changed = false;
     ck_assert_int_eq(
         store_invoice_set_status(st, "1000000000100", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
         STORE_OK);
     ck_assert(!changed);
-    ck_assert_int_eq(hooked, 1); /* nothing changed: no event */
+    ck_assert_int_eq(atomic_load(&hooked), 1); /* nothing changed: no event */
     ck_assert_int_eq(
         store_invoice_set_status(st, "1000000000100", SEQR_STATUS_PAID, 1, "ers-1", NULL, &changed),
         STORE_OK);
-    ck_assert_int_eq(hooked, 2);
+    ev_wait_hooked(&hooked, 2);
+    ck_assert_int_eq(atomic_load(&hooked), 2);
     int64_t rid = 0;
     ck_assert_int_eq(store_refund_begin(st, id, 400, "back", &rid), STORE_OK);
     ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_DONE, "ers-r", ""), STORE_OK);
@@ -1409,6 +1422,7 @@ int main(void)
         tcase_add_test(pg, pg_leases_shared_and_taken_over);
         tcase_add_test(pg, pg_refund_and_key_decided_once_across_gateways);
         tcase_add_test(pg, pg_password_not_in_errors);
+        tcase_add_test(pg, events_with_their_changes);
         suite_add_tcase(s, pg);
         return tu_run_suite(s);
     }

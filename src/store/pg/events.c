@@ -7,6 +7,7 @@
  * Wake-ups come from listen.c. */
 #include "store/pg/pg.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,19 @@
 #define STORE_PG_EVENT_COLUMNS                                                                     \
     "e.id, e.type, e.invoice_id, coalesce(e.refund_id, 0), e.at, e.data, e.state, e.attempts,"     \
     " e.next_at"
+
+/* The data of an event as SQLite writes it: PostgreSQL's json text has
+ * spaces ("a" : 1), SQLite's json_object() none; the same keys in the same
+ * order either way. malloc'd; NULL for NULL. */
+static char *store_pg_event_data(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    json_t *j = json_loads(PQgetvalue(r, row, col), JSON_DECODE_ANY, NULL);
+    char *out = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return out != NULL ? out : store_pg_dup(r, row, col);
+}
 
 /* Hands every row of r to fn until it says stop; with_urls reads columns 9
  * and 10. */
@@ -29,7 +43,7 @@ static void store_pg_each_event(const PGresult *r, bool with_urls, store_event_f
         ev.invoice_id = store_pg_get_i64(r, row, 2);
         ev.refund_id = store_pg_get_i64(r, row, 3);
         ev.at = store_pg_get_i64(r, row, 4);
-        ev.data = store_pg_dup(r, row, 5);
+        ev.data = store_pg_event_data(r, row, 5);
         store_pg_copy(r, row, 6, ev.state, sizeof ev.state);
         ev.attempts = (int)store_pg_get_i64(r, row, 7);
         ev.next_at = store_pg_get_i64(r, row, 8);

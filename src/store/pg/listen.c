@@ -130,10 +130,13 @@ static void *store_pg_listen_main(void *arg)
 {
     struct store_pg_listener *l = arg;
     int64_t last_id = -1; /* the fallback's view while the connection is down */
+    bool listened = l->conn != NULL; /* store_pg_listen_start() connected */
     for (;;) {
         if (l->conn == NULL && store_pg_listen_connect(l)) {
             /* Events committed while nobody listened: wake every waiter. */
-            store_pg_listen_fire(l->st, NULL, 0);
+            if (listened)
+                store_pg_listen_fire(l->st, NULL, 0);
+            listened = true;
             last_id = -1;
         }
         struct pollfd fds[2] = {{l->stop_pipe[0], POLLIN, 0}, {-1, POLLIN, 0}};
@@ -179,6 +182,9 @@ store_err store_pg_listen_start(store *st)
     store_pg_release(st);
     if (!ok || pipe(l->stop_pipe) != 0)
         goto fail;
+    /* LISTEN before returning, so that every commit after this call reaches
+     * the hook (the thread retries if this fails). */
+    store_pg_listen_connect(l);
     if (pthread_create(&l->thread, NULL, store_pg_listen_main, l) != 0)
         goto fail;
     st->pg->listener = l;
@@ -189,6 +195,7 @@ fail:
         close(l->stop_pipe[0]);
         close(l->stop_pipe[1]);
     }
+    PQfinish(l->conn);
     store_pg_listen_params_free(l);
     free(l);
     return STORE_IO;
