@@ -1404,6 +1404,47 @@ START_TEST(events_with_their_changes)
 }
 END_TEST
 
+/* PostgreSQL: an event's id is given when its transaction commits, so a
+ * feed cursor never passes an event still to come. Transaction x writes an
+ * event first and commits last: a reader that has seen y's event and moved
+ * its cursor past it still gets x's. (Ids taken at insert would give x's
+ * event the lower id, behind the cursor: lost to that reader.) */
+START_TEST(pg_event_ids_in_commit_order)
+{
+    store *st = open_fresh();
+    new_invoice(st, 1000, "1000000000201");
+    new_invoice(st, 1000, "1000000000202");
+    int64_t cursor = 0;
+    ck_assert_int_eq(store_events_last_id(st, &cursor), STORE_OK);
+    PGconn *x = PQconnectdb(pg_url);
+    ck_assert_int_eq(PQstatus(x), CONNECTION_OK);
+    PGresult *r = PQexec(x, "BEGIN; UPDATE invoices SET status = 'PAID', version = 1"
+                            " WHERE reference = '1000000000201'");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(x));
+    PQclear(r);
+    bool changed = false;
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000202", SEQR_STATUS_CANCELED, 1, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    ev_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, cursor, 0, 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 1);
+    ck_assert_str_eq(seen.types[0], "invoice.canceled");
+    cursor = seen.ids[0];
+    r = PQexec(x, "COMMIT");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(x));
+    PQclear(r);
+    PQfinish(x);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, cursor, 0, 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 1);
+    ck_assert_str_eq(seen.types[0], "invoice.paid");
+    ck_assert_int_gt(seen.ids[0], cursor);
+    store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -1423,6 +1464,7 @@ int main(void)
         tcase_add_test(pg, pg_refund_and_key_decided_once_across_gateways);
         tcase_add_test(pg, pg_password_not_in_errors);
         tcase_add_test(pg, events_with_their_changes);
+        tcase_add_test(pg, pg_event_ids_in_commit_order);
         suite_add_tcase(s, pg);
         return tu_run_suite(s);
     }
