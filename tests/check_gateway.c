@@ -1080,8 +1080,8 @@ START_TEST(openapi_paths_answer)
                           "%s %s (documented as %s) is not served: %ld %s", method, buf_cstr(&url),
                           current, st, msg);
             /* The online backup is SQLite's (PostgreSQL has its own tools). */
-            bool pg_backup = strcmp(current, "/admin/backup") == 0 &&
-                             tu_env("SEQR_TEST_PG_URL", "")[0] != '\0';
+            bool pg_backup =
+                strcmp(current, "/admin/backup") == 0 && tu_env("SEQR_TEST_PG_URL", "")[0] != '\0';
             ck_assert_msg(st != 500 || pg_backup, "%s %s gave 500", method, buf_cstr(&url));
             json_decref(j);
             buf_free(&url);

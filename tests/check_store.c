@@ -10,8 +10,8 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <libpq-fe.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>

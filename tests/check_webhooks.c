@@ -119,8 +119,7 @@ static json_t *feed_all(const gw_env *e)
  * feed events were received. */
 static bool allow_repeats;
 
-static size_t check_received(const gw_env *e, const receiver *r, bool require_all,
-                             size_t *feed_len)
+static size_t check_received(const gw_env *e, const receiver *r, bool require_all, size_t *feed_len)
 {
     json_t *lines = receiver_lines(r);
     json_t *feed = feed_all(e);

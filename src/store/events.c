@@ -7,8 +7,8 @@
 
 #include "log.h"
 
-#include "store/private.h"
 #include "store/pg/pg.h"
+#include "store/private.h"
 
 static void store_events_update_hook(void *ud, int op, const char *db, const char *table,
                                      sqlite3_int64 rowid)

@@ -59,9 +59,8 @@ static void store_pg_each_event(const PGresult *r, bool with_urls, store_event_f
 }
 
 /* Runs a query of events and hands its rows to fn (outside the connection). */
-static store_err store_pg_events_query(store *st, const char *sql, int n,
-                                       const char *const *params, bool with_urls,
-                                       store_event_fn fn, void *ud)
+static store_err store_pg_events_query(store *st, const char *sql, int n, const char *const *params,
+                                       bool with_urls, store_event_fn fn, void *ud)
 {
     store_pg_acquire(st);
     store_err e;
@@ -149,12 +148,9 @@ store_err store_pg_event_attempt(store *st, int64_t event_id, const char *url, i
                                  int64_t next_at)
 {
     char id[24], now_s[24], status_s[24], lat[24], next_s[24];
-    const char *pa[] = {store_pg_i64(id, event_id),
-                        url,
-                        store_pg_i64(now_s, store_now_ms()),
-                        store_pg_i64(status_s, http_status),
-                        store_pg_i64(lat, latency_ms),
-                        error ? error : ""};
+    const char *pa[] = {store_pg_i64(id, event_id),          url,
+                        store_pg_i64(now_s, store_now_ms()), store_pg_i64(status_s, http_status),
+                        store_pg_i64(lat, latency_ms),       error ? error : ""};
     const char *ps[] = {state, store_pg_i64(next_s, next_at), now_s, id};
     store_err e = store_pg_tx_begin(st);
     if (e != STORE_OK)

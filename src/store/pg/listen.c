@@ -28,11 +28,11 @@
 struct store_pg_listener {
     store *st;
     pthread_t thread;
-    int stop_pipe[2];     /* a byte on [1] stops the thread */
-    char **keywords;      /* the connection's parameters, copied at start */
+    int stop_pipe[2]; /* a byte on [1] stops the thread */
+    char **keywords;  /* the connection's parameters, copied at start */
     char **values;
     int nparams;
-    PGconn *conn;         /* the thread's own; NULL while down */
+    PGconn *conn; /* the thread's own; NULL while down */
 };
 
 /* Runs the store's event hook under the store lock (store.h). */
@@ -82,8 +82,8 @@ static bool store_pg_listen_params(struct store_pg_listener *l, PGconn *from)
 /* Connects and LISTENs; false (connection closed) on failure. */
 static bool store_pg_listen_connect(struct store_pg_listener *l)
 {
-    l->conn = PQconnectdbParams((const char *const *)l->keywords,
-                                (const char *const *)l->values, 0);
+    l->conn =
+        PQconnectdbParams((const char *const *)l->keywords, (const char *const *)l->values, 0);
     bool ok = l->conn != NULL && PQstatus(l->conn) == CONNECTION_OK;
     if (ok) {
         PGresult *r = PQexec(l->conn, "LISTEN " STORE_PG_EVENTS_CHANNEL);
@@ -129,7 +129,7 @@ static bool store_pg_listen_read(struct store_pg_listener *l)
 static void *store_pg_listen_main(void *arg)
 {
     struct store_pg_listener *l = arg;
-    int64_t last_id = -1; /* the fallback's view while the connection is down */
+    int64_t last_id = -1;            /* the fallback's view while the connection is down */
     bool listened = l->conn != NULL; /* store_pg_listen_start() connected */
     for (;;) {
         if (l->conn == NULL && store_pg_listen_connect(l)) {
@@ -150,8 +150,7 @@ static void *store_pg_listen_main(void *arg)
         if (fds[0].revents != 0)
             break;
         if (l->conn != NULL && fds[1].revents != 0 && !store_pg_listen_read(l)) {
-            log_warn("store: PostgreSQL: the events connection broke: %s",
-                     PQerrorMessage(l->conn));
+            log_warn("store: PostgreSQL: the events connection broke: %s", PQerrorMessage(l->conn));
             PQfinish(l->conn);
             l->conn = NULL;
         }

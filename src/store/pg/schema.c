@@ -41,7 +41,9 @@
  *
  * Delivery by one gateway: claimed_by is the instance that claimed the
  * pending event (store_events_due), valid while that instance lives
- * (STORE_PG_DEAD, as invoice leases); claim_until is only informative. */
+ * (STORE_PG_DEAD, as invoice leases); claim_until is only informative.
+ * The invoice trigger runs only for updates that can tell of something,
+ * not for lease renewals. */
 #define STORE_PG_EVENT_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 #define STORE_PG_EVENTS_MIGRATION                                                                  \
     "CREATE SEQUENCE events_feed_id;"                                                              \
@@ -78,7 +80,7 @@
     " RETURN NULL; END $$;"                                                                        \
     "CREATE CONSTRAINT TRIGGER events_number AFTER INSERT ON events"                               \
     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION events_number();"                \
-    "CREATE FUNCTION events_add_invoice(kind TEXT, i invoices) RETURNS void LANGUAGE sql AS $$"   \
+    "CREATE FUNCTION events_add_invoice(kind TEXT, i invoices) RETURNS void LANGUAGE sql AS $$"    \
     " INSERT INTO events(type, invoice_id, at, data) VALUES(kind, i.id, " STORE_PG_EVENT_NOW ","   \
     " json_build_object('id', i.id, 'invoiceReference', i.reference, 'status', i.status,"          \
     " 'version', i.version, 'outcome', i.send_state,"                                              \
@@ -102,8 +104,8 @@
     "  AND (NEW.status <> OLD.status OR NEW.version <> OLD.version) THEN"                          \
     "  PERFORM events_add_invoice(CASE WHEN NEW.status = OLD.status THEN 'invoice.updated'"        \
     "  ELSE CASE NEW.status WHEN 'PAID' THEN 'invoice.paid'"                                       \
-    "  WHEN 'CANCELED' THEN CASE WHEN NEW.expires_at > 0 AND NEW.expires_at <= "                   \
-    STORE_PG_EVENT_NOW " THEN 'invoice.expired' ELSE 'invoice.canceled' END"                       \
+    "  WHEN 'CANCELED' THEN CASE WHEN NEW.expires_at > 0 AND NEW.expires_at "                      \
+    "<= " STORE_PG_EVENT_NOW " THEN 'invoice.expired' ELSE 'invoice.canceled' END"                 \
     "  WHEN 'FAILED' THEN 'invoice.failed' WHEN 'RESERVED' THEN 'invoice.reserved'"                \
     "  WHEN 'PARTIALLY_PAID' THEN 'invoice.partially_paid' ELSE 'invoice.updated' END END, NEW);"  \
     " END IF;"                                                                                     \
@@ -112,7 +114,6 @@
     " IF NEW.receipt_submitted <> 0 AND OLD.receipt_submitted = 0 THEN"                            \
     "  PERFORM events_add_invoice('invoice.receipt_submitted', NEW); END IF;"                      \
     " RETURN NULL; END $$;"                                                                        \
-    /* Only updates that can tell of something call it (not lease renewals). */                    \
     "CREATE TRIGGER events_invoice AFTER UPDATE ON invoices FOR EACH ROW"                          \
     " WHEN (NEW.send_state <> OLD.send_state OR NEW.status <> OLD.status"                          \
     " OR NEW.version <> OLD.version OR NEW.doc <> OLD.doc OR NEW.total <> OLD.total"               \
