@@ -1421,9 +1421,9 @@ static void ev_same_story(store *st)
     ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
     ck_assert_int_eq(store_invoice_sent(st, &inv, "1000000000301", "HTTP://SEQR.SE/R"), STORE_OK);
     bool changed = false;
-    ck_assert_int_eq(store_invoice_set_status(st, "1000000000300", SEQR_STATUS_PAID, 1, "ers-1",
-                                              NULL, &changed),
-                     STORE_OK);
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000300", SEQR_STATUS_PAID, 1, "ers-1", NULL, &changed),
+        STORE_OK);
     int64_t rid = 0;
     ck_assert_int_eq(store_refund_begin(st, id, 400, "back", &rid), STORE_OK);
     ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_DONE, "ers-r", ""), STORE_OK);
