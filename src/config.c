@@ -655,12 +655,6 @@ int config_load(const char *path, config *cfg, buf *errors, buf *warnings)
             config_problem(errors, &problems, path, url_line, "store", "url",
                            "must be a URL postgresql://[user[:password]@]host[:port]/dbname"
                            "[?param=value&...] without spaces");
-        /* The outbox of events is not on PostgreSQL yet (docs/scaling.md):
-         * refuse rather than accept webhooks that would never be sent. */
-        if (cfg->webhooks_url[0] != '\0')
-            config_problem(errors, &problems, path, url_line, "store", "url",
-                           "webhooks ([webhooks] url) need the event outbox, which this version "
-                           "keeps only in SQLite (path)");
         if (cfg->store_key_file[0] == '\0')
             config_problem(errors, &problems, path, url_line, "store", "key_file",
                            "required with url: the key that seals terminal passwords must "

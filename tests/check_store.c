@@ -10,10 +10,12 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <libpq-fe.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1302,7 +1304,17 @@ static bool ev_collect(const store_event *ev, void *ud)
 static void ev_hook(void *ud, const int64_t *invoice_ids, size_t n)
 {
     ck_assert(invoice_ids != NULL && n == 1); /* one invoice per change here */
-    (*(int *)ud)++;
+    atomic_fetch_add((atomic_int *)ud, 1);
+}
+
+/* The hook has run at least n times. With SQLite it runs at the commit
+ * itself; with PostgreSQL it comes from the NOTIFY of the commit, on the
+ * listening thread, shortly after: wait for it (bounded). */
+static void ev_wait_hooked(atomic_int *hooked, int n)
+{
+    for (int i = 0; pg_url != NULL && atomic_load(hooked) < n && i < 1000; i++)
+        tu_sleep_ms(10);
+    ck_assert_int_ge(atomic_load(hooked), n);
 }
 
 /* Every change a shop cares about writes its event in the same transaction;
@@ -1311,20 +1323,22 @@ static void ev_hook(void *ud, const int64_t *invoice_ids, size_t n)
 START_TEST(events_with_their_changes)
 {
     store *st = open_fresh();
-    int hooked = 0;
+    atomic_int hooked = 0;
     store_set_event_hook(st, ev_hook, &hooked);
     int64_t id = new_invoice(st, 1000, "1000000000100");
-    ck_assert_int_eq(hooked, 1);
+    ev_wait_hooked(&hooked, 1);
+    ck_assert_int_eq(atomic_load(&hooked), 1);
     bool changed = false;
     ck_assert_int_eq(
         store_invoice_set_status(st, "1000000000100", SEQR_STATUS_ISSUED, 0, NULL, NULL, &changed),
         STORE_OK);
     ck_assert(!changed);
-    ck_assert_int_eq(hooked, 1); /* nothing changed: no event */
+    ck_assert_int_eq(atomic_load(&hooked), 1); /* nothing changed: no event */
     ck_assert_int_eq(
         store_invoice_set_status(st, "1000000000100", SEQR_STATUS_PAID, 1, "ers-1", NULL, &changed),
         STORE_OK);
-    ck_assert_int_eq(hooked, 2);
+    ev_wait_hooked(&hooked, 2);
+    ck_assert_int_eq(atomic_load(&hooked), 2);
     int64_t rid = 0;
     ck_assert_int_eq(store_refund_begin(st, id, 400, "back", &rid), STORE_OK);
     ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_DONE, "ers-r", ""), STORE_OK);
@@ -1391,6 +1405,137 @@ START_TEST(events_with_their_changes)
 }
 END_TEST
 
+/* The same changes on a SQLite store and on this store. */
+static void ev_same_story(store *st)
+{
+    int64_t id = new_invoice(st, 1000, "1000000000300");
+    store_invoice inv;
+    memset(&inv, 0, sizeof inv);
+    snprintf(inv.currency, sizeof inv.currency, "SEK");
+    snprintf(inv.terminal_id, sizeof inv.terminal_id, "t-1");
+    snprintf(inv.payment_mode, sizeof inv.payment_mode, "RESERVATION_DESIRED");
+    snprintf(inv.client_reference, sizeof inv.client_reference, "cref");
+    inv.total = 2500;
+    inv.doc_json = "{\"title\":\"t\",\"clientInvoiceId\":\"shop-7\"}";
+    inv.expires_at = 1;
+    ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
+    ck_assert_int_eq(store_invoice_sent(st, &inv, "1000000000301", "HTTP://SEQR.SE/R"), STORE_OK);
+    bool changed = false;
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000300", SEQR_STATUS_PAID, 1, "ers-1", NULL, &changed),
+        STORE_OK);
+    int64_t rid = 0;
+    ck_assert_int_eq(store_refund_begin(st, id, 400, "back", &rid), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_DONE, "ers-r", ""), STORE_OK);
+    ck_assert_int_eq(store_refund_begin(st, id, 100, "", &rid), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_FAILED, "", "no"), STORE_OK);
+    ck_assert_int_eq(store_invoice_set_receipt_submitted(st, "1000000000300"), STORE_OK);
+    ck_assert_int_eq(store_invoice_set_doc(st, "1000000000301", "{\"title\":\"u\"}", 2000),
+                     STORE_OK);
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000301", SEQR_STATUS_RESERVED, 1, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000301", SEQR_STATUS_CANCELED, 2, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    int64_t lost = new_invoice(st, 700, NULL);
+    ck_assert_int_eq(store_invoice_send_failed(st, lost, STORE_SEND_UNKNOWN, "timeout"), STORE_OK);
+    char was[16];
+    ck_assert_int_eq(store_invoice_resolve(st, lost, NULL, was), STORE_OK);
+}
+
+/* The event's data without the times (each store took its own). */
+static json_t *ev_data_timeless(const char *text)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    ck_assert_msg(j != NULL, "event data is not JSON: %s", text);
+    static const char *const times[] = {"createdAt", "updatedAt", "paidAt", "expiresAt"};
+    for (size_t i = 0; i < sizeof times / sizeof *times; i++)
+        if (json_integer_value(json_object_get(j, times[i])) > 0)
+            json_object_set_new(j, times[i], json_integer(1));
+    return j;
+}
+
+/* PostgreSQL's triggers tell of the same changes with the same types and
+ * the same data as SQLite's. */
+START_TEST(pg_events_as_sqlite)
+{
+    store *pg = open_fresh();
+    char *d = tu_tempdir();
+    ck_assert_ptr_nonnull(d);
+    char path[700];
+    snprintf(path, sizeof path, "%s/same.db", d);
+    free(d);
+    store *lite = NULL;
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(path, &lite, &err), STORE_OK);
+    buf_free(&err);
+    ev_same_story(lite);
+    ev_same_story(pg);
+    ev_seen a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    ck_assert_int_eq(store_events_after(lite, 0, 0, 100, ev_collect, &a), STORE_OK);
+    ck_assert_int_eq(store_events_after(pg, 0, 0, 100, ev_collect, &b), STORE_OK);
+    ck_assert_int_eq(a.n, 11);
+    ck_assert_int_eq(b.n, a.n);
+    for (int i = 0; i < a.n; i++) {
+        ck_assert_str_eq(b.types[i], a.types[i]);
+        json_t *ja = ev_data_timeless(a.data[i]), *jb = ev_data_timeless(b.data[i]);
+        char *ta = json_dumps(ja, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *tb = json_dumps(jb, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        ck_assert_str_eq(tb, ta);
+        free(ta);
+        free(tb);
+        json_decref(ja);
+        json_decref(jb);
+    }
+    store_close(lite);
+    store_close(pg);
+}
+END_TEST
+
+/* PostgreSQL: an event's id is given when its transaction commits, so a
+ * feed cursor never passes an event still to come. Transaction x writes an
+ * event first and commits last: a reader that has seen y's event and moved
+ * its cursor past it still gets x's. (Ids taken at insert would give x's
+ * event the lower id, behind the cursor: lost to that reader.) */
+START_TEST(pg_event_ids_in_commit_order)
+{
+    store *st = open_fresh();
+    new_invoice(st, 1000, "1000000000201");
+    new_invoice(st, 1000, "1000000000202");
+    int64_t cursor = 0;
+    ck_assert_int_eq(store_events_last_id(st, &cursor), STORE_OK);
+    PGconn *x = PQconnectdb(pg_url);
+    ck_assert_int_eq(PQstatus(x), CONNECTION_OK);
+    PGresult *r = PQexec(x, "BEGIN; UPDATE invoices SET status = 'PAID', version = 1"
+                            " WHERE reference = '1000000000201'");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(x));
+    PQclear(r);
+    bool changed = false;
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000202", SEQR_STATUS_CANCELED, 1, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    ev_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, cursor, 0, 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 1);
+    ck_assert_str_eq(seen.types[0], "invoice.canceled");
+    cursor = seen.ids[0];
+    r = PQexec(x, "COMMIT");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(x));
+    PQclear(r);
+    PQfinish(x);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, cursor, 0, 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 1);
+    ck_assert_str_eq(seen.types[0], "invoice.paid");
+    ck_assert_int_gt(seen.ids[0], cursor);
+    store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -1409,6 +1554,9 @@ int main(void)
         tcase_add_test(pg, pg_leases_shared_and_taken_over);
         tcase_add_test(pg, pg_refund_and_key_decided_once_across_gateways);
         tcase_add_test(pg, pg_password_not_in_errors);
+        tcase_add_test(pg, events_with_their_changes);
+        tcase_add_test(pg, pg_event_ids_in_commit_order);
+        tcase_add_test(pg, pg_events_as_sqlite);
         suite_add_tcase(s, pg);
         return tu_run_suite(s);
     }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gwtest.h"
 #include "webhook.h"
@@ -118,8 +119,7 @@ static json_t *feed_all(const gw_env *e)
  * feed events were received. */
 static bool allow_repeats;
 
-static size_t check_received(const gw_env *e, const receiver *r, bool require_all,
-                             size_t *feed_len)
+static size_t check_received(const gw_env *e, const receiver *r, bool require_all, size_t *feed_len)
 {
     json_t *lines = receiver_lines(r);
     json_t *feed = feed_all(e);
@@ -642,6 +642,114 @@ START_TEST(ttl_cancel_is_expired)
 }
 END_TEST
 
+/* A number under "webhooks" in e's /healthz. */
+static json_int_t healthz_webhooks(const gw_env *e, const char *key)
+{
+    long st;
+    json_t *j = gwt_gw_call(e, "GET", "/healthz", NULL, NULL, &st);
+    json_int_t v = json_integer_value(json_object_get(json_object_get(j, "webhooks"), key));
+    json_decref(j);
+    return v;
+}
+
+/* Waits (bounded) until e's /healthz says webhooks.key >= want. */
+static void wait_healthz_webhooks(const gw_env *e, const char *key, json_int_t want)
+{
+    long long until = tu_now_ms() + 20000 * gwt_slowdown();
+    while (healthz_webhooks(e, key) < want) {
+        ck_assert_msg(tu_now_ms() < until, "webhooks.%s never reached %lld", key, (long long)want);
+        tu_sleep_ms(20);
+    }
+}
+
+/* Two gateways on one PostgreSQL database (SEQR_TEST_PG_URL), one receiver:
+ * a long-poll on a sees a payment that b polled; invoices sent, paid and
+ * canceled through both: every event reaches the receiver exactly once, in
+ * order per invoice; then a is kill -9'd while deliveries it claimed hang,
+ * and b delivers them (each still exactly once: the hanging receiver never
+ * answered, so none was received before). */
+START_TEST(two_gateways_one_receiver)
+{
+    gw_env a, b;
+    gwt_env_init(&a, "60");
+    char key[700];
+    snprintf(key, sizeof key, "%s/store.key", a.dir);
+    setenv("SEQR_TEST_PG_KEY", key, 1); /* one key for both gateways */
+    receiver r;
+    receiver_init(&r, &a);
+    receiver_start(&r, &a, "ok");
+    /* Two deliveries at most per gateway, so that both get some below. */
+    start_with_webhooks(&a, &r, "max_in_flight = 2\n");
+    b = a;
+    memset(&b.gw, 0, sizeof b.gw);
+    memset(&b.sim, 0, sizeof b.sim); /* a's to stop */
+    ck_assert_int_lt(snprintf(b.dir, sizeof b.dir, "%s/b", a.dir), (int)sizeof b.dir);
+    ck_assert_int_eq(mkdir(b.dir, 0700), 0);
+    snprintf(b.conf, sizeof b.conf, "%s/gateway.conf", b.dir);
+    b.gw_port = tu_free_port();
+    start_with_webhooks(&b, &r, "max_in_flight = 2\n");
+
+    /* A long-poll on a wakes for a payment b records (b sent the invoice,
+     * so b holds its lease and polls it): the NOTIFY crosses gateways. */
+    char ref[64];
+    gwt_create_invoice(&b, ref);
+    wait_all_received(&a, &r, 20000);
+    json_t *feed = feed_all(&a);
+    long long cursor =
+        json_integer_value(json_object_get(json_array_get(feed, json_array_size(feed) - 1), "id"));
+    json_decref(feed);
+    bg_get poll = {&a, "", 0, NULL};
+    snprintf(poll.path, sizeof poll.path, "/events?after=%lld&wait=30", cursor);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, bg_get_run, &poll), 0);
+    wait_healthz_webhooks(&a, "openStreams", 1);
+    long long paid_at = tu_now_ms();
+    gwt_sim_pay(&a, ref);
+    pthread_join(t, NULL);
+    fprintf(stderr, "two gateways: a's long-poll saw b's PAID %lld ms after the payment\n",
+            tu_now_ms() - paid_at);
+    ck_assert_int_eq(poll.status, 200);
+    ck_assert_ptr_nonnull(strstr(poll.body, "invoice.paid"));
+    ck_assert_ptr_nonnull(strstr(poll.body, ref));
+    free(poll.body);
+
+    /* Sent, paid and canceled through both: each event once, in order. */
+    char refs[12][64];
+    for (int i = 0; i < 12; i++)
+        gwt_create_invoice(i % 2 ? &b : &a, refs[i]);
+    for (int i = 0; i < 12; i += 3)
+        gwt_sim_pay(&a, refs[i]);
+    for (int i = 1; i < 12; i += 3) {
+        char path[128];
+        long st;
+        snprintf(path, sizeof path, "/invoices/%s/cancel", refs[i]);
+        json_decref(gwt_gw_call(i % 2 ? &a : &b, "POST", path, "{}", NULL, &st));
+        ck_assert_int_eq(st, 200);
+    }
+    for (int i = 0; i < 12; i += 3)
+        json_decref(gwt_wait_status(&b, refs[i], "PAID", 20000));
+    allow_repeats = false;
+    wait_all_received(&a, &r, 30000);
+
+    /* a dies while deliveries it claimed hang: b delivers them. */
+    tu_stop(&r.proc, SIGTERM, 5000);
+    receiver_start(&r, &a, "hang"); /* answers nothing for 30 s */
+    char more[6][64];
+    for (int i = 0; i < 6; i++)
+        gwt_create_invoice(i % 2 ? &b : &a, more[i]);
+    wait_healthz_webhooks(&a, "inFlight", 1);
+    ck_assert_int_eq(tu_stop(&a.gw, SIGKILL, 5000), 128 + SIGKILL);
+    tu_stop(&r.proc, SIGTERM, 5000); /* the hanging requests die unrecorded */
+    receiver_start(&r, &a, "ok");
+    wait_all_received(&b, &r, 60000);
+    check_received(&b, &r, true, NULL);
+
+    ck_assert_int_eq(tu_stop(&b.gw, SIGTERM, 10000), 0);
+    gwt_env_stop(&a);
+    tu_stop(&r.proc, SIGTERM, 5000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("webhooks");
@@ -668,5 +776,15 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, kill9_every_change_has_its_event);
     suite_add_tcase(s, tc);
+    const char *pg = getenv("SEQR_TEST_PG_URL");
+    if (pg != NULL && pg[0] != '\0') {
+        tc = tcase_create("twogateways");
+        tcase_set_timeout(tc, 600);
+        tcase_add_test(tc, two_gateways_one_receiver);
+        suite_add_tcase(s, tc);
+    } else {
+        fprintf(stderr, "two_gateways_one_receiver skipped: needs SEQR_TEST_PG_URL "
+                        "(tests/pg_test.sh)\n");
+    }
     return tu_run_suite(s);
 }

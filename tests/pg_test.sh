@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# pg_test.sh — runs the store suite against a real PostgreSQL server (a
-# throwaway one, tests/pgserver.sh), as the rest of the suite runs it against
-# SQLite: the suites read the database to use from SEQR_TEST_PG_URL, and
+# pg_test.sh — runs the store suite and the daemon's suites against a real
+# PostgreSQL server (a throwaway one, tests/pgserver.sh), as the rest of the
+# suite runs them against SQLite: they read the database to use from
+# SEQR_TEST_PG_URL, and
 # check_pgoutage restarts the server through $PGS_CTL.
 # Skipped (77) only where no PostgreSQL server can be run.
 set -euo pipefail
@@ -14,3 +15,5 @@ SEQR_TEST_PG_URL=$PGS_URL ./tests/check_service
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_failover
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_pgoutage
 SEQR_TEST_PG_URL=$PGS_URL ./tests/check_pgcopy
+SEQR_TEST_PG_URL=$PGS_URL ./tests/check_webhooks
+SEQR_TEST_PG_URL=$PGS_URL ./tests/check_checkout

@@ -509,6 +509,7 @@ void store_close(store *st)
 {
     if (st == NULL)
         return;
+    store_pg_listen_stop(st);
     store_pg_close(st);
     for (int i = 0; i < st->ncache; i++)
         sqlite3_finalize(st->cache[i].stmt);

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
+#include "store/pg/pg.h"
 #include "store/private.h"
 
 static void store_events_update_hook(void *ud, int op, const char *db, const char *table,
@@ -65,6 +68,10 @@ void store_events_committed(store *st)
 
 void store_set_event_hook(store *st, store_event_hook fn, void *ud)
 {
+    /* PostgreSQL: commits of every gateway reach the hook through LISTEN. */
+    if (st->pg != NULL && fn != NULL && store_pg_listen_start(st) != STORE_OK)
+        log_error("store: events committed by other gateways wake nobody here "
+                  "(webhooks still go out within a second)");
     store_lock(st);
     st->event_hook = fn;
     st->event_hook_ud = ud;
@@ -122,6 +129,8 @@ static store_err store_events_each(store *st, sqlite3_stmt *s, bool with_urls, s
 store_err store_events_after(store *st, int64_t after, int64_t invoice_id, int limit,
                              store_event_fn fn, void *ud)
 {
+    if (st->pg != NULL)
+        return store_pg_events_after(st, after, invoice_id, limit, fn, ud);
     static const char sql_all[] =
         "SELECT " STORE_EVENT_COLUMNS " FROM events e WHERE e.id > ? ORDER BY e.id LIMIT ?";
     static const char sql_invoice[] =
@@ -143,6 +152,8 @@ store_err store_events_after(store *st, int64_t after, int64_t invoice_id, int l
 
 store_err store_events_last_id(store *st, int64_t *id)
 {
+    if (st->pg != NULL)
+        return store_pg_events_last_id(st, id);
     static const char sql[] = "SELECT ifnull(max(id), 0) FROM events";
     *id = 0;
     store_lock(st);
@@ -161,6 +172,8 @@ store_err store_events_last_id(store *st, int64_t *id)
 
 store_err store_events_due(store *st, int64_t now, int limit, store_event_fn fn, void *ud)
 {
+    if (st->pg != NULL)
+        return store_pg_events_due(st, now, limit, fn, ud);
     /* Spelt as the partial indexes events_due (the walk, in due order, which
      * stops after limit rows however long the backlog) and events_pending
      * (the check for an earlier pending event of the invoice) are. Fresh
@@ -188,6 +201,9 @@ store_err store_event_attempt(store *st, int64_t event_id, const char *url, int 
                               int64_t latency_ms, const char *error, const char *state,
                               int64_t next_at)
 {
+    if (st->pg != NULL)
+        return store_pg_event_attempt(st, event_id, url, http_status, latency_ms, error, state,
+                                      next_at);
     static const char sql_add[] =
         "INSERT INTO delivery_attempts(event_id, url, at, http_status, latency_ms, error)"
         " VALUES(?, ?, ?, ?, ?, ?)";
@@ -240,6 +256,8 @@ static store_err store_event_update(store *st, const char *sql, int64_t event_id
 
 store_err store_event_skip(store *st, int64_t event_id)
 {
+    if (st->pg != NULL)
+        return store_pg_event_skip(st, event_id);
     static const char sql[] =
         "UPDATE events SET state = 'skipped', done_at = ?1 WHERE id = ?2 AND state = 'pending'";
     store_err e = store_event_update(st, sql, event_id);
@@ -248,6 +266,8 @@ store_err store_event_skip(store *st, int64_t event_id)
 
 store_err store_event_redeliver(store *st, int64_t event_id)
 {
+    if (st->pg != NULL)
+        return store_pg_event_redeliver(st, event_id);
     static const char sql[] =
         "UPDATE events SET state = 'pending', next_at = 0, done_at = 0 WHERE id = ?2 AND ?1 > 0";
     return store_event_update(st, sql, event_id);
@@ -255,6 +275,8 @@ store_err store_event_redeliver(store *st, int64_t event_id)
 
 store_err store_events_backlog(store *st, int64_t *count, int64_t *oldest_at)
 {
+    if (st->pg != NULL)
+        return store_pg_events_backlog(st, count, oldest_at);
     static const char sql[] =
         "SELECT count(*), ifnull(min(at), 0) FROM events WHERE state = 'pending'";
     *count = 0;
@@ -276,6 +298,8 @@ store_err store_events_backlog(store *st, int64_t *count, int64_t *oldest_at)
 
 store_err store_delivery_list(store *st, int limit, char **json)
 {
+    if (st->pg != NULL)
+        return store_pg_delivery_list(st, limit, json);
     static const char sql[] =
         "SELECT json_group_array(json(j)) FROM (SELECT json_object('eventId', a.event_id,"
         " 'type', e.type, 'url', a.url, 'at', a.at, 'httpStatus', nullif(a.http_status, 0),"

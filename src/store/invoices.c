@@ -210,6 +210,8 @@ store_err store_invoice_get_pay_token(store *st, const char *token, store_invoic
                               " FROM invoices i WHERE i.pay_token = ? AND i.pay_token <> ''";
     if (token == NULL || token[0] == '\0')
         return STORE_NOT_FOUND;
+    if (st->pg != NULL)
+        return store_pg_invoice_get_pay_token(st, token, out);
     return store_invoice_get_by(st, sql, token, 0, out);
 }
 

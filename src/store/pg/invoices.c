@@ -52,6 +52,7 @@ void store_pg_read_invoice(const PGresult *r, int row, store_invoice *inv)
     store_pg_copy(r, row, 21, inv->notify_token, sizeof inv->notify_token);
     inv->refunded = store_pg_get_i64(r, row, 22);
     inv->has_refunds = strcmp(PQgetvalue(r, row, 23), "t") == 0;
+    store_pg_copy(r, row, 24, inv->pay_token, sizeof inv->pay_token);
 }
 
 void store_pg_each_invoice(const PGresult *r, store_invoice_fn fn, void *ud)
@@ -79,7 +80,8 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
                        store_pg_i64(now_s, now),
                        store_pg_i64(expires, inv->expires_at),
                        inv->notify_token,
-                       store_pg_i64(owner, st->pg->instance)};
+                       store_pg_i64(owner, st->pg->instance),
+                       inv->pay_token};
     /* Not durable, as with SQLite (store.h): the outcome's durable commit
      * flushes the server's WAL up to and past it. */
     store_err e = store_pg_tx_begin(st);
@@ -91,10 +93,10 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
         r = store_pg_exec(st,
                           "INSERT INTO invoices(send_state, status, currency, total, terminal_id,"
                           " payment_mode, client_reference, doc, created_at, updated_at,"
-                          " expires_at, notify_token, owner) VALUES('sending', 'ISSUED', $1,"
-                          " $2::bigint, $3, $4, $5, $6, $7::bigint, $7::bigint, $8::bigint, $9,"
-                          " $10::bigint) RETURNING id",
-                          10, p, &e);
+                          " expires_at, notify_token, owner, pay_token) VALUES('sending', 'ISSUED',"
+                          " $1, $2::bigint, $3, $4, $5, $6, $7::bigint, $7::bigint, $8::bigint, $9,"
+                          " $10::bigint, $11) RETURNING id",
+                          11, p, &e);
     if (r != NULL)
         inv->id = store_pg_get_i64(r, 0, 0);
     PQclear(r);
@@ -172,18 +174,15 @@ store_err store_pg_invoice_send_failed(store *st, int64_t id, const char *send_s
     return e;
 }
 
-store_err store_pg_invoice_get(store *st, const char *reference, int64_t id, store_invoice *out)
+/* Reads the one invoice sql (STORE_PG_INVOICE_COLUMNS, $1 = param) finds. */
+static store_err store_pg_invoice_get_by(store *st, const char *sql, const char *param,
+                                         store_invoice *out)
 {
     memset(out, 0, sizeof *out);
-    char id_s[24];
-    const char *p[] = {reference ? reference : store_pg_i64(id_s, id)};
+    const char *p[] = {param};
     store_pg_acquire(st);
     store_err e;
-    PGresult *r = store_pg_exec(
-        st,
-        reference ? "SELECT " STORE_PG_INVOICE_COLUMNS " FROM invoices i WHERE i.reference = $1"
-                  : "SELECT " STORE_PG_INVOICE_COLUMNS " FROM invoices i WHERE i.id = $1::bigint",
-        1, p, &e);
+    PGresult *r = store_pg_exec(st, sql, 1, p, &e);
     if (r != NULL && PQntuples(r) == 1)
         store_pg_read_invoice(r, 0, out);
     else if (e == STORE_OK)
@@ -191,6 +190,26 @@ store_err store_pg_invoice_get(store *st, const char *reference, int64_t id, sto
     PQclear(r);
     store_pg_release(st);
     return e;
+}
+
+store_err store_pg_invoice_get(store *st, const char *reference, int64_t id, store_invoice *out)
+{
+    char id_s[24];
+    if (reference != NULL)
+        return store_pg_invoice_get_by(
+            st, "SELECT " STORE_PG_INVOICE_COLUMNS " FROM invoices i WHERE i.reference = $1",
+            reference, out);
+    return store_pg_invoice_get_by(
+        st, "SELECT " STORE_PG_INVOICE_COLUMNS " FROM invoices i WHERE i.id = $1::bigint",
+        store_pg_i64(id_s, id), out);
+}
+
+store_err store_pg_invoice_get_pay_token(store *st, const char *token, store_invoice *out)
+{
+    return store_pg_invoice_get_by(st,
+                                   "SELECT " STORE_PG_INVOICE_COLUMNS
+                                   " FROM invoices i WHERE i.pay_token = $1 AND i.pay_token <> ''",
+                                   token, out);
 }
 
 static bool store_pg_status_final(const char *status)

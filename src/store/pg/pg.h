@@ -67,6 +67,7 @@ struct store_pg {
     bool live_lost;
     bool leases_lapsed;
     int64_t last_sync_ms;
+    struct store_pg_listener *listener; /* listen.c; NULL until an event hook is set */
 };
 
 /* Each instance holds the session advisory lock (STORE_PG_LIVE_KEY, its id)
@@ -80,6 +81,12 @@ struct store_pg {
     "(SELECT id FROM gateway_instances WHERE heartbeat_at < " STORE_PG_NOW " - 3000"               \
     " OR id NOT IN (SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory'"                \
     " AND classid = " STORE_PG_LIVE_KEY " AND objsubid = 2 AND granted))"
+
+/* The outbox (schema.c): the transaction-level advisory lock under which
+ * events get their ids at commit ("seqrev" in ASCII), and the channel of
+ * the NOTIFY that tells every gateway of committed events. */
+#define STORE_PG_EVENTS_KEY "126875896063350"
+#define STORE_PG_EVENTS_CHANNEL "seqr_events"
 
 /* The server's clock in Unix ms, as an SQL expression. */
 #define STORE_PG_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
@@ -165,7 +172,7 @@ void store_pg_each_invoice(const PGresult *r, store_invoice_fn fn, void *ud);
     " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                      \
     " (SELECT coalesce(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                   \
     "  AND r.state <> 'failed'),"                                                                  \
-    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id)"
+    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id), i.pay_token"
 void store_pg_read_invoice(const PGresult *r, int row, store_invoice *inv);
 
 store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id, int limit,
@@ -210,6 +217,32 @@ store_err store_pg_terminal_row(store *st, const char *terminal_id, store_termin
 store_err store_pg_terminal_update(store *st, const char *terminal_id, const char *seqr_id);
 store_err store_pg_terminal_open_invoices(store *st, const char *terminal_id, store_invoice_fn fn,
                                           void *ud);
+
+store_err store_pg_invoice_get_pay_token(store *st, const char *token, store_invoice *out);
+
+/* --- events.c: the outbox (see store.h) --- */
+store_err store_pg_events_after(store *st, int64_t after, int64_t invoice_id, int limit,
+                                store_event_fn fn, void *ud);
+store_err store_pg_events_last_id(store *st, int64_t *id);
+/* Also claims what it hands out for this instance (see schema.c). */
+store_err store_pg_events_due(store *st, int64_t now, int limit, store_event_fn fn, void *ud);
+store_err store_pg_event_attempt(store *st, int64_t event_id, const char *url, int http_status,
+                                 int64_t latency_ms, const char *error, const char *state,
+                                 int64_t next_at);
+store_err store_pg_event_skip(store *st, int64_t event_id);
+store_err store_pg_event_redeliver(store *st, int64_t event_id);
+store_err store_pg_events_backlog(store *st, int64_t *count, int64_t *oldest_at);
+store_err store_pg_delivery_list(store *st, int limit, char **json);
+
+/* --- listen.c: events committed by any gateway wake this one's hook --- */
+/* Starts the thread that LISTENs on a connection of its own and runs the
+ * store's event hook (under the store lock) for every NOTIFY of the outbox;
+ * while that connection is down, it reconnects and runs the hook with "any
+ * invoice" each time the highest event id moved (checked every second).
+ * Idempotent. Returns STORE_IO when the thread cannot start. */
+store_err store_pg_listen_start(store *st);
+/* Stops and joins the thread (before the store closes). Idempotent. */
+void store_pg_listen_stop(store *st);
 
 /* --- leases.c --- */
 store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost,

@@ -14,6 +14,128 @@
  * sharing the database are unlikely to pick it. */
 #define STORE_PG_LOCK_KEY "126875896690551"
 
+/* >>> events: the outbox, as SQLite's schema 6 (store/schema.c) has it:
+ * triggers write an event row in the transaction of the change it tells
+ * of, with the same types and the same data (the object after the change,
+ * minor units, ms). Two things differ, both for several gateways:
+ *
+ * Ids in commit order. A client reads GET /events?after=<id> and moves its
+ * cursor to the last id it got; so no event may become visible with an id
+ * below one already visible. A sequence does not give that (ids are taken
+ * in statement order, transactions commit in another), so an event's row
+ * gets its id (events.id, NULL until then; seq is only the row's key) at
+ * the very end of its transaction: a deferred constraint trigger
+ * (events_number) takes a transaction-level advisory lock and numbers the
+ * transaction's events from events_feed_id. The lock is released only once
+ * the commit is visible, so every lower id is then committed (or rolled
+ * back, a gap nobody sees). It is taken at commit time only, when the
+ * transaction takes no other lock, so it cannot deadlock with row locks;
+ * it serialises the commits of transactions that wrote events, as the
+ * NOTIFY below already does (PostgreSQL holds a lock on its notification
+ * queue across such commits).
+ *
+ * Wake-ups across gateways. The same trigger sends NOTIFY seqr_events with
+ * the invoice's id; each gateway LISTENs on a connection of its own
+ * (store/pg/listen.c) and wakes its SSE and long-poll waiters and its
+ * webhook sender.
+ *
+ * Delivery by one gateway: claimed_by is the instance that claimed the
+ * pending event (store_events_due), valid while that instance lives
+ * (STORE_PG_DEAD, as invoice leases); claim_until is only informative.
+ * The invoice trigger runs only for updates that can tell of something,
+ * not for lease renewals. */
+#define STORE_PG_EVENT_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+#define STORE_PG_EVENTS_MIGRATION                                                                  \
+    "CREATE SEQUENCE events_feed_id;"                                                              \
+    "CREATE TABLE events("                                                                         \
+    " seq BIGSERIAL PRIMARY KEY,"                                                                  \
+    " id BIGINT UNIQUE,"                                                                           \
+    " type TEXT NOT NULL,"                                                                         \
+    " invoice_id BIGINT NOT NULL REFERENCES invoices(id),"                                         \
+    " refund_id BIGINT,"                                                                           \
+    " at BIGINT NOT NULL,"                                                                         \
+    " data TEXT NOT NULL,"                                                                         \
+    " state TEXT NOT NULL DEFAULT 'pending',"                                                      \
+    " attempts INTEGER NOT NULL DEFAULT 0,"                                                        \
+    " next_at BIGINT NOT NULL DEFAULT 0,"                                                          \
+    " done_at BIGINT NOT NULL DEFAULT 0,"                                                          \
+    " claimed_by BIGINT NOT NULL DEFAULT 0,"                                                       \
+    " claim_until BIGINT NOT NULL DEFAULT 0);"                                                     \
+    "CREATE INDEX events_invoice ON events(invoice_id, id);"                                       \
+    "CREATE INDEX events_pending ON events(invoice_id, id) WHERE state = 'pending';"               \
+    "CREATE INDEX events_due ON events(next_at, id) WHERE state = 'pending';"                      \
+    "CREATE TABLE delivery_attempts("                                                              \
+    " id BIGSERIAL PRIMARY KEY,"                                                                   \
+    " event_id BIGINT NOT NULL REFERENCES events(id),"                                             \
+    " url TEXT NOT NULL,"                                                                          \
+    " at BIGINT NOT NULL,"                                                                         \
+    " http_status INTEGER NOT NULL,"                                                               \
+    " latency_ms BIGINT NOT NULL,"                                                                 \
+    " error TEXT NOT NULL DEFAULT '');"                                                            \
+    "CREATE INDEX delivery_attempts_event ON delivery_attempts(event_id);"                         \
+    "CREATE FUNCTION events_number() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"                 \
+    " PERFORM pg_advisory_xact_lock(" STORE_PG_EVENTS_KEY ");"                                     \
+    " UPDATE events SET id = nextval('events_feed_id') WHERE seq = NEW.seq;"                       \
+    " PERFORM pg_notify('" STORE_PG_EVENTS_CHANNEL "', NEW.invoice_id::text);"                     \
+    " RETURN NULL; END $$;"                                                                        \
+    "CREATE CONSTRAINT TRIGGER events_number AFTER INSERT ON events"                               \
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION events_number();"                \
+    "CREATE FUNCTION events_add_invoice(kind TEXT, i invoices) RETURNS void LANGUAGE sql AS $$"    \
+    " INSERT INTO events(type, invoice_id, at, data) VALUES(kind, i.id, " STORE_PG_EVENT_NOW ","   \
+    " json_build_object('id', i.id, 'invoiceReference', i.reference, 'status', i.status,"          \
+    " 'version', i.version, 'outcome', i.send_state,"                                              \
+    " 'clientInvoiceId', i.doc::json -> 'clientInvoiceId',"                                        \
+    " 'clientReference', nullif(i.client_reference, ''),"                                          \
+    " 'terminalId', nullif(i.terminal_id, ''), 'paymentMode', nullif(i.payment_mode, ''),"         \
+    " 'currency', i.currency, 'totalAmount', i.total,"                                             \
+    " 'refundedAmount', (SELECT coalesce(sum(amount), 0) FROM refunds r"                           \
+    "  WHERE r.invoice_id = i.id AND r.state <> 'failed'),"                                        \
+    " 'ersReference', nullif(i.ers_reference, ''), 'receiptSubmitted', i.receipt_submitted <> 0,"  \
+    " 'error', nullif(i.last_error, ''), 'createdAt', i.created_at,"                               \
+    " 'updatedAt', i.updated_at, 'expiresAt', i.expires_at, 'paidAt', i.paid_at)::text) $$;"       \
+    "CREATE FUNCTION events_invoice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"                \
+    " IF NEW.send_state = 'sent' AND OLD.send_state <> 'sent' THEN"                                \
+    "  PERFORM events_add_invoice('invoice.created', NEW); END IF;"                                \
+    " IF NEW.send_state = 'unknown' AND OLD.send_state <> 'unknown' THEN"                          \
+    "  PERFORM events_add_invoice('invoice.unknown_outcome', NEW); END IF;"                        \
+    " IF NEW.send_state = 'rejected' AND OLD.send_state = 'unknown' THEN"                          \
+    "  PERFORM events_add_invoice('invoice.rejected', NEW); END IF;"                               \
+    " IF NEW.send_state = 'sent' AND OLD.send_state = 'sent'"                                      \
+    "  AND (NEW.status <> OLD.status OR NEW.version <> OLD.version) THEN"                          \
+    "  PERFORM events_add_invoice(CASE WHEN NEW.status = OLD.status THEN 'invoice.updated'"        \
+    "  ELSE CASE NEW.status WHEN 'PAID' THEN 'invoice.paid'"                                       \
+    "  WHEN 'CANCELED' THEN CASE WHEN NEW.expires_at > 0 AND NEW.expires_at "                      \
+    "<= " STORE_PG_EVENT_NOW " THEN 'invoice.expired' ELSE 'invoice.canceled' END"                 \
+    "  WHEN 'FAILED' THEN 'invoice.failed' WHEN 'RESERVED' THEN 'invoice.reserved'"                \
+    "  WHEN 'PARTIALLY_PAID' THEN 'invoice.partially_paid' ELSE 'invoice.updated' END END, NEW);"  \
+    " END IF;"                                                                                     \
+    " IF NEW.send_state = 'sent' AND (NEW.doc <> OLD.doc OR NEW.total <> OLD.total) THEN"          \
+    "  PERFORM events_add_invoice('invoice.updated', NEW); END IF;"                                \
+    " IF NEW.receipt_submitted <> 0 AND OLD.receipt_submitted = 0 THEN"                            \
+    "  PERFORM events_add_invoice('invoice.receipt_submitted', NEW); END IF;"                      \
+    " RETURN NULL; END $$;"                                                                        \
+    "CREATE TRIGGER events_invoice AFTER UPDATE ON invoices FOR EACH ROW"                          \
+    " WHEN (NEW.send_state <> OLD.send_state OR NEW.status <> OLD.status"                          \
+    " OR NEW.version <> OLD.version OR NEW.doc <> OLD.doc OR NEW.total <> OLD.total"               \
+    " OR NEW.receipt_submitted <> OLD.receipt_submitted)"                                          \
+    " EXECUTE FUNCTION events_invoice();"                                                          \
+    "CREATE FUNCTION events_refund() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"                 \
+    " INSERT INTO events(type, invoice_id, refund_id, at, data) SELECT"                            \
+    "  CASE WHEN OLD.state = 'unknown' THEN 'refund.settled' WHEN NEW.state = 'done'"              \
+    "  THEN 'refund.succeeded' WHEN NEW.state = 'failed' THEN 'refund.failed'"                     \
+    "  ELSE 'refund.in_doubt' END, NEW.invoice_id, NEW.id, " STORE_PG_EVENT_NOW ","                \
+    "  json_build_object('id', NEW.id, 'invoiceReference', i.reference, 'amount', NEW.amount,"     \
+    "  'currency', i.currency, 'status', NEW.state,"                                               \
+    "  'ersReference', nullif(NEW.ers_reference, ''), 'title', nullif(NEW.title, ''),"             \
+    "  'error', nullif(NEW.error, ''), 'createdAt', NEW.created_at,"                               \
+    "  'updatedAt', NEW.updated_at)::text"                                                         \
+    "  FROM invoices i WHERE i.id = NEW.invoice_id;"                                               \
+    " RETURN NULL; END $$;"                                                                        \
+    "CREATE TRIGGER events_refund AFTER UPDATE ON refunds FOR EACH ROW"                            \
+    " WHEN (NEW.state <> OLD.state AND NEW.state IN ('done', 'failed', 'unknown'))"                \
+    " EXECUTE FUNCTION events_refund();"
+/* <<< events */
+
 /* Forward migrations; index i brings version i to i + 1. Version 1 is the
  * SQLite schema 5 in PostgreSQL's types, plus what several gateways need:
  * the instance that wrote an intent or claimed a key (owner), the lease of a
@@ -114,6 +236,13 @@ static const char *const store_pg_migrations[] = {
     /* Every gateway looks for dead ones' intents and keys every second
      * (store_pg_recover_dead): small partial indexes, empty most of the time. */
     "CREATE INDEX idempotency_running ON idempotency(owner) WHERE status = 0;",
+    /* 2: the payment page token (SQLite schema 7): 128 random bits as hex,
+     * unique among invoices that have one; older invoices keep '' (no
+     * payment page). */
+    "ALTER TABLE invoices ADD COLUMN pay_token TEXT NOT NULL DEFAULT '';"
+    "CREATE UNIQUE INDEX invoices_pay_token ON invoices(pay_token) WHERE pay_token <> '';",
+    /* 3: the events outbox (SQLite schema 6), see STORE_PG_EVENTS_MIGRATION. */
+    STORE_PG_EVENTS_MIGRATION,
 };
 #define STORE_PG_SCHEMA_VERSION ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
 
