@@ -201,6 +201,16 @@ store_err store_pg_run(store *st, const char *sql, int n, const char *const *par
     return e;
 }
 
+store_err store_pg_update(store *st, const char *sql, int n, const char *const *params)
+{
+    store_err e;
+    PGresult *r = store_pg_exec(st, sql, n, params, &e);
+    if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
+        e = STORE_NOT_FOUND;
+    PQclear(r);
+    return e;
+}
+
 store_err store_pg_tx_begin(store *st)
 {
     store_pg_acquire(st);

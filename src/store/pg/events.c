@@ -180,11 +180,7 @@ static store_err store_pg_event_update(store *st, const char *sql, int64_t event
     char now_s[24], id[24];
     const char *p[] = {store_pg_i64(now_s, store_now_ms()), store_pg_i64(id, event_id)};
     store_pg_acquire(st);
-    store_err e;
-    PGresult *r = store_pg_exec(st, sql, 2, p, &e);
-    if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
-        e = STORE_NOT_FOUND;
-    PQclear(r);
+    store_err e = store_pg_update(st, sql, 2, p);
     store_pg_release(st);
     return e;
 }

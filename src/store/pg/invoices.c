@@ -135,16 +135,13 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
     store_err e = store_pg_tx_begin(st);
     if (e != STORE_OK)
         return e;
-    PGresult *r = store_pg_exec(st,
-                                "UPDATE invoices SET reference = $1, qr_code = $2,"
-                                " send_state = 'sent', version = 0, updated_at = $3::bigint,"
-                                " lease_owner = $5::bigint,"
-                                " lease_until = " STORE_PG_NOW " + $6::bigint"
-                                " WHERE id = $4::bigint AND send_state = 'sending'",
-                                6, p, &e);
-    if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
-        e = STORE_NOT_FOUND;
-    PQclear(r);
+    e = store_pg_update(st,
+                        "UPDATE invoices SET reference = $1, qr_code = $2,"
+                        " send_state = 'sent', version = 0, updated_at = $3::bigint,"
+                        " lease_owner = $5::bigint,"
+                        " lease_until = " STORE_PG_NOW " + $6::bigint"
+                        " WHERE id = $4::bigint AND send_state = 'sending'",
+                        6, p);
     if (e == STORE_OK)
         e = store_pg_history_add(st, inv->id, "ISSUED", 0, now);
     e = store_pg_tx_end(st, e);
@@ -352,11 +349,7 @@ store_err store_pg_update_ref(store *st, const char *sql, const char *reference,
     const char *p[] = {reference, store_pg_i64(now, store_now_ms()), text1 ? text1 : "",
                        int2 ? store_pg_i64(i2, *int2) : "0"};
     store_pg_acquire(st);
-    store_err e;
-    PGresult *r = store_pg_exec(st, sql, 4, p, &e);
-    if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
-        e = STORE_NOT_FOUND;
-    PQclear(r);
+    store_err e = store_pg_update(st, sql, 4, p);
     store_pg_release(st);
     return e;
 }

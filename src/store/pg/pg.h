@@ -121,6 +121,9 @@ PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *pa
 /* The same for statements without rows of interest. Callers of both
  * hold a connection (store_pg_acquire). */
 store_err store_pg_run(store *st, const char *sql, int n, const char *const *params);
+/* The same for an UPDATE meant to change a row: STORE_NOT_FOUND when it
+ * changed none. */
+store_err store_pg_update(store *st, const char *sql, int n, const char *const *params);
 /* BEGIN on a connection taken here; store_pg_tx_end() commits on
  * STORE_OK, rolls back otherwise, and gives the connection back. */
 store_err store_pg_tx_begin(store *st);

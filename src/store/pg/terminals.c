@@ -62,15 +62,12 @@ store_err store_pg_terminal_update(store *st, const char *terminal_id, const cha
 {
     const char *p[] = {terminal_id, seqr_id ? seqr_id : ""};
     store_pg_acquire(st);
-    store_err e;
-    PGresult *r = store_pg_exec(st,
-                                seqr_id ? "UPDATE terminals SET seqr_id = $2 WHERE terminal_id = $1"
-                                        : "UPDATE terminals SET unregistered = 1"
-                                          " WHERE terminal_id = $1 AND $2 = ''",
-                                2, p, &e);
-    if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
-        e = STORE_NOT_FOUND;
-    PQclear(r);
+    store_err e =
+        store_pg_update(st,
+                        seqr_id ? "UPDATE terminals SET seqr_id = $2 WHERE terminal_id = $1"
+                                : "UPDATE terminals SET unregistered = 1"
+                                  " WHERE terminal_id = $1 AND $2 = ''",
+                        2, p);
     store_pg_release(st);
     return e;
 }
