@@ -33,7 +33,8 @@ typedef enum {
     CONFIG_CHECK_LEVEL,      /* log level */
     CONFIG_CHECK_APP_SCHEME,    /* SEQR or SEQR-DEBUG */
     CONFIG_CHECK_ANCESTORS,     /* CSP frame-ancestors sources */
-    CONFIG_CHECK_WEBHOOK_SECRET /* optional whsec_<base64 of 24..64 bytes> */
+    CONFIG_CHECK_WEBHOOK_SECRET, /* optional whsec_<base64 of 24..64 bytes> */
+    CONFIG_CHECK_HTTP_CLIENT     /* native or curl */
 } config_check;
 
 typedef struct {
@@ -105,6 +106,8 @@ static const config_key config_keys[] = {
      false, 0},
     {"poller", "poll_timeout_ms", CONFIG_LONG, CONFIG_AT(poller_poll_timeout_ms), "3000", 100,
      5000, false, false, 0},
+    {"poller", "http_client", CONFIG_STR, CONFIG_AT(poller_http_client), "native", 0, 0, false,
+     false, CONFIG_CHECK_HTTP_CLIENT},
     {"invoice", "title", CONFIG_STR, CONFIG_AT(invoice_title), NULL, 0, 0, false, false, 0},
     {"invoice", "cashier_id", CONFIG_STR, CONFIG_AT(invoice_cashier_id), "web", 0, 0, false, false,
      0},
@@ -448,6 +451,10 @@ static const char *config_check_value(const config *cfg, const config_key *k, co
         webhook_key_clear(&key);
         return ok ? NULL : why; /* why never quotes the secret */
     }
+    case CONFIG_CHECK_HTTP_CLIENT:
+        return strcmp(value, "native") == 0 || strcmp(value, "curl") == 0
+                   ? NULL
+                   : "must be native or curl";
     case CONFIG_CHECK_NONE:
         break;
     }

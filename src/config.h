@@ -57,6 +57,7 @@ typedef struct {
     bool poller_auto_receipt;  /* default true */
     int poller_max_in_flight;  /* extension: concurrent getPaymentStatus, default 256 */
     long poller_poll_timeout_ms; /* extension: one getPaymentStatus, 100..5000, default 3000 */
+    char *poller_http_client;    /* extension: "native" (default) or "curl": the poll's HTTP client */
 
     /* [invoice] defaults for the invoice fields SEQR requires when the shop gives none */
     char *invoice_title;      /* "" in the file = [receipt] store_name */

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "seqr/xml.h"
 
 /* Longest wait between two polls of one invoice while SEQR fails. */
 #define POLLER_MAX_BACKOFF_MS 5000
@@ -45,7 +46,8 @@ typedef struct poller_entry {
     bool dropped;      /* its lease went to another gateway: forget it when next due */
     bool expire_requested;
     size_t heap_index;        /* valid while !in_flight */
-    seqr_status_request *req; /* the call under way while in_flight */
+    seqr_status_request *req; /* the call under way while in_flight (libcurl) */
+    seqr_http1_call *call;    /* the call under way while in_flight (native client) */
     /* Its getPaymentStatus request, serialised, reused from poll to poll
      * while nothing in it changes (it holds the terminal's password). */
     seqr_status_cache *request_cache;
@@ -85,6 +87,9 @@ struct poller {
     store *st;
     seqr_client *seqr;
     CURLM *multi;
+    /* The poll path's own HTTP/1.1 client (seqr/http1.h); NULL when the
+     * polls go through libcurl ([poller] http_client = curl, or a proxy). */
+    seqr_http1 *http1;
     /* The poller thread waits on epoll: libcurl's sockets (registered by
      * poller_socket_cb) and wake_fd, an eventfd other threads write to. */
     int epoll_fd, wake_fd;
@@ -354,6 +359,52 @@ static void poller_wake(poller *p)
         log_warn("poller: cannot wake the polling thread: %s", strerror(errno));
 }
 
+/* --- the native client --- */
+
+/* The poll timeout: [poller] poll_timeout_ms, never more than the SOAP one. */
+static long poller_poll_timeout(const poller *p)
+{
+    return p->cfg->poller_poll_timeout_ms < p->cfg->seqr_timeout_ms ? p->cfg->poller_poll_timeout_ms
+                                                                     : p->cfg->seqr_timeout_ms;
+}
+
+/* Sets up the poll path's own HTTP client unless the config asks for
+ * libcurl or a proxy applies (which only libcurl speaks). False only when
+ * the native client was asked for and cannot be set up. */
+static bool poller_native_setup(poller *p)
+{
+    const char *want = p->cfg->poller_http_client;
+    if (want != NULL && strcmp(want, "curl") == 0) {
+        log_info("poller: polling SEQR through libcurl ([poller] http_client = curl)");
+        return true;
+    }
+    char var[32];
+    if (seqr_http1_proxy_applies(p->cfg->seqr_url, var, sizeof var)) {
+        log_info("poller: polling SEQR through libcurl: the proxy in %s applies to [seqr] url "
+                 "(the native client speaks no proxy)",
+                 var);
+        return true;
+    }
+    char ua[64], why[256];
+    snprintf(ua, sizeof ua, "seqr-gateway/%s", SEQR_VERSION);
+    seqr_http1_options o = {
+        .url = p->cfg->seqr_url,
+        .ca_file = p->cfg->seqr_ca_file,
+        .user_agent = ua,
+        .epoll_fd = p->epoll_fd,
+        .max_conns = p->cfg->poller_max_in_flight,
+        .timeout_ms = poller_poll_timeout(p),
+        .max_body = SEQR_XML_MAX_BYTES,
+    };
+    seqr_http1_err err;
+    p->http1 = seqr_http1_new(&o, &err, why, sizeof why);
+    if (p->http1 == NULL) {
+        log_error("poller: cannot set up the HTTP client for polls: %s", why);
+        return false;
+    }
+    return true;
+}
+
 /* --- lifecycle --- */
 
 poller *poller_new(const config *cfg, service *svc, store *st, seqr_client *seqr)
@@ -393,6 +444,10 @@ poller *poller_new(const config *cfg, service *svc, store *st, seqr_client *seqr
      * next poll instead of a new connect (and TLS handshake) each time. */
     curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->poller_max_in_flight);
     curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)cfg->poller_max_in_flight);
+    if (!poller_native_setup(p)) {
+        poller_free(p);
+        return NULL;
+    }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->job_cond, NULL);
     pthread_cond_init(&p->lease_cond, NULL);
@@ -430,6 +485,7 @@ void poller_free(poller *p)
     }
     if (p->multi)
         curl_multi_cleanup(p->multi);
+    seqr_http1_free(p->http1);
     free(p->fds);
     if (p->epoll_fd >= 0)
         close(p->epoll_fd);
@@ -588,31 +644,44 @@ static void poller_launch(poller *p, poller_entry *e)
     }
     if (e->client_reference[0] != '\0')
         o.client_reference = e->client_reference;
-    seqr_status_request *r =
-        seqr_status_request_new_cached(p->seqr, &o, e->ref, e->version, &e->request_cache);
-    memset(pw, 0, sizeof pw);
-    if (r == NULL) {
-        e->due = poller_mono_ms() + POLLER_MAX_BACKOFF_MS;
-        poller_heap_push(p, e);
-        return;
-    }
-    CURL *easy = seqr_status_request_easy(r);
-    /* A poll gets a short timeout of its own: one hanging call plus backoff
-     * must stay well inside SEQR's 20 seconds. */
-    long poll_timeout = p->cfg->poller_poll_timeout_ms < p->cfg->seqr_timeout_ms
-                            ? p->cfg->poller_poll_timeout_ms
-                            : p->cfg->seqr_timeout_ms;
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, poll_timeout);
-    /* CURLOPT_PRIVATE points at the request; the request points at the entry. */
-    seqr_status_request_set_user(r, e);
-    if (curl_multi_add_handle(p->multi, easy) != CURLM_OK) {
-        seqr_status_request_free(r);
-        e->due = poller_mono_ms() + POLLER_MAX_BACKOFF_MS;
-        poller_heap_push(p, e);
-        return;
+    if (p->http1 != NULL) {
+        /* The native client: the cached request goes out as it is; the
+         * pool's timeout is the poll timeout. The call points at the entry. */
+        bool built = seqr_status_cache_prepare(p->seqr, &o, e->ref, e->version, &e->request_cache);
+        memset(pw, 0, sizeof pw);
+        size_t len = 0;
+        const char *body = built ? seqr_status_cache_request(e->request_cache, &len) : NULL;
+        seqr_http1_call *call = built ? seqr_http1_post(p->http1, body, len, e) : NULL;
+        if (call == NULL) {
+            e->due = poller_mono_ms() + POLLER_MAX_BACKOFF_MS;
+            poller_heap_push(p, e);
+            return;
+        }
+        e->call = call;
+    } else {
+        seqr_status_request *r =
+            seqr_status_request_new_cached(p->seqr, &o, e->ref, e->version, &e->request_cache);
+        memset(pw, 0, sizeof pw);
+        if (r == NULL) {
+            e->due = poller_mono_ms() + POLLER_MAX_BACKOFF_MS;
+            poller_heap_push(p, e);
+            return;
+        }
+        CURL *easy = seqr_status_request_easy(r);
+        /* A poll gets a short timeout of its own: one hanging call plus
+         * backoff must stay well inside SEQR's 20 seconds. */
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, poller_poll_timeout(p));
+        /* CURLOPT_PRIVATE points at the request; the request points at the entry. */
+        seqr_status_request_set_user(r, e);
+        if (curl_multi_add_handle(p->multi, easy) != CURLM_OK) {
+            seqr_status_request_free(r);
+            e->due = poller_mono_ms() + POLLER_MAX_BACKOFF_MS;
+            poller_heap_push(p, e);
+            return;
+        }
+        e->req = r;
     }
     e->in_flight = true;
-    e->req = r;
     p->in_flight++;
     int64_t now = poller_mono_ms();
     if (e->last_launch > 0) {
@@ -628,6 +697,11 @@ static void poller_launch(poller *p, poller_entry *e)
     }
 }
 
+/* What a finished poll means for its entry, whichever client made it. */
+static void poller_settle(poller *p, poller_entry *e, seqr_err err, const seqr_payment_status *ps,
+                          const seqr_result *res, int64_t now);
+
+/* A libcurl poll ended. */
 static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_t now)
 {
     poller_entry *e = seqr_status_request_user(r);
@@ -636,8 +710,27 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
     seqr_err err = seqr_status_request_finish(r, rc, &ps, &res);
     curl_multi_remove_handle(p->multi, seqr_status_request_easy(r));
     seqr_status_request_free(r);
-    e->in_flight = false;
     e->req = NULL;
+    poller_settle(p, e, err, &ps, &res, now);
+}
+
+/* A poll of the native client ended. */
+static void poller_finish_native(poller *p, seqr_http1_call *call, const seqr_http1_result *hr,
+                                 int64_t now)
+{
+    poller_entry *e = hr->user;
+    seqr_payment_status ps;
+    seqr_result res;
+    seqr_err err = seqr_status_finish_http1(p->seqr, e->request_cache, hr, &ps, &res);
+    seqr_http1_call_free(call);
+    e->call = NULL;
+    poller_settle(p, e, err, &ps, &res, now);
+}
+
+static void poller_settle(poller *p, poller_entry *e, seqr_err err, const seqr_payment_status *ps,
+                          const seqr_result *res, int64_t now)
+{
+    e->in_flight = false;
     p->in_flight--;
     bool poked = e->poke_pending;
     e->poke_pending = false;
@@ -647,7 +740,7 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
     if (err == SEQR_OK) {
         p->stats.last_ok_ms = store_now_ms();
         p->stats.seqr_reachable = true;
-    } else if (err != SEQR_ERR_RESULT || seqr_code_retryable(res.code)) {
+    } else if (err != SEQR_ERR_RESULT || seqr_code_retryable(res->code)) {
         /* SEQR did not answer, or answered that it cannot serve now. */
         p->stats.errors++;
         p->stats.seqr_reachable = false;
@@ -660,16 +753,16 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
         p->consecutive_errors = 0;
         e->failures = 0;
         bool final = false, needs_receipt = false;
-        if (ps.status != e->status || ps.version != e->version) {
+        if (ps->status != e->status || ps->version != e->version) {
             /* Something changed: store it (and decide on receipt and end). An
              * answer that repeats what is stored costs no write. */
             if (!p->batch_open) {
                 store_batch_begin(p->st);
                 p->batch_open = true;
             }
-            if (service_apply_status(p->svc, e->ref, &ps, &final, &needs_receipt)) {
-                if (ps.status != SEQR_STATUS_UNKNOWN)
-                    e->status = ps.status;
+            if (service_apply_status(p->svc, e->ref, ps, &final, &needs_receipt)) {
+                if (ps->status != SEQR_STATUS_UNKNOWN)
+                    e->status = ps->status;
                 if (!e->in_batch) {
                     e->in_batch = true;
                     e->next_in_batch = p->batch_entries;
@@ -679,7 +772,7 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
                 e->status = SEQR_STATUS_UNKNOWN; /* not stored: store the next answer */
             }
         }
-        e->version = ps.version;
+        e->version = ps->version;
         if (needs_receipt)
             poller_push_job(p, POLLER_JOB_RECEIPT, e->ref);
         if (final) {
@@ -699,7 +792,7 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
         poller_heap_push(p, e);
         return;
     }
-    if (err == SEQR_ERR_RESULT && res.code == SEQR_CODE_INVALID_INVOICE_REFERENCE) {
+    if (err == SEQR_ERR_RESULT && res->code == SEQR_CODE_INVALID_INVOICE_REFERENCE) {
         if (service_stop_polling(p->svc, e->ref, "SEQR does not know this invoice (54)")) {
             poller_hash_remove(p, e);
             poller_entry_free(e);
@@ -708,7 +801,7 @@ static void poller_finish(poller *p, seqr_status_request *r, CURLcode rc, int64_
     }
     if (p->consecutive_errors == 0)
         log_warn("SEQR polling is failing (%s); retrying with backoff, no invoice is dropped",
-                 res.message);
+                 res->message);
     p->consecutive_errors++;
     e->failures++;
     int64_t delay = p->cfg->poller_interval_ms;
@@ -842,6 +935,12 @@ static void poller_collect(poller *p)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         poller_finish(p, r, msg->data.result, poller_mono_ms());
     }
+    if (p->http1 != NULL) {
+        seqr_http1_result hr;
+        seqr_http1_call *call;
+        while ((call = seqr_http1_done(p->http1, &hr)) != NULL)
+            poller_finish_native(p, call, &hr, poller_mono_ms());
+    }
     if (p->batch_open) {
         store_err ce = store_batch_commit(p->st);
         p->batch_open = false;
@@ -857,6 +956,9 @@ static void poller_wait(poller *p, int timeout_ms)
     int64_t now = poller_mono_ms();
     if (p->curl_due >= 0 && p->curl_due - now < timeout_ms)
         timeout_ms = p->curl_due <= now ? 0 : (int)(p->curl_due - now);
+    int64_t http1_due = p->http1 != NULL ? seqr_http1_next_due(p->http1) : -1;
+    if (http1_due >= 0 && http1_due - now < timeout_ms)
+        timeout_ms = http1_due <= now ? 0 : (int)(http1_due - now);
     int n = epoll_wait(p->epoll_fd, events, POLLER_EPOLL_BATCH, timeout_ms);
     if (n < 0 && errno != EINTR)
         log_error("poller: epoll_wait failed: %s", strerror(errno));
@@ -867,6 +969,10 @@ static void poller_wait(poller *p, int timeout_ms)
             uint64_t count;
             if (read(p->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
                 log_warn("poller: cannot read its wake-ups: %s", strerror(errno));
+            continue;
+        }
+        if (p->http1 != NULL) {
+            seqr_http1_on_event(p->http1, fd, events[i].events);
             continue;
         }
         if (fd >= 0 && (size_t)fd < p->fd_cap && !p->fds[fd].wanted) {
@@ -890,6 +996,8 @@ static void poller_wait(poller *p, int timeout_ms)
         p->curl_due = -1;
         curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
+    if (p->http1 != NULL)
+        seqr_http1_tick(p->http1, poller_mono_ms());
 }
 
 static void *poller_main(void *arg)
@@ -944,13 +1052,19 @@ static void *poller_main(void *arg)
         for (poller_entry *e = p->buckets[i]; e; e = e->next_in_bucket) {
             if (!e->in_flight)
                 continue;
-            curl_multi_remove_handle(p->multi, seqr_status_request_easy(e->req));
-            seqr_status_request_free(e->req);
+            if (e->req != NULL) {
+                curl_multi_remove_handle(p->multi, seqr_status_request_easy(e->req));
+                seqr_status_request_free(e->req);
+            }
             e->req = NULL;
+            e->call = NULL; /* the pool frees its calls below */
             e->in_flight = false;
             p->in_flight--;
         }
     }
+    /* Closes the native client's connections and drops what it still had. */
+    seqr_http1_free(p->http1);
+    p->http1 = NULL;
     return NULL;
 }
 

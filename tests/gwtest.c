@@ -16,10 +16,16 @@ void gwt_write_config(gw_env *e, const char *extra_seqr, const char *extra_polle
 {
     /* The parser refuses a key given twice: defaults the caller sets are left out. */
     const char *extra = extra_poller ? extra_poller : "";
-    char poller[512];
-    snprintf(poller, sizeof poller, "[poller]\n%s%sauto_receipt = true\n%s\n",
+    /* SEQR_TEST_HTTP_CLIENT=curl (or native) runs a suite with that poll
+     * client (Makefile.am runs the poller-heavy suites with both). */
+    const char *client = getenv("SEQR_TEST_HTTP_CLIENT");
+    char client_line[64] = "";
+    if (client != NULL && client[0] != '\0' && strstr(extra, "http_client") == NULL)
+        snprintf(client_line, sizeof client_line, "http_client = %s\n", client);
+    char poller[600];
+    snprintf(poller, sizeof poller, "[poller]\n%s%s%sauto_receipt = true\n%s\n",
              strstr(extra, "interval_ms") ? "" : "interval_ms = 300\n",
-             strstr(extra, "invoice_ttl_s") ? "" : "invoice_ttl_s = 900\n", extra);
+             strstr(extra, "invoice_ttl_s") ? "" : "invoice_ttl_s = 900\n", client_line, extra);
     /* SQLite in the test's directory, or the PostgreSQL database of
      * SEQR_TEST_PG_URL (tests/pg_test.sh), emptied by gwt_env_init(). */
     char store[1400];

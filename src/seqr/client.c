@@ -1061,11 +1061,86 @@ seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc, seqr_pa
     }
     seqr_err e = seqr_transfer_outcome(r->c, op, r->easy, rc, &r->x, res);
     if (e == SEQR_OK)
-        e = seqr_check_http(
-            op, seqr_parse_get_payment_status(r->x.body.data, r->x.body.len, out, res), res);
+        e = seqr_status_answer(res->http_status, r->x.body.data, r->x.body.len, out, res);
     if (r->c->observe != NULL)
         r->c->observe(r->c->observe_ud, op, e, res->code, seqr_elapsed_us(r->easy));
     seqr_scrub_result(r->c, res, r->cache->data + r->cache->password_off);
+    return e;
+}
+
+seqr_err seqr_status_answer(long http_status, const char *body, size_t len,
+                            seqr_payment_status *out, seqr_result *res)
+{
+    res->http_status = http_status;
+    return seqr_check_http("getPaymentStatus",
+                           seqr_parse_get_payment_status(body, len, out, res), res);
+}
+
+bool seqr_status_cache_prepare(seqr_client *c, const seqr_call_opts *o, const char *invoice_ref,
+                               int64_t invoice_version, seqr_status_cache **cache)
+{
+    seqr_context ctx;
+    seqr_result res;
+    seqr_result_reset(&res);
+    if (c == NULL || cache == NULL)
+        return false;
+    if (seqr_make_context(c, o, SEQR_PRINCIPAL_TERMINALID, &ctx, "getPaymentStatus", &res) !=
+        SEQR_OK) {
+        seqr_scrub_result(c, &res, NULL);
+        log_warn("seqr: %s", res.message);
+        return false;
+    }
+    return seqr_status_cache_update(&ctx, invoice_ref, invoice_version, cache);
+}
+
+const char *seqr_status_cache_request(const seqr_status_cache *cache, size_t *len)
+{
+    *len = cache->request_len;
+    return cache->data + cache->key_len;
+}
+
+seqr_err seqr_status_finish_http1(seqr_client *c, const seqr_status_cache *cache,
+                                  const seqr_http1_result *hr, seqr_payment_status *out,
+                                  seqr_result *res)
+{
+    const char *op = "getPaymentStatus";
+    seqr_err e;
+    memset(out, 0, sizeof *out);
+    seqr_result_reset(res);
+    switch (hr->err) {
+    case SEQR_HTTP1_OK:
+        e = seqr_status_answer(hr->http_status, hr->body, hr->body_len, out, res);
+        break;
+    case SEQR_HTTP1_ERR_RESOLVE:
+    case SEQR_HTTP1_ERR_CONNECT:
+    case SEQR_HTTP1_ERR_TLS:
+        seqr_message(res, "%s: cannot reach SEQR: %s", op, hr->detail);
+        e = SEQR_ERR_CONNECT;
+        break;
+    case SEQR_HTTP1_ERR_TIMEOUT:
+        seqr_message(res, "%s: %s", op, hr->detail);
+        e = SEQR_ERR_TIMEOUT;
+        break;
+    case SEQR_HTTP1_ERR_TOO_LARGE:
+        seqr_message(res, "%s: bad answer from SEQR: larger than %d bytes", op,
+                     SEQR_XML_MAX_BYTES);
+        e = SEQR_ERR_BAD_ANSWER;
+        break;
+    case SEQR_HTTP1_ERR_SEND:
+    case SEQR_HTTP1_ERR_CLOSED:
+    case SEQR_HTTP1_ERR_MALFORMED:
+        /* Sent (or maybe sent) but no complete answer: the outcome is unknown. */
+        seqr_message(res, "%s: bad answer from SEQR: %s", op, hr->detail);
+        e = SEQR_ERR_BAD_ANSWER;
+        break;
+    default:
+        seqr_message(res, "%s: the HTTP client failed: %s", op, hr->detail);
+        e = SEQR_ERR_INTERNAL;
+        break;
+    }
+    if (c != NULL && c->observe != NULL)
+        c->observe(c->observe_ud, op, e, res->code, hr->elapsed_us);
+    seqr_scrub_result(c, res, cache != NULL ? cache->data + cache->password_off : NULL);
     return e;
 }
 

@@ -24,6 +24,7 @@
 
 #include "../buf.h"
 #include "codes.h"
+#include "http1.h"
 
 typedef enum {
     SEQR_OK = 0,          /* answered and resultCode == 0 */
@@ -279,6 +280,28 @@ void seqr_status_cache_free(seqr_status_cache *cache);
 /* An opaque pointer the caller attaches to a request (the poller's entry). */
 void seqr_status_request_set_user(seqr_status_request *r, void *user);
 void *seqr_status_request_user(const seqr_status_request *r);
+
+/* Turns the HTTP answer to a getPaymentStatus into status and result, for
+ * both clients of the poll path: parses body (len bytes), then anything but
+ * HTTP 200 without a soap:Fault is a bad answer (503: unavailable). Does not
+ * scrub or observe (the callers do). */
+seqr_err seqr_status_answer(long http_status, const char *body, size_t len,
+                            seqr_payment_status *out, seqr_result *res);
+
+/* --- getPaymentStatus over the poll path's own HTTP client (http1.h) ---
+ * seqr_status_cache_prepare() makes *cache hold the request (as
+ * seqr_status_request_new_cached() does; false when it cannot be built, with
+ * a warning logged); POST seqr_status_cache_request() with seqr_http1_post()
+ * and hand the finished call to seqr_status_finish_http1(), which maps it to
+ * the same seqr_err values the libcurl path gives, calls the observe hook and
+ * scrubs the passwords from res. */
+bool seqr_status_cache_prepare(seqr_client *c, const seqr_call_opts *o, const char *invoice_ref,
+                               int64_t invoice_version, seqr_status_cache **cache);
+/* The serialised request held by cache (borrowed from it). */
+const char *seqr_status_cache_request(const seqr_status_cache *cache, size_t *len);
+seqr_err seqr_status_finish_http1(seqr_client *c, const seqr_status_cache *cache,
+                                  const seqr_http1_result *hr, seqr_payment_status *out,
+                                  seqr_result *res);
 
 /* --- for tests and debug logs --- */
 /* Builds the getPaymentStatus envelope without sending it (redacted if asked). */
