@@ -138,6 +138,7 @@ static const bad_value bad_values[] = {
     {"[poller]\ninvoice_ttl_s = 604801\n", "[poller] invoice_ttl_s"},
     {"[poller]\nauto_receipt = maybe\n", "[poller] auto_receipt: \"maybe\" is not true/false"},
     {"[poller]\nmax_in_flight = 0\n", "[poller] max_in_flight"},
+    {"[poller]\nhttp_client = fast\n", "[poller] http_client: must be native or curl"},
     {"[invoice]\ncashier_id =\n", "[invoice] cashier_id: must not be empty"},
     {"[invoice]\nfooter =\n", "[invoice] footer: must not be empty"},
     {"[receipt]\nlogo = x\n", "[receipt] logo: unknown key"},
