@@ -562,6 +562,26 @@ START_TEST(refused_connect)
 }
 END_TEST
 
+START_TEST(host_name_with_an_address_nobody_listens_on)
+{
+    /* localhost is often ::1 first, while the server listens on 127.0.0.1
+     * only: the call goes on to the next address instead of failing. */
+    srv s;
+    srv_start(&s, SRV_PLAIN);
+    char url[128];
+    snprintf(url, sizeof url, "http://localhost:%d/soap", s.port);
+    cli c;
+    cli_open(&c, url, NULL, 5000);
+    for (int i = 0; i < 2; i++) {
+        seqr_http1_result r;
+        seqr_http1_err e = cli_call(&c, &r, NULL, 0);
+        ck_assert_msg(e == SEQR_HTTP1_OK, "%s (%s)", seqr_http1_strerror(e), r.detail);
+    }
+    cli_close(&c);
+    srv_stop(&s);
+}
+END_TEST
+
 START_TEST(reader_in_every_split)
 {
     const char *answer = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: "
@@ -727,6 +747,7 @@ int main(void)
     tcase_add_test(plain, garbage_status_line);
     tcase_add_test(plain, no_answer_times_out);
     tcase_add_test(plain, refused_connect);
+    tcase_add_test(plain, host_name_with_an_address_nobody_listens_on);
     tcase_add_test(plain, reader_in_every_split);
     tcase_add_test(plain, proxy_variables_decide);
     suite_add_tcase(s, plain);

@@ -242,7 +242,8 @@ struct seqr_http1_call {
     size_t tls_len;
     size_t sent; /* bytes of the whole request written */
     bool retried;
-    bool waiting; /* queued for a connection */
+    int addr_tries; /* addresses tried by this call's connect */
+    bool waiting;   /* queued for a connection */
     h1_conn *conn;
     seqr_http1_err err;
     int http_status;
@@ -477,7 +478,7 @@ seqr_http1 *seqr_http1_new(const seqr_http1_options *o, seqr_http1_err *err, cha
         goto fail;
     h->gai_hints.ai_family = AF_UNSPEC;
     h->gai_hints.ai_socktype = SOCK_STREAM;
-    h->gai_hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+    h->gai_hints.ai_flags = AI_NUMERICSERV;
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(h->host, h->port, &h->gai_hints, &res);
     if (rc == 0) {
@@ -715,6 +716,29 @@ static void h1_handshake(seqr_http1 *h, h1_conn *conn)
     h1_dispatch(h);
 }
 
+static void h1_connect(seqr_http1 *h, seqr_http1_call *c);
+
+/* A connect failed: the host's next address is tried for the same call
+ * (IPv6 and IPv4 of one name, say) until each was tried once; then the call
+ * fails. */
+static void h1_connect_failed(seqr_http1 *h, h1_conn *conn)
+{
+    seqr_http1_call *c = conn->call;
+    h->connect_failed = true;
+    if (h->n_addrs > 1)
+        h->addr_next = (h->addr_next + 1) % h->n_addrs;
+    if (c != NULL && c->addr_tries + 1 < h->n_addrs) {
+        c->addr_tries++;
+        conn->call = NULL;
+        c->conn = NULL;
+        h1_conn_close(h, conn);
+        c->detail[0] = '\0';
+        h1_connect(h, c);
+        return;
+    }
+    h1_fail(h, conn, SEQR_HTTP1_ERR_CONNECT);
+}
+
 /* The TCP connection is up (or failed): go on with TLS or the request. */
 static void h1_connected(seqr_http1 *h, h1_conn *conn)
 {
@@ -725,10 +749,7 @@ static void h1_connected(seqr_http1 *h, h1_conn *conn)
     if (soerr != 0) {
         h1_detail(conn->call, "connect to %s port %s failed: %s", h->host, h->port,
                   strerror(soerr));
-        h->connect_failed = true;
-        if (h->n_addrs > 1)
-            h->addr_next = (h->addr_next + 1) % h->n_addrs;
-        h1_fail(h, conn, SEQR_HTTP1_ERR_CONNECT);
+        h1_connect_failed(h, conn);
         h1_dispatch(h);
         return;
     }
@@ -797,10 +818,7 @@ static void h1_connect(seqr_http1 *h, seqr_http1_call *c)
     int rc = connect(fd, sa, h->addr_lens[i]);
     if (rc != 0 && errno != EINPROGRESS) {
         h1_detail(c, "connect to %s port %s failed: %s", h->host, h->port, strerror(errno));
-        h->connect_failed = true;
-        if (h->n_addrs > 1)
-            h->addr_next = (h->addr_next + 1) % h->n_addrs;
-        h1_fail(h, conn, SEQR_HTTP1_ERR_CONNECT);
+        h1_connect_failed(h, conn);
         return;
     }
     if (!h1_watch(h, conn, EPOLLOUT)) {
@@ -1016,6 +1034,12 @@ static void h1_read(seqr_http1 *h, h1_conn *conn)
             int r = SSL_read(conn->ssl, h->rbuf, sizeof h->rbuf);
             if (r > 0) {
                 n = r;
+                if (conn->mask != EPOLLIN && !h1_watch(h, conn, EPOLLIN)) {
+                    h1_detail(conn->call, "cannot watch the connection: %s", strerror(errno));
+                    h1_fail(h, conn, SEQR_HTTP1_ERR_INTERNAL);
+                    h1_dispatch(h);
+                    return;
+                }
             } else {
                 int e = SSL_get_error(conn->ssl, r);
                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
