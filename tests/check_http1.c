@@ -2,12 +2,14 @@
  * against a raw loopback server thread of the test, which answers each
  * request as the test case says (split in single bytes, chunked, ended by
  * closing, after a 100 Continue, ...), and over TLS against the real
- * seqr-sim with a self-signed certificate made with the openssl command.
+ * seqr-sim with a self-signed certificate made with the openssl command
+ * (and a small OpenSSL server of the test's own for session resumption).
  * The client runs on an epoll set of the test, as the poller drives it. */
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -706,6 +708,136 @@ START_TEST(tls_with_ca_file_works)
 }
 END_TEST
 
+/* A small TLS server of the test (OpenSSL, which issues session tickets,
+ * unlike seqr-sim's TLS): one thread per connection, kept-alive answers. */
+typedef struct {
+    int lfd, port;
+    SSL_CTX *ctx;
+    pthread_t thread;
+    pthread_t conn_threads[8];
+    int n_conns;
+    volatile int stop;
+    volatile int resumed; /* handshakes that resumed a session */
+} tls_srv;
+
+typedef struct {
+    tls_srv *s;
+    int fd;
+} tls_conn_arg;
+
+static void *tls_srv_conn(void *arg)
+{
+    tls_conn_arg a = *(tls_conn_arg *)arg;
+    free(arg);
+    SSL *ssl = SSL_new(a.s->ctx);
+    SSL_set_fd(ssl, a.fd);
+    if (SSL_accept(ssl) == 1) {
+        if (SSL_session_reused(ssl))
+            a.s->resumed++;
+        char req[4096];
+        size_t have = 0;
+        while (!a.s->stop) {
+            struct pollfd pfd = {a.fd, POLLIN, 0};
+            if (SSL_pending(ssl) == 0 && poll(&pfd, 1, 100) == 0)
+                continue;
+            int n = SSL_read(ssl, req + have, (int)(sizeof req - 1 - have));
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+            req[have] = '\0';
+            char *end = strstr(req, "\r\n\r\n");
+            const char *cl = strstr(req, "Content-Length: ");
+            if (end == NULL || cl == NULL ||
+                have < (size_t)(end + 4 - req) + strtoul(cl + 16, NULL, 10))
+                continue;
+            have = 0;
+            const char *answer = "HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n" BODY;
+            if (SSL_write(ssl, answer, (int)strlen(answer)) <= 0)
+                break;
+        }
+    }
+    SSL_free(ssl);
+    close(a.fd);
+    return NULL;
+}
+
+static void *tls_srv_main(void *arg)
+{
+    tls_srv *s = arg;
+    while (!s->stop) {
+        struct pollfd pfd = {s->lfd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd < 0 || s->n_conns == 8) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        tls_conn_arg *a = malloc(sizeof *a);
+        ck_assert_ptr_nonnull(a);
+        a->s = s;
+        a->fd = fd;
+        ck_assert_int_eq(pthread_create(&s->conn_threads[s->n_conns++], NULL, tls_srv_conn, a), 0);
+    }
+    for (int i = 0; i < s->n_conns; i++)
+        pthread_join(s->conn_threads[i], NULL);
+    return NULL;
+}
+
+START_TEST(tls_session_resumed_on_a_new_connection)
+{
+    tls_sim t; /* for its certificate only */
+    tls_sim_start(&t, "IP:127.0.0.1");
+    tls_sim_stop(&t);
+    tls_srv s;
+    memset(&s, 0, sizeof s);
+    s.ctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_ptr_nonnull(s.ctx);
+    ck_assert_int_eq(SSL_CTX_use_certificate_file(s.ctx, t.cert, SSL_FILETYPE_PEM), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(s.ctx, t.key, SSL_FILETYPE_PEM), 1);
+    s.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(s.lfd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    ck_assert_int_eq(getsockname(s.lfd, (struct sockaddr *)&a, &al), 0);
+    s.port = ntohs(a.sin_port);
+    ck_assert_int_eq(listen(s.lfd, 16), 0);
+    ck_assert_int_eq(pthread_create(&s.thread, NULL, tls_srv_main, &s), 0);
+
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/soap", s.port);
+    cli c;
+    cli_open(&c, url, t.cert, 5000);
+    seqr_http1_result r;
+    char body[64];
+    ck_assert_int_eq(cli_call(&c, &r, body, sizeof body), SEQR_HTTP1_OK);
+    ck_assert_str_eq(body, BODY);
+    /* Two at once: one takes the kept connection, the other opens a new one
+     * with the session the first connection got. */
+    ck_assert_ptr_nonnull(seqr_http1_post(c.h, REQUEST, strlen(REQUEST), NULL));
+    ck_assert_ptr_nonnull(seqr_http1_post(c.h, REQUEST, strlen(REQUEST), NULL));
+    for (int i = 0; i < 2; i++) {
+        seqr_http1_call *call = cli_wait(&c, &r);
+        ck_assert_msg(r.err == SEQR_HTTP1_OK, "%s", r.detail);
+        seqr_http1_call_free(call);
+    }
+    seqr_http1_stats st;
+    seqr_http1_get_stats(c.h, &st);
+    ck_assert_int_eq(st.connects, 2);
+    ck_assert_int_eq(st.resumed, 1);
+    ck_assert_int_eq(s.resumed, 1);
+    cli_close(&c);
+    s.stop = 1;
+    pthread_join(s.thread, NULL);
+    close(s.lfd);
+    SSL_CTX_free(s.ctx);
+}
+END_TEST
+
 START_TEST(tls_without_the_ca_is_refused)
 {
     tls_sim t;
@@ -753,6 +885,7 @@ int main(void)
     suite_add_tcase(s, plain);
     TCase *tls = tcase_create("tls");
     tcase_add_test(tls, tls_with_ca_file_works);
+    tcase_add_test(tls, tls_session_resumed_on_a_new_connection);
     tcase_add_test(tls, tls_without_the_ca_is_refused);
     tcase_add_test(tls, tls_wrong_host_name_is_refused);
     suite_add_tcase(s, tls);

@@ -686,6 +686,8 @@ static void h1_handshake(seqr_http1 *h, h1_conn *conn)
     ERR_clear_error();
     int r = SSL_connect(conn->ssl);
     if (r == 1) {
+        if (SSL_session_reused(conn->ssl))
+            h->stats.resumed++;
         conn->state = H1_SENDING;
         h1_send(h, conn);
         return;

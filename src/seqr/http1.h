@@ -105,6 +105,7 @@ typedef struct {
     uint64_t reuses;     /* calls sent on a kept-alive connection */
     uint64_t retries;    /* calls sent again after a kept connection died */
     uint64_t resolves;   /* background DNS refreshes completed */
+    uint64_t resumed;    /* TLS handshakes that resumed an earlier session */
     int open_conns;      /* connections open now */
 } seqr_http1_stats;
 void seqr_http1_get_stats(const seqr_http1 *h, seqr_http1_stats *out);
