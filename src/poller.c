@@ -365,7 +365,7 @@ static void poller_wake(poller *p)
 static long poller_poll_timeout(const poller *p)
 {
     return p->cfg->poller_poll_timeout_ms < p->cfg->seqr_timeout_ms ? p->cfg->poller_poll_timeout_ms
-                                                                     : p->cfg->seqr_timeout_ms;
+                                                                    : p->cfg->seqr_timeout_ms;
 }
 
 /* Sets up the poll path's own HTTP client unless the config asks for

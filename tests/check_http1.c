@@ -29,18 +29,18 @@
 /* --- the scripted server --- */
 
 typedef enum {
-    SRV_PLAIN,         /* Content-Length answer, kept alive */
-    SRV_ONE_BYTE,      /* the same, one byte per write */
-    SRV_CHUNKED,       /* Transfer-Encoding: chunked */
-    SRV_CLOSE_DELIM,   /* no length: the body ends when the server closes */
-    SRV_CONTINUE,      /* 100 Continue, then the answer */
-    SRV_CONN_CLOSE,    /* Connection: close, then closes */
-    SRV_CLOSE_IDLE,    /* answers kept-alive, then closes the idle connection */
-    SRV_FAULT_500,     /* HTTP 500 with a soap:Fault */
-    SRV_HUGE,          /* a body over 2 MB */
-    SRV_GARBAGE,       /* not HTTP */
-    SRV_SILENT,        /* reads the request, never answers */
-    SRV_HTTP10         /* an HTTP/1.0 answer with a length */
+    SRV_PLAIN,       /* Content-Length answer, kept alive */
+    SRV_ONE_BYTE,    /* the same, one byte per write */
+    SRV_CHUNKED,     /* Transfer-Encoding: chunked */
+    SRV_CLOSE_DELIM, /* no length: the body ends when the server closes */
+    SRV_CONTINUE,    /* 100 Continue, then the answer */
+    SRV_CONN_CLOSE,  /* Connection: close, then closes */
+    SRV_CLOSE_IDLE,  /* answers kept-alive, then closes the idle connection */
+    SRV_FAULT_500,   /* HTTP 500 with a soap:Fault */
+    SRV_HUGE,        /* a body over 2 MB */
+    SRV_GARBAGE,     /* not HTTP */
+    SRV_SILENT,      /* reads the request, never answers */
+    SRV_HTTP10       /* an HTTP/1.0 answer with a length */
 } srv_mode;
 
 typedef struct {
@@ -105,7 +105,8 @@ static bool srv_read_request(srv *s, int fd)
 static bool srv_answer(srv *s, int fd)
 {
     char head[256];
-    snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %zu\r\n\r\n",
+    snprintf(head, sizeof head,
+             "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %zu\r\n\r\n",
              strlen(BODY));
     switch (s->mode) {
     case SRV_PLAIN:
@@ -660,8 +661,14 @@ static void tls_sim_start(tls_sim *t, const char *san)
     char port[16], log[760];
     snprintf(port, sizeof port, "%d", t->port);
     snprintf(log, sizeof log, "%s/sim.log", t->dir);
-    char *argv[] = {(char *)tu_env("SEQR_SIM_BIN", "src/seqr-sim"), "--port", port, "--tls-cert",
-                    t->cert, "--tls-key", t->key, NULL};
+    char *argv[] = {(char *)tu_env("SEQR_SIM_BIN", "src/seqr-sim"),
+                    "--port",
+                    port,
+                    "--tls-cert",
+                    t->cert,
+                    "--tls-key",
+                    t->key,
+                    NULL};
     ck_assert(tu_spawn(&t->sim, argv, log));
     ck_assert_msg(tu_wait_port(t->port, 10000), "seqr-sim did not start");
 }

@@ -1072,8 +1072,8 @@ seqr_err seqr_status_answer(long http_status, const char *body, size_t len,
                             seqr_payment_status *out, seqr_result *res)
 {
     res->http_status = http_status;
-    return seqr_check_http("getPaymentStatus",
-                           seqr_parse_get_payment_status(body, len, out, res), res);
+    return seqr_check_http("getPaymentStatus", seqr_parse_get_payment_status(body, len, out, res),
+                           res);
 }
 
 bool seqr_status_cache_prepare(seqr_client *c, const seqr_call_opts *o, const char *invoice_ref,
@@ -1122,8 +1122,7 @@ seqr_err seqr_status_finish_http1(seqr_client *c, const seqr_status_cache *cache
         e = SEQR_ERR_TIMEOUT;
         break;
     case SEQR_HTTP1_ERR_TOO_LARGE:
-        seqr_message(res, "%s: bad answer from SEQR: larger than %d bytes", op,
-                     SEQR_XML_MAX_BYTES);
+        seqr_message(res, "%s: bad answer from SEQR: larger than %d bytes", op, SEQR_XML_MAX_BYTES);
         e = SEQR_ERR_BAD_ANSWER;
         break;
     case SEQR_HTTP1_ERR_SEND:

@@ -210,13 +210,7 @@ static const char *reader_why(const seqr_http1_reader *r)
 
 /* --- pool --- */
 
-typedef enum {
-    H1_CONNECTING,
-    H1_HANDSHAKE,
-    H1_SENDING,
-    H1_READING,
-    H1_IDLE
-} h1_state;
+typedef enum { H1_CONNECTING, H1_HANDSHAKE, H1_SENDING, H1_READING, H1_IDLE } h1_state;
 
 typedef struct h1_conn {
     int fd;
@@ -256,7 +250,7 @@ struct seqr_http1_call {
 };
 
 struct seqr_http1 {
-    char *host;        /* without brackets */
+    char *host; /* without brackets */
     char port[8];
     bool tls;
     bool host_is_ip;
@@ -282,9 +276,9 @@ struct seqr_http1 {
     size_t fd_cap;
     h1_conn *idle; /* LIFO: the most recently used first */
     int n_conns;
-    seqr_http1_call *head, *tail;              /* under way */
-    seqr_http1_call *wait_head, *wait_tail;    /* waiting for a connection */
-    seqr_http1_call *done_head, *done_tail;    /* finished */
+    seqr_http1_call *head, *tail;           /* under way */
+    seqr_http1_call *wait_head, *wait_tail; /* waiting for a connection */
+    seqr_http1_call *done_head, *done_tail; /* finished */
     seqr_http1_stats stats;
     char rbuf[HTTP1_READ_BUF];
 };
@@ -296,7 +290,8 @@ static int64_t h1_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void h1_detail(seqr_http1_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void h1_detail(seqr_http1_call *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void h1_detail(seqr_http1_call *c, const char *fmt, ...)
 {
@@ -436,7 +431,8 @@ static bool h1_tls_setup(seqr_http1 *h, const char *ca_file, char *why, size_t w
         return false;
     }
     SSL_CTX_set_app_data(h->ctx, h);
-    SSL_CTX_set_session_cache_mode(h->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_set_session_cache_mode(h->ctx,
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(h->ctx, h1_new_session);
     return true;
 }
@@ -763,7 +759,8 @@ static void h1_connected(seqr_http1 *h, h1_conn *conn)
     conn->ssl = SSL_new(h->ctx);
     bool ok = conn->ssl != NULL && SSL_set_fd(conn->ssl, conn->fd) == 1;
     if (ok) {
-        SSL_set_mode(conn->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_set_mode(conn->ssl,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         if (h->host_is_ip) {
             ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(conn->ssl), h->host) == 1;
         } else {
@@ -1045,14 +1042,16 @@ static void h1_read(seqr_http1 *h, h1_conn *conn)
             } else {
                 int e = SSL_get_error(conn->ssl, r);
                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                    if (!h1_watch(h, conn, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLIN | EPOLLOUT)) {
+                    if (!h1_watch(h, conn,
+                                  e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLIN | EPOLLOUT)) {
                         h1_detail(conn->call, "cannot watch the connection: %s", strerror(errno));
                         h1_fail(h, conn, SEQR_HTTP1_ERR_INTERNAL);
                         h1_dispatch(h);
                     }
                     return;
                 }
-                if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+                if (e == SSL_ERROR_ZERO_RETURN ||
+                    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
                     n = 0; /* the peer ended the stream */
                 } else {
                     char tmp[160];

@@ -64,8 +64,8 @@ typedef struct seqr_http1_call seqr_http1_call;
 /* What a finished call got. body is owned by the call. */
 typedef struct {
     seqr_http1_err err;
-    int http_status;    /* of the final answer; 0 without one */
-    const char *body;   /* the answer's body, NUL-terminated ("" without one) */
+    int http_status;  /* of the final answer; 0 without one */
+    const char *body; /* the answer's body, NUL-terminated ("" without one) */
     size_t body_len;
     char detail[200];   /* what went wrong, for logs (never request bytes) */
     int64_t elapsed_us; /* from post to the end */
@@ -101,12 +101,12 @@ seqr_http1_call *seqr_http1_done(seqr_http1 *h, seqr_http1_result *out);
 void seqr_http1_call_free(seqr_http1_call *c);
 
 typedef struct {
-    uint64_t connects;   /* connections opened */
-    uint64_t reuses;     /* calls sent on a kept-alive connection */
-    uint64_t retries;    /* calls sent again after a kept connection died */
-    uint64_t resolves;   /* background DNS refreshes completed */
-    uint64_t resumed;    /* TLS handshakes that resumed an earlier session */
-    int open_conns;      /* connections open now */
+    uint64_t connects; /* connections opened */
+    uint64_t reuses;   /* calls sent on a kept-alive connection */
+    uint64_t retries;  /* calls sent again after a kept connection died */
+    uint64_t resolves; /* background DNS refreshes completed */
+    uint64_t resumed;  /* TLS handshakes that resumed an earlier session */
+    int open_conns;    /* connections open now */
 } seqr_http1_stats;
 void seqr_http1_get_stats(const seqr_http1 *h, seqr_http1_stats *out);
 

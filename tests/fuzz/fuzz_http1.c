@@ -75,8 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 whole.status == split.status && whole.body_len == split.body_len &&
                 (whole.body_len == 0 || memcmp(whole.body, split.body, whole.body_len) == 0);
     if (!same) {
-        fprintf(stderr, "reading in pieces differs: whole err %d complete %d status %d body %zu; "
-                        "split err %d complete %d status %d body %zu\n",
+        fprintf(stderr,
+                "reading in pieces differs: whole err %d complete %d status %d body %zu; "
+                "split err %d complete %d status %d body %zu\n",
                 (int)whole.err, whole.complete, whole.status, whole.body_len, (int)split.err,
                 split.complete, split.status, split.body_len);
         abort();
