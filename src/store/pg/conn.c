@@ -32,6 +32,11 @@ int64_t store_pg_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool store_pg_holding(store *st)
+{
+    return store_pg_held.depth > 0 && store_pg_held.st == st;
+}
+
 void store_pg_internal(bool on)
 {
     store_pg_held.internal += on ? 1 : -1;
@@ -319,6 +324,13 @@ store_err store_pg_open(store *st, const char *url, buf *err)
     store_pg_internal(true);
     store_err e = store_pg_migrate(st, err);
     store_pg_internal(false);
+    if (e == STORE_OK && store_pg_number_start(st) != STORE_OK) {
+        buf_puts(err, "cannot start the thread that numbers events");
+        e = STORE_IO;
+    }
+    /* What dead gateways, and the recovery above, left unnumbered. */
+    if (e == STORE_OK)
+        store_pg_events_number(st);
     return e;
 }
 
@@ -326,6 +338,7 @@ void store_pg_close(store *st)
 {
     if (st->pg == NULL)
         return;
+    store_pg_number_stop(st);
     PGconn *c = st->pg->conns[0];
     if (c != NULL && st->pg->instance != 0 && PQstatus(c) == CONNECTION_OK) {
         store_pg_internal(true);

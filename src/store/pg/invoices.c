@@ -146,6 +146,7 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
         e = store_pg_history_add(st, inv->id, "ISSUED", 0, now);
     e = store_pg_tx_end(st, e);
     if (e == STORE_OK) {
+        store_pg_events_number(st); /* invoice.created */
         snprintf(inv->reference, sizeof inv->reference, "%s", reference);
         snprintf(inv->qr_code, sizeof inv->qr_code, "%s", qr_code);
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENT);
@@ -168,6 +169,8 @@ store_err store_pg_invoice_send_failed(store *st, int64_t id, const char *send_s
                                " updated_at = $3::bigint WHERE id = $4::bigint",
                                4, p);
     store_pg_release(st);
+    if (e == STORE_OK)
+        store_pg_events_number(st);
     return e;
 }
 
@@ -262,7 +265,10 @@ store_err store_pg_invoice_set_status(store *st, const char *reference, const ch
         if (changed)
             *changed = true;
     }
-    return store_pg_tx_end(st, e);
+    e = store_pg_tx_end(st, e);
+    if (e == STORE_OK)
+        store_pg_events_number(st);
+    return e;
 }
 
 store_err store_pg_invoice_history(store *st, int64_t invoice_id, char **json)
@@ -351,6 +357,8 @@ store_err store_pg_update_ref(store *st, const char *sql, const char *reference,
     store_pg_acquire(st);
     store_err e = store_pg_update(st, sql, 4, p);
     store_pg_release(st);
+    if (e == STORE_OK)
+        store_pg_events_number(st);
     return e;
 }
 
