@@ -79,7 +79,8 @@ static void store_pg_back(store *st)
 }
 
 /* Writes that store_fail_writes() makes fail, as SQLite's: a transaction
- * (at its BEGIN) or a write statement outside one, by the service. */
+ * (at its BEGIN, alone or with what follows it in one exchange) or a write
+ * statement outside one, by the service. */
 static bool store_pg_fault(store *st, PGconn *c, const char *sql)
 {
     /* Read without the lock first: the poller's batch holds it (SQLite). */
@@ -87,7 +88,8 @@ static bool store_pg_fault(store *st, PGconn *c, const char *sql)
         PQtransactionStatus(c) != PQTRANS_IDLE)
         return false;
     if (strncmp(sql, "INSERT", 6) != 0 && strncmp(sql, "UPDATE", 6) != 0 &&
-        strncmp(sql, "DELETE", 6) != 0 && strncmp(sql, "WITH", 4) != 0 && strcmp(sql, "BEGIN") != 0)
+        strncmp(sql, "DELETE", 6) != 0 && strncmp(sql, "WITH", 4) != 0 &&
+        strncmp(sql, "BEGIN", 5) != 0)
         return false;
     store_lock(st);
     bool fail = store_fault(st);
