@@ -119,6 +119,9 @@ void service_idem_release(service *svc, const char *scope, const char *key);
 
 /* An online backup of the database beside it (see backup.h). */
 bool service_backup(service *svc, backup_result *out, buf *err);
+/* Whether the store is a PostgreSQL database ([store] url), which the
+ * backup above does not copy: pg_dump and base backups do. */
+bool service_store_is_postgresql(const service *svc);
 /* Current Unix time in milliseconds (the store's clock). */
 int64_t service_now_ms(void);
 

@@ -5,8 +5,10 @@
  * raced on both at once happens once; then payments at the simulator while
  * one gateway is killed with SIGKILL: every payment is recorded PAID by the
  * survivor and none is reversed, and the survivor polls every invoice the
- * dead one held. */
+ * dead one held. And events that a gateway committed but had not numbered
+ * (store/pg/number.c) when it was killed reach the feed through the other. */
 #include <check.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,26 +70,32 @@ static bool fo_final(const gw_env *e, const char *ref)
     return paid;
 }
 
+/* Two gateways on the database, a (with the simulator) and b. */
+static void fo_start_two(gw_env *a, gw_env *b)
+{
+    gwt_env_init(a, "5");
+    char key[700];
+    snprintf(key, sizeof key, "%s/store.key", a->dir);
+    setenv("SEQR_TEST_PG_KEY", key, 1); /* one key for both gateways */
+    gwt_write_config(a, NULL, "interval_ms = 1000\n", a->sim_port);
+    gwt_start_gw(a);
+    *b = *a;
+    memset(&b->gw, 0, sizeof b->gw);
+    memset(&b->sim, 0, sizeof b->sim); /* a's to stop */
+    ck_assert_int_lt(snprintf(b->dir, sizeof b->dir, "%s/b", a->dir), (int)sizeof b->dir);
+    ck_assert_int_eq(mkdir(b->dir, 0700), 0);
+    snprintf(b->conf, sizeof b->conf, "%s/gateway.conf", b->dir);
+    b->gw_port = tu_free_port();
+    gwt_write_config(b, NULL, "interval_ms = 1000\n", a->sim_port);
+    gwt_start_gw(b);
+}
+
 START_TEST(two_gateways_one_killed)
 {
     static char refs[FO_INVOICES][64];
     static long long before[FO_INVOICES], after[FO_INVOICES];
     gw_env a, b;
-    gwt_env_init(&a, "5");
-    char key[700];
-    snprintf(key, sizeof key, "%s/store.key", a.dir);
-    setenv("SEQR_TEST_PG_KEY", key, 1); /* one key for both gateways */
-    gwt_write_config(&a, NULL, "interval_ms = 1000\n", a.sim_port);
-    gwt_start_gw(&a);
-    b = a;
-    memset(&b.gw, 0, sizeof b.gw);
-    memset(&b.sim, 0, sizeof b.sim); /* a's to stop */
-    ck_assert_int_lt(snprintf(b.dir, sizeof b.dir, "%s/b", a.dir), (int)sizeof b.dir);
-    ck_assert_int_eq(mkdir(b.dir, 0700), 0);
-    snprintf(b.conf, sizeof b.conf, "%s/gateway.conf", b.dir);
-    b.gw_port = tu_free_port();
-    gwt_write_config(&b, NULL, "interval_ms = 1000\n", a.sim_port);
-    gwt_start_gw(&b);
+    fo_start_two(&a, &b);
 
     /* A refund of the whole amount sent to both gateways at once: once. */
     char paid[64];
@@ -165,6 +173,93 @@ START_TEST(two_gateways_one_killed)
 }
 END_TEST
 
+/* A statement on a connection of the test; its result (PQclear it). */
+static PGresult *fo_sql(PGconn *c, const char *sql, ExecStatusType want)
+{
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == want, "%s: %s", sql, PQerrorMessage(c));
+    return r;
+}
+
+static long long fo_sql_count(PGconn *c, const char *sql)
+{
+    PGresult *r = fo_sql(c, sql, PGRES_TUPLES_OK);
+    long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+typedef struct {
+    const gw_env *e;
+    long status;
+} fo_post;
+
+static void *fo_post_main(void *arg)
+{
+    fo_post *p = arg;
+    json_decref(gwt_gw_call(p->e, "POST", "/invoices", gwt_invoice_body, NULL, &p->status));
+    return NULL;
+}
+
+/* Events are numbered after their commit (store/pg/number.c): a gateway
+ * killed in between leaves them unnumbered, and the other's periodic run
+ * numbers them. The test holds the numbering lock so that a's run cannot
+ * start, kills a once its invoice.created is committed, lets go, and reads
+ * the feed on b. */
+START_TEST(killed_before_numbering)
+{
+    gw_env a, b;
+    fo_start_two(&a, &b);
+    PGconn *c = PQconnectdb(getenv("SEQR_TEST_PG_URL"));
+    ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+    long st;
+    json_t *j = gwt_gw_call(&b, "GET", "/events?limit=500", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    long long cursor = json_integer_value(json_object_get(j, "next"));
+    json_decref(j);
+    PQclear(fo_sql(c, "BEGIN", PGRES_COMMAND_OK));
+    PQclear(fo_sql(c, "SELECT pg_advisory_xact_lock(126875896063350)", PGRES_TUPLES_OK));
+    fo_post post = {&a, 0};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, fo_post_main, &post), 0);
+    /* a committed the invoice and its event (c sees it: not in c's
+     * transaction's snapshot rules, as each statement takes a new one). */
+    long long until = tu_now_ms() + 30000 * gwt_slowdown();
+    while (fo_sql_count(c, "SELECT count(*) FROM events WHERE id IS NULL"
+                           " AND type = 'invoice.created'") == 0) {
+        ck_assert_msg(tu_now_ms() < until, "a never committed its invoice");
+        tu_sleep_ms(20);
+    }
+    ck_assert_int_eq(tu_stop(&a.gw, SIGKILL, 5000), 128 + SIGKILL);
+    pthread_join(t, NULL);
+    ck_assert_int_ne(post.status, 201); /* a died before it answered */
+    PQclear(fo_sql(c, "ROLLBACK", PGRES_COMMAND_OK));
+    char path[96];
+    snprintf(path, sizeof path, "/events?after=%lld&limit=10", cursor);
+    bool seen = false;
+    until = tu_now_ms() + 30000 * gwt_slowdown();
+    while (!seen) {
+        j = gwt_gw_call(&b, "GET", path, NULL, NULL, &st);
+        ck_assert_int_eq(st, 200);
+        json_t *events = json_object_get(j, "events");
+        size_t i;
+        json_t *ev;
+        json_array_foreach(events, i, ev)
+        {
+            seen = seen || strcmp(gwt_str(ev, "type"), "invoice.created") == 0;
+        }
+        json_decref(j);
+        ck_assert_msg(seen || tu_now_ms() < until, "a's event never reached b's feed");
+        if (!seen)
+            tu_sleep_ms(50);
+    }
+    ck_assert_int_eq(fo_sql_count(c, "SELECT count(*) FROM events WHERE id IS NULL"), 0);
+    PQfinish(c);
+    ck_assert_int_eq(tu_stop(&b.gw, SIGTERM, 10000), 0);
+    gwt_env_stop(&a);
+}
+END_TEST
+
 int main(void)
 {
     const char *pg = getenv("SEQR_TEST_PG_URL");
@@ -176,6 +271,7 @@ int main(void)
     TCase *tc = tcase_create("postgresql");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, two_gateways_one_killed);
+    tcase_add_test(tc, killed_before_numbering);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

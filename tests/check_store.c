@@ -64,7 +64,8 @@ int fdatasync(int fd)
 static store *open_fresh(void)
 {
     if (pg_url != NULL) {
-        pg_sql("SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        pg_sql(
+            "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
         snprintf(db_path, sizeof db_path, "%s", pg_url);
         store *st = NULL;
         buf err = BUF_INIT;
@@ -224,7 +225,7 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     "DROP TRIGGER events_invoice_sent; DROP TRIGGER events_invoice_unknown;"                       \
     " DROP TRIGGER events_invoice_rejected; DROP TRIGGER events_invoice_status;"                   \
     " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
-    " DROP TRIGGER events_refund; DROP TABLE delivery_attempts; DROP TABLE events;"               \
+    " DROP TRIGGER events_refund; DROP TABLE delivery_attempts; DROP TABLE events;"                \
     " DELETE FROM sqlite_sequence WHERE name = 'events';"
 
 /* Takes a current database back to schema 4's shape (before migration 5):
@@ -961,7 +962,8 @@ START_TEST(migration_to_schema_7)
     fresh.expires_at = store_now_ms() + 60000;
     snprintf(fresh.pay_token, sizeof fresh.pay_token, "0123456789abcdef0123456789abcdef");
     ck_assert_int_eq(store_invoice_begin(st, &fresh), STORE_OK);
-    ck_assert_int_eq(store_invoice_sent(st, &fresh, "1000000000051", "HTTP://SEQR.SE/R1"), STORE_OK);
+    ck_assert_int_eq(store_invoice_sent(st, &fresh, "1000000000051", "HTTP://SEQR.SE/R1"),
+                     STORE_OK);
     ck_assert_int_eq(store_invoice_get_pay_token(st, "0123456789abcdef0123456789abcdef", &inv),
                      STORE_OK);
     ck_assert_str_eq(inv.reference, "1000000000051");
@@ -1206,7 +1208,8 @@ START_TEST(pg_refund_and_key_decided_once_across_gateways)
         char ref[32];
         snprintf(ref, sizeof ref, "5%012d", round);
         int64_t id = new_invoice(a, 1000, ref);
-        ck_assert_int_eq(store_invoice_set_status(a, ref, SEQR_STATUS_PAID, 1, "ers", NULL, NULL), STORE_OK);
+        ck_assert_int_eq(store_invoice_set_status(a, ref, SEQR_STATUS_PAID, 1, "ers", NULL, NULL),
+                         STORE_OK);
         pg_sql("DELETE FROM idempotency");
         pthread_barrier_t go;
         pthread_barrier_init(&go, NULL, 2);
@@ -1356,9 +1359,9 @@ START_TEST(events_with_their_changes)
     ev_seen seen;
     memset(&seen, 0, sizeof seen);
     ck_assert_int_eq(store_events_after(st, 0, 0, 100, ev_collect, &seen), STORE_OK);
-    static const char *const want[] = {"invoice.created",  "invoice.paid",
-                                       "refund.succeeded", "refund.in_doubt",
-                                       "refund.settled",   "invoice.receipt_submitted",
+    static const char *const want[] = {"invoice.created",        "invoice.paid",
+                                       "refund.succeeded",       "refund.in_doubt",
+                                       "refund.settled",         "invoice.receipt_submitted",
                                        "invoice.unknown_outcome"};
     ck_assert_int_eq(seen.n, 7);
     for (int i = 0; i < 7; i++) {
@@ -1495,11 +1498,39 @@ START_TEST(pg_events_as_sqlite)
 }
 END_TEST
 
-/* PostgreSQL: an event's id is given when its transaction commits, so a
+/* Reads the events after *cursor into seen (appending) and moves the cursor
+ * past them. */
+static void ev_read_on(store *st, int64_t *cursor, ev_seen *seen)
+{
+    ev_seen got;
+    memset(&got, 0, sizeof got);
+    ck_assert_int_eq(store_events_after(st, *cursor, 0, 16, ev_collect, &got), STORE_OK);
+    for (int i = 0; i < got.n && seen->n < 16; i++) {
+        snprintf(seen->types[seen->n], sizeof seen->types[0], "%s", got.types[i]);
+        seen->ids[seen->n] = got.ids[i];
+        seen->n++;
+        *cursor = got.ids[i];
+    }
+}
+
+/* Waits (bounded) until a reader at *cursor has read n events in all. */
+static void ev_wait_read(store *st, int64_t *cursor, ev_seen *seen, int n)
+{
+    for (int i = 0; i < 1000 && seen->n < n; i++) {
+        ev_read_on(st, cursor, seen);
+        if (seen->n < n)
+            tu_sleep_ms(10);
+    }
+    ck_assert_int_eq(seen->n, n);
+}
+
+/* PostgreSQL: an event's id is given after its transaction commits, so a
  * feed cursor never passes an event still to come. Transaction x writes an
  * event first and commits last: a reader that has seen y's event and moved
  * its cursor past it still gets x's. (Ids taken at insert would give x's
- * event the lower id, behind the cursor: lost to that reader.) */
+ * event the lower id, behind the cursor: lost to that reader.) x is a
+ * writer that never numbers what it wrote, as a gateway that died right
+ * after its commit: the store's periodic run numbers it. */
 START_TEST(pg_event_ids_in_commit_order)
 {
     store *st = open_fresh();
@@ -1527,11 +1558,129 @@ START_TEST(pg_event_ids_in_commit_order)
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(x));
     PQclear(r);
     PQfinish(x);
+    int64_t was = cursor;
     memset(&seen, 0, sizeof seen);
-    ck_assert_int_eq(store_events_after(st, cursor, 0, 100, ev_collect, &seen), STORE_OK);
-    ck_assert_int_eq(seen.n, 1);
+    ev_wait_read(st, &cursor, &seen, 1);
     ck_assert_str_eq(seen.types[0], "invoice.paid");
-    ck_assert_int_gt(seen.ids[0], cursor);
+    ck_assert_int_gt(seen.ids[0], was);
+    store_close(st);
+}
+END_TEST
+
+typedef struct {
+    store *st;
+    const char *reference;
+} ev_writer;
+
+static void *ev_write_canceled(void *arg)
+{
+    ev_writer *w = arg;
+    bool changed = false;
+    ck_assert_int_eq(store_invoice_set_status(w->st, w->reference, SEQR_STATUS_CANCELED, 1, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    return NULL;
+}
+
+/* PostgreSQL: events are numbered after commit, in batches; a numbering
+ * transaction still open holds back every later one. Here one (on a
+ * connection of the test, as another gateway's) has numbered invoice 301's
+ * event and not committed yet when this store commits invoice 302's event
+ * and numbers it. A reader polling in between moves its cursor on whatever
+ * it sees: it must still get both, 301's first. (Numbering without the
+ * lock would show 302's event with the higher id at once; the reader's
+ * cursor would then pass 301's, which appears later with the lower one.) */
+START_TEST(pg_event_numbering_runs_in_order)
+{
+    store *st = open_fresh();
+    new_invoice(st, 1000, "1000000000301");
+    new_invoice(st, 1000, "1000000000302");
+    int64_t cursor = 0;
+    ck_assert_int_eq(store_events_last_id(st, &cursor), STORE_OK);
+    PGconn *x = PQconnectdb(pg_url);
+    ck_assert_int_eq(PQstatus(x), CONNECTION_OK);
+    PGresult *r = PQexec(x, "BEGIN; UPDATE invoices SET status = 'PAID', version = 1"
+                            " WHERE reference = '1000000000301';"
+                            " SELECT events_number_batch(100)");
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(x));
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+    ev_writer w = {.st = st, .reference = "1000000000302"};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, ev_write_canceled, &w), 0);
+    /* The reader polls while the writer commits and asks for its run
+     * (which waits for x's): for half a second, or until it sees one. */
+    ev_seen seen;
+    memset(&seen, 0, sizeof seen);
+    for (int i = 0; i < 50 && seen.n == 0; i++) {
+        ev_read_on(st, &cursor, &seen);
+        tu_sleep_ms(10);
+    }
+    r = PQexec(x, "COMMIT");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(x));
+    PQclear(r);
+    PQfinish(x);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ev_wait_read(st, &cursor, &seen, 2);
+    ck_assert_str_eq(seen.types[0], "invoice.paid");
+    ck_assert_str_eq(seen.types[1], "invoice.canceled");
+    ck_assert_int_gt(seen.ids[1], seen.ids[0]);
+    store_close(st);
+}
+END_TEST
+
+/* PostgreSQL: a database of schema 3 (events numbered by a trigger at
+ * commit) moves to schema 4 with its events: numbered ones keep their ids,
+ * one written but not numbered (as a transaction in flight at the upgrade)
+ * is numbered after them, and new ones follow. */
+START_TEST(pg_events_from_schema_3)
+{
+    store *st = open_fresh();
+    new_invoice(st, 1000, "1000000000401");
+    new_invoice(st, 1000, "1000000000402");
+    int64_t last = 0;
+    ck_assert_int_eq(store_events_last_id(st, &last), STORE_OK);
+    store_close(st);
+    /* Back to schema 3: its trigger, and an event row without its id. */
+    PGconn *x = PQconnectdb(pg_url);
+    ck_assert_int_eq(PQstatus(x), CONNECTION_OK);
+    PGresult *r = PQexec(
+        x, "BEGIN; DROP FUNCTION events_number_batch(integer); DROP INDEX events_unnumbered;"
+           " CREATE FUNCTION events_number() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+           " PERFORM pg_advisory_xact_lock(126875896063350);"
+           " UPDATE events SET id = nextval('events_feed_id') WHERE seq = NEW.seq;"
+           " RETURN NULL; END $$;"
+           " CREATE CONSTRAINT TRIGGER events_number AFTER INSERT ON events"
+           " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION events_number();"
+           " DELETE FROM schema_version WHERE version = 4;"
+           " ALTER TABLE events DISABLE TRIGGER events_number;"
+           " UPDATE invoices SET status = 'PAID', version = 1 WHERE reference = '1000000000401';"
+           " ALTER TABLE events ENABLE TRIGGER events_number; COMMIT");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(x));
+    PQclear(r);
+    r = PQexec(x, "SELECT count(*) FROM events WHERE id IS NULL");
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+    PQfinish(x);
+    st = NULL;
+    buf err = BUF_INIT;
+    ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
+    buf_free(&err);
+    bool changed = false;
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000402", SEQR_STATUS_CANCELED, 1, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    ev_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, 0, 16, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 4);
+    ck_assert_str_eq(seen.types[0], "invoice.created");
+    ck_assert_str_eq(seen.types[1], "invoice.created");
+    ck_assert_int_eq(seen.ids[1], last);
+    ck_assert_str_eq(seen.types[2], "invoice.paid");
+    ck_assert_str_eq(seen.types[3], "invoice.canceled");
+    ck_assert_int_gt(seen.ids[2], last);
+    ck_assert_int_gt(seen.ids[3], seen.ids[2]);
     store_close(st);
 }
 END_TEST
@@ -1556,6 +1705,8 @@ int main(void)
         tcase_add_test(pg, pg_password_not_in_errors);
         tcase_add_test(pg, events_with_their_changes);
         tcase_add_test(pg, pg_event_ids_in_commit_order);
+        tcase_add_test(pg, pg_event_numbering_runs_in_order);
+        tcase_add_test(pg, pg_events_from_schema_3);
         tcase_add_test(pg, pg_events_as_sqlite);
         suite_add_tcase(s, pg);
         return tu_run_suite(s);

@@ -86,7 +86,12 @@ void api_backup(const http_context *ctx, const http_request *req, const char *co
 {
     backup_result br;
     buf err = BUF_INIT;
-    if (!ctx->backups || !service_backup(ctx->svc, &br, &err)) {
+    if (ctx->backups && service_store_is_postgresql(ctx->svc)) {
+        /* Nothing changes; the operator needs another tool, not a retry. */
+        http_respond_fail(resp, 409, "not_supported_on_postgresql", NULL,
+                          "the store is a PostgreSQL database: back it up with pg_dump or a "
+                          "base backup (pg_basebackup), not with POST /admin/backup");
+    } else if (!ctx->backups || !service_backup(ctx->svc, &br, &err)) {
         http_respond_fail(resp, 500, "backup_failed", NULL,
                           err.len > 0 ? buf_cstr(&err) : "no store to back up");
     } else {

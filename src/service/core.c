@@ -101,6 +101,11 @@ bool service_backup(service *svc, backup_result *out, buf *err)
     return backup_now(svc->st, svc->cfg->store_path, out, err);
 }
 
+bool service_store_is_postgresql(const service *svc)
+{
+    return svc->cfg->store_url != NULL && svc->cfg->store_url[0] != '\0';
+}
+
 int64_t service_now_ms(void)
 {
     return store_now_ms();

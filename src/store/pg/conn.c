@@ -32,6 +32,11 @@ int64_t store_pg_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool store_pg_holding(store *st)
+{
+    return store_pg_held.depth > 0 && store_pg_held.st == st;
+}
+
 void store_pg_internal(bool on)
 {
     store_pg_held.internal += on ? 1 : -1;
@@ -74,7 +79,8 @@ static void store_pg_back(store *st)
 }
 
 /* Writes that store_fail_writes() makes fail, as SQLite's: a transaction
- * (at its BEGIN) or a write statement outside one, by the service. */
+ * (at its BEGIN, alone or with what follows it in one exchange) or a write
+ * statement outside one, by the service. */
 static bool store_pg_fault(store *st, PGconn *c, const char *sql)
 {
     /* Read without the lock first: the poller's batch holds it (SQLite). */
@@ -82,7 +88,8 @@ static bool store_pg_fault(store *st, PGconn *c, const char *sql)
         PQtransactionStatus(c) != PQTRANS_IDLE)
         return false;
     if (strncmp(sql, "INSERT", 6) != 0 && strncmp(sql, "UPDATE", 6) != 0 &&
-        strncmp(sql, "DELETE", 6) != 0 && strncmp(sql, "WITH", 4) != 0 && strcmp(sql, "BEGIN") != 0)
+        strncmp(sql, "DELETE", 6) != 0 && strncmp(sql, "WITH", 4) != 0 &&
+        strncmp(sql, "BEGIN", 5) != 0)
         return false;
     store_lock(st);
     bool fail = store_fault(st);
@@ -319,6 +326,13 @@ store_err store_pg_open(store *st, const char *url, buf *err)
     store_pg_internal(true);
     store_err e = store_pg_migrate(st, err);
     store_pg_internal(false);
+    if (e == STORE_OK && store_pg_number_start(st) != STORE_OK) {
+        buf_puts(err, "cannot start the thread that numbers events");
+        e = STORE_IO;
+    }
+    /* What dead gateways, and the recovery above, left unnumbered. */
+    if (e == STORE_OK)
+        store_pg_events_number(st);
     return e;
 }
 
@@ -326,6 +340,7 @@ void store_pg_close(store *st)
 {
     if (st->pg == NULL)
         return;
+    store_pg_number_stop(st);
     PGconn *c = st->pg->conns[0];
     if (c != NULL && st->pg->instance != 0 && PQstatus(c) == CONNECTION_OK) {
         store_pg_internal(true);

@@ -2,9 +2,10 @@
  * the webhook worker's delivery state, with the same rules as
  * store/events.c (see store.h). Several gateways share the outbox: a due
  * event is claimed by the gateway that will deliver it (claimed_by, valid
- * while that gateway lives), so each is delivered by one; ids are given at
- * commit (schema.c), so a feed cursor never passes an event still to come.
- * Wake-ups come from listen.c. */
+ * while that gateway lives), so each is delivered by one; ids are given
+ * after commit, in batches (schema.c, number.c), so a feed cursor never
+ * passes an event still to come, and everything here reads numbered events
+ * only. Wake-ups come from listen.c. */
 #include "store/pg/pg.h"
 
 #include <jansson.h>
@@ -78,7 +79,7 @@ store_err store_pg_events_after(store *st, int64_t after, int64_t invoice_id, in
     char a[24], l[24], inv[24];
     const char *p[] = {store_pg_i64(a, after), store_pg_i64(l, limit),
                        store_pg_i64(inv, invoice_id)};
-    /* Rows without an id yet are not committed, so not seen here. */
+    /* Rows without an id yet (not numbered) are not seen here. */
     if (invoice_id > 0)
         return store_pg_events_query(st,
                                      "SELECT " STORE_PG_EVENT_COLUMNS " FROM events e"

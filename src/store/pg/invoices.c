@@ -84,10 +84,12 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
                        inv->pay_token};
     /* Not durable, as with SQLite (store.h): the outcome's durable commit
      * flushes the server's WAL up to and past it. */
-    store_err e = store_pg_tx_begin(st);
-    if (e != STORE_OK)
+    store_pg_acquire(st);
+    store_err e = store_pg_run(st, "BEGIN; SET LOCAL synchronous_commit = off", 0, NULL);
+    if (e != STORE_OK) {
+        store_pg_release(st);
         return e;
-    e = store_pg_run(st, "SET LOCAL synchronous_commit = off", 0, NULL);
+    }
     PGresult *r = NULL;
     if (e == STORE_OK)
         r = store_pg_exec(st,
@@ -132,20 +134,21 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
                        store_pg_i64(id, inv->id),
                        store_pg_i64(owner, st->pg->instance),
                        store_pg_i64(ttl, STORE_PG_LEASE_TTL_MS)};
-    store_err e = store_pg_tx_begin(st);
-    if (e != STORE_OK)
-        return e;
-    e = store_pg_update(st,
-                        "UPDATE invoices SET reference = $1, qr_code = $2,"
+    /* One statement, so one round trip and one transaction: the outcome,
+     * its first history row (none when the intent was not 'sending'). */
+    store_pg_acquire(st);
+    store_err e =
+        store_pg_update(st,
+                        "WITH u AS (UPDATE invoices SET reference = $1, qr_code = $2,"
                         " send_state = 'sent', version = 0, updated_at = $3::bigint,"
-                        " lease_owner = $5::bigint,"
-                        " lease_until = " STORE_PG_NOW " + $6::bigint"
-                        " WHERE id = $4::bigint AND send_state = 'sending'",
+                        " lease_owner = $5::bigint, lease_until = " STORE_PG_NOW " + $6::bigint"
+                        " WHERE id = $4::bigint AND send_state = 'sending' RETURNING id)"
+                        " INSERT INTO status_history(invoice_id, status, version, at)"
+                        " SELECT id, 'ISSUED', 0, $3::bigint FROM u",
                         6, p);
-    if (e == STORE_OK)
-        e = store_pg_history_add(st, inv->id, "ISSUED", 0, now);
-    e = store_pg_tx_end(st, e);
+    store_pg_release(st);
     if (e == STORE_OK) {
+        store_pg_events_number(st); /* invoice.created */
         snprintf(inv->reference, sizeof inv->reference, "%s", reference);
         snprintf(inv->qr_code, sizeof inv->qr_code, "%s", qr_code);
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENT);
@@ -168,6 +171,8 @@ store_err store_pg_invoice_send_failed(store *st, int64_t id, const char *send_s
                                " updated_at = $3::bigint WHERE id = $4::bigint",
                                4, p);
     store_pg_release(st);
+    if (e == STORE_OK)
+        store_pg_events_number(st);
     return e;
 }
 
@@ -262,7 +267,10 @@ store_err store_pg_invoice_set_status(store *st, const char *reference, const ch
         if (changed)
             *changed = true;
     }
-    return store_pg_tx_end(st, e);
+    e = store_pg_tx_end(st, e);
+    if (e == STORE_OK)
+        store_pg_events_number(st);
+    return e;
 }
 
 store_err store_pg_invoice_history(store *st, int64_t invoice_id, char **json)
@@ -351,6 +359,8 @@ store_err store_pg_update_ref(store *st, const char *sql, const char *reference,
     store_pg_acquire(st);
     store_err e = store_pg_update(st, sql, 4, p);
     store_pg_release(st);
+    if (e == STORE_OK)
+        store_pg_events_number(st);
     return e;
 }
 

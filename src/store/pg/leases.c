@@ -87,7 +87,11 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
         PQclear(r);
     }
     /* Over the share by more than a few (another gateway joined): give the
-     * excess back; a gateway under its share takes it on its next sync. */
+     * excess back; a gateway under its share takes it on its next sync.
+     * The oldest first: an invoice just sent holds its lease before its
+     * sender has handed it to its poller (store_invoice_sent returns once
+     * its events are numbered), and given back in between it would stay
+     * polled by both gateways. */
     if (e == STORE_OK && mine > share + 16) {
         char excess[24];
         const char *p3[] = {me, ttl, store_pg_i64(excess, mine - share)};
@@ -95,7 +99,7 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
             st,
             "UPDATE invoices SET lease_owner = 0, lease_until = 0 WHERE id IN"
             " (SELECT id FROM invoices WHERE lease_owner = $1::bigint AND " STORE_PG_PENDING
-            " ORDER BY id DESC LIMIT $3::bigint"
+            " ORDER BY id LIMIT $3::bigint"
             " FOR UPDATE SKIP LOCKED) AND $2::bigint > 0 RETURNING reference",
             3, p3, &e);
         for (int i = 0; r != NULL && i < PQntuples(r); i++)

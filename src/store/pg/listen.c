@@ -1,7 +1,8 @@
 /* store/pg/listen.c — wake-ups for events committed by any gateway: a
- * thread LISTENs for the outbox's NOTIFY (sent by the numbering trigger,
- * schema.c, when a transaction that wrote events commits, with the
- * invoice's id as payload) on a connection of its own, and runs the store's
+ * thread LISTENs for the outbox's NOTIFY (sent by each run that numbers
+ * committed events, schema.c and number.c, with their invoices' ids,
+ * comma-separated, as payload; '' for many) on a connection of its own,
+ * and runs the store's
  * event hook with those invoices, as SQLite's commit hook does for the one
  * gateway (store/events.c). Commits of this gateway come back the same way.
  * While that connection is down the thread reconnects every second and, in
@@ -111,14 +112,26 @@ static bool store_pg_listen_read(struct store_pg_listener *l)
     PGnotify *note;
     while ((note = PQnotifies(l->conn)) != NULL) {
         got = true;
-        int64_t id = strtoll(note->extra, NULL, 10);
-        bool seen = false;
-        for (size_t i = 0; i < n && !seen; i++)
-            seen = ids[i] == id;
-        if (!seen && id > 0 && n < STORE_PG_LISTEN_MAX)
-            ids[n++] = id;
-        else if (!seen)
+        const char *s = note->extra;
+        if (*s == '\0')
             any = true;
+        while (*s != '\0') {
+            char *end = NULL;
+            errno = 0;
+            int64_t id = strtoll(s, &end, 10);
+            if (end == s || errno != 0 || (*end != ',' && *end != '\0')) {
+                any = true; /* not ours to read: wake everyone */
+                break;
+            }
+            bool seen = false;
+            for (size_t i = 0; i < n && !seen; i++)
+                seen = ids[i] == id;
+            if (!seen && id > 0 && n < STORE_PG_LISTEN_MAX)
+                ids[n++] = id;
+            else if (!seen)
+                any = true;
+            s = *end == ',' ? end + 1 : end;
+        }
         PQfreemem(note);
     }
     if (got)

@@ -69,6 +69,8 @@ store_err store_pg_refund_finish(store *st, int64_t refund_id, const char *state
                                " updated_at = $4::bigint WHERE id = $5::bigint",
                                5, p);
     store_pg_release(st);
+    if (e == STORE_OK)
+        store_pg_events_number(st);
     return e;
 }
 
@@ -138,7 +140,10 @@ store_err store_pg_refund_resolve(store *st, int64_t invoice_id, int64_t refund_
                      " CASE WHEN error = '' THEN '' ELSE ' (' || error || ')' END"
                      " WHERE id = $4::bigint AND state = 'unknown'",
                      4, p);
-    return store_pg_tx_end(st, e);
+    e = store_pg_tx_end(st, e);
+    if (e == STORE_OK)
+        store_pg_events_number(st);
+    return e;
 }
 
 store_err store_pg_invoice_resolve(store *st, int64_t id, const char *reference, char was[16])
@@ -179,7 +184,10 @@ store_err store_pg_invoice_resolve(store *st, int64_t id, const char *reference,
                          " VALUES($1::bigint, 'ISSUED', $2::bigint, $3::bigint)",
                          3, ph);
     }
-    return store_pg_tx_end(st, e);
+    e = store_pg_tx_end(st, e);
+    if (e == STORE_OK)
+        store_pg_events_number(st);
+    return e;
 }
 
 store_err store_pg_unknown_list(store *st, char **json)

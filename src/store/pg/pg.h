@@ -68,6 +68,7 @@ struct store_pg {
     bool leases_lapsed;
     int64_t last_sync_ms;
     struct store_pg_listener *listener; /* listen.c; NULL until an event hook is set */
+    struct store_pg_numberer *numberer; /* number.c; from open to close */
 };
 
 /* Each instance holds the session advisory lock (STORE_PG_LIVE_KEY, its id)
@@ -83,10 +84,13 @@ struct store_pg {
     " AND classid = " STORE_PG_LIVE_KEY " AND objsubid = 2 AND granted))"
 
 /* The outbox (schema.c): the transaction-level advisory lock under which
- * events get their ids at commit ("seqrev" in ASCII), and the channel of
- * the NOTIFY that tells every gateway of committed events. */
+ * committed events get their ids in batches ("seqrev" in ASCII), the
+ * channel of the NOTIFY that tells every gateway of newly numbered events
+ * (payload: their invoices' ids, comma-separated, or '' for more than
+ * STORE_PG_EVENTS_NOTIFY_MAX of them), and that limit. */
 #define STORE_PG_EVENTS_KEY "126875896063350"
 #define STORE_PG_EVENTS_CHANNEL "seqr_events"
+#define STORE_PG_EVENTS_NOTIFY_MAX "64"
 
 /* The server's clock in Unix ms, as an SQL expression. */
 #define STORE_PG_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
@@ -103,6 +107,8 @@ void store_pg_acquire(store *st);
  * lease sync runs on it, so a lost one is noticed within a sync). */
 void store_pg_acquire_live(store *st);
 void store_pg_release(store *st);
+/* Whether this thread holds a connection of st now. */
+bool store_pg_holding(store *st);
 /* On conns[0] (store_pg_acquire_live): takes the liveness lock again after a
  * reconnection and renews the heartbeat. False while that is not done (the
  * server may still hold the old session's lock until it sees it gone). */
@@ -246,6 +252,24 @@ store_err store_pg_delivery_list(store *st, int limit, char **json);
 store_err store_pg_listen_start(store *st);
 /* Stops and joins the thread (before the store closes). Idempotent. */
 void store_pg_listen_stop(store *st);
+
+/* --- number.c: committed events get their feed ids (schema.c, migration 4) --- */
+/* Starts the thread that numbers events: on demand (below) and every
+ * STORE_PG_NUMBER_SWEEP_MS as the safety net for events whose gateway died
+ * between its commit and their numbering. STORE_IO when it cannot start. */
+store_err store_pg_number_start(store *st);
+/* Stops and joins it; waiters return. Idempotent. */
+void store_pg_number_stop(store *st);
+/* Every store_pg_ write whose statements can fire the events triggers
+ * (updates of an invoice's send_state, status, version, doc, total or
+ * receipt_submitted, of a refund's state) calls this once it committed:
+ * it returns when a numbering run that started after the call has ended,
+ * so what the write made is in the feed (the same as SQLite, where events
+ * have ids at commit); concurrent callers share one run. A thread that
+ * still holds a connection (its transaction may be open) only asks for a
+ * run and does not wait. A failed run is logged; its events are numbered
+ * by a later one. */
+void store_pg_events_number(store *st);
 
 /* --- leases.c --- */
 store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost,

@@ -23,19 +23,17 @@
  * cursor to the last id it got; so no event may become visible with an id
  * below one already visible. A sequence does not give that (ids are taken
  * in statement order, transactions commit in another), so an event's row
- * gets its id (events.id, NULL until then; seq is only the row's key) at
- * the very end of its transaction: a deferred constraint trigger
- * (events_number) takes a transaction-level advisory lock and numbers the
- * transaction's events from events_feed_id. The lock is released only once
- * the commit is visible, so every lower id is then committed (or rolled
- * back, a gap nobody sees). It is taken at commit time only, when the
- * transaction takes no other lock, so it cannot deadlock with row locks;
- * it serialises the commits of transactions that wrote events, as the
- * NOTIFY below already does (PostgreSQL holds a lock on its notification
- * queue across such commits).
+ * is written without its id (events.id NULL; seq is only the row's key)
+ * and numbered once committed, by events_number_batch() (migration 4,
+ * STORE_PG_EVENTS_BATCH_MIGRATION, which says why that keeps the rule).
+ * Schema 3 numbered each transaction's events in a deferred constraint
+ * trigger at its commit, under a transaction-level advisory lock: correct,
+ * but every commit that wrote an event (every POST /invoices) then waited
+ * for that lock and PostgreSQL's notification-queue lock in turn, so their
+ * WAL flushes could not be shared.
  *
- * Wake-ups across gateways. The same trigger sends NOTIFY seqr_events with
- * the invoice's id; each gateway LISTENs on a connection of its own
+ * Wake-ups across gateways. Numbering sends NOTIFY seqr_events with the
+ * invoices' ids; each gateway LISTENs on a connection of its own
  * (store/pg/listen.c) and wakes its SSE and long-poll waiters and its
  * webhook sender.
  *
@@ -135,6 +133,55 @@
     " WHEN (NEW.state <> OLD.state AND NEW.state IN ('done', 'failed', 'unknown'))"                \
     " EXECUTE FUNCTION events_refund();"
 /* <<< events */
+
+/* >>> events numbered in batches (migration 4). The events_number trigger
+ * goes; rows are written with id NULL and events_number_batch() numbers
+ * them after their commit (store/pg/number.c runs it: after each write of
+ * this gateway that may have written events, and every second as a safety
+ * net for events whose gateway died between its commit and the numbering).
+ * One run, one transaction: it takes the transaction-level advisory lock
+ * STORE_PG_EVENTS_KEY, then, in a statement whose snapshot is taken after
+ * the lock, gives every committed unnumbered row (up to max_rows) the next
+ * ids in seq order, and sends one NOTIFY for them all. Why no cursor skips:
+ * the lock is released only once the run's commit is visible, so the next
+ * run's snapshot sees its ids, takes higher ones, and becomes visible after
+ * it; a reader that sees a run's ids sees every earlier run's, and a run
+ * that rolls back leaves a gap nobody sees. A run sees only committed rows,
+ * so no id ever waits on a transaction still open, and the writers take no
+ * lock of the feed and send no NOTIFY: their commits share WAL flushes.
+ * Within an invoice, events keep their order: a transaction that writes
+ * one holds the invoice's row lock, so a later one inserts (takes a higher
+ * seq) after the earlier committed, and any run that sees the later sees
+ * the earlier too. Ids continue after the highest one given (the sequence
+ * or max(id), whichever is higher: a copied store, store/copy.c, sets ids
+ * itself). The run commits durably (the store's default): a numbering lost
+ * in a crash after clients read its ids would give those ids again. Rows of
+ * a schema 3 database keep their ids; its unnumbered rows (transactions in
+ * flight when the migration waited for them) are numbered by the first run.
+ * Readers take numbered rows only (id IS NOT NULL, id > cursor). */
+#define STORE_PG_EVENTS_BATCH_MIGRATION                                                            \
+    "DROP TRIGGER events_number ON events;"                                                        \
+    "DROP FUNCTION events_number();"                                                               \
+    "CREATE INDEX events_unnumbered ON events(seq) WHERE id IS NULL;"                              \
+    "CREATE FUNCTION events_number_batch(max_rows integer) RETURNS integer"                        \
+    " LANGUAGE plpgsql AS $$ DECLARE n integer; top bigint; invs bigint[]; BEGIN"                  \
+    " IF NOT EXISTS(SELECT 1 FROM events WHERE id IS NULL) THEN RETURN 0; END IF;"                 \
+    " PERFORM pg_advisory_xact_lock(" STORE_PG_EVENTS_KEY ");"                                     \
+    " WITH b AS (SELECT seq, row_number() OVER (ORDER BY seq) AS rn FROM events"                   \
+    "  WHERE id IS NULL ORDER BY seq LIMIT max_rows),"                                             \
+    " base AS (SELECT greatest((SELECT coalesce(max(id), 0) FROM events),"                         \
+    "  (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END"                        \
+    "  FROM events_feed_id)) AS v),"                                                               \
+    " u AS (UPDATE events e SET id = base.v + b.rn FROM b, base WHERE e.seq = b.seq"               \
+    "  RETURNING e.id, e.invoice_id)"                                                              \
+    " SELECT count(*), max(id), array_agg(DISTINCT invoice_id) INTO n, top, invs FROM u;"          \
+    " IF n = 0 THEN RETURN 0; END IF;"                                                             \
+    " PERFORM setval('events_feed_id', top);"                                                      \
+    " PERFORM pg_notify('" STORE_PG_EVENTS_CHANNEL                                                 \
+    "', CASE WHEN cardinality(invs) <= " STORE_PG_EVENTS_NOTIFY_MAX                                \
+    " THEN array_to_string(invs, ',') ELSE '' END);"                                               \
+    " RETURN n; END $$;"
+/* <<< events numbered in batches */
 
 /* Forward migrations; index i brings version i to i + 1. Version 1 is the
  * SQLite schema 5 in PostgreSQL's types, plus what several gateways need:
@@ -243,6 +290,9 @@ static const char *const store_pg_migrations[] = {
     "CREATE UNIQUE INDEX invoices_pay_token ON invoices(pay_token) WHERE pay_token <> '';",
     /* 3: the events outbox (SQLite schema 6), see STORE_PG_EVENTS_MIGRATION. */
     STORE_PG_EVENTS_MIGRATION,
+    /* 4: events numbered after commit, in batches, see
+     * STORE_PG_EVENTS_BATCH_MIGRATION. */
+    STORE_PG_EVENTS_BATCH_MIGRATION,
 };
 #define STORE_PG_SCHEMA_VERSION ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
 
@@ -268,6 +318,10 @@ store_err store_pg_recover_dead(store *st)
     if (e == STORE_OK)
         e = store_pg_run(st, "DELETE FROM idempotency WHERE status = 0 AND owner IN " STORE_PG_DEAD,
                          0, NULL);
+    /* invoice.unknown_outcome, refund.in_doubt: the caller holds its
+     * connection, so this only asks for a run. */
+    if (e == STORE_OK)
+        store_pg_events_number(st);
     return e;
 }
 
