@@ -83,26 +83,26 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
                        store_pg_i64(owner, st->pg->instance),
                        inv->pay_token};
     /* Not durable, as with SQLite (store.h): the outcome's durable commit
-     * flushes the server's WAL up to and past it. */
+     * flushes the server's WAL up to and past it. One round trip for the
+     * transaction (store_pg_exec_steps), not one per statement. */
+    const store_pg_step steps[] = {
+        {"BEGIN", 0, NULL},
+        {"SET LOCAL synchronous_commit = off", 0, NULL},
+        {"INSERT INTO invoices(send_state, status, currency, total, terminal_id,"
+         " payment_mode, client_reference, doc, created_at, updated_at,"
+         " expires_at, notify_token, owner, pay_token) VALUES('sending', 'ISSUED',"
+         " $1, $2::bigint, $3, $4, $5, $6, $7::bigint, $7::bigint, $8::bigint, $9,"
+         " $10::bigint, $11) RETURNING id",
+         11, p},
+        {"COMMIT", 0, NULL},
+    };
     store_pg_acquire(st);
-    store_err e = store_pg_run(st, "BEGIN; SET LOCAL synchronous_commit = off", 0, NULL);
-    if (e != STORE_OK) {
-        store_pg_release(st);
-        return e;
-    }
-    PGresult *r = NULL;
-    if (e == STORE_OK)
-        r = store_pg_exec(st,
-                          "INSERT INTO invoices(send_state, status, currency, total, terminal_id,"
-                          " payment_mode, client_reference, doc, created_at, updated_at,"
-                          " expires_at, notify_token, owner, pay_token) VALUES('sending', 'ISSUED',"
-                          " $1, $2::bigint, $3, $4, $5, $6, $7::bigint, $7::bigint, $8::bigint, $9,"
-                          " $10::bigint, $11) RETURNING id",
-                          11, p, &e);
+    store_err e;
+    PGresult *r = store_pg_exec_steps(st, steps, 4, 2, &e);
     if (r != NULL)
         inv->id = store_pg_get_i64(r, 0, 0);
     PQclear(r);
-    e = store_pg_tx_end(st, e);
+    store_pg_release(st);
     if (e == STORE_OK) {
         inv->created_at = inv->updated_at = now;
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENDING);

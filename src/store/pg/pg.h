@@ -48,11 +48,24 @@
  * STORE_PG_RETRY_MS while the server stays away, so calls fail fast. */
 #define STORE_PG_RETRY_MS 200
 
+/* Statements prepared per connection at most (prepared.c); more distinct
+ * texts run unnamed, parsed on each call as before. The store has fewer. */
+#define STORE_PG_PREPARED_MAX 256
+
+/* Steps of one store_pg_exec_steps() exchange at most. */
+#define STORE_PG_STEPS_MAX 8
+
 struct store_pg {
     PGconn *conns[STORE_PG_POOL]; /* conns[0] also holds the liveness lock */
+    /* Each connection's prepared statements (prepared.c); the slot's holder
+     * uses them, store_pg_revive() empties them with a new connection. */
+    struct store_pg_prepared *prepared[STORE_PG_POOL];
     bool busy[STORE_PG_POOL];
     int64_t retry_at[STORE_PG_POOL]; /* monotonic ms: next reconnect attempt (slot's holder) */
-    pthread_mutex_t lock;            /* guards busy and down */
+    /* Left in a state the next exchange cannot use (store_pg_exec_steps):
+     * connected again when next taken (slot's holder). */
+    bool broken[STORE_PG_POOL];
+    pthread_mutex_t lock; /* guards busy and down */
     pthread_cond_t freed;
     int64_t instance; /* our row in gateway_instances */
     /* An outage is under way: logged when it starts and when it ends, not
@@ -124,6 +137,20 @@ PGconn *store_pg_conn(store *st);
  * for a unique or check violation, STORE_IO for anything else (logged
  * without the parameters). Caller holds the store lock. */
 PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params, store_err *e);
+/* One statement of store_pg_exec_steps(). */
+typedef struct {
+    const char *sql; /* one statement */
+    int n;
+    const char *const *params;
+} store_pg_step;
+/* Runs the steps in one round trip (libpq's pipeline mode), in order, each
+ * as a prepared statement: for a transaction whose statements need no
+ * answer from each other (BEGIN, ..., COMMIT). Returns the result of step
+ * keep when every step succeeded; NULL otherwise with *e set as by
+ * store_pg_exec() for the first that failed (a transaction the steps left
+ * open is rolled back). */
+PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps, int keep,
+                              store_err *e);
 /* The same for statements without rows of interest. Callers of both
  * hold a connection (store_pg_acquire). */
 store_err store_pg_run(store *st, const char *sql, int n, const char *const *params);
@@ -145,6 +172,20 @@ void store_pg_copy(const PGresult *r, int row, int col, char *dst, size_t dstlen
 /* Formats an int64 into a parameter buffer. */
 const char *store_pg_i64(char dst[24], int64_t v);
 int64_t store_pg_get_i64(const PGresult *r, int row, int col);
+
+/* --- prepared.c: named prepared statements per connection --- */
+struct store_pg_prepared;
+/* NULL when out of memory (the connection then runs everything unnamed). */
+struct store_pg_prepared *store_pg_prepared_new(void);
+void store_pg_prepared_free(struct store_pg_prepared *p);
+/* Forgets every statement (a new connection: the server has none of them). */
+void store_pg_prepared_reset(struct store_pg_prepared *p);
+/* The name of sql's prepared statement on c (which p belongs to), preparing
+ * it first when new (one round trip, once). NULL when it cannot: p is NULL
+ * or full (run it unnamed), or preparing failed: *failed then holds the
+ * server's result (PQclear it), or NULL when libpq had none. */
+const char *store_pg_prepared_name(struct store_pg_prepared *p, PGconn *c, const char *sql, int n,
+                                   PGresult **failed);
 
 /* --- schema.c --- */
 /* Brings the database to the current schema under a session advisory lock
