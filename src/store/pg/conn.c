@@ -406,7 +406,9 @@ static void store_pg_take(store *st, int want)
     pthread_mutex_lock(&st->pg->lock);
     int idx = -1;
     while (idx < 0) {
-        for (int i = want < 0 ? 0 : want; i < STORE_PG_POOL && idx < 0; i++) {
+        for (int i = want < 0 ? 0 : want; i < STORE_PG_CONNS && idx < 0; i++) {
+            if (want < 0 && i == STORE_PG_NUMBER_SLOT)
+                break;
             if (st->pg->conns[i] != NULL && !st->pg->busy[i])
                 idx = i;
             if (want >= 0)
@@ -431,6 +433,11 @@ void store_pg_acquire(store *st)
 void store_pg_acquire_live(store *st)
 {
     store_pg_take(st, 0);
+}
+
+void store_pg_acquire_number(store *st)
+{
+    store_pg_take(st, STORE_PG_NUMBER_SLOT);
 }
 
 void store_pg_release(store *st)
@@ -461,7 +468,7 @@ store_err store_pg_open(store *st, const char *url, buf *err)
     const char *const keys[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval",
                                 "keepalives_count", "dbname",          NULL};
     const char *const values[] = {"10", "30", "10", "3", url, NULL};
-    for (int i = 0; i < STORE_PG_POOL; i++) {
+    for (int i = 0; i < STORE_PG_CONNS; i++) {
         st->pg->prepared[i] = store_pg_prepared_new();
         st->pg->conns[i] = PQconnectdbParams(keys, values, 1);
         if (st->pg->conns[i] == NULL || PQstatus(st->pg->conns[i]) != CONNECTION_OK) {
@@ -504,7 +511,7 @@ void store_pg_close(store *st)
                      p);
         store_pg_internal(false);
     }
-    for (int i = 0; i < STORE_PG_POOL; i++) {
+    for (int i = 0; i < STORE_PG_CONNS; i++) {
         if (st->pg->conns[i] != NULL)
             PQfinish(st->pg->conns[i]);
         store_pg_prepared_free(st->pg->prepared[i]);

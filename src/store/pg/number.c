@@ -34,7 +34,7 @@ struct store_pg_numberer {
  * transaction each, autocommit). */
 static store_err store_pg_number_run(store *st)
 {
-    store_pg_acquire(st);
+    store_pg_acquire_number(st);
     store_pg_internal(true);
     store_err e = STORE_OK;
     for (;;) {

@@ -40,6 +40,10 @@
  * parallel (and share the server's WAL flushes), where one connection under
  * one mutex made every durable commit wait for the one before it. */
 #define STORE_PG_POOL 8
+/* And one more, the numbering thread's own (number.c), so that the run a
+ * writer waits for never waits for a connection behind other writers. */
+#define STORE_PG_NUMBER_SLOT STORE_PG_POOL
+#define STORE_PG_CONNS (STORE_PG_POOL + 1)
 
 /* A lost connection (the server restarted, an HA failover, a network blip,
  * pg_terminate_backend) is re-established when its slot is next taken
@@ -56,15 +60,15 @@
 #define STORE_PG_STEPS_MAX 8
 
 struct store_pg {
-    PGconn *conns[STORE_PG_POOL]; /* conns[0] also holds the liveness lock */
+    PGconn *conns[STORE_PG_CONNS]; /* conns[0] also holds the liveness lock */
     /* Each connection's prepared statements (prepared.c); the slot's holder
      * uses them, store_pg_revive() empties them with a new connection. */
-    struct store_pg_prepared *prepared[STORE_PG_POOL];
-    bool busy[STORE_PG_POOL];
-    int64_t retry_at[STORE_PG_POOL]; /* monotonic ms: next reconnect attempt (slot's holder) */
+    struct store_pg_prepared *prepared[STORE_PG_CONNS];
+    bool busy[STORE_PG_CONNS];
+    int64_t retry_at[STORE_PG_CONNS]; /* monotonic ms: next reconnect attempt (slot's holder) */
     /* Left in a state the next exchange cannot use (store_pg_exec_steps):
      * connected again when next taken (slot's holder). */
-    bool broken[STORE_PG_POOL];
+    bool broken[STORE_PG_CONNS];
     pthread_mutex_t lock; /* guards busy and down */
     pthread_cond_t freed;
     int64_t instance; /* our row in gateway_instances */
@@ -119,6 +123,8 @@ void store_pg_acquire(store *st);
 /* The same for conns[0], the connection that holds the liveness lock (the
  * lease sync runs on it, so a lost one is noticed within a sync). */
 void store_pg_acquire_live(store *st);
+/* The same for the numbering thread's own connection (STORE_PG_NUMBER_SLOT). */
+void store_pg_acquire_number(store *st);
 void store_pg_release(store *st);
 /* Whether this thread holds a connection of st now. */
 bool store_pg_holding(store *st);

@@ -337,7 +337,7 @@ store_err store_pg_recover_dead(store *st)
 
 store_err store_pg_migrate(store *st, buf *err)
 {
-    for (int i = 0; i < STORE_PG_POOL; i++)
+    for (int i = 0; i < STORE_PG_CONNS; i++)
         if (st->pg->conns[i] != NULL)
             PQsetNoticeProcessor(st->pg->conns[i], store_pg_quiet, NULL);
     store_err e;
