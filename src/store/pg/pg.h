@@ -315,8 +315,13 @@ void store_pg_number_stop(store *st);
  * have ids at commit); concurrent callers share one run. A thread that
  * still holds a connection (its transaction may be open) only asks for a
  * run and does not wait. A failed run is logged; its events are numbered
- * by a later one. */
-void store_pg_events_number(store *st);
+ * by a later one. True when it waited and that run succeeded: then the
+ * run's durable commit, or the durable commit of the run that numbered
+ * the events the write made (a run commits durably and becomes visible
+ * only once flushed), flushed the server's WAL past the write's commit,
+ * so a write that committed without its own flush is durable too
+ * (store_pg_invoice_sent). */
+bool store_pg_events_number(store *st);
 
 /* --- leases.c --- */
 store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost,
