@@ -237,6 +237,7 @@ PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *pa
     return NULL;
 }
 
+#ifdef LIBPQ_HAS_PIPELINING
 /* Reads the results of the steps sent in pipeline mode and the sync after
  * them; returns step keep's when all succeeded. */
 static PGresult *store_pg_steps_read(store *st, PGconn *c, int nsteps, int keep, store_err *e)
@@ -279,6 +280,7 @@ static PGresult *store_pg_steps_read(store *st, PGconn *c, int nsteps, int keep,
     }
     return kept;
 }
+#endif
 
 PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps, int keep,
                               store_err *e)
@@ -306,8 +308,12 @@ PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps,
         }
         room = names[i] != NULL;
     }
+#ifndef LIBPQ_HAS_PIPELINING
+    room = false; /* libpq 13: no pipeline mode */
+#endif
     if (!room) {
-        /* No room to prepare: one statement after the other. */
+        /* No room to prepare, or no pipeline mode: one statement after the
+         * other. */
         for (int i = 0; i < nsteps && *e == STORE_OK; i++) {
             PGresult *r = store_pg_exec(st, steps[i].sql, steps[i].n, steps[i].params, e);
             if (i == keep)
@@ -317,6 +323,7 @@ PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps,
         }
         goto cleanup;
     }
+#ifdef LIBPQ_HAS_PIPELINING
     if (PQenterPipelineMode(c) != 1) {
         store_pg_failed(st, c, NULL, e);
         goto cleanup;
@@ -336,13 +343,17 @@ PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps,
         if (*e == STORE_OK)
             store_pg_failed(st, c, NULL, e);
     }
+#endif
 cleanup:
     if (*e != STORE_OK) {
         PQclear(kept);
         kept = NULL;
         /* A failed step left the steps' transaction open. */
-        if (PQstatus(c) == CONNECTION_OK && PQpipelineStatus(c) == PQ_PIPELINE_OFF &&
-            PQtransactionStatus(c) != PQTRANS_IDLE)
+        bool piped = false;
+#ifdef LIBPQ_HAS_PIPELINING
+        piped = PQpipelineStatus(c) != PQ_PIPELINE_OFF;
+#endif
+        if (PQstatus(c) == CONNECTION_OK && !piped && PQtransactionStatus(c) != PQTRANS_IDLE)
             PQclear(PQexec(c, "ROLLBACK"));
     }
     return kept;

@@ -3,13 +3,18 @@
  * its store_pg_* twin here when st->pg is set (store_open() of a
  * postgresql:// URL). Nothing outside src/store/ includes this header.
  *
- * A small pool of libpq connections per store (STORE_PG_POOL): a thread
+ * A small pool of libpq connections per store (STORE_PG_POOL, and one more
+ * for the numbering thread, STORE_PG_NUMBER_SLOT): a thread
  * takes one for each store call (store_pg_acquire, recursive within the
  * thread) and gives it back after (libpq connections are not thread-safe,
  * so one thread at a time uses each), in autocommit or in explicit
  * transactions; every commit is durable when it returns (the server's
  * synchronous_commit, left at its default "on"), except the invoice intent,
- * which commits with synchronous_commit off like SQLite's (store.h).
+ * which commits with synchronous_commit off like SQLite's (store.h), the
+ * invoice outcome, which store_pg_events_number()'s durable commit flushes
+ * before the call returns (store_pg_invoice_sent), and skipping an event
+ * (store_pg_event_skip). Statements with parameters run as named prepared
+ * statements of their connection (prepared.c).
  *
  * Several gateways share one database. Each registers itself in
  * gateway_instances at open and keeps a heartbeat there (store_lease_sync);
@@ -154,7 +159,8 @@ typedef struct {
  * answer from each other (BEGIN, ..., COMMIT). Returns the result of step
  * keep when every step succeeded; NULL otherwise with *e set as by
  * store_pg_exec() for the first that failed (a transaction the steps left
- * open is rolled back). */
+ * open is rolled back). Built against libpq 13, which has no pipeline
+ * mode, it runs them one after the other. */
 PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps, int keep,
                               store_err *e);
 /* The same for statements without rows of interest. Callers of both
