@@ -288,8 +288,7 @@ PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps,
     PGconn *c = store_pg_conn(st);
     PGresult *kept = NULL;
     *e = STORE_OK;
-    if (nsteps < 1 || nsteps > STORE_PG_STEPS_MAX || PQstatus(c) == CONNECTION_BAD ||
-        store_pg_fault(st, c, steps[0].sql)) {
+    if (nsteps < 1 || nsteps > STORE_PG_STEPS_MAX || PQstatus(c) == CONNECTION_BAD) {
         *e = STORE_IO;
         return NULL;
     }
@@ -313,7 +312,7 @@ PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps,
 #endif
     if (!room) {
         /* No room to prepare, or no pipeline mode: one statement after the
-         * other. */
+         * other (store_pg_exec checks store_fail_writes()). */
         for (int i = 0; i < nsteps && *e == STORE_OK; i++) {
             PGresult *r = store_pg_exec(st, steps[i].sql, steps[i].n, steps[i].params, e);
             if (i == keep)
@@ -324,6 +323,10 @@ PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps,
         goto cleanup;
     }
 #ifdef LIBPQ_HAS_PIPELINING
+    if (store_pg_fault(st, c, steps[0].sql)) {
+        *e = STORE_IO;
+        goto cleanup;
+    }
     if (PQenterPipelineMode(c) != 1) {
         store_pg_failed(st, c, NULL, e);
         goto cleanup;
