@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store/pg/pg.h" /* the pool, for a test of its prepared statements */
 #include "testutil.h"
 
 static char db_path[600];
@@ -1686,6 +1687,25 @@ START_TEST(pg_events_from_schema_3)
 }
 END_TEST
 
+/* PostgreSQL: a prepared statement the server no longer has (DEALLOCATE
+ * ALL, as a pooler between gateway and server may do) costs the caller
+ * nothing: the read is prepared again and answers. */
+START_TEST(pg_statement_forgotten_prepared_again)
+{
+    store *st = open_fresh();
+    new_invoice(st, 1000, "1000000000501");
+    store_pg_acquire(st); /* the calls below on one connection */
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get(st, "1000000000501", &inv), STORE_OK);
+    ck_assert_int_eq(store_pg_run(st, "DEALLOCATE ALL", 0, NULL), STORE_OK);
+    memset(&inv, 0, sizeof inv);
+    ck_assert_int_eq(store_invoice_get(st, "1000000000501", &inv), STORE_OK);
+    ck_assert_str_eq(inv.reference, "1000000000501");
+    store_pg_release(st);
+    store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -1708,6 +1728,7 @@ int main(void)
         tcase_add_test(pg, pg_event_ids_in_commit_order);
         tcase_add_test(pg, pg_event_numbering_runs_in_order);
         tcase_add_test(pg, pg_events_from_schema_3);
+        tcase_add_test(pg, pg_statement_forgotten_prepared_again);
         tcase_add_test(pg, pg_events_as_sqlite);
         suite_add_tcase(s, pg);
         return tu_run_suite(s);

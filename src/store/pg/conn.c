@@ -175,6 +175,15 @@ static int store_pg_slot(store *st)
     return store_pg_held.depth > 0 && store_pg_held.st == st ? store_pg_held.idx : 0;
 }
 
+/* Whether r failed because the server no longer has a statement of ours
+ * (26000: DEALLOCATE ALL, a pooler between us) or its plan's result type
+ * changed (0A000: another gateway migrated the schema). */
+static bool store_pg_statement_lost(const PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return state != NULL && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0);
+}
+
 /* A statement failed with result r (NULL: libpq had none), which this
  * clears: sets *e (STORE_CONFLICT for a unique, check or foreign key
  * violation, STORE_IO for anything else) and logs what needs it. */
@@ -194,10 +203,8 @@ static void store_pg_failed(store *st, PGconn *c, PGresult *r, store_err *e)
                                                ? PQresultErrorMessage(r)
                                                : PQerrorMessage(c));
     }
-    /* 26000: the server no longer has a statement of ours (DEALLOCATE ALL,
-     * a pooler between us); 0A000: a prepared statement's result changed
-     * (another gateway migrated the schema). Prepared again when next run. */
-    if (state != NULL && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0))
+    /* Prepared again when next run (store_pg_statement_lost). */
+    if (store_pg_statement_lost(r))
         store_pg_prepared_reset(st->pg->prepared[store_pg_slot(st)]);
     PQclear(r);
 }
@@ -229,6 +236,15 @@ PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *pa
     }
     PGresult *r = n == 0 ? PQexec(c, sql) : store_pg_exec_params(st, c, sql, n, params);
     ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (n > 0 && store_pg_statement_lost(r) && PQtransactionStatus(c) == PQTRANS_IDLE) {
+        /* Our prepared statement is gone (or stale) and the statement ran
+         * on its own, so it did nothing: prepare it again and run it once
+         * more, instead of failing the caller's request. */
+        PQclear(r);
+        store_pg_prepared_reset(st->pg->prepared[store_pg_slot(st)]);
+        r = store_pg_exec_params(st, c, sql, n, params);
+        status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    }
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         *e = STORE_OK;
         return r;

@@ -80,7 +80,7 @@ const char *store_pg_prepared_name(struct store_pg_prepared *p, PGconn *c, const
     PQclear(r);
     en->sql = strdup(sql);
     if (en->sql == NULL)
-        abort();
+        return en->name; /* prepared but not kept: prepared again under a new name next time */
     en->hash = h;
     p->count++;
     return en->name;
