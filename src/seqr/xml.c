@@ -12,6 +12,7 @@
 typedef struct {
     bool saw_dtd;
     const seqr_xml_sax *sax; /* streaming reads only */
+    bool out_of_memory;      /* a callback stopped the parser for want of memory */
 } seqr_xml_guard;
 
 static void seqr_xml_refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext_id,
@@ -43,9 +44,12 @@ static void seqr_xml_refuse_entity(void *ctx, const xmlChar *name, int type,
     xmlStopParser(ctxt);
 }
 
-/* Each thread keeps one parser context and reuses it (xmlCtxtReadMemory
- * resets it): creating one per document was a sixth of a poll's parse. It
- * keeps two, one that builds trees and one for streaming reads. */
+/* Each thread keeps one push parser context and reuses it (reset with
+ * xmlCtxtResetPush for every document): creating one per document was a
+ * sixth of a poll's parse. It keeps two, one that builds trees and one for
+ * streaming reads. A push context is fed the whole document at once: read
+ * from memory (xmlCtxtReadMemory), libxml2 2.9 asks its input to grow
+ * dozens of times per small document, a quarter of a poll's instructions. */
 #define SEQR_XML_DICT_MAX 4096
 static pthread_key_t seqr_xml_ctxt_key[2];
 static pthread_once_t seqr_xml_ctxt_once = PTHREAD_ONCE_INIT;
@@ -81,6 +85,7 @@ static void seqr_xml_sax_start(void *ctx, const xmlChar *localname, const xmlCha
          * (libxml2's SAX2 builder), so a streaming read does too. */
         const xmlChar *q = xmlDictQLookup(ctxt->dict, prefix, localname);
         if (q == NULL) {
+            g->out_of_memory = true;
             xmlStopParser(ctxt);
             return;
         }
@@ -127,7 +132,7 @@ static xmlParserCtxtPtr seqr_xml_thread_ctxt(bool streaming)
         (void)pthread_setspecific(key, NULL);
         xmlFreeParserCtxt(ctxt);
     }
-    ctxt = xmlNewParserCtxt();
+    ctxt = xmlCreatePushParserCtxt(NULL, NULL, NULL, 0, NULL);
     if (ctxt == NULL)
         return NULL;
     if (streaming) {
@@ -168,6 +173,23 @@ static bool seqr_xml_precheck(const char *data, size_t len, char *err, size_t er
     return true;
 }
 
+/* Parses data with this thread's context: the same options for both ways
+ * of reading (no network, no error output, CDATA as text; entities stay
+ * unreplaced and DTDs are refused by the callbacks above). The encoding is
+ * detected from the first bytes and the XML declaration as a read from
+ * memory does. False when the context cannot be reset (out of memory). */
+static bool seqr_xml_run(xmlParserCtxtPtr ctxt, const char *data, size_t len)
+{
+    if (xmlCtxtResetPush(ctxt, data, (int)len, NULL, NULL) != 0)
+        return false;
+    (void)xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                      XML_PARSE_NOCDATA);
+    /* Its result is ctxt->wellFormed and the last error, looked at by the
+     * caller. */
+    (void)xmlParseChunk(ctxt, NULL, 0, 1);
+    return true;
+}
+
 /* The reason a parse that ended not well-formed failed. */
 static void seqr_xml_malformed(xmlParserCtxtPtr ctxt, char *err, size_t errlen)
 {
@@ -186,7 +208,7 @@ bool seqr_xml_read(const char *data, size_t len, const seqr_xml_sax *sax, char *
 {
     bool ok = false;
     xmlParserCtxtPtr ctxt = NULL;
-    seqr_xml_guard guard = {false, sax};
+    seqr_xml_guard guard = {false, sax, false};
 
     if (!seqr_xml_precheck(data, len, err, errlen))
         goto cleanup;
@@ -196,13 +218,20 @@ bool seqr_xml_read(const char *data, size_t len, const seqr_xml_sax *sax, char *
         goto cleanup;
     }
     ctxt->_private = &guard;
-    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL,
-                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                          XML_PARSE_NOCDATA);
-    if (doc != NULL) /* never: no callback builds one */
-        xmlFreeDoc(doc);
+    if (!seqr_xml_run(ctxt, data, len)) {
+        snprintf(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    if (ctxt->myDoc != NULL) { /* never: no callback builds one */
+        xmlFreeDoc(ctxt->myDoc);
+        ctxt->myDoc = NULL;
+    }
     if (guard.saw_dtd) {
         snprintf(err, errlen, "DOCTYPE/DTD not allowed");
+        goto cleanup;
+    }
+    if (guard.out_of_memory) {
+        snprintf(err, errlen, "out of memory");
         goto cleanup;
     }
     if (!ctxt->wellFormed) {
@@ -220,7 +249,7 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
 {
     xmlDocPtr doc = NULL;
     xmlParserCtxtPtr ctxt = NULL;
-    seqr_xml_guard guard = {false};
+    seqr_xml_guard guard = {false, NULL, false};
 
     if (!seqr_xml_precheck(data, len, err, errlen))
         goto cleanup;
@@ -230,9 +259,12 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
         goto cleanup;
     }
     ctxt->_private = &guard;
-    doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                XML_PARSE_NOCDATA);
+    if (!seqr_xml_run(ctxt, data, len)) {
+        snprintf(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    doc = ctxt->myDoc; /* ours now */
+    ctxt->myDoc = NULL;
     if (guard.saw_dtd) {
         snprintf(err, errlen, "DOCTYPE/DTD not allowed");
         if (doc != NULL) {
