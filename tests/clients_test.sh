@@ -31,7 +31,7 @@ run() { # name command...
       sht_fail "$name (run $attempt) failed"
     fi
     echo "$out" | sed "s/^/  $name: /"
-    echo "$out" | grep -q "^Invoice is PAID$" || sht_fail "$name (run $attempt) did not end with 'Invoice is PAID'"
+    grep -q "^Invoice is PAID$" <<<"$out" || sht_fail "$name (run $attempt) did not end with 'Invoice is PAID'"
   done
 }
 

@@ -33,7 +33,7 @@ echo "== redocly lint docs/openapi.yaml"
 lint=$(cd "$SEQR_SRCDIR" && "$tools/node_modules/.bin/redocly" lint docs/openapi.yaml 2>&1) || {
   echo "$lint" >&2; sht_fail "redocly lint found errors"; }
 echo "$lint" | tail -n 3
-if echo "$lint" | grep -qi "warning"; then
+if grep -qi "warning" <<<"$lint"; then
   echo "$lint" >&2; sht_fail "redocly lint found warnings"
 fi
 
