@@ -2,10 +2,10 @@
 #include "poller.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -101,9 +101,9 @@ struct poller {
     /* The poller thread waits on epoll: libcurl's sockets (registered by
      * poller_socket_cb) and wake_fd, an eventfd other threads write to. */
     int epoll_fd, wake_fd;
-    int64_t curl_due; /* monotonic ms libcurl wants to be called by, -1 none */
+    int64_t curl_due;  /* monotonic ms libcurl wants to be called by, -1 none */
     int64_t last_wake; /* monotonic ms the thread last came back from waiting */
-    poller_fd *fds;   /* by descriptor number, fd_cap of them (poller thread) */
+    poller_fd *fds;    /* by descriptor number, fd_cap of them (poller thread) */
     size_t fd_cap;
 
     /* owned by the poller thread */

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "money.h"
-#include "text.h"
 #include "testutil.h"
+#include "text.h"
 
 static void expect_ok(const char *text, int64_t want)
 {

@@ -1,6 +1,7 @@
 /* seqr/xml.c — SOAP envelope helpers; see seqr/xml.h. */
 #include "xml.h"
 
+#include <libxml/SAX2.h>
 #include <libxml/dict.h>
 #include <libxml/parser.h>
 #include <libxml/xmlsave.h>
@@ -13,6 +14,7 @@ typedef struct {
     bool saw_dtd;
     const seqr_xml_sax *sax; /* streaming reads only */
     bool out_of_memory;      /* a callback stopped the parser for want of memory */
+    bool ended;              /* the parser reached the document's end (not halted) */
 } seqr_xml_guard;
 
 static void seqr_xml_refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext_id,
@@ -114,6 +116,24 @@ static void seqr_xml_sax_text(void *ctx, const xmlChar *ch, int len)
         g->sax->text(g->sax->ud, (const char *)ch, (size_t)len);
 }
 
+/* The end of the document: the push parser reports it only when it was not
+ * halted on the way (an input it cannot convert from its declared or detected
+ * encoding halts it without an error of the document's own). The tree
+ * reader's end also finishes its tree. */
+static void seqr_xml_sax_end_document(void *ctx)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    seqr_xml_guard *g = ctxt->_private;
+    if (g != NULL)
+        g->ended = true;
+}
+
+static void seqr_xml_tree_end_document(void *ctx)
+{
+    xmlSAX2EndDocument(ctx);
+    seqr_xml_sax_end_document(ctx);
+}
+
 /* This thread's parser context (streaming: for seqr_xml_read) with the DTD
  * guards installed; NULL when out of memory. Borrowed: it lives until the
  * thread ends. */
@@ -144,6 +164,9 @@ static xmlParserCtxtPtr seqr_xml_thread_ctxt(bool streaming)
         ctxt->sax->characters = seqr_xml_sax_text;
         ctxt->sax->ignorableWhitespace = seqr_xml_sax_text;
         ctxt->sax->cdataBlock = seqr_xml_sax_text;
+        ctxt->sax->endDocument = seqr_xml_sax_end_document;
+    } else {
+        ctxt->sax->endDocument = seqr_xml_tree_end_document;
     }
     ctxt->sax->internalSubset = seqr_xml_refuse_dtd;
     ctxt->sax->externalSubset = seqr_xml_refuse_dtd;
@@ -208,7 +231,7 @@ bool seqr_xml_read(const char *data, size_t len, const seqr_xml_sax *sax, char *
 {
     bool ok = false;
     xmlParserCtxtPtr ctxt = NULL;
-    seqr_xml_guard guard = {false, sax, false};
+    seqr_xml_guard guard = {false, sax, false, false};
 
     if (!seqr_xml_precheck(data, len, err, errlen))
         goto cleanup;
@@ -234,7 +257,7 @@ bool seqr_xml_read(const char *data, size_t len, const seqr_xml_sax *sax, char *
         snprintf(err, errlen, "out of memory");
         goto cleanup;
     }
-    if (!ctxt->wellFormed) {
+    if (!ctxt->wellFormed || !guard.ended) {
         seqr_xml_malformed(ctxt, err, errlen);
         goto cleanup;
     }
@@ -249,7 +272,7 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
 {
     xmlDocPtr doc = NULL;
     xmlParserCtxtPtr ctxt = NULL;
-    seqr_xml_guard guard = {false, NULL, false};
+    seqr_xml_guard guard = {false, NULL, false, false};
 
     if (!seqr_xml_precheck(data, len, err, errlen))
         goto cleanup;
@@ -273,7 +296,7 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
         }
         goto cleanup;
     }
-    if (doc == NULL || !ctxt->wellFormed) {
+    if (doc == NULL || !ctxt->wellFormed || !guard.ended) {
         seqr_xml_malformed(ctxt, err, errlen);
         if (doc != NULL) {
             xmlFreeDoc(doc);
