@@ -344,6 +344,20 @@ START_TEST(public_by_token_only)
     ck_assert_str_eq(sse_last_state(sse.body, &last_id), "paid");
     ck_assert_msg(last_id > first_id, "one frame only: %s", sse.body);
     free(sse.body);
+    /* The automatic receipt follows PAID with an event of its own: the
+     * resumes below count on every event of the invoice being in. */
+    snprintf(p2, sizeof p2, "/invoices/%s", ref);
+    until = tu_now_ms() + 10000 * gwt_slowdown();
+    for (;;) {
+        json_t *got = gwt_gw_call(&env, "GET", p2, NULL, NULL, &st);
+        bool sent = json_is_true(json_object_get(got, "receiptSubmitted"));
+        json_decref(got);
+        if (sent)
+            break;
+        ck_assert_msg(tu_now_ms() < until, "the automatic receipt was not submitted");
+        tu_sleep_ms(20);
+    }
+    snprintf(p2, sizeof p2, "%s/status", path);
     /* Last-Event-ID resumes after it; after the last, the final stream ends empty. */
     char lei[64], ep[160];
     snprintf(ep, sizeof ep, "%s/events", path);

@@ -7,7 +7,10 @@
  * PAID afterwards, POST /invoices works again, the outage is logged once and
  * the URL's password never. Every connection of a gateway killed
  * (pg_terminate_backend) while it cannot log in again: another gateway takes
- * its invoices, and once back it stops polling them. */
+ * its invoices, and once back it stops polling them. The server ends every
+ * session of a gateway (pg_terminate_backend) while it can log in again:
+ * the next calls work at once on new connections, with their statements
+ * prepared again (the server forgot the old sessions' ones). */
 #include <check.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -228,6 +231,57 @@ START_TEST(connections_killed_leases_taken_meanwhile)
 }
 END_TEST
 
+START_TEST(sessions_killed_statements_prepared_again)
+{
+    gw_env e;
+    gwt_env_start(&e, "60", NULL, NULL);
+    /* Statements prepared on the gateway's connections. */
+    char refs[3][64];
+    for (int i = 0; i < 3; i++)
+        gwt_create_invoice(&e, refs[i]);
+    pgo_wait_health(&e, "ok", NULL);
+    long long before = pgo_int("SELECT count(*) FROM pg_stat_activity WHERE"
+                               " backend_type = 'client backend' AND pid <> pg_backend_pid()");
+    ck_assert_int_gt(before, 0);
+
+    /* Every session but the test's own ends (the gateway's only ones); the
+     * old ones gone (those the server started before the kill). */
+    long long killed_at = pgo_int("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint");
+    pgo_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE"
+            " backend_type = 'client backend' AND pid <> pg_backend_pid()");
+    char old[300];
+    snprintf(old, sizeof old,
+             "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+             " AND backend_start <= to_timestamp(%lld / 1000.0)",
+             killed_at);
+    long long until = tu_now_ms() + 30000LL * gwt_slowdown();
+    while (pgo_int(old) > 0) {
+        ck_assert_msg(tu_now_ms() < until, "the gateway's old sessions never ended");
+        tu_sleep_ms(50);
+    }
+
+    /* The next calls succeed, each the first time: the same statements,
+     * prepared again on the new connections. */
+    for (int i = 0; i < 3; i++) {
+        long st;
+        json_t *j = gwt_gw_call(&e, "POST", "/invoices", gwt_invoice_body, NULL, &st);
+        ck_assert_msg(st == 201, "POST /invoices after the sessions ended: %ld", st);
+        json_decref(j);
+        char path[300];
+        snprintf(path, sizeof path, "/invoices/%s", refs[i]);
+        j = gwt_gw_call(&e, "GET", path, NULL, NULL, &st);
+        ck_assert_msg(st == 200, "GET %s after the sessions ended: %ld", path, st);
+        json_decref(j);
+    }
+    gwt_sim_pay(&e, refs[0]);
+    json_decref(gwt_wait_status(&e, refs[0], "PAID", 30000));
+
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
+    ck_assert_int_eq(pgo_log_count(&e, "prepared statement"), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
 int main(void)
 {
     const char *pg = getenv("SEQR_TEST_PG_URL");
@@ -251,6 +305,7 @@ int main(void)
     tcase_set_timeout(tc, 180 * gwt_slowdown());
     tcase_add_test(tc, server_restarted_under_the_gateway);
     tcase_add_test(tc, connections_killed_leases_taken_meanwhile);
+    tcase_add_test(tc, sessions_killed_statements_prepared_again);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -1632,7 +1632,8 @@ END_TEST
 /* PostgreSQL: a database of schema 3 (events numbered by a trigger at
  * commit) moves to schema 4 with its events: numbered ones keep their ids,
  * one written but not numbered (as a transaction in flight at the upgrade)
- * is numbered after them, and new ones follow. */
+ * is numbered after them, and new ones follow (migration 5, run again
+ * after it, keeps them). */
 START_TEST(pg_events_from_schema_3)
 {
     store *st = open_fresh();
@@ -1652,7 +1653,7 @@ START_TEST(pg_events_from_schema_3)
            " RETURN NULL; END $$;"
            " CREATE CONSTRAINT TRIGGER events_number AFTER INSERT ON events"
            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION events_number();"
-           " DELETE FROM schema_version WHERE version = 4;"
+           " DELETE FROM schema_version WHERE version >= 4;"
            " ALTER TABLE events DISABLE TRIGGER events_number;"
            " UPDATE invoices SET status = 'PAID', version = 1 WHERE reference = '1000000000401';"
            " ALTER TABLE events ENABLE TRIGGER events_number; COMMIT");

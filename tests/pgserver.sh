@@ -6,6 +6,8 @@
 # a Unix socket in that directory only (no port to collide with), trusts
 # local connections, and is stopped and removed on exit (pgs_stop).
 # $PGS_CTL runs its pg_ctl (stop, start, restart) for outage tests.
+# $PGS_SERVER_OPTS, when set, adds server options (-c name=value ...), for
+# benches only (bench/pg --statements loads pg_stat_statements with it).
 PGS_DIR=
 PGS_RUN=()
 
@@ -26,7 +28,7 @@ pgs_start() {
     --no-sync >"$PGS_DIR/initdb.log" 2>&1 ||
     { cat "$PGS_DIR/initdb.log" >&2; pgs_stop; pgs_skip "initdb failed"; }
   "${PGS_RUN[@]}" "$bindir/pg_ctl" -D "$PGS_DIR/data" -l "$PGS_DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$PGS_DIR' -c max_connections=200" \
+    -o "-c listen_addresses='' -c unix_socket_directories='$PGS_DIR' -c max_connections=200 ${PGS_SERVER_OPTS:-}" \
     start >/dev/null || { cat "$PGS_DIR/server.log" >&2; pgs_stop; echo "FAIL: pg_ctl start" >&2; exit 1; }
   PGS_BINDIR=$bindir
   "${PGS_RUN[@]}" "$bindir/createdb" -h "$PGS_DIR" -U seqr seqr ||
@@ -40,7 +42,7 @@ pgs_start() {
     echo '#!/usr/bin/env bash'
     printf 'exec '
     printf '%q ' "${PGS_RUN[@]}" "$bindir/pg_ctl" -D "$PGS_DIR/data" -l "$PGS_DIR/server.log" \
-      -w -t 60 -o "-c listen_addresses='' -c unix_socket_directories='$PGS_DIR' -c max_connections=200"
+      -w -t 60 -o "-c listen_addresses='' -c unix_socket_directories='$PGS_DIR' -c max_connections=200 ${PGS_SERVER_OPTS:-}"
     echo '"$@" >/dev/null'
   } >"$PGS_CTL"
   chmod 755 "$PGS_CTL"

@@ -133,13 +133,15 @@ static void store_pg_revive(store *st, int idx)
         PQconsumeInput(c);
         PQconsumeInput(c);
     }
-    if (PQstatus(c) == CONNECTION_OK)
+    if (PQstatus(c) == CONNECTION_OK && !st->pg->broken[idx])
         return;
     int64_t now = store_pg_mono_ms();
     if (now < st->pg->retry_at[idx])
         return;
     st->pg->retry_at[idx] = now + STORE_PG_RETRY_MS;
     PQreset(c);
+    st->pg->broken[idx] = false;
+    store_pg_prepared_reset(st->pg->prepared[idx]); /* went with the old session */
     if (PQstatus(c) != CONNECTION_OK) {
         store_pg_outage(st, c);
         return;
@@ -167,6 +169,53 @@ int64_t store_pg_get_i64(const PGresult *r, int row, int col)
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
+/* The pool slot whose connection store_pg_conn() gives. */
+static int store_pg_slot(store *st)
+{
+    return store_pg_held.depth > 0 && store_pg_held.st == st ? store_pg_held.idx : 0;
+}
+
+/* A statement failed with result r (NULL: libpq had none), which this
+ * clears: sets *e (STORE_CONFLICT for a unique, check or foreign key
+ * violation, STORE_IO for anything else) and logs what needs it. */
+static void store_pg_failed(store *st, PGconn *c, PGresult *r, store_err *e)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    /* 23505 unique_violation, 23514 check_violation, 23503 foreign key. */
+    if (state != NULL && strncmp(state, "235", 3) == 0) {
+        *e = STORE_CONFLICT;
+    } else if (PQstatus(c) == CONNECTION_BAD) {
+        *e = STORE_IO; /* reconnected when the slot is next taken */
+        store_pg_outage(st, c);
+    } else {
+        *e = STORE_IO;
+        /* The message names the statement, never the parameters' values. */
+        log_error("store: PostgreSQL: %s", r && PQresultErrorMessage(r)[0] != '\0'
+                                               ? PQresultErrorMessage(r)
+                                               : PQerrorMessage(c));
+    }
+    /* 26000: the server no longer has a statement of ours (DEALLOCATE ALL,
+     * a pooler between us); 0A000: a prepared statement's result changed
+     * (another gateway migrated the schema). Prepared again when next run. */
+    if (state != NULL && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0))
+        store_pg_prepared_reset(st->pg->prepared[store_pg_slot(st)]);
+    PQclear(r);
+}
+
+/* Runs one statement with parameters, prepared when it can be. */
+static PGresult *store_pg_exec_params(store *st, PGconn *c, const char *sql, int n,
+                                      const char *const *params)
+{
+    PGresult *failed = NULL;
+    const char *name =
+        store_pg_prepared_name(st->pg->prepared[store_pg_slot(st)], c, sql, n, &failed);
+    if (name != NULL)
+        return PQexecPrepared(c, name, n, params, NULL, NULL, 0);
+    if (failed != NULL || PQstatus(c) == CONNECTION_BAD)
+        return failed;
+    return PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+}
+
 PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params, store_err *e)
 {
     /* Without parameters, the simple protocol: sql may hold several
@@ -178,26 +227,139 @@ PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *pa
         *e = STORE_IO;
         return NULL;
     }
-    PGresult *r = n == 0 ? PQexec(c, sql) : PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    PGresult *r = n == 0 ? PQexec(c, sql) : store_pg_exec_params(st, c, sql, n, params);
     ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         *e = STORE_OK;
         return r;
     }
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    /* 23505 unique_violation, 23514 check_violation, 23503 foreign key. */
-    if (state != NULL && strncmp(state, "235", 3) == 0) {
-        *e = STORE_CONFLICT;
-    } else if (PQstatus(c) == CONNECTION_BAD) {
-        *e = STORE_IO; /* reconnected when the slot is next taken */
-        store_pg_outage(st, c);
-    } else {
-        *e = STORE_IO;
-        /* The message names the statement, never the parameters' values. */
-        log_error("store: PostgreSQL: %s", PQerrorMessage(c));
-    }
-    PQclear(r);
+    store_pg_failed(st, c, r, e);
     return NULL;
+}
+
+#ifdef LIBPQ_HAS_PIPELINING
+/* Reads the results of the steps sent in pipeline mode and the sync after
+ * them; returns step keep's when all succeeded. */
+static PGresult *store_pg_steps_read(store *st, PGconn *c, int nsteps, int keep, store_err *e)
+{
+    PGresult *kept = NULL;
+    *e = STORE_OK;
+    for (int i = 0; i < nsteps; i++) {
+        PGresult *r = PQgetResult(c);
+        if (r == NULL) { /* the connection broke: no more results */
+            if (*e == STORE_OK)
+                store_pg_failed(st, c, NULL, e);
+            break;
+        }
+        ExecStatusType status = PQresultStatus(r);
+        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+            if (i == keep)
+                kept = r;
+            else
+                PQclear(r);
+        } else if (status == PGRES_PIPELINE_ABORTED || *e != STORE_OK) {
+            PQclear(r); /* skipped after the first failure, reported already */
+        } else {
+            store_pg_failed(st, c, r, e);
+        }
+        /* Each step's results end with a NULL. */
+        while ((r = PQgetResult(c)) != NULL)
+            PQclear(r);
+    }
+    /* The sync's result (PGRES_PIPELINE_SYNC), unless the connection broke. */
+    PGresult *r;
+    while (PQstatus(c) == CONNECTION_OK && (r = PQgetResult(c)) != NULL) {
+        bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (sync)
+            break;
+    }
+    if (*e != STORE_OK) {
+        PQclear(kept);
+        kept = NULL;
+    }
+    return kept;
+}
+#endif
+
+PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps, int keep,
+                              store_err *e)
+{
+    PGconn *c = store_pg_conn(st);
+    PGresult *kept = NULL;
+    *e = STORE_OK;
+    if (nsteps < 1 || nsteps > STORE_PG_STEPS_MAX || PQstatus(c) == CONNECTION_BAD) {
+        *e = STORE_IO;
+        return NULL;
+    }
+    /* Prepared before the pipeline (once per connection), so that it only
+     * executes. */
+    const char *names[STORE_PG_STEPS_MAX];
+    int slot = store_pg_slot(st);
+    bool room = true;
+    for (int i = 0; i < nsteps && room; i++) {
+        PGresult *failed = NULL;
+        names[i] =
+            store_pg_prepared_name(st->pg->prepared[slot], c, steps[i].sql, steps[i].n, &failed);
+        if (names[i] == NULL && (failed != NULL || PQstatus(c) == CONNECTION_BAD)) {
+            store_pg_failed(st, c, failed, e);
+            goto cleanup;
+        }
+        room = names[i] != NULL;
+    }
+#ifndef LIBPQ_HAS_PIPELINING
+    room = false; /* libpq 13: no pipeline mode */
+#endif
+    if (!room) {
+        /* No room to prepare, or no pipeline mode: one statement after the
+         * other (store_pg_exec checks store_fail_writes()). */
+        for (int i = 0; i < nsteps && *e == STORE_OK; i++) {
+            PGresult *r = store_pg_exec(st, steps[i].sql, steps[i].n, steps[i].params, e);
+            if (i == keep)
+                kept = r;
+            else
+                PQclear(r);
+        }
+        goto cleanup;
+    }
+#ifdef LIBPQ_HAS_PIPELINING
+    if (store_pg_fault(st, c, steps[0].sql)) {
+        *e = STORE_IO;
+        goto cleanup;
+    }
+    if (PQenterPipelineMode(c) != 1) {
+        store_pg_failed(st, c, NULL, e);
+        goto cleanup;
+    }
+    int sent = 0;
+    while (sent < nsteps && PQsendQueryPrepared(c, names[sent], steps[sent].n, steps[sent].params,
+                                                NULL, NULL, 0) == 1)
+        sent++;
+    if (sent == nsteps && PQpipelineSync(c) == 1)
+        kept = store_pg_steps_read(st, c, nsteps, keep, e);
+    else
+        store_pg_failed(st, c, NULL, e);
+    if (PQexitPipelineMode(c) != 1) {
+        /* Results left unread would be the next exchange's: the slot's next
+         * holder connects it again (store_pg_revive). */
+        st->pg->broken[slot] = true;
+        if (*e == STORE_OK)
+            store_pg_failed(st, c, NULL, e);
+    }
+#endif
+cleanup:
+    if (*e != STORE_OK) {
+        PQclear(kept);
+        kept = NULL;
+        /* A failed step left the steps' transaction open. */
+        bool piped = false;
+#ifdef LIBPQ_HAS_PIPELINING
+        piped = PQpipelineStatus(c) != PQ_PIPELINE_OFF;
+#endif
+        if (PQstatus(c) == CONNECTION_OK && !piped && PQtransactionStatus(c) != PQTRANS_IDLE)
+            PQclear(PQexec(c, "ROLLBACK"));
+    }
+    return kept;
 }
 
 store_err store_pg_run(store *st, const char *sql, int n, const char *const *params)
@@ -258,7 +420,9 @@ static void store_pg_take(store *st, int want)
     pthread_mutex_lock(&st->pg->lock);
     int idx = -1;
     while (idx < 0) {
-        for (int i = want < 0 ? 0 : want; i < STORE_PG_POOL && idx < 0; i++) {
+        for (int i = want < 0 ? 0 : want; i < STORE_PG_CONNS && idx < 0; i++) {
+            if (want < 0 && i == STORE_PG_NUMBER_SLOT)
+                break;
             if (st->pg->conns[i] != NULL && !st->pg->busy[i])
                 idx = i;
             if (want >= 0)
@@ -283,6 +447,11 @@ void store_pg_acquire(store *st)
 void store_pg_acquire_live(store *st)
 {
     store_pg_take(st, 0);
+}
+
+void store_pg_acquire_number(store *st)
+{
+    store_pg_take(st, STORE_PG_NUMBER_SLOT);
 }
 
 void store_pg_release(store *st)
@@ -313,7 +482,8 @@ store_err store_pg_open(store *st, const char *url, buf *err)
     const char *const keys[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval",
                                 "keepalives_count", "dbname",          NULL};
     const char *const values[] = {"10", "30", "10", "3", url, NULL};
-    for (int i = 0; i < STORE_PG_POOL; i++) {
+    for (int i = 0; i < STORE_PG_CONNS; i++) {
+        st->pg->prepared[i] = store_pg_prepared_new();
         st->pg->conns[i] = PQconnectdbParams(keys, values, 1);
         if (st->pg->conns[i] == NULL || PQstatus(st->pg->conns[i]) != CONNECTION_OK) {
             buf_puts(err, "cannot connect to ");
@@ -355,9 +525,11 @@ void store_pg_close(store *st)
                      p);
         store_pg_internal(false);
     }
-    for (int i = 0; i < STORE_PG_POOL; i++)
+    for (int i = 0; i < STORE_PG_CONNS; i++) {
         if (st->pg->conns[i] != NULL)
             PQfinish(st->pg->conns[i]);
+        store_pg_prepared_free(st->pg->prepared[i]);
+    }
     pthread_mutex_destroy(&st->pg->lock);
     pthread_cond_destroy(&st->pg->freed);
     free(st->pg);

@@ -83,26 +83,26 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
                        store_pg_i64(owner, st->pg->instance),
                        inv->pay_token};
     /* Not durable, as with SQLite (store.h): the outcome's durable commit
-     * flushes the server's WAL up to and past it. */
+     * flushes the server's WAL up to and past it. One round trip for the
+     * transaction (store_pg_exec_steps), not one per statement. */
+    const store_pg_step steps[] = {
+        {"BEGIN", 0, NULL},
+        {"SET LOCAL synchronous_commit = off", 0, NULL},
+        {"INSERT INTO invoices(send_state, status, currency, total, terminal_id,"
+         " payment_mode, client_reference, doc, created_at, updated_at,"
+         " expires_at, notify_token, owner, pay_token) VALUES('sending', 'ISSUED',"
+         " $1, $2::bigint, $3, $4, $5, $6, $7::bigint, $7::bigint, $8::bigint, $9,"
+         " $10::bigint, $11) RETURNING id",
+         11, p},
+        {"COMMIT", 0, NULL},
+    };
     store_pg_acquire(st);
-    store_err e = store_pg_run(st, "BEGIN; SET LOCAL synchronous_commit = off", 0, NULL);
-    if (e != STORE_OK) {
-        store_pg_release(st);
-        return e;
-    }
-    PGresult *r = NULL;
-    if (e == STORE_OK)
-        r = store_pg_exec(st,
-                          "INSERT INTO invoices(send_state, status, currency, total, terminal_id,"
-                          " payment_mode, client_reference, doc, created_at, updated_at,"
-                          " expires_at, notify_token, owner, pay_token) VALUES('sending', 'ISSUED',"
-                          " $1, $2::bigint, $3, $4, $5, $6, $7::bigint, $7::bigint, $8::bigint, $9,"
-                          " $10::bigint, $11) RETURNING id",
-                          11, p, &e);
+    store_err e;
+    PGresult *r = store_pg_exec_steps(st, steps, 4, 2, &e);
     if (r != NULL)
         inv->id = store_pg_get_i64(r, 0, 0);
     PQclear(r);
-    e = store_pg_tx_end(st, e);
+    store_pg_release(st);
     if (e == STORE_OK) {
         inv->created_at = inv->updated_at = now;
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENDING);
@@ -122,6 +122,21 @@ static store_err store_pg_history_add(store *st, int64_t invoice_id, const char 
                         4, p);
 }
 
+/* A durable commit of a write that changes nothing: returns once the
+ * server's WAL is flushed past every commit made before it. */
+static store_err store_pg_flush(store *st)
+{
+    char id[24];
+    const char *p[] = {store_pg_i64(id, st->pg->instance)};
+    store_pg_acquire(st);
+    store_pg_internal(true);
+    store_err e = store_pg_run(
+        st, "UPDATE gateway_instances SET heartbeat_at = heartbeat_at WHERE id = $1::bigint", 1, p);
+    store_pg_internal(false);
+    store_pg_release(st);
+    return e;
+}
+
 store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *reference,
                                 const char *qr_code)
 {
@@ -134,21 +149,37 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
                        store_pg_i64(id, inv->id),
                        store_pg_i64(owner, st->pg->instance),
                        store_pg_i64(ttl, STORE_PG_LEASE_TTL_MS)};
-    /* One statement, so one round trip and one transaction: the outcome,
-     * its first history row (none when the intent was not 'sending'). */
+    /* One transaction in one round trip: the outcome, its first history row
+     * (none when the intent was not 'sending') and, by the trigger, its
+     * invoice.created. It commits without waiting for its own WAL flush:
+     * the numbering run this call then waits for (the POST's event in the
+     * feed) commits durably after it, and that flush makes the outcome
+     * durable too, before the answer, with one flush wait where there were
+     * two (store_pg_events_number). */
+    const store_pg_step steps[] = {
+        {"BEGIN", 0, NULL},
+        {"SET LOCAL synchronous_commit = off", 0, NULL},
+        {"WITH u AS (UPDATE invoices SET reference = $1, qr_code = $2,"
+         " send_state = 'sent', version = 0, updated_at = $3::bigint,"
+         " lease_owner = $5::bigint, lease_until = " STORE_PG_NOW " + $6::bigint"
+         " WHERE id = $4::bigint AND send_state = 'sending' RETURNING id)"
+         " INSERT INTO status_history(invoice_id, status, version, at)"
+         " SELECT id, 'ISSUED', 0, $3::bigint FROM u",
+         6, p},
+        {"COMMIT", 0, NULL},
+    };
     store_pg_acquire(st);
-    store_err e =
-        store_pg_update(st,
-                        "WITH u AS (UPDATE invoices SET reference = $1, qr_code = $2,"
-                        " send_state = 'sent', version = 0, updated_at = $3::bigint,"
-                        " lease_owner = $5::bigint, lease_until = " STORE_PG_NOW " + $6::bigint"
-                        " WHERE id = $4::bigint AND send_state = 'sending' RETURNING id)"
-                        " INSERT INTO status_history(invoice_id, status, version, at)"
-                        " SELECT id, 'ISSUED', 0, $3::bigint FROM u",
-                        6, p);
+    store_err e;
+    PGresult *r = store_pg_exec_steps(st, steps, 4, 2, &e);
+    if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
+        e = STORE_NOT_FOUND;
+    PQclear(r);
     store_pg_release(st);
+    /* invoice.created in the feed; when the run failed, a durable commit of
+     * our own flushes the outcome instead. */
+    if (e == STORE_OK && !store_pg_events_number(st))
+        e = store_pg_flush(st);
     if (e == STORE_OK) {
-        store_pg_events_number(st); /* invoice.created */
         snprintf(inv->reference, sizeof inv->reference, "%s", reference);
         snprintf(inv->qr_code, sizeof inv->qr_code, "%s", qr_code);
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENT);

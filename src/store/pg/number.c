@@ -27,6 +27,7 @@ struct store_pg_numberer {
     pthread_cond_t ran;   /* done moved */
     uint64_t wanted;      /* requests so far */
     uint64_t done;        /* requests up to this one had a run start after them */
+    uint64_t good;        /* ... and a run that succeeded, up to this one */
     bool stop;
 };
 
@@ -34,7 +35,7 @@ struct store_pg_numberer {
  * transaction each, autocommit). */
 static store_err store_pg_number_run(store *st)
 {
-    store_pg_acquire(st);
+    store_pg_acquire_number(st);
     store_pg_internal(true);
     store_err e = STORE_OK;
     for (;;) {
@@ -92,6 +93,8 @@ static void *store_pg_number_main(void *arg)
         /* Failed or not, the waiters go on: their writes are committed, and
          * the sweep numbers their events once the server answers again. */
         n->done = covers;
+        if (e == STORE_OK)
+            n->good = covers;
         pthread_cond_broadcast(&n->ran);
     }
     n->done = n->wanted;
@@ -144,16 +147,18 @@ void store_pg_number_stop(store *st)
     free(n);
 }
 
-void store_pg_events_number(store *st)
+bool store_pg_events_number(store *st)
 {
     struct store_pg_numberer *n = st->pg->numberer;
     if (n == NULL)
-        return; /* not started (open failed) or stopping: the next start's sweep */
+        return false; /* not started (open failed) or stopping: the next start's sweep */
     bool wait = !store_pg_holding(st);
     pthread_mutex_lock(&n->lock);
     uint64_t mine = ++n->wanted;
     pthread_cond_signal(&n->asked);
     while (wait && !n->stop && n->done < mine)
         pthread_cond_wait(&n->ran, &n->lock);
+    bool good = wait && n->good >= mine;
     pthread_mutex_unlock(&n->lock);
+    return good;
 }

@@ -3,13 +3,18 @@
  * its store_pg_* twin here when st->pg is set (store_open() of a
  * postgresql:// URL). Nothing outside src/store/ includes this header.
  *
- * A small pool of libpq connections per store (STORE_PG_POOL): a thread
+ * A small pool of libpq connections per store (STORE_PG_POOL, and one more
+ * for the numbering thread, STORE_PG_NUMBER_SLOT): a thread
  * takes one for each store call (store_pg_acquire, recursive within the
  * thread) and gives it back after (libpq connections are not thread-safe,
  * so one thread at a time uses each), in autocommit or in explicit
  * transactions; every commit is durable when it returns (the server's
  * synchronous_commit, left at its default "on"), except the invoice intent,
- * which commits with synchronous_commit off like SQLite's (store.h).
+ * which commits with synchronous_commit off like SQLite's (store.h), the
+ * invoice outcome, which store_pg_events_number()'s durable commit flushes
+ * before the call returns (store_pg_invoice_sent), and skipping an event
+ * (store_pg_event_skip). Statements with parameters run as named prepared
+ * statements of their connection (prepared.c).
  *
  * Several gateways share one database. Each registers itself in
  * gateway_instances at open and keeps a heartbeat there (store_lease_sync);
@@ -40,6 +45,10 @@
  * parallel (and share the server's WAL flushes), where one connection under
  * one mutex made every durable commit wait for the one before it. */
 #define STORE_PG_POOL 8
+/* And one more, the numbering thread's own (number.c), so that the run a
+ * writer waits for never waits for a connection behind other writers. */
+#define STORE_PG_NUMBER_SLOT STORE_PG_POOL
+#define STORE_PG_CONNS (STORE_PG_POOL + 1)
 
 /* A lost connection (the server restarted, an HA failover, a network blip,
  * pg_terminate_backend) is re-established when its slot is next taken
@@ -48,11 +57,24 @@
  * STORE_PG_RETRY_MS while the server stays away, so calls fail fast. */
 #define STORE_PG_RETRY_MS 200
 
+/* Statements prepared per connection at most (prepared.c); more distinct
+ * texts run unnamed, parsed on each call as before. The store has fewer. */
+#define STORE_PG_PREPARED_MAX 256
+
+/* Steps of one store_pg_exec_steps() exchange at most. */
+#define STORE_PG_STEPS_MAX 8
+
 struct store_pg {
-    PGconn *conns[STORE_PG_POOL]; /* conns[0] also holds the liveness lock */
-    bool busy[STORE_PG_POOL];
-    int64_t retry_at[STORE_PG_POOL]; /* monotonic ms: next reconnect attempt (slot's holder) */
-    pthread_mutex_t lock;            /* guards busy and down */
+    PGconn *conns[STORE_PG_CONNS]; /* conns[0] also holds the liveness lock */
+    /* Each connection's prepared statements (prepared.c); the slot's holder
+     * uses them, store_pg_revive() empties them with a new connection. */
+    struct store_pg_prepared *prepared[STORE_PG_CONNS];
+    bool busy[STORE_PG_CONNS];
+    int64_t retry_at[STORE_PG_CONNS]; /* monotonic ms: next reconnect attempt (slot's holder) */
+    /* Left in a state the next exchange cannot use (store_pg_exec_steps):
+     * connected again when next taken (slot's holder). */
+    bool broken[STORE_PG_CONNS];
+    pthread_mutex_t lock; /* guards busy and down */
     pthread_cond_t freed;
     int64_t instance; /* our row in gateway_instances */
     /* An outage is under way: logged when it starts and when it ends, not
@@ -106,6 +128,8 @@ void store_pg_acquire(store *st);
 /* The same for conns[0], the connection that holds the liveness lock (the
  * lease sync runs on it, so a lost one is noticed within a sync). */
 void store_pg_acquire_live(store *st);
+/* The same for the numbering thread's own connection (STORE_PG_NUMBER_SLOT). */
+void store_pg_acquire_number(store *st);
 void store_pg_release(store *st);
 /* Whether this thread holds a connection of st now. */
 bool store_pg_holding(store *st);
@@ -124,6 +148,21 @@ PGconn *store_pg_conn(store *st);
  * for a unique or check violation, STORE_IO for anything else (logged
  * without the parameters). Caller holds the store lock. */
 PGresult *store_pg_exec(store *st, const char *sql, int n, const char *const *params, store_err *e);
+/* One statement of store_pg_exec_steps(). */
+typedef struct {
+    const char *sql; /* one statement */
+    int n;
+    const char *const *params;
+} store_pg_step;
+/* Runs the steps in one round trip (libpq's pipeline mode), in order, each
+ * as a prepared statement: for a transaction whose statements need no
+ * answer from each other (BEGIN, ..., COMMIT). Returns the result of step
+ * keep when every step succeeded; NULL otherwise with *e set as by
+ * store_pg_exec() for the first that failed (a transaction the steps left
+ * open is rolled back). Built against libpq 13, which has no pipeline
+ * mode, it runs them one after the other. */
+PGresult *store_pg_exec_steps(store *st, const store_pg_step *steps, int nsteps, int keep,
+                              store_err *e);
 /* The same for statements without rows of interest. Callers of both
  * hold a connection (store_pg_acquire). */
 store_err store_pg_run(store *st, const char *sql, int n, const char *const *params);
@@ -145,6 +184,20 @@ void store_pg_copy(const PGresult *r, int row, int col, char *dst, size_t dstlen
 /* Formats an int64 into a parameter buffer. */
 const char *store_pg_i64(char dst[24], int64_t v);
 int64_t store_pg_get_i64(const PGresult *r, int row, int col);
+
+/* --- prepared.c: named prepared statements per connection --- */
+struct store_pg_prepared;
+/* NULL when out of memory (the connection then runs everything unnamed). */
+struct store_pg_prepared *store_pg_prepared_new(void);
+void store_pg_prepared_free(struct store_pg_prepared *p);
+/* Forgets every statement (a new connection: the server has none of them). */
+void store_pg_prepared_reset(struct store_pg_prepared *p);
+/* The name of sql's prepared statement on c (which p belongs to), preparing
+ * it first when new (one round trip, once). NULL when it cannot: p is NULL
+ * or full (run it unnamed), or preparing failed: *failed then holds the
+ * server's result (PQclear it), or NULL when libpq had none. */
+const char *store_pg_prepared_name(struct store_pg_prepared *p, PGconn *c, const char *sql, int n,
+                                   PGresult **failed);
 
 /* --- schema.c --- */
 /* Brings the database to the current schema under a session advisory lock
@@ -268,8 +321,13 @@ void store_pg_number_stop(store *st);
  * have ids at commit); concurrent callers share one run. A thread that
  * still holds a connection (its transaction may be open) only asks for a
  * run and does not wait. A failed run is logged; its events are numbered
- * by a later one. */
-void store_pg_events_number(store *st);
+ * by a later one. True when it waited and that run succeeded: then the
+ * run's durable commit, or the durable commit of the run that numbered
+ * the events the write made (a run commits durably and becomes visible
+ * only once flushed), flushed the server's WAL past the write's commit,
+ * so a write that committed without its own flush is durable too
+ * (store_pg_invoice_sent). */
+bool store_pg_events_number(store *st);
 
 /* --- leases.c --- */
 store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost,

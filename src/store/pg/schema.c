@@ -43,6 +43,21 @@
  * The invoice trigger runs only for updates that can tell of something,
  * not for lease renewals. */
 #define STORE_PG_EVENT_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+/* The invoice event's row (the body of events_add_invoice(kind, i)). */
+#define STORE_PG_EVENTS_ADD_INVOICE_INSERT                                                         \
+    " INSERT INTO events(type, invoice_id, at, data) VALUES(kind, i.id, " STORE_PG_EVENT_NOW ","   \
+    " json_build_object('id', i.id, 'invoiceReference', i.reference, 'status', i.status,"          \
+    " 'version', i.version, 'outcome', i.send_state,"                                              \
+    " 'clientInvoiceId', i.doc::json -> 'clientInvoiceId',"                                        \
+    " 'clientReference', nullif(i.client_reference, ''),"                                          \
+    " 'terminalId', nullif(i.terminal_id, ''), 'paymentMode', nullif(i.payment_mode, ''),"         \
+    " 'currency', i.currency, 'totalAmount', i.total,"                                             \
+    " 'refundedAmount', (SELECT coalesce(sum(amount), 0) FROM refunds r"                           \
+    "  WHERE r.invoice_id = i.id AND r.state <> 'failed'),"                                        \
+    " 'ersReference', nullif(i.ers_reference, ''), 'receiptSubmitted', i.receipt_submitted <> 0,"  \
+    " 'error', nullif(i.last_error, ''), 'createdAt', i.created_at,"                               \
+    " 'updatedAt', i.updated_at, 'expiresAt', i.expires_at, 'paidAt', i.paid_at)::text)"
+
 #define STORE_PG_EVENTS_MIGRATION                                                                  \
     "CREATE SEQUENCE events_feed_id;"                                                              \
     "CREATE TABLE events("                                                                         \
@@ -78,19 +93,8 @@
     " RETURN NULL; END $$;"                                                                        \
     "CREATE CONSTRAINT TRIGGER events_number AFTER INSERT ON events"                               \
     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION events_number();"                \
-    "CREATE FUNCTION events_add_invoice(kind TEXT, i invoices) RETURNS void LANGUAGE sql AS $$"    \
-    " INSERT INTO events(type, invoice_id, at, data) VALUES(kind, i.id, " STORE_PG_EVENT_NOW ","   \
-    " json_build_object('id', i.id, 'invoiceReference', i.reference, 'status', i.status,"          \
-    " 'version', i.version, 'outcome', i.send_state,"                                              \
-    " 'clientInvoiceId', i.doc::json -> 'clientInvoiceId',"                                        \
-    " 'clientReference', nullif(i.client_reference, ''),"                                          \
-    " 'terminalId', nullif(i.terminal_id, ''), 'paymentMode', nullif(i.payment_mode, ''),"         \
-    " 'currency', i.currency, 'totalAmount', i.total,"                                             \
-    " 'refundedAmount', (SELECT coalesce(sum(amount), 0) FROM refunds r"                           \
-    "  WHERE r.invoice_id = i.id AND r.state <> 'failed'),"                                        \
-    " 'ersReference', nullif(i.ers_reference, ''), 'receiptSubmitted', i.receipt_submitted <> 0,"  \
-    " 'error', nullif(i.last_error, ''), 'createdAt', i.created_at,"                               \
-    " 'updatedAt', i.updated_at, 'expiresAt', i.expires_at, 'paidAt', i.paid_at)::text) $$;"       \
+    "CREATE FUNCTION events_add_invoice(kind TEXT, i invoices) RETURNS void LANGUAGE sql AS "      \
+    "$$" STORE_PG_EVENTS_ADD_INVOICE_INSERT " $$;"                                                 \
     "CREATE FUNCTION events_invoice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"                \
     " IF NEW.send_state = 'sent' AND OLD.send_state <> 'sent' THEN"                                \
     "  PERFORM events_add_invoice('invoice.created', NEW); END IF;"                                \
@@ -293,6 +297,12 @@ static const char *const store_pg_migrations[] = {
     /* 4: events numbered after commit, in batches, see
      * STORE_PG_EVENTS_BATCH_MIGRATION. */
     STORE_PG_EVENTS_BATCH_MIGRATION,
+    /* 5: events_add_invoice() in PL/pgSQL, the same INSERT: a LANGUAGE sql
+     * function that is not inlined parses and plans its body on every call
+     * (every invoice event, so every POST /invoices), where PL/pgSQL plans
+     * it once per connection. */
+    "CREATE OR REPLACE FUNCTION events_add_invoice(kind TEXT, i invoices) RETURNS void"
+    " LANGUAGE plpgsql AS $$ BEGIN" STORE_PG_EVENTS_ADD_INVOICE_INSERT "; END $$;",
 };
 #define STORE_PG_SCHEMA_VERSION ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
 
@@ -327,7 +337,7 @@ store_err store_pg_recover_dead(store *st)
 
 store_err store_pg_migrate(store *st, buf *err)
 {
-    for (int i = 0; i < STORE_PG_POOL; i++)
+    for (int i = 0; i < STORE_PG_CONNS; i++)
         if (st->pg->conns[i] != NULL)
             PQsetNoticeProcessor(st->pg->conns[i], store_pg_quiet, NULL);
     store_err e;
