@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "text.h"
+
 #define METRICS_MAX_BUCKETS 16
 #define METRICS_OVERFLOW_LABELS "overflow=\"true\""
 
@@ -126,17 +128,23 @@ void metrics_observe(metrics_family f, const char *labels, int64_t us)
 void metrics_seqr_observe(void *ud, const char *op, seqr_err err, int result_code,
                           int64_t elapsed_us)
 {
-    char result[32], opv[64], labels[160];
+    /* Once per SEQR call, polls included: built without snprintf. */
+    char result[TEXT_INT_LEN], opv[64], labels[160];
+    const char *rtext = result;
     if (err == SEQR_OK || (err == SEQR_ERR_RESULT && result_code >= 0))
-        snprintf(result, sizeof result, "%d", err == SEQR_OK ? 0 : result_code);
+        text_int(result, err == SEQR_OK ? 0 : result_code);
     else if (err == SEQR_ERR_BAD_ANSWER)
-        snprintf(result, sizeof result, "bad_answer");
+        rtext = "bad_answer";
     else if (err == SEQR_ERR_INVALID)
-        snprintf(result, sizeof result, "invalid_request");
+        rtext = "invalid_request";
     else
-        snprintf(result, sizeof result, "%s", seqr_err_name(err));
+        rtext = seqr_err_name(err);
     metrics_label_value(op, opv, sizeof opv);
-    snprintf(labels, sizeof labels, "operation=\"%s\",result=\"%s\"", opv, result);
+    size_t n = text_copy(labels, sizeof labels, "operation=\"");
+    n = text_append(labels, sizeof labels, n, opv);
+    n = text_append(labels, sizeof labels, n, "\",result=\"");
+    n = text_append(labels, sizeof labels, n, rtext);
+    text_append(labels, sizeof labels, n, "\"");
     metrics_observe(METRICS_SEQR_CALL, labels, elapsed_us);
 }
 

@@ -2,6 +2,7 @@
 #include "poller.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,15 @@
 #define POLLER_GAP_ALARM_MS 15000
 /* How often the open gaps of all invoices are looked at. */
 #define POLLER_GAP_SCAN_MS 500
-/* Socket events taken from epoll per wake-up. */
+/* Socket events taken from epoll per epoll_wait. */
 #define POLLER_EPOLL_BATCH 256
+/* The loop's tick: it wakes at most once per tick (stopping excepted),
+ * takes every answer that arrived meanwhile in one go and launches every
+ * poll due before the next tick. Answers wait up to a tick in the socket
+ * buffer and polls go out up to a tick early or late, against a 1 s
+ * interval and SEQR's 20 s; at thousands of polls a second one wake-up
+ * then serves dozens of them instead of one or two (docs/design.md). */
+#define POLLER_TICK_MS 5
 
 typedef struct poller_entry {
     char ref[64];
@@ -93,8 +101,9 @@ struct poller {
     /* The poller thread waits on epoll: libcurl's sockets (registered by
      * poller_socket_cb) and wake_fd, an eventfd other threads write to. */
     int epoll_fd, wake_fd;
-    int64_t curl_due; /* monotonic ms libcurl wants to be called by, -1 none */
-    poller_fd *fds;   /* by descriptor number, fd_cap of them (poller thread) */
+    int64_t curl_due;  /* monotonic ms libcurl wants to be called by, -1 none */
+    int64_t last_wake; /* monotonic ms the thread last came back from waiting */
+    poller_fd *fds;    /* by descriptor number, fd_cap of them (poller thread) */
     size_t fd_cap;
 
     /* owned by the poller thread */
@@ -948,20 +957,39 @@ static void poller_collect(poller *p)
     }
 }
 
-/* Waits up to timeout_ms for socket activity, a wake-up or libcurl's timer,
- * and lets libcurl act on exactly the sockets that are ready. */
-static void poller_wait(poller *p, int timeout_ms)
+/* Sleeps until the tick that began at the last wake-up is over, unless
+ * the poller is stopping (then it returns at once; an eventfd wake-up
+ * ends the sleep for that). Other wake-ups (new invoices, pokes, leases)
+ * wait for the tick; true when one came, so the inbox is read right after.
+ * Only when calls are in flight: then an answer would end epoll_wait early,
+ * while otherwise nothing but a due time or a wake-up does. */
+static bool poller_pace(poller *p)
 {
-    struct epoll_event events[POLLER_EPOLL_BATCH];
-    int64_t now = poller_mono_ms();
-    if (p->curl_due >= 0 && p->curl_due - now < timeout_ms)
-        timeout_ms = p->curl_due <= now ? 0 : (int)(p->curl_due - now);
-    int64_t http1_due = p->http1 != NULL ? seqr_http1_next_due(p->http1) : -1;
-    if (http1_due >= 0 && http1_due - now < timeout_ms)
-        timeout_ms = http1_due <= now ? 0 : (int)(http1_due - now);
-    int n = epoll_wait(p->epoll_fd, events, POLLER_EPOLL_BATCH, timeout_ms);
-    if (n < 0 && errno != EINTR)
-        log_error("poller: epoll_wait failed: %s", strerror(errno));
+    bool woken = false;
+    int64_t until = p->last_wake + POLLER_TICK_MS;
+    for (;;) {
+        int64_t now = poller_mono_ms();
+        if (now >= until || poller_stopping(p))
+            return woken;
+        struct pollfd w = {.fd = p->wake_fd, .events = POLLIN};
+        int n = poll(&w, 1, (int)(until - now));
+        if (n < 0 && errno != EINTR) {
+            log_error("poller: poll failed: %s", strerror(errno));
+            return woken;
+        }
+        if (n > 0 && (w.revents & POLLIN)) {
+            uint64_t count;
+            if (read(p->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+                log_warn("poller: cannot read its wake-ups: %s", strerror(errno));
+            woken = true;
+        }
+    }
+}
+
+/* Hands one epoll_wait's events to their owners: the wake-up eventfd, the
+ * native client's sockets or libcurl's. */
+static void poller_dispatch(poller *p, const struct epoll_event *events, int n)
+{
     int running = 0;
     for (int i = 0; i < n; i++) {
         int fd = events[i].data.fd;
@@ -992,7 +1020,39 @@ static void poller_wait(poller *p, int timeout_ms)
             mask |= CURL_CSELECT_ERR;
         curl_multi_socket_action(p->multi, fd, mask, &running);
     }
+}
+
+/* Waits until wake_at (monotonic ms) for socket activity, a wake-up or a
+ * timer, but not before the current tick is over (poller_pace), and lets
+ * the clients act on exactly the sockets that are ready. Every answer that
+ * is ready is read before the per-call timeouts are looked at, so an answer
+ * that waited in the socket buffer for the tick is never timed out. */
+static void poller_wait(poller *p, int64_t wake_at, bool stopping)
+{
+    struct epoll_event events[POLLER_EPOLL_BATCH];
+    if (!stopping && p->in_flight > 0 && poller_pace(p))
+        wake_at = 0; /* read the inbox at once */
+    int64_t now = poller_mono_ms();
+    if (p->curl_due >= 0 && p->curl_due < wake_at)
+        wake_at = p->curl_due;
+    int64_t http1_due = p->http1 != NULL ? seqr_http1_next_due(p->http1) : -1;
+    if (http1_due >= 0 && http1_due < wake_at)
+        wake_at = http1_due;
+    int timeout = wake_at <= now ? 0 : (int)(wake_at - now);
+    int n = epoll_wait(p->epoll_fd, events, POLLER_EPOLL_BATCH, timeout);
+    p->last_wake = poller_mono_ms();
+    if (n < 0 && errno != EINTR)
+        log_error("poller: epoll_wait failed: %s", strerror(errno));
+    poller_dispatch(p, events, n);
+    /* More ready than one batch holds: take the rest before the timeouts. */
+    while (n == POLLER_EPOLL_BATCH) {
+        n = epoll_wait(p->epoll_fd, events, POLLER_EPOLL_BATCH, 0);
+        if (n < 0 && errno != EINTR)
+            log_error("poller: epoll_wait failed: %s", strerror(errno));
+        poller_dispatch(p, events, n);
+    }
     if (p->curl_due >= 0 && poller_mono_ms() >= p->curl_due) {
+        int running = 0;
         p->curl_due = -1;
         curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
@@ -1014,8 +1074,9 @@ static void *poller_main(void *arg)
                 break;
         } else {
             poller_drain_inbox(p, now);
+            /* Everything due before the next tick goes out now. */
             while (p->heap_len > 0 && p->in_flight < p->cfg->poller_max_in_flight &&
-                   p->heap[0]->due <= now)
+                   p->heap[0]->due < now + POLLER_TICK_MS)
                 poller_launch(p, poller_heap_pop(p));
         }
         /* New transfers set libcurl's timer to 0: start them now. */
@@ -1028,23 +1089,25 @@ static void *poller_main(void *arg)
 
         poller_gap_rotate(p, poller_mono_ms());
         poller_gap_scan(p, poller_mono_ms());
-        int timeout = POLLER_MAX_SLEEP_MS;
-        if (!stopping && p->heap_len > 0 && p->in_flight < p->cfg->poller_max_in_flight) {
-            int64_t wait = p->heap[0]->due - poller_mono_ms();
-            if (wait < timeout)
-                timeout = wait < 0 ? 0 : (int)wait;
-        }
+        now = poller_mono_ms();
+        int64_t wake_at = now + POLLER_MAX_SLEEP_MS;
+        if (!stopping && p->heap_len > 0 && p->in_flight < p->cfg->poller_max_in_flight &&
+            p->heap[0]->due < wake_at)
+            wake_at = p->heap[0]->due;
         pthread_mutex_lock(&p->lock);
         p->stats.pending = (int64_t)p->count;
         p->stats.in_flight = p->in_flight;
-        p->stats.heartbeat_ms = poller_mono_ms();
+        p->stats.heartbeat_ms = now;
         /* Whatever arrived since the inbox was drained was not woken for
          * (see poller_enqueue): look at it now. */
         if (p->inbox != NULL && !stopping)
-            timeout = 0;
-        p->wake_by = p->stats.heartbeat_ms + timeout;
+            wake_at = now;
+        /* The thread looks at its inbox again by then (a tick at the least
+         * while calls are in flight, see poller_wait). */
+        int64_t tick_end = p->last_wake + POLLER_TICK_MS;
+        p->wake_by = p->in_flight > 0 && wake_at < tick_end ? tick_end : wake_at;
         pthread_mutex_unlock(&p->lock);
-        poller_wait(p, timeout);
+        poller_wait(p, wake_at, stopping);
         poller_collect(p);
     }
     /* Abandon anything still running past the deadline. */

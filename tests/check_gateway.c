@@ -1549,6 +1549,41 @@ START_TEST(polls_have_their_own_short_timeout)
 }
 END_TEST
 
+/* The polling loop works in ticks (wakes at most every few ms while calls
+ * are in flight, src/poller.c): with many invoices polled ten times a second
+ * and every answer taking 20 ms, it is always mid-tick. A new invoice still
+ * gets polled (it is seen PAID), and SIGTERM still ends the daemon cleanly
+ * (the wake-up for stopping ends a tick's wait). */
+START_TEST(ticking_poller_takes_new_invoices_and_stops)
+{
+    gw_env e;
+    gwt_env_start(&e, "60", NULL, "interval_ms = 100\n");
+    long st;
+    json_decref(gwt_sim_call(&e, "POST", "/sim/faults", "{\"latencyMs\":20}", &st));
+    ck_assert_int_eq(st, 200);
+    char ref[64];
+    for (int i = 0; i < 40; i++)
+        gwt_create_invoice(&e, ref);
+    /* Wait until the polls flow: several rounds of all forty. */
+    long long deadline = tu_now_ms() + 30000LL * gwt_slowdown();
+    json_int_t polls = 0;
+    while (polls < 200 && tu_now_ms() < deadline) {
+        json_t *j = gwt_gw_call(&e, "GET", "/healthz", NULL, NULL, &st);
+        polls = json_integer_value(json_object_get(j, "polls"));
+        json_decref(j);
+        if (polls < 200)
+            tu_sleep_ms(100);
+    }
+    ck_assert_int_ge(polls, 200);
+    char fresh[64];
+    gwt_create_invoice(&e, fresh);
+    gwt_sim_pay(&e, fresh);
+    json_decref(gwt_wait_status(&e, fresh, "PAID", 10000));
+    ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000 * gwt_slowdown()), 0);
+    gwt_env_stop(&e);
+}
+END_TEST
+
 /* The 20-second rule's alarm: a poller that cannot keep up (one call at a
  * time, 8 invoices, SEQR answering in 2.5 s: each invoice waits ~20 s) shows
  * it in /healthz before SEQR's 20 s run out, not only after a gap ended. */
@@ -2126,6 +2161,7 @@ int main(void)
     if (!gw_sqlite_only(notification_triggers_a_poll))
         tcase_add_test(own, notification_triggers_a_poll);
     tcase_add_test(own, polls_have_their_own_short_timeout);
+    tcase_add_test(own, ticking_poller_takes_new_invoices_and_stops);
     tcase_add_test(own, poll_gap_alarm_before_20_seconds);
     suite_add_tcase(s, own);
 

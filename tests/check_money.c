@@ -1,10 +1,14 @@
-/* check_money.c — exact amount parsing and formatting. */
+/* check_money.c — exact amount parsing and formatting, and the printf-free
+ * text helpers (text.h) that format numbers and build messages. */
 #include <check.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "money.h"
 #include "testutil.h"
+#include "text.h"
 
 static void expect_ok(const char *text, int64_t want)
 {
@@ -122,6 +126,33 @@ START_TEST(sums_and_currency)
 }
 END_TEST
 
+/* text.h: the same bytes as snprintf(dst, cap, "%s"/"%lld"), cut alike. */
+START_TEST(text_helpers_match_snprintf)
+{
+    const int64_t nums[] = {0, 7, -7, 10, 4294967296LL, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        char got[TEXT_INT_LEN], want[TEXT_INT_LEN];
+        size_t n = text_int(got, nums[i]);
+        snprintf(want, sizeof want, "%lld", (long long)nums[i]);
+        ck_assert_str_eq(got, want);
+        ck_assert_uint_eq(n, strlen(want));
+    }
+    char small[8];
+    ck_assert_uint_eq(text_copy(small, sizeof small, "getPaymentStatus"), 7);
+    ck_assert_str_eq(small, "getPaym");
+    size_t n = text_copy(small, sizeof small, "ab");
+    n = text_append(small, sizeof small, n, ": ");
+    ck_assert_uint_eq(n, 4);
+    n = text_append(small, sizeof small, n, "SUCCESS");
+    ck_assert_uint_eq(n, 7);
+    ck_assert_str_eq(small, "ab: SUC");
+    ck_assert_uint_eq(text_append(small, sizeof small, n, "more"), 7); /* full: unchanged */
+    ck_assert_str_eq(small, "ab: SUC");
+    ck_assert_uint_eq(text_copy(small, 1, "x"), 0);
+    ck_assert_str_eq(small, "");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("money");
@@ -132,6 +163,7 @@ int main(void)
     tcase_add_test(tc, round_trip);
     tcase_add_test(tc, quantities);
     tcase_add_test(tc, sums_and_currency);
+    tcase_add_test(tc, text_helpers_match_snprintf);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -1024,6 +1024,31 @@ static const char *const status_probes[] = {
     "</receipt></return>" ENV_CLOSE,
 };
 
+/* "<" and three NUL bytes make libxml2 read UCS-4, which the rest cannot be
+ * converted from: the parser halts without an error of the document's own.
+ * Both readers must call that malformed, alike (the streaming one once took
+ * the empty read for an answer without an envelope). */
+START_TEST(parse_unconvertible_encoding_is_malformed_both_ways)
+{
+    static const char tail[] = "soap:Envelope xmlns:soap=\"" SEQR_XML_SOAP_NS "\">"
+                               "<soap:Body/></soap:Envelope>";
+    char d[4 + sizeof tail];
+    memcpy(d, "<\0\0\0", 4);
+    memcpy(d + 4, tail, sizeof tail - 1);
+    size_t len = 4 + sizeof tail - 1;
+    seqr_payment_status a, b;
+    seqr_result ra, rb;
+    memset(&ra, 0, sizeof ra);
+    memset(&rb, 0, sizeof rb);
+    ck_assert_int_eq(seqr_parse_get_payment_status(d, len, &a, &ra), SEQR_ERR_BAD_ANSWER);
+    ck_assert_int_eq(seqr_parse_get_payment_status_tree(d, len, &b, &rb), SEQR_ERR_BAD_ANSWER);
+    ck_assert_msg(strstr(ra.message, "malformed XML") != NULL, "streaming: %s", ra.message);
+    ck_assert_str_eq(ra.message, rb.message);
+    char err[200];
+    ck_assert_ptr_null(seqr_xml_parse(d, len, err, sizeof err));
+}
+END_TEST
+
 START_TEST(parse_status_streaming_matches_tree)
 {
     for (size_t i = 0; i < sizeof status_probes / sizeof status_probes[0]; i++) {
@@ -1945,6 +1970,7 @@ int main(void)
     tcase_add_test(tp, parse_other_answers);
     tcase_add_test(tp, parse_refuses_hostile_and_broken);
     tcase_add_test(tp, parse_status_streaming_matches_tree);
+    tcase_add_test(tp, parse_unconvertible_encoding_is_malformed_both_ways);
     suite_add_tcase(s, tp);
 
     TCase *tt = tcase_create("transport");

@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "../log.h"
+#include "../text.h"
 #include "envelope.h"
 #include "parse.h"
 #include "xml.h"
@@ -153,13 +154,17 @@ static void seqr_free_secret(char *s)
     free(s);
 }
 
-/* Replaces every occurrence of secret in s (capacity cap) by "********" and
- * makes s one line. */
-static void seqr_scrub(char *s, size_t cap, const char *secret)
+/* Makes s one line. */
+static void seqr_one_line(char *s)
 {
     for (unsigned char *p = (unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
             *p = ' ';
+}
+
+/* Replaces every occurrence of secret in s (capacity cap) by "********". */
+static void seqr_scrub(char *s, size_t cap, const char *secret)
+{
     if (secret == NULL || secret[0] == '\0' || strstr(s, secret) == NULL)
         return;
     buf b = BUF_INIT;
@@ -181,11 +186,15 @@ static void seqr_scrub_result(const seqr_client *c, seqr_result *res, const char
 {
     const char *secrets[4] = {c ? c->terminal_password : NULL, c ? c->reseller_password : NULL,
                               extra, NULL};
-    for (int i = 0; i < 3; i++) {
-        seqr_scrub(res->message, sizeof res->message, secrets[i]);
-        seqr_scrub(res->description, sizeof res->description, secrets[i]);
-        seqr_scrub(res->fault_code, sizeof res->fault_code, secrets[i]);
-        seqr_scrub(res->fault_string, sizeof res->fault_string, secrets[i]);
+    char *texts[4] = {res->message, res->description, res->fault_code, res->fault_string};
+    size_t caps[4] = {sizeof res->message, sizeof res->description, sizeof res->fault_code,
+                      sizeof res->fault_string};
+    /* Each text made one line once (a mask adds no control characters),
+     * then every secret masked in order. */
+    for (int t = 0; t < 4; t++) {
+        seqr_one_line(texts[t]);
+        for (int i = 0; i < 3; i++)
+            seqr_scrub(texts[t], caps[t], secrets[i]);
     }
 }
 
@@ -936,7 +945,7 @@ static bool seqr_status_cache_update(const seqr_context *ctx, const char *invoic
     char why[256], version[32];
     size_t password_off = 0;
 
-    snprintf(version, sizeof version, "%lld", (long long)invoice_version);
+    text_int(version, invoice_version); /* every poll: no printf */
     const char *const fields[SEQR_KEY_FIELDS] = {
         ctx->channel ? ctx->channel : "",
         ctx->client_id ? ctx->client_id : "",

@@ -31,6 +31,7 @@
 
 #include "../buf.h"
 #include "../log.h"
+#include "../text.h"
 
 /* The pool's read buffer: one read takes at most this much. */
 #define HTTP1_READ_BUF 16384
@@ -875,8 +876,10 @@ seqr_http1_call *seqr_http1_post(seqr_http1 *h, const char *body, size_t body_le
     c->start_us = h1_now_us();
     c->deadline_ms = c->start_us / 1000 + h->timeout_ms;
     buf_init(&c->answer);
-    int n = snprintf(c->tail, sizeof c->tail, "%zu\r\n\r\n", body_len);
-    c->tail_len = (size_t)n;
+    /* The Content-Length's value and the end of the head (no printf: once
+     * per poll). body_len is at most SEQR_XML_MAX_BYTES in practice. */
+    size_t n = text_int(c->tail, (int64_t)body_len);
+    c->tail_len = text_append(c->tail, sizeof c->tail, n, "\r\n\r\n");
     c->prev = h->tail;
     if (h->tail != NULL)
         h->tail->next = c;
@@ -1199,7 +1202,7 @@ seqr_http1_call *seqr_http1_done(seqr_http1 *h, seqr_http1_result *out)
     out->http_status = c->http_status;
     out->body = buf_cstr(&c->answer);
     out->body_len = c->answer.len;
-    snprintf(out->detail, sizeof out->detail, "%s", c->detail);
+    text_copy(out->detail, sizeof out->detail, c->detail);
     out->elapsed_us = c->elapsed_us;
     out->user = c->user;
     return c;

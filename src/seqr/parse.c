@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../money.h"
+#include "../text.h"
 #include "xml.h"
 
 static const char *const seqr_status_names[] = {
@@ -198,6 +199,13 @@ typedef struct {
     const char *result_code, *result_description;
 } parse_head;
 
+/* True when name is op followed by "Response". */
+static bool parse_is_response(const char *name, const char *op)
+{
+    size_t n = strlen(op);
+    return strncmp(name, op, n) == 0 && strcmp(name + n, "Response") == 0;
+}
+
 /* The verdict on an answer's head: SEQR_OK or SEQR_ERR_RESULT when the
  * result code is known, else SEQR_ERR_FAULT or SEQR_ERR_BAD_ANSWER; res is
  * filled as parse.h says. */
@@ -218,8 +226,8 @@ static seqr_err parse_head_verdict(const char *op, const parse_head *h, seqr_res
                       res->fault_string[0] ? res->fault_string : "(no faultstring)");
         return SEQR_ERR_FAULT;
     }
-    snprintf(want, sizeof want, "%sResponse", op);
-    if (strcmp(h->body_name, want) != 0 || !h->body_in_seqr_ns) {
+    if (!parse_is_response(h->body_name, op) || !h->body_in_seqr_ns) {
+        snprintf(want, sizeof want, "%sResponse", op);
         snprintf(why, sizeof why, "expected <%s> in namespace %s, got <%.64s>", want, SEQR_XML_NS,
                  h->body_name);
         return parse_bad(res, op, why);
@@ -237,7 +245,11 @@ static seqr_err parse_head_verdict(const char *op, const parse_head *h, seqr_res
     parse_one_line(res->description);
     const char *name = res->description[0] ? res->description : seqr_code_name(res->code);
     if (res->code == 0) {
-        parse_message(res, "%s: %s", op, name);
+        /* Every good answer: "op: name", without printf. */
+        size_t n = text_copy(res->message, sizeof res->message, op);
+        n = text_append(res->message, sizeof res->message, n, ": ");
+        text_append(res->message, sizeof res->message, n, name);
+        parse_one_line(res->message);
         return SEQR_OK;
     }
     const seqr_code_info *info = seqr_code_lookup(res->code);
@@ -528,10 +540,20 @@ static seqr_err parse_status_verdict(const char *op, const parse_status_texts *t
             return e;
         out->n_tokens++;
     }
-    /* The head's message said "getPaymentStatus: SUCCESS"; add the status. */
-    parse_message(res, "%s: %s, status %s version %lld", op,
-                  res->description[0] ? res->description : "SUCCESS", out->status_text,
-                  (long long)out->version);
+    /* The head's message said "getPaymentStatus: SUCCESS"; add the status:
+     * "op: description, status S version V", once per poll, without printf. */
+    char version[TEXT_INT_LEN];
+    text_int(version, out->version);
+    char *m = res->message;
+    size_t cap = sizeof res->message;
+    size_t n = text_copy(m, cap, op);
+    n = text_append(m, cap, n, ": ");
+    n = text_append(m, cap, n, res->description[0] ? res->description : "SUCCESS");
+    n = text_append(m, cap, n, ", status ");
+    n = text_append(m, cap, n, out->status_text);
+    n = text_append(m, cap, n, " version ");
+    text_append(m, cap, n, version);
+    parse_one_line(m);
     return SEQR_OK;
 }
 
@@ -810,7 +832,7 @@ static parse_kind parse_stream_kind(parse_stream *ps, parse_kind parent, const c
         if (ps->body_child_seen)
             return PK_OTHER;
         ps->body_child_seen = true;
-        snprintf(ps->body_name, sizeof ps->body_name, "%s", name);
+        text_copy(ps->body_name, sizeof ps->body_name, name);
         ps->head.body_in_seqr_ns = parse_ns_is(ns, SEQR_XML_NS);
         if (parse_name_is(name, "Fault") && parse_ns_is(ns, SEQR_XML_SOAP_NS)) {
             ps->head.fault = true;

@@ -1,6 +1,7 @@
 /* seqr/xml.c — SOAP envelope helpers; see seqr/xml.h. */
 #include "xml.h"
 
+#include <libxml/SAX2.h>
 #include <libxml/dict.h>
 #include <libxml/parser.h>
 #include <libxml/xmlsave.h>
@@ -12,6 +13,8 @@
 typedef struct {
     bool saw_dtd;
     const seqr_xml_sax *sax; /* streaming reads only */
+    bool out_of_memory;      /* a callback stopped the parser for want of memory */
+    bool ended;              /* the parser reached the document's end (not halted) */
 } seqr_xml_guard;
 
 static void seqr_xml_refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext_id,
@@ -43,9 +46,12 @@ static void seqr_xml_refuse_entity(void *ctx, const xmlChar *name, int type,
     xmlStopParser(ctxt);
 }
 
-/* Each thread keeps one parser context and reuses it (xmlCtxtReadMemory
- * resets it): creating one per document was a sixth of a poll's parse. It
- * keeps two, one that builds trees and one for streaming reads. */
+/* Each thread keeps one push parser context and reuses it (reset with
+ * xmlCtxtResetPush for every document): creating one per document was a
+ * sixth of a poll's parse. It keeps two, one that builds trees and one for
+ * streaming reads. A push context is fed the whole document at once: read
+ * from memory (xmlCtxtReadMemory), libxml2 2.9 asks its input to grow
+ * dozens of times per small document, a quarter of a poll's instructions. */
 #define SEQR_XML_DICT_MAX 4096
 static pthread_key_t seqr_xml_ctxt_key[2];
 static pthread_once_t seqr_xml_ctxt_once = PTHREAD_ONCE_INIT;
@@ -81,6 +87,7 @@ static void seqr_xml_sax_start(void *ctx, const xmlChar *localname, const xmlCha
          * (libxml2's SAX2 builder), so a streaming read does too. */
         const xmlChar *q = xmlDictQLookup(ctxt->dict, prefix, localname);
         if (q == NULL) {
+            g->out_of_memory = true;
             xmlStopParser(ctxt);
             return;
         }
@@ -109,6 +116,24 @@ static void seqr_xml_sax_text(void *ctx, const xmlChar *ch, int len)
         g->sax->text(g->sax->ud, (const char *)ch, (size_t)len);
 }
 
+/* The end of the document: the push parser reports it only when it was not
+ * halted on the way (an input it cannot convert from its declared or detected
+ * encoding halts it without an error of the document's own). The tree
+ * reader's end also finishes its tree. */
+static void seqr_xml_sax_end_document(void *ctx)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    seqr_xml_guard *g = ctxt->_private;
+    if (g != NULL)
+        g->ended = true;
+}
+
+static void seqr_xml_tree_end_document(void *ctx)
+{
+    xmlSAX2EndDocument(ctx);
+    seqr_xml_sax_end_document(ctx);
+}
+
 /* This thread's parser context (streaming: for seqr_xml_read) with the DTD
  * guards installed; NULL when out of memory. Borrowed: it lives until the
  * thread ends. */
@@ -127,7 +152,7 @@ static xmlParserCtxtPtr seqr_xml_thread_ctxt(bool streaming)
         (void)pthread_setspecific(key, NULL);
         xmlFreeParserCtxt(ctxt);
     }
-    ctxt = xmlNewParserCtxt();
+    ctxt = xmlCreatePushParserCtxt(NULL, NULL, NULL, 0, NULL);
     if (ctxt == NULL)
         return NULL;
     if (streaming) {
@@ -139,6 +164,9 @@ static xmlParserCtxtPtr seqr_xml_thread_ctxt(bool streaming)
         ctxt->sax->characters = seqr_xml_sax_text;
         ctxt->sax->ignorableWhitespace = seqr_xml_sax_text;
         ctxt->sax->cdataBlock = seqr_xml_sax_text;
+        ctxt->sax->endDocument = seqr_xml_sax_end_document;
+    } else {
+        ctxt->sax->endDocument = seqr_xml_tree_end_document;
     }
     ctxt->sax->internalSubset = seqr_xml_refuse_dtd;
     ctxt->sax->externalSubset = seqr_xml_refuse_dtd;
@@ -168,6 +196,23 @@ static bool seqr_xml_precheck(const char *data, size_t len, char *err, size_t er
     return true;
 }
 
+/* Parses data with this thread's context: the same options for both ways
+ * of reading (no network, no error output, CDATA as text; entities stay
+ * unreplaced and DTDs are refused by the callbacks above). The encoding is
+ * detected from the first bytes and the XML declaration as a read from
+ * memory does. False when the context cannot be reset (out of memory). */
+static bool seqr_xml_run(xmlParserCtxtPtr ctxt, const char *data, size_t len)
+{
+    if (xmlCtxtResetPush(ctxt, data, (int)len, NULL, NULL) != 0)
+        return false;
+    (void)xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                      XML_PARSE_NOCDATA);
+    /* Its result is ctxt->wellFormed and the last error, looked at by the
+     * caller. */
+    (void)xmlParseChunk(ctxt, NULL, 0, 1);
+    return true;
+}
+
 /* The reason a parse that ended not well-formed failed. */
 static void seqr_xml_malformed(xmlParserCtxtPtr ctxt, char *err, size_t errlen)
 {
@@ -186,7 +231,7 @@ bool seqr_xml_read(const char *data, size_t len, const seqr_xml_sax *sax, char *
 {
     bool ok = false;
     xmlParserCtxtPtr ctxt = NULL;
-    seqr_xml_guard guard = {false, sax};
+    seqr_xml_guard guard = {false, sax, false, false};
 
     if (!seqr_xml_precheck(data, len, err, errlen))
         goto cleanup;
@@ -196,16 +241,23 @@ bool seqr_xml_read(const char *data, size_t len, const seqr_xml_sax *sax, char *
         goto cleanup;
     }
     ctxt->_private = &guard;
-    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL,
-                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                          XML_PARSE_NOCDATA);
-    if (doc != NULL) /* never: no callback builds one */
-        xmlFreeDoc(doc);
+    if (!seqr_xml_run(ctxt, data, len)) {
+        snprintf(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    if (ctxt->myDoc != NULL) { /* never: no callback builds one */
+        xmlFreeDoc(ctxt->myDoc);
+        ctxt->myDoc = NULL;
+    }
     if (guard.saw_dtd) {
         snprintf(err, errlen, "DOCTYPE/DTD not allowed");
         goto cleanup;
     }
-    if (!ctxt->wellFormed) {
+    if (guard.out_of_memory) {
+        snprintf(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    if (!ctxt->wellFormed || !guard.ended) {
         seqr_xml_malformed(ctxt, err, errlen);
         goto cleanup;
     }
@@ -220,7 +272,7 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
 {
     xmlDocPtr doc = NULL;
     xmlParserCtxtPtr ctxt = NULL;
-    seqr_xml_guard guard = {false};
+    seqr_xml_guard guard = {false, NULL, false, false};
 
     if (!seqr_xml_precheck(data, len, err, errlen))
         goto cleanup;
@@ -230,9 +282,12 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
         goto cleanup;
     }
     ctxt->_private = &guard;
-    doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                XML_PARSE_NOCDATA);
+    if (!seqr_xml_run(ctxt, data, len)) {
+        snprintf(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    doc = ctxt->myDoc; /* ours now */
+    ctxt->myDoc = NULL;
     if (guard.saw_dtd) {
         snprintf(err, errlen, "DOCTYPE/DTD not allowed");
         if (doc != NULL) {
@@ -241,7 +296,7 @@ xmlDocPtr seqr_xml_parse(const char *data, size_t len, char *err, size_t errlen)
         }
         goto cleanup;
     }
-    if (doc == NULL || !ctxt->wellFormed) {
+    if (doc == NULL || !ctxt->wellFormed || !guard.ended) {
         seqr_xml_malformed(ctxt, err, errlen);
         if (doc != NULL) {
             xmlFreeDoc(doc);
