@@ -67,6 +67,12 @@ typedef struct poller_entry {
     struct poller_entry *next_in_batch;
 } poller_entry;
 
+/* A place in the heap: the entry and, beside it, its due time. */
+typedef struct {
+    int64_t due;
+    poller_entry *entry;
+} poller_heap_slot;
+
 /* What the poller knows of one socket descriptor libcurl gave it. */
 typedef struct {
     bool registered; /* in the epoll set (as far as the poller knows) */
@@ -110,7 +116,7 @@ struct poller {
     poller_entry **buckets;
     size_t nbuckets;
     size_t count;
-    poller_entry **heap;
+    poller_heap_slot *heap; /* 4-ary min-heap by due (see poller_heap_up) */
     size_t heap_len, heap_cap;
     int in_flight;
     int consecutive_errors;
@@ -201,68 +207,84 @@ static void poller_hash_remove(poller *p, poller_entry *e)
     }
 }
 
-/* --- min-heap of entries by due time --- */
+/* --- min-heap of entries by due time ---
+ * Four children per node, each slot holding its entry's due time beside
+ * the pointer: a sift compares keys in one array (a node's children share
+ * a cache line) instead of reaching into four scattered entries per level,
+ * and moves the hole rather than swapping. At 5,000 pending, the binary
+ * heap of pointers was the polling thread's largest user-space function
+ * (9 % of its samples, the entries' cache misses). */
 
-static void poller_heap_swap(poller *p, size_t a, size_t b)
+#define POLLER_HEAP_ARITY 4
+
+static void poller_heap_place(poller *p, size_t i, poller_entry *e)
 {
-    poller_entry *t = p->heap[a];
-    p->heap[a] = p->heap[b];
-    p->heap[b] = t;
-    p->heap[a]->heap_index = a;
-    p->heap[b]->heap_index = b;
+    p->heap[i].due = e->due;
+    p->heap[i].entry = e;
+    e->heap_index = i;
 }
 
-static void poller_heap_up(poller *p, size_t i)
+/* Sifts e, whose due time is e->due, up from hole i. */
+static void poller_heap_up(poller *p, size_t i, poller_entry *e)
 {
     while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (p->heap[parent]->due <= p->heap[i]->due)
+        size_t parent = (i - 1) / POLLER_HEAP_ARITY;
+        if (p->heap[parent].due <= e->due)
             break;
-        poller_heap_swap(p, parent, i);
+        poller_heap_place(p, i, p->heap[parent].entry);
         i = parent;
     }
+    poller_heap_place(p, i, e);
 }
 
-static void poller_heap_down(poller *p, size_t i)
+/* Sifts e down from hole i. */
+static void poller_heap_down(poller *p, size_t i, poller_entry *e)
 {
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < p->heap_len && p->heap[l]->due < p->heap[m]->due)
-            m = l;
-        if (r < p->heap_len && p->heap[r]->due < p->heap[m]->due)
-            m = r;
-        if (m == i)
+        size_t first = POLLER_HEAP_ARITY * i + 1;
+        if (first >= p->heap_len)
             break;
-        poller_heap_swap(p, i, m);
+        size_t last = first + POLLER_HEAP_ARITY;
+        if (last > p->heap_len)
+            last = p->heap_len;
+        size_t m = first;
+        for (size_t c = first + 1; c < last; c++)
+            if (p->heap[c].due < p->heap[m].due)
+                m = c;
+        if (p->heap[m].due >= e->due)
+            break;
+        poller_heap_place(p, i, p->heap[m].entry);
         i = m;
     }
+    poller_heap_place(p, i, e);
 }
 
 static void poller_heap_push(poller *p, poller_entry *e)
 {
     if (p->heap_len == p->heap_cap) {
         size_t cap = p->heap_cap ? p->heap_cap * 2 : 256;
-        poller_entry **h = realloc(p->heap, cap * sizeof *h);
+        poller_heap_slot *h = realloc(p->heap, cap * sizeof *h);
         if (h == NULL)
             abort();
         p->heap = h;
         p->heap_cap = cap;
     }
-    e->heap_index = p->heap_len;
-    p->heap[p->heap_len++] = e;
-    poller_heap_up(p, e->heap_index);
+    poller_heap_up(p, p->heap_len++, e);
 }
 
 static poller_entry *poller_heap_pop(poller *p)
 {
-    poller_entry *top = p->heap[0];
+    poller_entry *top = p->heap[0].entry;
     p->heap_len--;
-    if (p->heap_len > 0) {
-        p->heap[0] = p->heap[p->heap_len];
-        p->heap[0]->heap_index = 0;
-        poller_heap_down(p, 0);
-    }
+    if (p->heap_len > 0)
+        poller_heap_down(p, 0, p->heap[p->heap_len].entry);
     return top;
+}
+
+/* The earliest due time; the heap must not be empty. */
+static int64_t poller_heap_first_due(const poller *p)
+{
+    return p->heap[0].due;
 }
 
 /* Moves an entry already in the heap to a new due time. */
@@ -271,9 +293,9 @@ static void poller_heap_reschedule(poller *p, poller_entry *e, int64_t due)
     int64_t old = e->due;
     e->due = due;
     if (due < old)
-        poller_heap_up(p, e->heap_index);
+        poller_heap_up(p, e->heap_index, e);
     else
-        poller_heap_down(p, e->heap_index);
+        poller_heap_down(p, e->heap_index, e);
 }
 
 /* Frees an entry that left the poller (and the cached request with its
@@ -1076,7 +1098,7 @@ static void *poller_main(void *arg)
             poller_drain_inbox(p, now);
             /* Everything due before the next tick goes out now. */
             while (p->heap_len > 0 && p->in_flight < p->cfg->poller_max_in_flight &&
-                   p->heap[0]->due < now + POLLER_TICK_MS)
+                   poller_heap_first_due(p) < now + POLLER_TICK_MS)
                 poller_launch(p, poller_heap_pop(p));
         }
         /* New transfers set libcurl's timer to 0: start them now. */
@@ -1092,8 +1114,8 @@ static void *poller_main(void *arg)
         now = poller_mono_ms();
         int64_t wake_at = now + POLLER_MAX_SLEEP_MS;
         if (!stopping && p->heap_len > 0 && p->in_flight < p->cfg->poller_max_in_flight &&
-            p->heap[0]->due < wake_at)
-            wake_at = p->heap[0]->due;
+            poller_heap_first_due(p) < wake_at)
+            wake_at = poller_heap_first_due(p);
         pthread_mutex_lock(&p->lock);
         p->stats.pending = (int64_t)p->count;
         p->stats.in_flight = p->in_flight;
