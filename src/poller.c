@@ -37,7 +37,7 @@
  * buffer and polls go out up to a tick early or late, against a 1 s
  * interval and SEQR's 20 s; at thousands of polls a second one wake-up
  * then serves dozens of them instead of one or two (docs/design.md). */
-#define POLLER_TICK_MS 5
+#define POLLER_TICK_MS 8
 
 typedef struct poller_entry {
     char ref[64];

@@ -5,7 +5,7 @@
  * One thread runs a libcurl multi handle through its socket interface: the
  * sockets libcurl names are watched with epoll (an eventfd wakes the thread
  * for new invoices, pokes and stop), so a wake-up costs what it handles, not
- * what is open. While calls are in flight it wakes at most once per 5 ms
+ * what is open. While calls are in flight it wakes at most once per 8 ms
  * tick and then takes every answer that arrived and launches every poll due
  * before the next tick (stopping does not wait for the tick). Up to
  * max_in_flight calls at once on kept-alive connections,
