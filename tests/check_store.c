@@ -1697,10 +1697,11 @@ START_TEST(pg_statement_forgotten_prepared_again)
     store_pg_acquire(st); /* the calls below on one connection */
     store_invoice inv;
     ck_assert_int_eq(store_invoice_get(st, "1000000000501", &inv), STORE_OK);
+    store_invoice_clear(&inv);
     ck_assert_int_eq(store_pg_run(st, "DEALLOCATE ALL", 0, NULL), STORE_OK);
-    memset(&inv, 0, sizeof inv);
     ck_assert_int_eq(store_invoice_get(st, "1000000000501", &inv), STORE_OK);
     ck_assert_str_eq(inv.reference, "1000000000501");
+    store_invoice_clear(&inv);
     store_pg_release(st);
     store_close(st);
 }
