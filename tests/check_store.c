@@ -1687,6 +1687,113 @@ START_TEST(pg_events_from_schema_3)
 }
 END_TEST
 
+/* The text of the one value sql reads (malloc'd). */
+static char *pg_value(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_url);
+    ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s", sql,
+                  PQerrorMessage(c));
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    ck_assert_ptr_nonnull(v);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+/* PostgreSQL: a database of schema 5 (six indexes on events, each row in
+ * all of them; events_add_invoice() called by the invoice trigger; a
+ * foreign key from events to invoices) moves to schema 6 in place: its
+ * indexes on events become the lean ones, the trigger writes the events
+ * itself, and its events, skipped, pending and one written but not
+ * numbered yet (a transaction in flight at the upgrade), read, fall due
+ * and count as before. */
+START_TEST(pg_events_from_schema_5)
+{
+    store *st = open_fresh();
+    int64_t a = new_invoice(st, 1000, "1000000000601");
+    new_invoice(st, 1000, "1000000000602");
+    ev_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_due(st, store_now_ms(), 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 2);
+    ck_assert_int_eq(store_event_skip(st, seen.ids[0]), STORE_OK); /* 601's invoice.created */
+    store_close(st);
+    /* Schema 5's shape (its event INSERT shortened: only the types are
+     * read below). */
+    pg_sql("BEGIN; DROP INDEX events_due; DROP INDEX events_invoice;"
+           " CREATE INDEX events_invoice ON events(invoice_id, id);"
+           " CREATE INDEX events_pending ON events(invoice_id, id) WHERE state = 'pending';"
+           " CREATE INDEX events_due ON events(next_at, id) WHERE state = 'pending';"
+           " ALTER TABLE events ADD FOREIGN KEY (invoice_id) REFERENCES invoices(id);"
+           " CREATE FUNCTION events_add_invoice(kind TEXT, i invoices) RETURNS void"
+           " LANGUAGE plpgsql AS $$ BEGIN INSERT INTO events(type, invoice_id, at, data)"
+           " VALUES(kind, i.id, 1, '{}'); END $$;"
+           " CREATE OR REPLACE FUNCTION events_invoice() RETURNS trigger LANGUAGE plpgsql AS $$"
+           " BEGIN IF NEW.status <> OLD.status THEN"
+           " PERFORM events_add_invoice('invoice.paid', NEW); END IF; RETURN NULL; END $$;"
+           " DELETE FROM schema_version WHERE version >= 6;"
+           " UPDATE invoices SET status = 'PAID', version = 1 WHERE reference = '1000000000601';"
+           " COMMIT");
+    char *v = pg_value("SELECT count(*) FROM events WHERE id IS NULL");
+    ck_assert_str_eq(v, "1");
+    free(v);
+    st = NULL;
+    buf err = BUF_INIT;
+    ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
+    buf_free(&err);
+    v = pg_value("SELECT max(version) FROM schema_version");
+    ck_assert_str_eq(v, "6");
+    free(v);
+    v = pg_value("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes"
+                 " WHERE tablename = 'events'");
+    ck_assert_str_eq(v, "events_due,events_id_key,events_invoice,events_pkey,events_unnumbered");
+    free(v);
+    v = pg_value("SELECT indexdef FROM pg_indexes WHERE indexname = 'events_due'");
+    ck_assert_ptr_nonnull(strstr(v, "id IS NOT NULL"));
+    free(v);
+    v = pg_value("SELECT count(*) FROM pg_constraint WHERE conrelid = 'events'::regclass"
+                 " AND contype = 'f'");
+    ck_assert_str_eq(v, "0");
+    free(v);
+    v = pg_value("SELECT count(*) FROM pg_proc WHERE proname = 'events_add_invoice'");
+    ck_assert_str_eq(v, "0");
+    free(v);
+    /* The event in flight at the upgrade was numbered when the store opened. */
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, 0, 16, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 3);
+    ck_assert_str_eq(seen.types[2], "invoice.paid");
+    ck_assert_int_gt(seen.ids[2], seen.ids[1]);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, a, 16, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 2);
+    ck_assert_str_eq(seen.types[0], "invoice.created");
+    ck_assert_str_eq(seen.types[1], "invoice.paid");
+    int64_t count = 0, oldest = 0;
+    ck_assert_int_eq(store_events_backlog(st, &count, &oldest), STORE_OK);
+    ck_assert_int_eq(count, 2);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_due(st, store_now_ms(), 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 2); /* 602's invoice.created, 601's invoice.paid */
+    ck_assert_str_eq(seen.types[0], "invoice.created");
+    ck_assert_str_eq(seen.types[1], "invoice.paid");
+    /* A change after the upgrade: its event by schema 6's trigger, whole. */
+    bool changed = false;
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000602", SEQR_STATUS_CANCELED, 1, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, 0, 16, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 4);
+    ck_assert_str_eq(seen.types[3], "invoice.canceled");
+    ck_assert_ptr_nonnull(strstr(seen.data[3], "\"invoiceReference\":\"1000000000602\""));
+    ck_assert_ptr_nonnull(strstr(seen.data[3], "\"status\":\"CANCELED\""));
+    store_close(st);
+}
+END_TEST
+
 /* PostgreSQL: a prepared statement the server no longer has (DEALLOCATE
  * ALL, as a pooler between gateway and server may do) costs the caller
  * nothing: the read is prepared again and answers. */
@@ -1729,6 +1836,7 @@ int main(void)
         tcase_add_test(pg, pg_event_ids_in_commit_order);
         tcase_add_test(pg, pg_event_numbering_runs_in_order);
         tcase_add_test(pg, pg_events_from_schema_3);
+        tcase_add_test(pg, pg_events_from_schema_5);
         tcase_add_test(pg, pg_statement_forgotten_prepared_again);
         tcase_add_test(pg, pg_events_as_sqlite);
         suite_add_tcase(s, pg);

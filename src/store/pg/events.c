@@ -84,6 +84,7 @@ store_err store_pg_events_after(store *st, int64_t after, int64_t invoice_id, in
         return store_pg_events_query(st,
                                      "SELECT " STORE_PG_EVENT_COLUMNS " FROM events e"
                                      " WHERE e.invoice_id = $3::bigint AND e.id > $1::bigint"
+                                     " AND e.id IS NOT NULL"
                                      " ORDER BY e.id LIMIT $2::bigint",
                                      3, p, false, fn, ud);
     return store_pg_events_query(st,
@@ -133,7 +134,7 @@ store_err store_pg_events_due(store *st, int64_t now, int limit, store_event_fn 
         " AND e.next_at <= $1::bigint AND e.id IS NOT NULL"
         " AND (e.claimed_by = 0 OR e.claimed_by = $3::bigint OR e.claimed_by IN " STORE_PG_DEAD ")"
         " AND NOT EXISTS(SELECT 1 FROM events p WHERE p.state = 'pending'"
-        "  AND p.invoice_id = e.invoice_id AND p.id < e.id)"
+        "  AND p.invoice_id = e.invoice_id AND p.id < e.id AND p.id IS NOT NULL)"
         " ORDER BY e.next_at, e.id LIMIT $2::bigint FOR UPDATE OF e SKIP LOCKED),"
         " u AS (UPDATE events e SET claimed_by = $3::bigint,"
         " claim_until = " STORE_PG_NOW " + $4::bigint FROM c, invoices i"
@@ -223,7 +224,13 @@ store_err store_pg_events_backlog(store *st, int64_t *count, int64_t *oldest_at)
 {
     int64_t v[2] = {0, 0};
     store_err e = store_pg_query_i64(
-        st, "SELECT count(*), coalesce(min(at), 0) FROM events WHERE state = 'pending'", v, 2);
+        st,
+        /* Numbered rows through events_due, the others through
+         * events_unnumbered (schema.c, migration 6). */
+        "SELECT count(*), coalesce(min(at), 0) FROM (SELECT at FROM events"
+        " WHERE state = 'pending' AND id IS NOT NULL UNION ALL SELECT at FROM events"
+        " WHERE id IS NULL AND state = 'pending') p",
+        v, 2);
     *count = v[0];
     *oldest_at = v[1];
     return e;
