@@ -1703,8 +1703,8 @@ static char *pg_value(const char *sql)
 }
 
 /* PostgreSQL: a database of schema 5 (six indexes on events, each row in
- * all of them; events_add_invoice() called by the invoice trigger; a
- * foreign key from events to invoices) moves to schema 6 in place: its
+ * all of them; events_add_invoice() called by the invoice trigger;
+ * foreign keys from events and status_history to invoices) moves to schema 6 in place: its
  * indexes on events become the lean ones, the trigger writes the events
  * itself, and its events, skipped, pending and one written but not
  * numbered yet (a transaction in flight at the upgrade), read, fall due
@@ -1727,6 +1727,7 @@ START_TEST(pg_events_from_schema_5)
            " CREATE INDEX events_pending ON events(invoice_id, id) WHERE state = 'pending';"
            " CREATE INDEX events_due ON events(next_at, id) WHERE state = 'pending';"
            " ALTER TABLE events ADD FOREIGN KEY (invoice_id) REFERENCES invoices(id);"
+           " ALTER TABLE status_history ADD FOREIGN KEY (invoice_id) REFERENCES invoices(id);"
            " CREATE FUNCTION events_add_invoice(kind TEXT, i invoices) RETURNS void"
            " LANGUAGE plpgsql AS $$ BEGIN INSERT INTO events(type, invoice_id, at, data)"
            " VALUES(kind, i.id, 1, '{}'); END $$;"
@@ -1753,8 +1754,8 @@ START_TEST(pg_events_from_schema_5)
     v = pg_value("SELECT indexdef FROM pg_indexes WHERE indexname = 'events_due'");
     ck_assert_ptr_nonnull(strstr(v, "id IS NOT NULL"));
     free(v);
-    v = pg_value("SELECT count(*) FROM pg_constraint WHERE conrelid = 'events'::regclass"
-                 " AND contype = 'f'");
+    v = pg_value("SELECT count(*) FROM pg_constraint WHERE conrelid IN ('events'::regclass,"
+                 " 'status_history'::regclass) AND contype = 'f'");
     ck_assert_str_eq(v, "0");
     free(v);
     v = pg_value("SELECT count(*) FROM pg_proc WHERE proname = 'events_add_invoice'");
