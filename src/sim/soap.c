@@ -29,13 +29,16 @@ typedef struct {
     char deviations[SIM_MAX_DEVIATIONS][160];
     int n_deviations;
     json_t *details; /* merged into the call's log entry (see sim_log_request) */
-    /* the answer */
+    /* the answer: built on first use (sim_ret), or never when it is found
+     * serialised (sim/answers.h) */
     xmlDocPtr doc;
     xmlNodePtr ret; /* <return> */
-    int code;
-    /* Set by an operation whose successful answer follows from this key
-     * alone (see sim/answers.h); "" for the others. */
-    char answer_key[SIM_ANSWERS_KEY_MAX];
+    xmlNodePtr code_node, desc_node;
+    /* A getPaymentStatus answer before payment holds only these (copied
+     * under the lock); the tree is built from them after it, if at all. */
+    bool has_status;
+    char status[32];
+    int64_t version;
 } sim_call;
 
 static void sim_deviation(sim_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -205,12 +208,29 @@ static int sim_context(sim_call *c)
     return 29;
 }
 
-static void sim_answer_text(sim_call *c, const char *name, const char *text)
+/* The answer's <return> in its envelope, with an empty resultCode and
+ * resultDescription first, as SEQR sends them (sim_soap_handle fills them);
+ * built on first use. */
+static xmlNodePtr sim_ret(sim_call *c)
 {
-    seqr_xml_add_text(c->ret, name, text);
+    if (c->doc == NULL) {
+        char resp_name[64];
+        snprintf(resp_name, sizeof resp_name, "%sResponse", c->name);
+        xmlNodePtr resp_op;
+        c->doc = seqr_xml_new_envelope("soap", "ns2", resp_name, &resp_op);
+        c->ret = seqr_xml_add_node(resp_op, "return");
+        c->code_node = seqr_xml_add_node(c->ret, "resultCode");
+        c->desc_node = seqr_xml_add_node(c->ret, "resultDescription");
+    }
+    return c->ret;
 }
 
-/* --- operations: each returns a resultCode and adds its fields to c->ret --- */
+static void sim_answer_text(sim_call *c, const char *name, const char *text)
+{
+    seqr_xml_add_text(sim_ret(c), name, text);
+}
+
+/* --- operations: each returns a resultCode and adds its fields to sim_ret(c) --- */
 
 /* True when parent has a child name with non-blank text. */
 static bool sim_has_text(xmlNodePtr parent, const char *name)
@@ -396,7 +416,7 @@ static int sim_update_invoice(sim_call *c)
 
 static void sim_receipt(sim_call *c, const sim_invoice *inv)
 {
-    xmlNodePtr r = seqr_xml_add_node(c->ret, "receipt");
+    xmlNodePtr r = seqr_xml_add_node(sim_ret(c), "receipt");
     seqr_xml_add_text(r, "terminalId", inv->terminal_id);
     char date[40];
     time_t t = (time_t)(inv->paid_ms / 1000);
@@ -434,19 +454,17 @@ static int sim_get_payment_status(sim_call *c)
     if (strcmp(inv->status, "PAID") == 0)
         inv->fetches_after_paid++;
     inv->last_version_seen = inv->version;
-    sim_answer_text(c, "status", inv->status);
-    seqr_xml_add_int(c->ret, "version", inv->version);
     if (strcmp(inv->status, "PAID") == 0) {
+        sim_answer_text(c, "status", inv->status);
+        seqr_xml_add_int(sim_ret(c), "version", inv->version);
         sim_answer_text(c, "ersReference", inv->ers_reference);
         sim_receipt(c, inv);
-    } else {
-        /* Status and version are all this answer holds. The version ends
-         * the key and has no newline, so no two answers share a key. */
-        int n = snprintf(c->answer_key, sizeof c->answer_key, "getPaymentStatus\n%s\n%lld",
-                         inv->status, (long long)inv->version);
-        if (n < 0 || (size_t)n >= sizeof c->answer_key)
-            c->answer_key[0] = '\0';
+        return 0;
     }
+    /* Before payment the answer is the status and the version alone. */
+    c->has_status = true;
+    memcpy(c->status, inv->status, sizeof c->status);
+    c->version = inv->version;
     return 0;
 }
 
@@ -655,7 +673,7 @@ static int sim_execute_report(sim_call *c)
     const char *base = slash ? slash + 1 : report_id;
     char title[256];
     snprintf(title, sizeof title, "%.*s_%s.xml", (int)strcspn(base, "."), base, p->id);
-    xmlNodePtr rep = seqr_xml_add_node(c->ret, "report");
+    xmlNodePtr rep = seqr_xml_add_node(sim_ret(c), "report");
     seqr_xml_add_text(rep, "content", buf_cstr(&b64));
     seqr_xml_add_text(rep, "contentString", buf_cstr(&content));
     seqr_xml_add_text(rep, "mimeType", "text/xml");
@@ -776,47 +794,47 @@ void sim_soap_handle(const char *body, size_t len, buf *answer, int *http_status
     memset(&c, 0, sizeof c);
     c.op = op;
     c.name = found->name;
-    char resp_name[64];
-    snprintf(resp_name, sizeof resp_name, "%sResponse", found->name);
-    xmlNodePtr resp_op;
-    c.doc = seqr_xml_new_envelope("soap", "ns2", resp_name, &resp_op);
-    c.ret = seqr_xml_add_node(resp_op, "return");
-    /* resultCode and resultDescription come first, as SEQR sends them. */
-    xmlNodePtr code_node = seqr_xml_add_node(c.ret, "resultCode");
-    xmlNodePtr desc_node = seqr_xml_add_node(c.ret, "resultDescription");
 
     sim_lock();
     int code = sim_context(&c);
     if (code == 0)
         code = found->fn(&c);
-    char code_text[16];
-    snprintf(code_text, sizeof code_text, "%d", code);
-    xmlNodeAddContent(code_node, BAD_CAST code_text);
-    xmlNodeAddContent(desc_node, BAD_CAST sim_code_name(code));
-    if (code != 0) {
-        /* An error answer carries only the result. */
-        xmlNodePtr n = seqr_xml_next_element(desc_node);
-        while (n != NULL) {
-            xmlNodePtr next = seqr_xml_next_element(n);
-            xmlUnlinkNode(n);
-            xmlFreeNode(n);
-            n = next;
-        }
-    }
     sim_log_request(c.name, c.principal, c.has_client_reference ? c.client_reference : NULL, code,
                     200, c.deviations, c.n_deviations, c.details);
     sim_unlock();
-    /* An error answer is the operation's name and the code; a keyed one
-     * its key (sim/answers.h): serialised once per thread, then copied. */
+
+    /* An error answer follows from the operation and the code, one before
+     * payment from the status and the version (the version ends the key
+     * and has no newline, so no two answers share a key): serialised once
+     * per thread, then copied (sim/answers.h). */
     char key[SIM_ANSWERS_KEY_MAX] = "";
-    if (code != 0) {
-        int n = snprintf(key, sizeof key, "error\n%s\n%d", c.name, code);
-        if (n < 0 || (size_t)n >= sizeof key)
-            key[0] = '\0';
-    } else {
-        memcpy(key, c.answer_key, sizeof key);
-    }
+    int n = 0;
+    if (code != 0)
+        n = snprintf(key, sizeof key, "error\n%s\n%d", c.name, code);
+    else if (c.has_status)
+        n = snprintf(key, sizeof key, "getPaymentStatus\n%s\n%lld", c.status,
+                     (long long)c.version);
+    if (n < 0 || (size_t)n >= sizeof key)
+        key[0] = '\0';
     if (key[0] == '\0' || !sim_answers_get(key, answer)) {
+        sim_ret(&c);
+        char code_text[16];
+        snprintf(code_text, sizeof code_text, "%d", code);
+        xmlNodeAddContent(c.code_node, BAD_CAST code_text);
+        xmlNodeAddContent(c.desc_node, BAD_CAST sim_code_name(code));
+        if (code != 0) {
+            /* An error answer carries only the result. */
+            xmlNodePtr e = seqr_xml_next_element(c.desc_node);
+            while (e != NULL) {
+                xmlNodePtr next = seqr_xml_next_element(e);
+                xmlUnlinkNode(e);
+                xmlFreeNode(e);
+                e = next;
+            }
+        } else if (c.has_status) {
+            seqr_xml_add_text(c.ret, "status", c.status);
+            seqr_xml_add_int(c.ret, "version", c.version);
+        }
         size_t start = answer->len;
         seqr_xml_serialize(c.doc, answer);
         if (key[0] != '\0' && answer->len > start)
