@@ -774,8 +774,10 @@ void sim_soap_handle(const char *body, size_t len, buf *answer, int *http_status
     const sim_op *found = NULL;
     if (op != NULL && op->ns != NULL && strcmp((const char *)op->ns->href, SEQR_XML_NS) == 0) {
         for (size_t i = 0; i < sizeof sim_ops / sizeof *sim_ops; i++)
-            if (strcmp((const char *)op->name, sim_ops[i].name) == 0)
+            if (strcmp((const char *)op->name, sim_ops[i].name) == 0) {
                 found = &sim_ops[i];
+                break;
+            }
     }
     if (found == NULL) {
         char msg[200];

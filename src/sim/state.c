@@ -341,6 +341,15 @@ sim_period *sim_period_find(const char *id)
     return NULL;
 }
 
+/* Copies src into dst (size bytes), cut to fit like snprintf's "%s", without
+ * its format parsing: the request log takes four strings per call. */
+static void sim_copy_cut(char *dst, size_t size, const char *src)
+{
+    size_t n = src != NULL ? strnlen(src, size - 1) : 0;
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
+}
+
 void sim_log_request(const char *operation, const char *principal, const char *client_reference,
                      int result_code, int http_status, char deviations[][160], int n_deviations,
                      json_t *details)
@@ -354,11 +363,10 @@ void sim_log_request(const char *operation, const char *principal, const char *c
     memset(e, 0, sizeof *e);
     e->seq = sim_log_seq;
     e->time_ms = sim_now_ms();
-    snprintf(e->operation, sizeof e->operation, "%s", operation ? operation : "");
-    snprintf(e->principal, sizeof e->principal, "%s", principal ? principal : "");
+    sim_copy_cut(e->operation, sizeof e->operation, operation);
+    sim_copy_cut(e->principal, sizeof e->principal, principal);
     e->has_client_reference = client_reference != NULL;
-    snprintf(e->client_reference, sizeof e->client_reference, "%s",
-             client_reference ? client_reference : "");
+    sim_copy_cut(e->client_reference, sizeof e->client_reference, client_reference);
     e->result_code = result_code;
     e->http_status = http_status;
     int n = n_deviations < SIM_MAX_DEVIATIONS ? n_deviations : SIM_MAX_DEVIATIONS;
