@@ -814,8 +814,7 @@ void sim_soap_handle(const char *body, size_t len, buf *answer, int *http_status
     if (code != 0)
         n = snprintf(key, sizeof key, "error\n%s\n%d", c.name, code);
     else if (c.has_status)
-        n = snprintf(key, sizeof key, "getPaymentStatus\n%s\n%lld", c.status,
-                     (long long)c.version);
+        n = snprintf(key, sizeof key, "getPaymentStatus\n%s\n%lld", c.status, (long long)c.version);
     if (n < 0 || (size_t)n >= sizeof key)
         key[0] = '\0';
     if (key[0] == '\0' || !sim_answers_get(key, answer)) {
