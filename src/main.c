@@ -47,6 +47,10 @@
 
 /* The poller loop must have gone round within this long for WATCHDOG=1. */
 #define MAIN_WATCHDOG_STALE_MS 10000
+/* Exit status when the database's schema is newer than this build knows (at
+ * start-up, or migrated by a newer gateway on a shared database while this
+ * one ran): the unit does not restart on it (RestartPreventExitStatus=3). */
+#define MAIN_EXIT_SCHEMA_NEWER 3
 
 static void main_usage(FILE *f)
 {
@@ -315,8 +319,13 @@ static int main_run(const char *path)
     }
     /* SQLite at path, or PostgreSQL at url (shared with other gateways). */
     const char *location = cfg.store_url[0] != '\0' ? cfg.store_url : cfg.store_path;
-    if (store_open(location, &st, &err) != STORE_OK) {
+    store_err opened = store_open(location, &st, &err);
+    if (opened != STORE_OK) {
         log_error("store: %s", buf_cstr(&err));
+        if (opened == STORE_SCHEMA_NEWER) {
+            log_error("upgrade this seqr-gateway to the version that migrated the database");
+            rc = MAIN_EXIT_SCHEMA_NEWER;
+        }
         goto cleanup;
     }
     /* The key that encrypts registered terminals' passwords: a file apart
@@ -390,6 +399,7 @@ static int main_run(const char *path)
     sd_notify(0, "READY=1");
     main_status(&cfg, svc, pol, st, &memo);
 
+    int stop_rc = 0;
     for (;;) {
         struct timespec tick = {1, 0};
         int sig = sigtimedwait(&sigs, NULL, &tick);
@@ -403,6 +413,15 @@ static int main_run(const char *path)
         }
         poller_stats ps;
         poller_get_stats(pol, &ps);
+        if (ps.schema_newer > 0) {
+            /* Stopping hands this gateway's pending invoices to the newer
+             * one at once (the liveness lock goes with the connection). */
+            log_error("store: another seqr-gateway migrated the database to schema version %d, "
+                      "newer than this one knows; stopping (upgrade this one, then start it)",
+                      ps.schema_newer);
+            stop_rc = MAIN_EXIT_SCHEMA_NEWER;
+            break;
+        }
         if (main_mono_ms() - ps.heartbeat_ms < MAIN_WATCHDOG_STALE_MS)
             sd_notify(0, "WATCHDOG=1");
         else
@@ -411,7 +430,7 @@ static int main_run(const char *path)
         main_status(&cfg, svc, pol, st, &memo);
     }
     sd_notify(0, "STOPPING=1");
-    rc = 0;
+    rc = stop_rc;
 cleanup:
     if (hub != NULL)
         events_hub_close(hub); /* waits and streams end, so the server can stop */

@@ -1268,6 +1268,14 @@ static void *poller_lease_main(void *arg)
             log_info("poller: leases on pending invoices renewed again");
             failing = false;
         }
+        /* A newer gateway may have migrated the shared database meanwhile:
+         * this one's statements were written for the schema before. */
+        int db_version = 0, known = 0;
+        if (store_schema_versions(p->st, &db_version, &known) == STORE_OK && db_version > known) {
+            pthread_mutex_lock(&p->lock);
+            p->stats.schema_newer = db_version;
+            pthread_mutex_unlock(&p->lock);
+        }
         if (ctx.gained > 0 || ctx.lost > 0) {
             log_info("poller: took %lld pending invoices, handed on %lld, holds %lld",
                      (long long)ctx.gained, (long long)ctx.lost, (long long)held);

@@ -51,6 +51,10 @@ typedef struct {
      * the alarm when that reaches 15 s, before SEQR's 20 s run out. */
     int64_t gap_open_max_ms;
     bool gap_alarm;
+    /* Several gateways on one database: the schema version another gateway
+     * migrated it to while this one ran, newer than this build knows (0
+     * while none is). The gateway must then stop (main.c). */
+    int schema_newer;
 } poller_stats;
 
 /* All arguments are borrowed and must outlive the poller. */

@@ -34,7 +34,8 @@ typedef enum {
     STORE_OK = 0,
     STORE_NOT_FOUND, /* no such row */
     STORE_CONFLICT,  /* uniqueness or a business rule inside a transaction */
-    STORE_IO         /* SQLite failed (disk, corruption, busy past timeout) */
+    STORE_IO,        /* SQLite failed (disk, corruption, busy past timeout) */
+    STORE_SCHEMA_NEWER /* the database was migrated by a newer seqr-gateway */
 } store_err;
 
 const char *store_strerror(store_err err);
@@ -61,8 +62,17 @@ store_err store_backup(store *st, const char *dest_path, int64_t *pages, buf *er
  * instead (store/pg/pg.h): created schema and migrations under an advisory
  * lock, and any number of gateways may have it open at once; each polls the
  * invoices it holds leases on (store_lease_sync). err never holds the URL's
- * password. */
+ * password. A database whose schema is newer than this build knows is
+ * refused unchanged with STORE_SCHEMA_NEWER (and the versions in err). */
 store_err store_open(const char *path, store **out, buf *err);
+/* The schema version the database is at now (db_version) and the one this
+ * build knows (known). On PostgreSQL another gateway, started from a newer
+ * build, may migrate the database while this one runs; its statements were
+ * written for the older schema, so it must stop (main.c does, via the
+ * poller's lease thread). A SQLite database is open in one gateway only and
+ * migrated only by store_open, so there both are this build's version and
+ * nothing is read. STORE_IO when the database cannot be read. */
+store_err store_schema_versions(store *st, int *db_version, int *known);
 /* True when location is a PostgreSQL URL (postgresql:// or postgres://). */
 bool store_is_url(const char *location);
 /* Appends location to out with the password of a URL replaced by "***"

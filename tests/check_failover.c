@@ -260,6 +260,65 @@ START_TEST(killed_before_numbering)
 }
 END_TEST
 
+/* A gateway of a newer build migrates the shared database while older ones
+ * run (a rolling upgrade; here the test writes the newer version itself):
+ * each older one notices within a lease sync, says why, and stops by itself
+ * with exit status 3, which the unit does not restart. Started again, the
+ * older build refuses the database with the same status and changes
+ * nothing; once the database is back at the version it knows, it runs and
+ * polls the invoice. */
+START_TEST(newer_schema_stops_older_gateways)
+{
+    gw_env a, b;
+    fo_start_two(&a, &b);
+    char ref[64];
+    gwt_create_invoice(&a, ref);
+    PGconn *c = PQconnectdb(getenv("SEQR_TEST_PG_URL"));
+    ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+    long long known = fo_sql_count(c, "SELECT max(version) FROM schema_version");
+    PQclear(fo_sql(c, "INSERT INTO schema_version(version) SELECT max(version) + 1 FROM schema_version",
+                   PGRES_COMMAND_OK));
+    /* Signal 0: only waits for each to exit by itself. */
+    ck_assert_int_eq(tu_stop(&a.gw, 0, 30000 * gwt_slowdown()), 3);
+    ck_assert_int_eq(tu_stop(&b.gw, 0, 30000 * gwt_slowdown()), 3);
+    char *log = tu_read_file(a.gw.log_path, NULL);
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strstr(log, "newer than this one knows") != NULL, "a did not say why: %s", log);
+    free(log);
+    long long instances = fo_sql_count(c, "SELECT count(*) FROM gateway_instances");
+    char *argv[] = {(char *)tu_env("SEQR_GATEWAY_BIN", "src/seqr-gateway"), "--config", a.conf,
+                    NULL};
+    char logp[sizeof a.gw.log_path];
+    snprintf(logp, sizeof logp, "%s", a.gw.log_path);
+    ck_assert(tu_spawn(&a.gw, argv, logp));
+    ck_assert_int_eq(tu_stop(&a.gw, 0, 30000 * gwt_slowdown()), 3);
+    log = tu_read_file(a.gw.log_path, NULL);
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strstr(log, "is newer than this seqr-gateway") != NULL, "%s", log);
+    free(log);
+    ck_assert_int_eq(fo_sql_count(c, "SELECT count(*) FROM gateway_instances"), instances);
+    ck_assert_int_eq(fo_sql_count(c, "SELECT max(version) FROM schema_version"), known + 1);
+    char undo[96];
+    snprintf(undo, sizeof undo, "DELETE FROM schema_version WHERE version = %lld", known + 1);
+    PQclear(fo_sql(c, undo, PGRES_COMMAND_OK));
+    PQfinish(c);
+    gwt_start_gw(&a);
+    long st;
+    long long until = tu_now_ms() + 30000 * gwt_slowdown();
+    for (;;) {
+        json_t *h = gwt_gw_call(&a, "GET", "/healthz", NULL, NULL, &st);
+        long long pending = h ? json_integer_value(json_object_get(h, "pendingInvoices")) : 0;
+        json_decref(h);
+        if (pending == 1)
+            break;
+        ck_assert_msg(tu_now_ms() < until, "a did not take the invoice up again");
+        tu_sleep_ms(50);
+    }
+    ck_assert_int_eq(tu_stop(&a.gw, SIGTERM, 10000), 0);
+    gwt_env_stop(&a);
+}
+END_TEST
+
 int main(void)
 {
     const char *pg = getenv("SEQR_TEST_PG_URL");
@@ -272,6 +331,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, two_gateways_one_killed);
     tcase_add_test(tc, killed_before_numbering);
+    tcase_add_test(tc, newer_schema_stops_older_gateways);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -296,6 +296,106 @@ START_TEST(invoice_lifecycle_and_codes)
 }
 END_TEST
 
+/* The whole answer to a getPaymentStatus fixture for ref, as sent. */
+static char *status_bytes(const char *ref)
+{
+    char *text = tu_fixture("getPaymentStatus.request.xml", NULL);
+    char *body = replace(text, FIXTURE_REF, ref);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/soap", sim_port);
+    tu_response r;
+    ck_assert_int_eq(tu_http("POST", url, NULL, body, strlen(body), &r), 200);
+    char *out = buf_detach(&r.body);
+    tu_response_free(&r);
+    free(body);
+    free(text);
+    return out;
+}
+
+/* The exact answer SEQR's shape gives for a status call before payment, or
+ * for an error (status NULL: code and description only). */
+static char *expected_status(const char *status, int version, int code, const char *desc)
+{
+    buf b = BUF_INIT;
+    buf_printf(&b,
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope "
+               "xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><ns2:"
+               "getPaymentStatusResponse xmlns:ns2=\"http://external.interfaces.ers.seamless."
+               "com/\"><return><resultCode>%d</resultCode><resultDescription>%s</"
+               "resultDescription>",
+               code, desc);
+    if (status != NULL)
+        buf_printf(&b, "<status>%s</status><version>%d</version>", status, version);
+    buf_puts(&b, "</return></ns2:getPaymentStatusResponse></soap:Body></soap:Envelope>\n");
+    return buf_detach(&b);
+}
+
+/* Answers the simulator copies instead of serialising again (sim/answers.h)
+ * are byte for byte what it built the first time, and follow each change. */
+START_TEST(repeated_answers_byte_for_byte)
+{
+    char ref[32], ref2[32];
+    send_invoice(ref);
+    send_invoice(ref2);
+    char *want = expected_status("ISSUED", 0, 0, "SUCCESS");
+    for (int i = 0; i < 3; i++) {
+        char *got = status_bytes(ref);
+        ck_assert_str_eq(got, want);
+        free(got);
+    }
+    free(want);
+    char path[96];
+    long st;
+    snprintf(path, sizeof path, "/sim/invoices/%s/fail", ref);
+    json_decref(control("POST", path, NULL, &st));
+    ck_assert_int_eq(st, 200);
+    want = expected_status("FAILED", 1, 0, "SUCCESS");
+    for (int i = 0; i < 3; i++) {
+        char *got = status_bytes(ref);
+        ck_assert_str_eq(got, want);
+        free(got);
+    }
+    free(want);
+    /* The other invoice's answer is still its own, and an update (ISSUED
+     * still, a new version) changes it. */
+    want = expected_status("ISSUED", 0, 0, "SUCCESS");
+    char *got;
+    for (int i = 0; i < 4; i++) {
+        got = status_bytes(ref2);
+        ck_assert_str_eq(got, want);
+        free(got);
+    }
+    free(want);
+    soap_answer a;
+    soap_fixture("updateInvoice.request.xml", ref2, NULL, &a);
+    ck_assert_int_eq(a.code, 0);
+    soap_free(&a);
+    want = expected_status("ISSUED", 1, 0, "SUCCESS");
+    for (int i = 0; i < 3; i++) {
+        got = status_bytes(ref2);
+        ck_assert_str_eq(got, want);
+        free(got);
+    }
+    free(want);
+    want = expected_status(NULL, 0, 54, "INVALID_INVOICE_REFERENCE");
+    for (int i = 0; i < 3; i++) {
+        got = status_bytes("1111111111111");
+        ck_assert_str_eq(got, want);
+        free(got);
+    }
+    free(want);
+    /* Paid: the receipt, the same each time it is asked. */
+    pay(ref2);
+    char *first = status_bytes(ref2);
+    ck_assert_ptr_nonnull(strstr(first, "<status>PAID</status><version>2</version><ersReference>"));
+    ck_assert_ptr_nonnull(strstr(first, "<receipt><terminalId>"));
+    got = status_bytes(ref2);
+    ck_assert_str_eq(got, first);
+    free(got);
+    free(first);
+}
+END_TEST
+
 START_TEST(reservation_commit)
 {
     char *text = tu_fixture("sendInvoice.request.xml", NULL);
@@ -861,6 +961,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, invoice_lifecycle_and_codes);
+    tcase_add_test(tc, repeated_answers_byte_for_byte);
     tcase_add_test(tc, reservation_commit);
     tcase_add_test(tc, authentication_and_principals);
     tcase_add_test(tc, faults_for_bad_xml_and_unknown_operations);

@@ -154,7 +154,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_close(db);
     store *again = NULL;
     buf err = BUF_INIT;
-    ck_assert_int_eq(store_open(db_path, &again, &err), STORE_IO);
+    ck_assert_int_eq(store_open(db_path, &again, &err), STORE_SCHEMA_NEWER);
     ck_assert_ptr_nonnull(strstr(buf_cstr(&err), "newer"));
     buf_free(&err);
 }

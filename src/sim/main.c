@@ -69,13 +69,18 @@ static double sim_random_unit(void)
     return (double)r / 4294967296.0;
 }
 
+/* Queues body as the answer; takes its bytes (body is left empty), so the
+ * answer is not copied once more. */
 static enum MHD_Result sim_send(struct MHD_Connection *conn, int status, const char *type,
-                                const buf *body)
+                                buf *body)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(body->len, (void *)buf_cstr(body), MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
+    size_t len = body->len;
+    char *data = buf_detach(body);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(data);
         return MHD_NO;
+    }
     MHD_add_response_header(r, "Content-Type", type);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);

@@ -4,6 +4,7 @@
  *   state.c    invoices, payments, refunds, terminals, periods, request log,
  *              fault settings; one mutex (sim_lock) guards all of it
  *   soap.c     POST /soap: parses an operation, checks it like SEQR, answers
+ *   answers.c  serialised answers kept per thread for those a key decides
  *   control.c  the JSON control API under /sim/
  *   wsdl.c     GET /soap?wsdl
  *   serve.c    the libmicrohttpd loops, one per core; delay.c holds slow calls

@@ -10,6 +10,7 @@
 
 #include "money.h"
 #include "seqr/xml.h"
+#include "sim/answers.h"
 #include "sim/sim.h"
 
 typedef enum { SIM_PRINCIPAL_TERMINAL, SIM_PRINCIPAL_RESELLER } sim_principal_kind;
@@ -28,10 +29,16 @@ typedef struct {
     char deviations[SIM_MAX_DEVIATIONS][160];
     int n_deviations;
     json_t *details; /* merged into the call's log entry (see sim_log_request) */
-    /* the answer */
+    /* the answer: built on first use (sim_ret), or never when it is found
+     * serialised (sim/answers.h) */
     xmlDocPtr doc;
     xmlNodePtr ret; /* <return> */
-    int code;
+    xmlNodePtr code_node, desc_node;
+    /* A getPaymentStatus answer before payment holds only these (copied
+     * under the lock); the tree is built from them after it, if at all. */
+    bool has_status;
+    char status[32];
+    int64_t version;
 } sim_call;
 
 static void sim_deviation(sim_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -89,10 +96,40 @@ static const char *sim_code_name(int code)
     return "SYSTEM_ERROR";
 }
 
+/* seqr_xml_child_copy (false, dst "", when the child is absent or its text
+ * does not fit), without its two allocations and frees when the child holds
+ * only text nodes, as every value a client sends does: their contents, in
+ * order, are the text xmlNodeGetContent would give. Any other child goes
+ * through seqr_xml_child_copy. */
+static bool sim_copy(xmlNodePtr parent, const char *name, char *dst, size_t len)
+{
+    if (len == 0)
+        return false;
+    dst[0] = '\0';
+    xmlNodePtr n = seqr_xml_child(parent, name);
+    if (n == NULL)
+        return false;
+    size_t used = 0;
+    for (xmlNodePtr t = n->children; t != NULL; t = t->next) {
+        if (t->type != XML_TEXT_NODE)
+            return seqr_xml_child_copy(parent, name, dst, len);
+        size_t k = t->content != NULL ? strlen((const char *)t->content) : 0;
+        if (k >= len - used) {
+            /* More text after it (or other nodes) cannot make it fit. */
+            dst[0] = '\0';
+            return false;
+        }
+        memcpy(dst + used, t->content, k);
+        used += k;
+    }
+    dst[used] = '\0';
+    return true;
+}
+
 /* Text of a child (borrowed into buf dst); "" when absent. */
 static void sim_text(xmlNodePtr parent, const char *name, char *dst, size_t len)
 {
-    if (!seqr_xml_child_copy(parent, name, dst, len))
+    if (!sim_copy(parent, name, dst, len))
         dst[0] = '\0';
 }
 
@@ -100,8 +137,8 @@ static void sim_text(xmlNodePtr parent, const char *name, char *dst, size_t len)
 static bool sim_amount(xmlNodePtr node, int64_t *value, char currency[4])
 {
     char v[64], cur[16];
-    if (node == NULL || !seqr_xml_child_copy(node, "value", v, sizeof v) ||
-        !seqr_xml_child_copy(node, "currency", cur, sizeof cur))
+    if (node == NULL || !sim_copy(node, "value", v, sizeof v) ||
+        !sim_copy(node, "currency", cur, sizeof cur))
         return false;
     if (money_parse(v, value) != MONEY_OK || strlen(cur) != 3 || !money_currency_valid(cur))
         return false;
@@ -128,7 +165,7 @@ static int sim_context(sim_call *c)
     sim_text(ctx, "clientId", client_id, sizeof client_id);
     c->has_client_reference = seqr_xml_child(ctx, "clientReference") != NULL;
     sim_text(ctx, "clientReference", c->client_reference, sizeof c->client_reference);
-    bool has_timeout = seqr_xml_child_copy(ctx, "clientRequestTimeout", timeout, sizeof timeout);
+    bool has_timeout = sim_copy(ctx, "clientRequestTimeout", timeout, sizeof timeout);
     sim_text(ctx, "password", c->password, sizeof c->password);
     xmlNodePtr who = seqr_xml_child(ctx, "initiatorPrincipalId");
     sim_text(who, "id", c->principal, sizeof c->principal);
@@ -171,12 +208,29 @@ static int sim_context(sim_call *c)
     return 29;
 }
 
-static void sim_answer_text(sim_call *c, const char *name, const char *text)
+/* The answer's <return> in its envelope, with an empty resultCode and
+ * resultDescription first, as SEQR sends them (sim_soap_handle fills them);
+ * built on first use. */
+static xmlNodePtr sim_ret(sim_call *c)
 {
-    seqr_xml_add_text(c->ret, name, text);
+    if (c->doc == NULL) {
+        char resp_name[64];
+        snprintf(resp_name, sizeof resp_name, "%sResponse", c->name);
+        xmlNodePtr resp_op;
+        c->doc = seqr_xml_new_envelope("soap", "ns2", resp_name, &resp_op);
+        c->ret = seqr_xml_add_node(resp_op, "return");
+        c->code_node = seqr_xml_add_node(c->ret, "resultCode");
+        c->desc_node = seqr_xml_add_node(c->ret, "resultDescription");
+    }
+    return c->ret;
 }
 
-/* --- operations: each returns a resultCode and adds its fields to c->ret --- */
+static void sim_answer_text(sim_call *c, const char *name, const char *text)
+{
+    seqr_xml_add_text(sim_ret(c), name, text);
+}
+
+/* --- operations: each returns a resultCode and adds its fields to sim_ret(c) --- */
 
 /* True when parent has a child name with non-blank text. */
 static bool sim_has_text(xmlNodePtr parent, const char *name)
@@ -262,7 +316,7 @@ static int sim_read_invoice(sim_call *c, xmlNodePtr inv, sim_invoice *into, bool
         char q[64];
         int64_t qty, row_total;
         char row_cur[4];
-        if (!seqr_xml_child_copy(r, "itemQuantity", q, sizeof q) ||
+        if (!sim_copy(r, "itemQuantity", q, sizeof q) ||
             money_parse_scaled(q, 3, &qty) != MONEY_OK || qty <= 0) {
             sim_deviation(c, "invoiceRow %d: itemQuantity missing or invalid", nrows + 1);
             return 49;
@@ -362,7 +416,7 @@ static int sim_update_invoice(sim_call *c)
 
 static void sim_receipt(sim_call *c, const sim_invoice *inv)
 {
-    xmlNodePtr r = seqr_xml_add_node(c->ret, "receipt");
+    xmlNodePtr r = seqr_xml_add_node(sim_ret(c), "receipt");
     seqr_xml_add_text(r, "terminalId", inv->terminal_id);
     char date[40];
     time_t t = (time_t)(inv->paid_ms / 1000);
@@ -388,7 +442,7 @@ static int sim_get_payment_status(sim_call *c)
         return code;
     char ver[32];
     long long seen = -1;
-    if (seqr_xml_child_copy(c->op, "invoiceVersion", ver, sizeof ver))
+    if (sim_copy(c->op, "invoiceVersion", ver, sizeof ver))
         seen = strtoll(ver, NULL, 10);
     else
         sim_deviation(c, "invoiceVersion is missing (send 0, then the latest version)");
@@ -400,12 +454,17 @@ static int sim_get_payment_status(sim_call *c)
     if (strcmp(inv->status, "PAID") == 0)
         inv->fetches_after_paid++;
     inv->last_version_seen = inv->version;
-    sim_answer_text(c, "status", inv->status);
-    seqr_xml_add_int(c->ret, "version", inv->version);
     if (strcmp(inv->status, "PAID") == 0) {
+        sim_answer_text(c, "status", inv->status);
+        seqr_xml_add_int(sim_ret(c), "version", inv->version);
         sim_answer_text(c, "ersReference", inv->ers_reference);
         sim_receipt(c, inv);
+        return 0;
     }
+    /* Before payment the answer is the status and the version alone. */
+    c->has_status = true;
+    memcpy(c->status, inv->status, sizeof c->status);
+    c->version = inv->version;
     return 0;
 }
 
@@ -533,8 +592,8 @@ static bool sim_param(xmlNodePtr op, const char *key, char *dst, size_t len)
     xmlNodePtr p = seqr_xml_child(seqr_xml_child(op, "parameters"), "parameter");
     for (xmlNodePtr e = seqr_xml_child(p, "entry"); e; e = seqr_xml_next(e, "entry")) {
         char k[64];
-        if (seqr_xml_child_copy(e, "key", k, sizeof k) && strcmp(k, key) == 0)
-            return seqr_xml_child_copy(e, "value", dst, len);
+        if (sim_copy(e, "key", k, sizeof k) && strcmp(k, key) == 0)
+            return sim_copy(e, "value", dst, len);
     }
     return false;
 }
@@ -614,7 +673,7 @@ static int sim_execute_report(sim_call *c)
     const char *base = slash ? slash + 1 : report_id;
     char title[256];
     snprintf(title, sizeof title, "%.*s_%s.xml", (int)strcspn(base, "."), base, p->id);
-    xmlNodePtr rep = seqr_xml_add_node(c->ret, "report");
+    xmlNodePtr rep = seqr_xml_add_node(sim_ret(c), "report");
     seqr_xml_add_text(rep, "content", buf_cstr(&b64));
     seqr_xml_add_text(rep, "contentString", buf_cstr(&content));
     seqr_xml_add_text(rep, "mimeType", "text/xml");
@@ -653,7 +712,7 @@ static int sim_register_terminal(sim_call *c)
 static int sim_assign_seqr_id(sim_call *c)
 {
     char id[128];
-    if (!seqr_xml_child_copy(c->op, "seqrId", id, sizeof id) || id[0] == '\0' || strlen(id) > 64)
+    if (!sim_copy(c->op, "seqrId", id, sizeof id) || id[0] == '\0' || strlen(id) > 64)
         return 53;
     for (const char *p = id; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
@@ -715,8 +774,10 @@ void sim_soap_handle(const char *body, size_t len, buf *answer, int *http_status
     const sim_op *found = NULL;
     if (op != NULL && op->ns != NULL && strcmp((const char *)op->ns->href, SEQR_XML_NS) == 0) {
         for (size_t i = 0; i < sizeof sim_ops / sizeof *sim_ops; i++)
-            if (strcmp((const char *)op->name, sim_ops[i].name) == 0)
+            if (strcmp((const char *)op->name, sim_ops[i].name) == 0) {
                 found = &sim_ops[i];
+                break;
+            }
     }
     if (found == NULL) {
         char msg[200];
@@ -735,37 +796,51 @@ void sim_soap_handle(const char *body, size_t len, buf *answer, int *http_status
     memset(&c, 0, sizeof c);
     c.op = op;
     c.name = found->name;
-    char resp_name[64];
-    snprintf(resp_name, sizeof resp_name, "%sResponse", found->name);
-    xmlNodePtr resp_op;
-    c.doc = seqr_xml_new_envelope("soap", "ns2", resp_name, &resp_op);
-    c.ret = seqr_xml_add_node(resp_op, "return");
-    /* resultCode and resultDescription come first, as SEQR sends them. */
-    xmlNodePtr code_node = seqr_xml_add_node(c.ret, "resultCode");
-    xmlNodePtr desc_node = seqr_xml_add_node(c.ret, "resultDescription");
 
     sim_lock();
     int code = sim_context(&c);
     if (code == 0)
         code = found->fn(&c);
-    char code_text[16];
-    snprintf(code_text, sizeof code_text, "%d", code);
-    xmlNodeAddContent(code_node, BAD_CAST code_text);
-    xmlNodeAddContent(desc_node, BAD_CAST sim_code_name(code));
-    if (code != 0) {
-        /* An error answer carries only the result. */
-        xmlNodePtr n = seqr_xml_next_element(desc_node);
-        while (n != NULL) {
-            xmlNodePtr next = seqr_xml_next_element(n);
-            xmlUnlinkNode(n);
-            xmlFreeNode(n);
-            n = next;
-        }
-    }
     sim_log_request(c.name, c.principal, c.has_client_reference ? c.client_reference : NULL, code,
                     200, c.deviations, c.n_deviations, c.details);
     sim_unlock();
-    seqr_xml_serialize(c.doc, answer);
+
+    /* An error answer follows from the operation and the code, one before
+     * payment from the status and the version (the version ends the key
+     * and has no newline, so no two answers share a key): serialised once
+     * per thread, then copied (sim/answers.h). */
+    char key[SIM_ANSWERS_KEY_MAX] = "";
+    int n = 0;
+    if (code != 0)
+        n = snprintf(key, sizeof key, "error\n%s\n%d", c.name, code);
+    else if (c.has_status)
+        n = snprintf(key, sizeof key, "getPaymentStatus\n%s\n%lld", c.status, (long long)c.version);
+    if (n < 0 || (size_t)n >= sizeof key)
+        key[0] = '\0';
+    if (key[0] == '\0' || !sim_answers_get(key, answer)) {
+        sim_ret(&c);
+        char code_text[16];
+        snprintf(code_text, sizeof code_text, "%d", code);
+        xmlNodeAddContent(c.code_node, BAD_CAST code_text);
+        xmlNodeAddContent(c.desc_node, BAD_CAST sim_code_name(code));
+        if (code != 0) {
+            /* An error answer carries only the result. */
+            xmlNodePtr e = seqr_xml_next_element(c.desc_node);
+            while (e != NULL) {
+                xmlNodePtr next = seqr_xml_next_element(e);
+                xmlUnlinkNode(e);
+                xmlFreeNode(e);
+                e = next;
+            }
+        } else if (c.has_status) {
+            seqr_xml_add_text(c.ret, "status", c.status);
+            seqr_xml_add_int(c.ret, "version", c.version);
+        }
+        size_t start = answer->len;
+        seqr_xml_serialize(c.doc, answer);
+        if (key[0] != '\0' && answer->len > start)
+            sim_answers_put(key, answer->data + start, answer->len - start);
+    }
     *http_status = 200;
     xmlFreeDoc(c.doc);
     xmlFreeDoc(req);

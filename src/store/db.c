@@ -31,6 +31,8 @@ const char *store_strerror(store_err err)
         return "conflict";
     case STORE_IO:
         return "database error";
+    case STORE_SCHEMA_NEWER:
+        return "database schema newer than this seqr-gateway";
     }
     return "unknown store error";
 }
@@ -341,8 +343,11 @@ store_err store_open(const char *path, store **out, buf *err)
     if (store_is_url(path)) {
         /* PostgreSQL: no file to lock (several gateways share it), no WAL of
          * ours to sync (the server's commits are durable). */
-        if (store_pg_open(st, path, err) != STORE_OK)
-            goto fail;
+        store_err pe = store_pg_open(st, path, err);
+        if (pe != STORE_OK) {
+            store_close(st);
+            return pe == STORE_SCHEMA_NEWER ? pe : STORE_IO;
+        }
         *out = st;
         return STORE_OK;
     }
@@ -377,7 +382,12 @@ store_err store_open(const char *path, store **out, buf *err)
         buf_printf(err, "cannot configure database %s: %s", path, sqlite3_errmsg(st->db));
         goto fail;
     }
-    if (store_migrate(st, err) != STORE_OK)
+    store_err me = store_migrate(st, err);
+    if (me == STORE_SCHEMA_NEWER) {
+        store_close(st);
+        return me;
+    }
+    if (me != STORE_OK)
         goto fail;
     store_events_hooks(st);
     if (store_recover(st) != STORE_OK) {

@@ -1,6 +1,7 @@
 /* store/schema.c — the schema as forward migrations (PRAGMA user_version)
  * and the crash recovery store_open() runs after them. See store/private.h. */
 #include "store/private.h"
+#include "store/pg/pg.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -293,7 +294,7 @@ store_err store_migrate(store *st, buf *err)
     if (version > STORE_SCHEMA_VERSION) {
         buf_printf(err, "database schema version %d is newer than this seqr-gateway (%d)", version,
                    STORE_SCHEMA_VERSION);
-        return STORE_IO;
+        return STORE_SCHEMA_NEWER;
     }
     if (version == STORE_SCHEMA_VERSION)
         return STORE_OK;
@@ -349,4 +350,15 @@ store_err store_recover(store *st)
     /* Idempotency keys claimed by requests that died with the process: let a
      * retry run again (the intents above keep it from doing anything twice). */
     return store_exec(st, "DELETE FROM idempotency WHERE status = 0");
+}
+
+store_err store_schema_versions(store *st, int *db_version, int *known)
+{
+    if (st->pg != NULL)
+        return store_pg_schema_versions(st, db_version, known);
+    /* One gateway per SQLite file (the flock in db.c), migrated only when
+     * it opens it: nothing can move the schema under it. */
+    *db_version = STORE_SCHEMA_VERSION;
+    *known = STORE_SCHEMA_VERSION;
+    return STORE_OK;
 }

@@ -205,6 +205,9 @@ const char *store_pg_prepared_name(struct store_pg_prepared *p, PGconn *c, const
  * it done), then registers this instance and settles what dead instances
  * left in doubt. */
 store_err store_pg_migrate(store *st, buf *err);
+/* store_schema_versions() on PostgreSQL: reads schema_version on the lease
+ * sync's connection (its caller is the lease thread). */
+store_err store_pg_schema_versions(store *st, int *db_version, int *known);
 /* Crash recovery of instances whose heartbeat stopped: their send and
  * refund intents become unknown, their running idempotency keys are freed,
  * their leases are dropped. Caller holds the store lock, outside a

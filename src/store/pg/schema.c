@@ -217,7 +217,12 @@
  * that updated or locked the invoice's row (store/pg/invoices.c), and
  * nothing deletes invoices; so neither could fail, and their checks (a
  * query and a row lock each) ran twice per POST /invoices. The keys of
- * refunds and receipts, written on a client's say-so, stay. */
+ * refunds and receipts, written on a client's say-so, stay.
+ *
+ * Nothing dropped here is named by a statement of the release before
+ * (events_add_invoice() only by the trigger function replaced here), so an
+ * older gateway's statements keep working until it sees schema 6 and stops
+ * (docs/design.md, the migration rule). */
 #define STORE_PG_EVENTS_LEAN_MIGRATION                                                             \
     "DROP INDEX IF EXISTS events_pending;"                                                         \
     "DROP INDEX IF EXISTS events_due;"                                                             \
@@ -431,7 +436,7 @@ store_err store_pg_migrate(store *st, buf *err)
     if (version > STORE_PG_SCHEMA_VERSION) {
         buf_printf(err, "database schema version %d is newer than this seqr-gateway (%d)", version,
                    STORE_PG_SCHEMA_VERSION);
-        e = STORE_IO;
+        e = STORE_SCHEMA_NEWER;
         goto unlock;
     }
     for (; version < STORE_PG_SCHEMA_VERSION; version++) {
@@ -481,4 +486,22 @@ unlock:;
     r = store_pg_exec(st, "SELECT pg_advisory_unlock(" STORE_PG_LOCK_KEY ")", 0, NULL, &unlocked);
     PQclear(r);
     return e == STORE_OK ? unlocked : e;
+}
+
+store_err store_pg_schema_versions(store *st, int *db_version, int *known)
+{
+    *known = STORE_PG_SCHEMA_VERSION;
+    *db_version = STORE_PG_SCHEMA_VERSION;
+    store_pg_acquire_live(st);
+    store_pg_internal(true);
+    store_err e;
+    PGresult *r = store_pg_exec(st, "SELECT max(version) FROM schema_version", 0, NULL, &e);
+    store_pg_internal(false);
+    store_pg_release(st);
+    if (r == NULL)
+        return e;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        *db_version = (int)store_pg_get_i64(r, 0, 0);
+    PQclear(r);
+    return STORE_OK;
 }
