@@ -140,9 +140,14 @@ int main(int argc, char **argv)
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
             double ms = ((bench_now_ms() / 1000.0) - s->started) * 1000.0;
             bool ok = m->data.result == CURLE_OK && (expect == 0 ? status < 400 : status == expect);
-            if (!ok)
+            if (!ok) {
                 errors++;
-            else if (nsamples < LOADGEN_MAX_SAMPLES)
+                /* The first few, to stderr: what failed, not only how many. */
+                if (errors <= 5)
+                    fprintf(stderr, "loadgen: request failed: HTTP %ld, %s: %.300s\n", status,
+                            curl_easy_strerror(m->data.result),
+                            s->answer.data != NULL ? s->answer.data : "");
+            } else if (nsamples < LOADGEN_MAX_SAMPLES)
                 samples[nsamples++] = ms;
             if (print_refs && ok && s->answer.data) {
                 const char *k = strstr(s->answer.data, "\"invoiceReference\":\"");
