@@ -136,8 +136,15 @@ START_TEST(server_restarted_under_the_gateway)
     json_decref(j);
 
     ck_assert_int_eq(tu_stop(&e.gw, SIGTERM, 10000), 0);
-    ck_assert_int_eq(pgo_log_count(&e, "lost the connection to PostgreSQL"), 1);
-    ck_assert_int_ge(pgo_log_count(&e, "connected to PostgreSQL again"), 1);
+    /* Logged once per outage, not per call: one "lost" line, or one more
+     * after each reconnection that succeeded (while the server shuts down,
+     * a connection made just before it stops taking new ones is ended a
+     * moment later, and that is an outage of its own). */
+    int lost = pgo_log_count(&e, "lost the connection to PostgreSQL");
+    int again = pgo_log_count(&e, "connected to PostgreSQL again");
+    ck_assert_int_ge(again, 1);
+    ck_assert_int_ge(lost, 1);
+    ck_assert_int_le(lost, again + 1);
     ck_assert_int_eq(pgo_log_count(&e, PGO_PASSWORD), 0);
     gwt_env_stop(&e);
 }

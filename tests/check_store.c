@@ -24,7 +24,8 @@
 
 #include "log.h"
 #include "store.h"
-#include "store/pg/pg.h" /* the pool, for a test of its prepared statements */
+#include "store/pg/pg.h" /* the pool, for tests of its prepared statements and slots */
+#include "store/private.h" /* st->pg, for the pool test */
 #include "testutil.h"
 
 static char db_path[600];
@@ -1815,6 +1816,49 @@ START_TEST(pg_statement_forgotten_prepared_again)
 }
 END_TEST
 
+/* The pool's slot 0 holds the liveness lock and the lease thread renews the
+ * heartbeat on it. Request threads took it first of all slots, so under
+ * load it was nearly always busy and the lease thread lost each release of
+ * it to a running request thread: the heartbeat came 3 s late and the other
+ * gateway counted this one dead (bench/pg: 46 POSTs failed in one run of
+ * three). Now a request thread takes slot 0 last, and never while a thread
+ * waits for it. The rule on its own, on the store's real pool. */
+START_TEST(pg_pool_slot0_to_its_waiter_first)
+{
+    store *st = open_fresh();
+    struct store_pg *pg = st->pg;
+    pthread_mutex_lock(&pg->lock);
+    bool busy[STORE_PG_CONNS];
+    memcpy(busy, pg->busy, sizeof busy);
+    int waiting = pg->live_waiting;
+    for (int i = 0; i < STORE_PG_CONNS; i++)
+        ck_assert_ptr_nonnull(pg->conns[i]);
+    memset(pg->busy, 0, sizeof pg->busy);
+    pg->live_waiting = 0;
+    /* A request thread takes another slot while one is free... */
+    int first = store_pg_pick_slot(pg, -1);
+    ck_assert_int_ne(first, 0);
+    ck_assert_int_ne(first, STORE_PG_NUMBER_SLOT);
+    for (int i = 1; i < STORE_PG_POOL; i++)
+        pg->busy[i] = true;
+    /* ...slot 0 only when every other slot of the pool is busy... */
+    ck_assert_int_eq(store_pg_pick_slot(pg, -1), 0);
+    /* ...and not while the lease thread waits for it. */
+    pg->live_waiting = 1;
+    ck_assert_int_eq(store_pg_pick_slot(pg, -1), -1);
+    ck_assert_int_eq(store_pg_pick_slot(pg, 0), 0);
+    /* The numbering thread's own slot is never a request thread's. */
+    pg->busy[0] = true;
+    pg->live_waiting = 0;
+    ck_assert_int_eq(store_pg_pick_slot(pg, -1), -1);
+    ck_assert_int_eq(store_pg_pick_slot(pg, STORE_PG_NUMBER_SLOT), STORE_PG_NUMBER_SLOT);
+    memcpy(pg->busy, busy, sizeof busy);
+    pg->live_waiting = waiting;
+    pthread_mutex_unlock(&pg->lock);
+    store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -1839,6 +1883,7 @@ int main(void)
         tcase_add_test(pg, pg_events_from_schema_3);
         tcase_add_test(pg, pg_events_from_schema_5);
         tcase_add_test(pg, pg_statement_forgotten_prepared_again);
+        tcase_add_test(pg, pg_pool_slot0_to_its_waiter_first);
         tcase_add_test(pg, pg_events_as_sqlite);
         suite_add_tcase(s, pg);
         return tu_run_suite(s);

@@ -424,7 +424,24 @@ PGconn *store_pg_conn(store *st)
     return st->pg->conns[0];
 }
 
-/* Takes slot want, or any free one (want < 0). */
+int store_pg_pick_slot(const struct store_pg *pg, int want)
+{
+    if (want >= 0)
+        return pg->conns[want] != NULL && !pg->busy[want] ? want : -1;
+    for (int i = 1; i < STORE_PG_POOL; i++)
+        if (pg->conns[i] != NULL && !pg->busy[i])
+            return i;
+    if (pg->live_waiting == 0 && pg->conns[0] != NULL && !pg->busy[0])
+        return 0;
+    return -1;
+}
+
+/* Takes slot want, or any free one of the pool (want < 0): conns[0] last,
+ * and not while the lease sync waits for it. Taken first, as any slot was
+ * before, conns[0] was nearly always busy under load, and the lease thread
+ * lost each release of it to one of dozens of request threads: its
+ * heartbeat came 3 s late, the other gateway counted this one dead and
+ * settled its sendInvoice intents under way as unknown (failed POSTs). */
 static void store_pg_take(store *st, int want)
 {
     if (store_pg_held.depth > 0) {
@@ -434,19 +451,13 @@ static void store_pg_take(store *st, int want)
         return;
     }
     pthread_mutex_lock(&st->pg->lock);
-    int idx = -1;
-    while (idx < 0) {
-        for (int i = want < 0 ? 0 : want; i < STORE_PG_CONNS && idx < 0; i++) {
-            if (want < 0 && i == STORE_PG_NUMBER_SLOT)
-                break;
-            if (st->pg->conns[i] != NULL && !st->pg->busy[i])
-                idx = i;
-            if (want >= 0)
-                break;
-        }
-        if (idx < 0)
-            pthread_cond_wait(&st->pg->freed, &st->pg->lock);
-    }
+    if (want == 0)
+        st->pg->live_waiting++;
+    int idx;
+    while ((idx = store_pg_pick_slot(st->pg, want)) < 0)
+        pthread_cond_wait(&st->pg->freed, &st->pg->lock);
+    if (want == 0)
+        st->pg->live_waiting--;
     st->pg->busy[idx] = true;
     pthread_mutex_unlock(&st->pg->lock);
     store_pg_held.st = st;

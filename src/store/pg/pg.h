@@ -74,8 +74,12 @@ struct store_pg {
     /* Left in a state the next exchange cannot use (store_pg_exec_steps):
      * connected again when next taken (slot's holder). */
     bool broken[STORE_PG_CONNS];
-    pthread_mutex_t lock; /* guards busy and down */
+    pthread_mutex_t lock; /* guards busy, live_waiting and down */
     pthread_cond_t freed;
+    /* Threads waiting for conns[0] (store_pg_acquire_live): while one does,
+     * no other taker gets it, so the heartbeat is never starved by requests
+     * (a heartbeat 3 s late makes the other gateways count this one dead). */
+    int live_waiting;
     int64_t instance; /* our row in gateway_instances */
     /* An outage is under way: logged when it starts and when it ends, not
      * per call. */
@@ -131,6 +135,10 @@ void store_pg_acquire_live(store *st);
 /* The same for the numbering thread's own connection (STORE_PG_NUMBER_SLOT). */
 void store_pg_acquire_number(store *st);
 void store_pg_release(store *st);
+/* The slot a taker gets now, or -1 (it waits): slot want when free, or for
+ * want < 0 a free one of the pool, conns[0] last and never while a thread
+ * waits for it (live_waiting). Caller holds pg->lock. */
+int store_pg_pick_slot(const struct store_pg *pg, int want);
 /* Whether this thread holds a connection of st now. */
 bool store_pg_holding(store *st);
 /* On conns[0] (store_pg_acquire_live): takes the liveness lock again after a
