@@ -1859,6 +1859,35 @@ START_TEST(pg_pool_slot0_to_its_waiter_first)
 }
 END_TEST
 
+/* Another gateway counted this one dead during its sendInvoice (a stall of
+ * more than 3 s) and settled the intent as unknown: the outcome this
+ * gateway then learns is stored all the same, instead of failing the POST
+ * with "not found" for an invoice SEQR created. */
+START_TEST(pg_outcome_after_settled_unknown)
+{
+    store *st = open_fresh();
+    int64_t id = new_invoice(st, 1000, NULL);
+    store_pg_acquire(st);
+    ck_assert_int_eq(store_pg_run(st,
+                                  "UPDATE invoices SET send_state = 'unknown', last_error ="
+                                  " 'gateway stopped during sendInvoice; outcome unknown'",
+                                  0, NULL),
+                     STORE_OK);
+    store_pg_release(st);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(st, id, &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_UNKNOWN);
+    ck_assert_int_eq(store_invoice_sent(st, &inv, "1000000000601", "HTTP://SEQR.SE/R1000000000601"),
+                     STORE_OK);
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_invoice_get(st, "1000000000601", &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_SENT);
+    ck_assert_str_eq(inv.last_error, "");
+    store_invoice_clear(&inv);
+    store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -1884,6 +1913,7 @@ int main(void)
         tcase_add_test(pg, pg_events_from_schema_5);
         tcase_add_test(pg, pg_statement_forgotten_prepared_again);
         tcase_add_test(pg, pg_pool_slot0_to_its_waiter_first);
+        tcase_add_test(pg, pg_outcome_after_settled_unknown);
         tcase_add_test(pg, pg_events_as_sqlite);
         suite_add_tcase(s, pg);
         return tu_run_suite(s);

@@ -150,8 +150,11 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
                        store_pg_i64(owner, st->pg->instance),
                        store_pg_i64(ttl, STORE_PG_LEASE_TTL_MS)};
     /* One transaction in one round trip: the outcome, its first history row
-     * (none when the intent was not 'sending') and, by the trigger, its
-     * invoice.created. It commits without waiting for its own WAL flush:
+     * (none when the intent is no longer this gateway's to settle) and, by
+     * the trigger, its invoice.created. An intent of ours that another
+     * gateway settled as unknown meanwhile (it counted this one dead: a
+     * stall of more than STORE_PG_LEASE_TTL_MS) takes the outcome too: this
+     * gateway knows it, and the shop gets its invoice instead of a 404. It commits without waiting for its own WAL flush:
      * the numbering run this call then waits for (the POST's event in the
      * feed) commits durably after it, and that flush makes the outcome
      * durable too, before the answer, with one flush wait where there were
@@ -160,9 +163,10 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
         {"BEGIN", 0, NULL},
         {"SET LOCAL synchronous_commit = off", 0, NULL},
         {"WITH u AS (UPDATE invoices SET reference = $1, qr_code = $2,"
-         " send_state = 'sent', version = 0, updated_at = $3::bigint,"
+         " send_state = 'sent', version = 0, updated_at = $3::bigint, last_error = '',"
          " lease_owner = $5::bigint, lease_until = " STORE_PG_NOW " + $6::bigint"
-         " WHERE id = $4::bigint AND send_state = 'sending' RETURNING id)"
+         " WHERE id = $4::bigint AND (send_state = 'sending'"
+         " OR (send_state = 'unknown' AND owner = $5::bigint)) RETURNING id)"
          " INSERT INTO status_history(invoice_id, status, version, at)"
          " SELECT id, 'ISSUED', 0, $3::bigint FROM u",
          6, p},
