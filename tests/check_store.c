@@ -24,7 +24,7 @@
 
 #include "log.h"
 #include "store.h"
-#include "store/pg/pg.h" /* the pool, for tests of its prepared statements and slots */
+#include "store/pg/pg.h"   /* the pool, for tests of its prepared statements and slots */
 #include "store/private.h" /* st->pg, for the pool test */
 #include "testutil.h"
 
@@ -1703,6 +1703,14 @@ static char *pg_value(const char *sql)
     return v;
 }
 
+/* Asserts that the one value sql reads is want. */
+static void pg_value_is(const char *sql, const char *want)
+{
+    char *v = pg_value(sql);
+    ck_assert_msg(strcmp(v, want) == 0, "%s: %s, not %s", sql, v, want);
+    free(v);
+}
+
 /* PostgreSQL: a database of schema 5 (six indexes on events, each row in
  * all of them; events_add_invoice() called by the invoice trigger;
  * foreign keys from events and status_history to invoices) moves to schema 6 in place: its
@@ -1738,30 +1746,22 @@ START_TEST(pg_events_from_schema_5)
            " DELETE FROM schema_version WHERE version >= 6;"
            " UPDATE invoices SET status = 'PAID', version = 1 WHERE reference = '1000000000601';"
            " COMMIT");
-    char *v = pg_value("SELECT count(*) FROM events WHERE id IS NULL");
-    ck_assert_str_eq(v, "1");
-    free(v);
+    pg_value_is("SELECT count(*) FROM events WHERE id IS NULL", "1");
     st = NULL;
     buf err = BUF_INIT;
     ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
     buf_free(&err);
-    v = pg_value("SELECT max(version) FROM schema_version");
-    ck_assert_str_eq(v, "6");
-    free(v);
-    v = pg_value("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes"
-                 " WHERE tablename = 'events'");
-    ck_assert_str_eq(v, "events_due,events_id_key,events_invoice,events_pkey,events_unnumbered");
-    free(v);
-    v = pg_value("SELECT indexdef FROM pg_indexes WHERE indexname = 'events_due'");
+    pg_value_is("SELECT max(version) FROM schema_version", "6");
+    pg_value_is("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes"
+                " WHERE tablename = 'events'",
+                "events_due,events_id_key,events_invoice,events_pkey,events_unnumbered");
+    char *v = pg_value("SELECT indexdef FROM pg_indexes WHERE indexname = 'events_due'");
     ck_assert_ptr_nonnull(strstr(v, "id IS NOT NULL"));
     free(v);
-    v = pg_value("SELECT count(*) FROM pg_constraint WHERE conrelid IN ('events'::regclass,"
-                 " 'status_history'::regclass) AND contype = 'f'");
-    ck_assert_str_eq(v, "0");
-    free(v);
-    v = pg_value("SELECT count(*) FROM pg_proc WHERE proname = 'events_add_invoice'");
-    ck_assert_str_eq(v, "0");
-    free(v);
+    pg_value_is("SELECT count(*) FROM pg_constraint WHERE conrelid IN ('events'::regclass,"
+                " 'status_history'::regclass) AND contype = 'f'",
+                "0");
+    pg_value_is("SELECT count(*) FROM pg_proc WHERE proname = 'events_add_invoice'", "0");
     /* The event in flight at the upgrade was numbered when the store opened. */
     memset(&seen, 0, sizeof seen);
     ck_assert_int_eq(store_events_after(st, 0, 0, 16, ev_collect, &seen), STORE_OK);
