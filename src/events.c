@@ -35,7 +35,7 @@ int64_t events_now_mono_ms(void)
 }
 
 /* The store's event hook: runs with the store's lock held. */
-static void events_hub_committed(void *ud, const int64_t *invoice_ids, size_t n)
+static void events_hub_committed(void *ud, const int64_t *invoice_ids, size_t n, bool deliver)
 {
     events_hub *hub = ud;
     pthread_mutex_lock(&hub->lock);
@@ -48,7 +48,9 @@ static void events_hub_committed(void *ud, const int64_t *invoice_ids, size_t n)
             pthread_cond_signal(&w->cond);
         }
     }
-    void (*fn)(void *) = hub->listener;
+    /* The webhook worker only when there is something to deliver: a POST
+     * on a gateway without webhooks wakes no other thread. */
+    void (*fn)(void *) = deliver ? hub->listener : NULL;
     void *fn_ud = hub->listener_ud;
     pthread_mutex_unlock(&hub->lock);
     if (fn != NULL)

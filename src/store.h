@@ -366,9 +366,21 @@ typedef bool (*store_event_fn)(const store_event *ev, void *ud);
 /* Called (with the store's lock held: it must only signal) after a
  * transaction that wrote at least one event committed, with the local ids of
  * the invoices the events belong to (invoice_ids NULL and n 0: too many to
- * name, any invoice may have news). */
-typedef void (*store_event_hook)(void *ud, const int64_t *invoice_ids, size_t n);
+ * name, any invoice may have news); deliver is false when every event it
+ * wrote was written skipped (nothing for the webhook worker to do). */
+typedef void (*store_event_hook)(void *ud, const int64_t *invoice_ids, size_t n, bool deliver);
 void store_set_event_hook(store *st, store_event_hook fn, void *ud);
+
+/* Tells the store what the webhook worker can deliver, so that an event
+ * with nowhere to go is written skipped at once instead of pending (it then
+ * costs no delivery state, no index entry of pending events and no later
+ * write): with can_sign false (no [webhooks] secret) every event; without
+ * default_url ([webhooks] url empty) the events of invoices that have no
+ * webhookUrl of their own (nor, for invoice.paid, a notificationUrl). Until
+ * it is called every event is written pending. Kept in the database
+ * (gateways sharing one PostgreSQL must have the same [webhooks]; the last
+ * to start decides); sets *changed when it differed from what was kept. */
+store_err store_set_delivery(store *st, bool can_sign, bool default_url, bool *changed);
 
 /* Events with id > after, oldest first, at most limit, only those of invoice
  * invoice_id unless it is 0. */

@@ -418,6 +418,18 @@ webhook_worker *webhook_start(const config *cfg, store *st, events_hub *hub, buf
         goto fail;
     }
     curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->webhooks_max_in_flight);
+    /* Events with nowhere to go are then written skipped by the store; any
+     * written pending before (or when this fails) are skipped here. */
+    bool changed = false;
+    store_err se = store_set_delivery(st, w->have_key, cfg->webhooks_url[0] != '\0', &changed);
+    if (se != STORE_OK)
+        log_error("webhooks: storing what can be delivered failed: %s", store_strerror(se));
+    else if (changed && !w->have_key)
+        log_info("webhooks: no [webhooks] secret: events are written skipped (the feed and "
+                 "streams still carry them)");
+    else if (changed && cfg->webhooks_url[0] == '\0')
+        log_info("webhooks: no [webhooks] url: only events of invoices with a webhookUrl (or, "
+                 "for invoice.paid, a notificationUrl) wait for a delivery");
     events_hub_listen(hub, webhook_wake, w);
     if (pthread_create(&w->thread, NULL, webhook_main, w) != 0) {
         events_hub_listen(hub, NULL, NULL);

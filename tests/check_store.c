@@ -144,7 +144,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 7);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 8);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -217,17 +217,29 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     sqlite3_finalize(s);
 }
 
+/* Takes a current database back to schema 7's shape (before migration 8) as
+ * far as the tests need: no webhook_config, and of the triggers of old only
+ * invoice.created's, which wrote every event pending. */
+#define UNDO_SCHEMA_8                                                                              \
+    "DROP TRIGGER events_invoice_sent; DROP TRIGGER events_invoice_unknown;"                       \
+    " DROP TRIGGER events_invoice_rejected; DROP TRIGGER events_invoice_status;"                   \
+    " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
+    " DROP TRIGGER events_refund; DROP TABLE webhook_config;"                                      \
+    "CREATE TRIGGER events_invoice_sent AFTER UPDATE OF send_state ON invoices"                    \
+    " WHEN NEW.send_state = 'sent' AND OLD.send_state <> 'sent' BEGIN"                             \
+    " INSERT INTO events(type, invoice_id, at, data) VALUES('invoice.created', NEW.id, 1, '{}');"  \
+    " END;"
+
 /* Takes a current database back to schema 6's shape (before migration 7):
  * no payment page tokens. */
-#define UNDO_SCHEMA_7 "DROP INDEX invoices_pay_token; ALTER TABLE invoices DROP COLUMN pay_token;"
+#define UNDO_SCHEMA_7                                                                              \
+    UNDO_SCHEMA_8                                                                                  \
+    "DROP INDEX invoices_pay_token; ALTER TABLE invoices DROP COLUMN pay_token;"
 
 /* Takes a current database back to schema 5's shape (before migration 6). */
 #define UNDO_SCHEMA_6                                                                              \
     UNDO_SCHEMA_7                                                                                  \
-    "DROP TRIGGER events_invoice_sent; DROP TRIGGER events_invoice_unknown;"                       \
-    " DROP TRIGGER events_invoice_rejected; DROP TRIGGER events_invoice_status;"                   \
-    " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
-    " DROP TRIGGER events_refund; DROP TABLE delivery_attempts; DROP TABLE events;"                \
+    "DROP TRIGGER events_invoice_sent; DROP TABLE delivery_attempts; DROP TABLE events;"           \
     " DELETE FROM sqlite_sequence WHERE name = 'events';"
 
 /* Takes a current database back to schema 4's shape (before migration 5):
@@ -382,7 +394,7 @@ START_TEST(migration_to_schema_3)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "7");
+    ck_assert_str_eq(t, "8");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
     ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
@@ -455,7 +467,7 @@ START_TEST(migration_to_schema_5)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "7");
+    ck_assert_str_eq(t, "8");
     free(t);
     t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'idempotency'");
     ck_assert_ptr_null(strstr(t, "body"));
@@ -921,7 +933,7 @@ START_TEST(migration_to_schema_4)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "7");
+    ck_assert_str_eq(v, "8");
     free(v);
     assert_plan_uses(db,
                      "SELECT mime_type FROM receipts WHERE invoice_id = 1 AND result_code = 0"
@@ -984,10 +996,50 @@ START_TEST(migration_to_schema_7)
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "7");
+    ck_assert_str_eq(v, "8");
     free(v);
     assert_plan_uses(db, "SELECT id FROM invoices i WHERE i.pay_token = 'x' AND i.pay_token <> ''",
                      "invoices_pay_token");
+    sqlite3_close(db);
+}
+END_TEST
+
+static void ev_states(store *st, char *out, size_t len);
+
+/* Migration 8 replaces the triggers of old (which wrote every event
+ * pending) by ones that write events with nowhere to go skipped; events
+ * written before keep their state. */
+START_TEST(migration_to_schema_8)
+{
+    store *st = open_fresh();
+    new_invoice(st, 1000, "1000000000060");
+    store_close(st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_8 "PRAGMA user_version = 7; COMMIT;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    buf err = BUF_INIT;
+    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
+    buf_free(&err);
+    bool changed = false;
+    ck_assert_int_eq(store_set_delivery(st, false, false, &changed), STORE_OK);
+    ck_assert(changed);
+    new_invoice(st, 1000, "1000000000061");
+    char states[256];
+    ev_states(st, states, sizeof states);
+    ck_assert_str_eq(states, "invoice.created:pending invoice.created:skipped");
+    store_close(st);
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *v = query_text(db, "PRAGMA user_version");
+    ck_assert_str_eq(v, "8");
+    free(v);
+    v = query_text(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'");
+    ck_assert_str_eq(v, "7");
+    free(v);
     sqlite3_close(db);
 }
 END_TEST
@@ -1292,6 +1344,7 @@ typedef struct {
     char types[16][40];
     int64_t ids[16];
     char data[16][1024];
+    char states[16][16];
 } ev_seen;
 
 static bool ev_collect(const store_event *ev, void *ud)
@@ -1299,6 +1352,7 @@ static bool ev_collect(const store_event *ev, void *ud)
     ev_seen *seen = ud;
     if (seen->n < 16) {
         snprintf(seen->types[seen->n], sizeof seen->types[0], "%s", ev->type);
+        snprintf(seen->states[seen->n], sizeof seen->states[0], "%s", ev->state);
         snprintf(seen->data[seen->n], sizeof seen->data[0], "%s", ev->data);
         seen->ids[seen->n] = ev->id;
     }
@@ -1306,9 +1360,10 @@ static bool ev_collect(const store_event *ev, void *ud)
     return true;
 }
 
-static void ev_hook(void *ud, const int64_t *invoice_ids, size_t n)
+static void ev_hook(void *ud, const int64_t *invoice_ids, size_t n, bool deliver)
 {
     ck_assert(invoice_ids != NULL && n == 1); /* one invoice per change here */
+    ck_assert(deliver);                       /* nothing said: every event is pending */
     atomic_fetch_add((atomic_int *)ud, 1);
 }
 
@@ -1406,6 +1461,112 @@ START_TEST(events_with_their_changes)
     ck_assert_ptr_nonnull(strstr(json, "\"httpStatus\":500"));
     free(json);
     ck_assert_int_eq(store_event_redeliver(st, 999999), STORE_NOT_FOUND);
+    store_close(st);
+}
+END_TEST
+
+/* What the hook was last told (SQLite: at the commit itself). */
+static void ev_hook_deliver(void *ud, const int64_t *invoice_ids, size_t n, bool deliver)
+{
+    (void)invoice_ids;
+    (void)n;
+    atomic_store((atomic_int *)ud, deliver ? 1 : 0);
+}
+
+/* A sent invoice whose document is doc. */
+static int64_t new_invoice_doc(store *st, const char *doc, const char *ref)
+{
+    store_invoice inv;
+    memset(&inv, 0, sizeof inv);
+    snprintf(inv.currency, sizeof inv.currency, "SEK");
+    inv.total = 1000;
+    inv.doc_json = (char *)doc; /* only read */
+    inv.expires_at = store_now_ms() + 60000;
+    ck_assert_int_eq(store_invoice_begin(st, &inv), STORE_OK);
+    ck_assert_int_eq(store_invoice_sent(st, &inv, ref, "HTTP://SEQR.SE/Rx"), STORE_OK);
+    return inv.id;
+}
+
+/* The state each event of the feed has, in order, joined by spaces. */
+static void ev_states(store *st, char *out, size_t len)
+{
+    ev_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, 0, 16, ev_collect, &seen), STORE_OK);
+    out[0] = '\0';
+    for (int i = 0; i < seen.n && i < 16; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%s:%s", i ? " " : "", seen.types[i], seen.states[i]);
+    }
+}
+
+/* Events with nowhere to go are written skipped (store_set_delivery): none
+ * without a signing key; without a default URL only those of invoices with
+ * a webhookUrl, or a notificationUrl for invoice.paid; until told, all are
+ * pending. Only pending ones are due, and (SQLite) only they tell the hook
+ * that there is something to deliver. */
+START_TEST(events_nowhere_to_go_written_skipped)
+{
+    store *st = open_fresh();
+    atomic_int deliver = -1;
+    store_set_event_hook(st, ev_hook_deliver, &deliver);
+    new_invoice_doc(st, "{}", "1000000000500");
+    bool changed = false;
+    ck_assert_int_eq(store_set_delivery(st, false, true, &changed), STORE_OK);
+    ck_assert(changed);
+    ck_assert_int_eq(store_set_delivery(st, false, true, &changed), STORE_OK);
+    ck_assert(!changed);
+    new_invoice_doc(st, "{\"webhookUrl\":\"http://shop/h\"}", "1000000000501");
+    if (pg_url == NULL)
+        ck_assert_int_eq(atomic_load(&deliver), 0);
+    ck_assert_int_eq(store_set_delivery(st, true, false, &changed), STORE_OK);
+    ck_assert(changed);
+    new_invoice_doc(st, "{}", "1000000000502");
+    if (pg_url == NULL)
+        ck_assert_int_eq(atomic_load(&deliver), 0);
+    new_invoice_doc(st, "{\"webhookUrl\":\"http://shop/h\"}", "1000000000503");
+    if (pg_url == NULL)
+        ck_assert_int_eq(atomic_load(&deliver), 1);
+    new_invoice_doc(st, "{\"notificationUrl\":\"http://shop/n\"}", "1000000000504");
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000504", SEQR_STATUS_PAID, 1, "ers-4",
+                                              NULL, &changed),
+                     STORE_OK);
+    /* A refund's event follows its invoice's URL. */
+    int64_t rid = 0;
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000502", SEQR_STATUS_PAID, 1, "ers-2",
+                                              NULL, &changed),
+                     STORE_OK);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get(st, "1000000000502", &inv), STORE_OK);
+    ck_assert_int_eq(store_refund_begin(st, inv.id, 100, "back", &rid), STORE_OK);
+    ck_assert_int_eq(store_refund_finish(st, rid, STORE_REFUND_DONE, "ers-r2", ""), STORE_OK);
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(store_set_delivery(st, true, true, &changed), STORE_OK);
+    ck_assert(changed);
+    new_invoice_doc(st, "{}", "1000000000505");
+    if (pg_url == NULL)
+        ck_assert_int_eq(atomic_load(&deliver), 1);
+
+    char states[1024];
+    ev_states(st, states, sizeof states);
+    ck_assert_str_eq(states, "invoice.created:pending invoice.created:skipped "
+                             "invoice.created:skipped invoice.created:pending "
+                             "invoice.created:skipped invoice.paid:pending "
+                             "invoice.paid:skipped refund.succeeded:skipped "
+                             "invoice.created:pending");
+    ev_seen seen;
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_due(st, store_now_ms(), 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 4);
+    int64_t count = 0, oldest = 0;
+    ck_assert_int_eq(store_events_backlog(st, &count, &oldest), STORE_OK);
+    ck_assert_int_eq(count, 4);
+    /* A skipped event sent again waits for a delivery like any other. */
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, 0, 0, 2, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(store_event_redeliver(st, seen.ids[1]), STORE_OK);
+    ck_assert_int_eq(store_events_backlog(st, &count, &oldest), STORE_OK);
+    ck_assert_int_eq(count, 5);
     store_close(st);
 }
 END_TEST
@@ -1636,6 +1797,12 @@ END_TEST
  * one written but not numbered (as a transaction in flight at the upgrade)
  * is numbered after them, and new ones follow (migration 5, run again
  * after it, keeps them). */
+/* Takes a PostgreSQL database back to before its migration 7 (events
+ * written skipped by a trigger of events). */
+#define PG_UNDO_SCHEMA_7                                                                           \
+    " DROP TRIGGER events_delivery ON events; DROP FUNCTION events_delivery();"                    \
+    " DROP TABLE webhook_config;"
+
 START_TEST(pg_events_from_schema_3)
 {
     store *st = open_fresh();
@@ -1655,7 +1822,7 @@ START_TEST(pg_events_from_schema_3)
            " RETURN NULL; END $$;"
            " CREATE CONSTRAINT TRIGGER events_number AFTER INSERT ON events"
            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION events_number();"
-           " DELETE FROM schema_version WHERE version >= 4;"
+           PG_UNDO_SCHEMA_7 " DELETE FROM schema_version WHERE version >= 4;"
            " ALTER TABLE events DISABLE TRIGGER events_number;"
            " UPDATE invoices SET status = 'PAID', version = 1 WHERE reference = '1000000000401';"
            " ALTER TABLE events ENABLE TRIGGER events_number; COMMIT");
@@ -1743,7 +1910,7 @@ START_TEST(pg_events_from_schema_5)
            " CREATE OR REPLACE FUNCTION events_invoice() RETURNS trigger LANGUAGE plpgsql AS $$"
            " BEGIN IF NEW.status <> OLD.status THEN"
            " PERFORM events_add_invoice('invoice.paid', NEW); END IF; RETURN NULL; END $$;"
-           " DELETE FROM schema_version WHERE version >= 6;"
+           PG_UNDO_SCHEMA_7 " DELETE FROM schema_version WHERE version >= 6;"
            " UPDATE invoices SET status = 'PAID', version = 1 WHERE reference = '1000000000601';"
            " COMMIT");
     pg_value_is("SELECT count(*) FROM events WHERE id IS NULL", "1");
@@ -1751,7 +1918,7 @@ START_TEST(pg_events_from_schema_5)
     buf err = BUF_INIT;
     ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
     buf_free(&err);
-    pg_value_is("SELECT max(version) FROM schema_version", "6");
+    pg_value_is("SELECT max(version) FROM schema_version", "7");
     pg_value_is("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes"
                 " WHERE tablename = 'events'",
                 "events_due,events_id_key,events_invoice,events_pkey,events_unnumbered");
@@ -1907,6 +2074,7 @@ int main(void)
         tcase_add_test(pg, pg_refund_and_key_decided_once_across_gateways);
         tcase_add_test(pg, pg_password_not_in_errors);
         tcase_add_test(pg, events_with_their_changes);
+        tcase_add_test(pg, events_nowhere_to_go_written_skipped);
         tcase_add_test(pg, pg_event_ids_in_commit_order);
         tcase_add_test(pg, pg_event_numbering_runs_in_order);
         tcase_add_test(pg, pg_events_from_schema_3);
@@ -1939,6 +2107,8 @@ int main(void)
     tcase_add_test(tc, pg_password_not_in_errors);
     tcase_add_test(tc, sql_errors_go_through_the_log);
     tcase_add_test(tc, events_with_their_changes);
+    tcase_add_test(tc, events_nowhere_to_go_written_skipped);
+    tcase_add_test(tc, migration_to_schema_8);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

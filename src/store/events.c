@@ -40,13 +40,15 @@ void store_events_hooks(store *st)
 
 void store_events_committed(store *st)
 {
-    static const char sql[] =
-        "SELECT DISTINCT invoice_id FROM events WHERE id BETWEEN ? AND ? LIMIT ?";
+    static const char sql[] = "SELECT invoice_id, max(state = 'pending') FROM events"
+                              " WHERE id BETWEEN ? AND ? GROUP BY invoice_id LIMIT ?";
     if (st->event_written && st->event_hook != NULL) {
         /* Which invoices the transaction's events belong to, so that a
-         * waiter on one invoice is woken only by its own (no herd). */
+         * waiter on one invoice is woken only by its own (no herd), and
+         * whether any of them waits for a delivery. */
         int64_t ids[STORE_EVENTS_HOOK_MAX];
         size_t n = 0;
+        bool deliver = false;
         sqlite3_stmt *s = store_stmt(st, sql);
         int rc = SQLITE_ERROR;
         if (s != NULL) {
@@ -56,12 +58,16 @@ void store_events_committed(store *st)
             while ((rc = sqlite3_step(s)) == SQLITE_ROW && n <= STORE_EVENTS_HOOK_MAX) {
                 if (n < STORE_EVENTS_HOOK_MAX)
                     ids[n] = sqlite3_column_int64(s, 0);
+                if (sqlite3_column_int(s, 1) != 0)
+                    deliver = true;
                 n++;
             }
             store_done(st, s);
         }
         bool named = (rc == SQLITE_DONE || rc == SQLITE_ROW) && n > 0 && n <= STORE_EVENTS_HOOK_MAX;
-        st->event_hook(st->event_hook_ud, named ? ids : NULL, named ? n : 0);
+        if (!named)
+            deliver = true; /* not all read: the worker looks */
+        st->event_hook(st->event_hook_ud, named ? ids : NULL, named ? n : 0, deliver);
     }
     st->event_written = false;
 }
@@ -76,6 +82,41 @@ void store_set_event_hook(store *st, store_event_hook fn, void *ud)
     st->event_hook = fn;
     st->event_hook_ud = ud;
     store_unlock(st);
+}
+
+store_err store_set_delivery(store *st, bool can_sign, bool default_url, bool *changed)
+{
+    if (st->pg != NULL)
+        return store_pg_set_delivery(st, can_sign, default_url, changed);
+    static const char sql_get[] = "SELECT can_sign, default_url FROM webhook_config WHERE id = 1";
+    static const char sql_set[] = "INSERT OR REPLACE INTO webhook_config(id, can_sign, default_url)"
+                                  " VALUES(1, ?, ?)";
+    *changed = false;
+    store_err e = store_tx_begin(st);
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *s = store_stmt(st, sql_get);
+    if (s == NULL)
+        return store_tx_finish(st, STORE_IO, false);
+    int rc = sqlite3_step(s);
+    bool same = rc == SQLITE_ROW && (sqlite3_column_int(s, 0) != 0) == can_sign &&
+                (sqlite3_column_int(s, 1) != 0) == default_url;
+    store_done(st, s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_tx_finish(st, STORE_IO, false);
+    if (same)
+        return store_tx_finish(st, STORE_OK, false);
+    s = store_stmt(st, sql_set);
+    if (s == NULL)
+        return store_tx_finish(st, STORE_IO, false);
+    sqlite3_bind_int(s, 1, can_sign ? 1 : 0);
+    sqlite3_bind_int(s, 2, default_url ? 1 : 0);
+    e = store_step_done(st, s);
+    /* Durable: events written after this call follow it. */
+    e = store_tx_end(st, e);
+    if (e == STORE_OK)
+        *changed = true;
+    return e;
 }
 
 void store_event_clear(store_event *ev)

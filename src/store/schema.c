@@ -28,9 +28,27 @@
     " 'receiptSubmitted', json(CASE WHEN NEW.receipt_submitted THEN 'true' ELSE 'false' END),"    \
     " 'error', nullif(NEW.last_error, ''), 'createdAt', NEW.created_at,"                          \
     " 'updatedAt', NEW.updated_at, 'expiresAt', NEW.expires_at, 'paidAt', NEW.paid_at)"
+/* Whether an event of type t (a column of the SELECT it is used in) needs a
+ * delivery: only when this store can sign one (webhook_config.can_sign) and
+ * there is a URL for it: the configured default, the invoice's own
+ * webhookUrl, or its notificationUrl for invoice.paid (webhook.c,
+ * webhook_url_for, decides the same way). Without the row (deleted by hand)
+ * every event is pending, as before schema 8, and the worker decides. */
+#define STORE_EVENT_PENDING(doc)                                                                   \
+    "CASE WHEN NOT ifnull((SELECT can_sign FROM webhook_config WHERE id = 1), 1) THEN 0"          \
+    " WHEN ifnull((SELECT default_url FROM webhook_config WHERE id = 1), 1) THEN 1"                \
+    " WHEN ifnull(json_extract(" doc ", '$.webhookUrl'), '') <> '' THEN 1"                         \
+    " WHEN t = 'invoice.paid' AND ifnull(json_extract(" doc ", '$.notificationUrl'), '') <> ''"   \
+    " THEN 1 ELSE 0 END"
+/* An event that needs no delivery is written skipped (done at once): it
+ * never enters the partial indexes of pending events, and no later write
+ * marks it. */
 #define STORE_EVENT_INSERT_INVOICE(type)                                                           \
-    " INSERT INTO events(type, invoice_id, at, data) VALUES(" type ", NEW.id, " STORE_EVENT_NOW    \
-    ", " STORE_EVENT_INVOICE_DATA ");"
+    " INSERT INTO events(type, invoice_id, at, data, state, done_at)"                              \
+    " SELECT t, NEW.id, at, " STORE_EVENT_INVOICE_DATA ","                                         \
+    " CASE WHEN p THEN 'pending' ELSE 'skipped' END, CASE WHEN p THEN 0 ELSE at END"               \
+    " FROM (SELECT t, at, " STORE_EVENT_PENDING("NEW.doc") " AS p"                                 \
+    " FROM (SELECT " type " AS t, " STORE_EVENT_NOW " AS at));"
 #define STORE_EVENTS_MIGRATION                                                                     \
     "CREATE TABLE events("                                                                         \
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"                                                       \
@@ -54,7 +72,9 @@
     " http_status INTEGER NOT NULL,"                                                               \
     " latency_ms INTEGER NOT NULL,"                                                                \
     " error TEXT NOT NULL DEFAULT '');"                                                            \
-    "CREATE INDEX delivery_attempts_event ON delivery_attempts(event_id);"                         \
+    "CREATE INDEX delivery_attempts_event ON delivery_attempts(event_id);"
+/* The triggers that write events (migration 8). */
+#define STORE_EVENT_TRIGGERS                                                                       \
     "CREATE TRIGGER events_invoice_sent AFTER UPDATE OF send_state ON invoices"                    \
     " WHEN NEW.send_state = 'sent' AND OLD.send_state <> 'sent' BEGIN"                             \
     STORE_EVENT_INSERT_INVOICE("'invoice.created'") " END;"                                        \
@@ -83,15 +103,18 @@
     STORE_EVENT_INSERT_INVOICE("'invoice.receipt_submitted'") " END;"                              \
     "CREATE TRIGGER events_refund AFTER UPDATE OF state ON refunds"                                \
     " WHEN NEW.state <> OLD.state AND NEW.state IN ('done', 'failed', 'unknown') BEGIN"            \
-    " INSERT INTO events(type, invoice_id, refund_id, at, data) SELECT"                            \
-    "  CASE WHEN OLD.state = 'unknown' THEN 'refund.settled' WHEN NEW.state = 'done'"              \
-    "  THEN 'refund.succeeded' WHEN NEW.state = 'failed' THEN 'refund.failed'"                     \
-    "  ELSE 'refund.in_doubt' END, NEW.invoice_id, NEW.id, " STORE_EVENT_NOW ","                   \
-    "  json_object('id', NEW.id, 'invoiceReference', i.reference, 'amount', NEW.amount,"           \
-    "  'currency', i.currency, 'status', NEW.state, 'ersReference', nullif(NEW.ers_reference, ''),"\
+    " INSERT INTO events(type, invoice_id, refund_id, at, data, state, done_at) SELECT"            \
+    "  t, NEW.invoice_id, NEW.id, at,"                                                             \
+    "  json_object('id', NEW.id, 'invoiceReference', reference, 'amount', NEW.amount,"             \
+    "  'currency', currency, 'status', NEW.state, 'ersReference', nullif(NEW.ers_reference, ''),"  \
     "  'title', nullif(NEW.title, ''), 'error', nullif(NEW.error, ''),"                            \
-    "  'createdAt', NEW.created_at, 'updatedAt', NEW.updated_at)"                                  \
-    "  FROM invoices i WHERE i.id = NEW.invoice_id; END;"
+    "  'createdAt', NEW.created_at, 'updatedAt', NEW.updated_at),"                                 \
+    "  CASE WHEN p THEN 'pending' ELSE 'skipped' END, CASE WHEN p THEN 0 ELSE at END"              \
+    "  FROM (SELECT t, at, reference, currency, " STORE_EVENT_PENDING("doc") " AS p FROM"         \
+    "  (SELECT CASE WHEN OLD.state = 'unknown' THEN 'refund.settled' WHEN NEW.state = 'done'"      \
+    "  THEN 'refund.succeeded' WHEN NEW.state = 'failed' THEN 'refund.failed'"                     \
+    "  ELSE 'refund.in_doubt' END AS t, " STORE_EVENT_NOW " AS at, i.reference, i.currency, i.doc" \
+    "  FROM invoices i WHERE i.id = NEW.invoice_id)); END;"
 /* <<< events */
 
 /* Forward migrations; index i brings user_version i to i + 1. */
@@ -259,7 +282,10 @@ static const char *const store_migrations[] = {
     "DROP TABLE idempotency;"
     "ALTER TABLE idempotency_new RENAME TO idempotency;"
     "CREATE INDEX idempotency_created ON idempotency(created_at);",
-    /* 6: the events outbox (see STORE_EVENTS_MIGRATION above) */
+    /* 6: the events outbox (see STORE_EVENTS_MIGRATION above); its triggers
+     * come with migration 8, which follows in the same store_migrate() run
+     * (a database that reached 6 or 7 under an older release has the older
+     * triggers, and 8 replaces them). */
     STORE_EVENTS_MIGRATION,
     /* 7: an invoice's payment page token (GET /pay/{token}, no API key: the
      * token is the capability), 128 random bits as hex, unique, found
@@ -268,6 +294,27 @@ static const char *const store_migrations[] = {
      * them inside SQL, where getrandom() is not at hand. */
     "ALTER TABLE invoices ADD COLUMN pay_token TEXT NOT NULL DEFAULT '';"
     "CREATE UNIQUE INDEX invoices_pay_token ON invoices(pay_token) WHERE pay_token <> '';",
+    /* 8: events that need no delivery are written skipped. webhook_config
+     * holds what the webhook worker can deliver (store_set_delivery: a
+     * signing key; a default URL), so that the triggers know whether an
+     * event has anywhere to go. Until the worker says, everything is
+     * pending, as before. Before this, every event was written pending,
+     * entering events_pending and events_due, and the worker marked it
+     * skipped in a transaction of its own a moment later: three index
+     * pages and a commit per event for nothing on a gateway without
+     * webhooks. */
+    "CREATE TABLE webhook_config("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " can_sign INTEGER NOT NULL,"
+    " default_url INTEGER NOT NULL);"
+    "INSERT INTO webhook_config(id, can_sign, default_url) VALUES(1, 1, 1);"
+    "DROP TRIGGER IF EXISTS events_invoice_sent;"
+    "DROP TRIGGER IF EXISTS events_invoice_unknown;"
+    "DROP TRIGGER IF EXISTS events_invoice_rejected;"
+    "DROP TRIGGER IF EXISTS events_invoice_status;"
+    "DROP TRIGGER IF EXISTS events_invoice_doc;"
+    "DROP TRIGGER IF EXISTS events_invoice_receipt;"
+    "DROP TRIGGER IF EXISTS events_refund;" STORE_EVENT_TRIGGERS,
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 

@@ -210,6 +210,24 @@ store_err store_pg_event_skip(store *st, int64_t event_id)
     return e;
 }
 
+store_err store_pg_set_delivery(store *st, bool can_sign, bool default_url, bool *changed)
+{
+    /* One row for every gateway of the database: the last to start says.
+     * Durable, as every write of the store by default: events written after
+     * it follow it. */
+    const char *p[] = {can_sign ? "true" : "false", default_url ? "true" : "false"};
+    store_pg_acquire(st);
+    store_err e = store_pg_update(st,
+                                  "INSERT INTO webhook_config AS c(id, can_sign, default_url)"
+                                  " VALUES(1, $1::boolean, $2::boolean) ON CONFLICT (id) DO UPDATE"
+                                  " SET can_sign = $1::boolean, default_url = $2::boolean"
+                                  " WHERE c.can_sign <> $1::boolean OR c.default_url <> $2::boolean",
+                                  2, p);
+    store_pg_release(st);
+    *changed = e == STORE_OK;
+    return e == STORE_NOT_FOUND ? STORE_OK : e;
+}
+
 store_err store_pg_event_redeliver(store *st, int64_t event_id)
 {
     /* The claim stays: a gateway delivering it now goes on holding it (and

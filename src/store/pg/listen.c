@@ -41,7 +41,7 @@ static void store_pg_listen_fire(store *st, const int64_t *ids, size_t n)
 {
     store_lock(st);
     if (st->event_hook != NULL)
-        st->event_hook(st->event_hook_ud, n > 0 ? ids : NULL, n);
+        st->event_hook(st->event_hook_ud, n > 0 ? ids : NULL, n, true); /* the worker looks */
     store_unlock(st);
 }
 

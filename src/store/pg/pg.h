@@ -303,6 +303,7 @@ store_err store_pg_event_attempt(store *st, int64_t event_id, const char *url, i
                                  int64_t latency_ms, const char *error, const char *state,
                                  int64_t next_at);
 store_err store_pg_event_skip(store *st, int64_t event_id);
+store_err store_pg_set_delivery(store *st, bool can_sign, bool default_url, bool *changed);
 store_err store_pg_event_redeliver(store *st, int64_t event_id);
 store_err store_pg_events_backlog(store *st, int64_t *count, int64_t *oldest_at);
 store_err store_pg_delivery_list(store *st, int limit, char **json);

@@ -257,6 +257,37 @@
     "DROP FUNCTION IF EXISTS events_add_invoice(text, invoices);"
 /* <<< leaner event rows */
 
+/* >>> events born skipped (migration 7; SQLite schema 8). webhook_config
+ * holds what the webhook workers can deliver (store_set_delivery: a signing
+ * key; a default URL). A pending event about to be inserted that has
+ * nowhere to go is written skipped and done at once, by a BEFORE INSERT
+ * trigger on events, so neither invoice nor refund trigger changes: it
+ * never enters events_due, no gateway claims it, and no later transaction
+ * marks it (before: a claim and a skip, two row versions and two
+ * transactions, per event of a gateway without webhooks). The URL rule is
+ * webhook.c's (webhook_url_for): the default, the invoice's webhookUrl,
+ * or its notificationUrl for invoice.paid. Without the row (deleted by
+ * hand) every event stays pending and the workers decide, as before. */
+#define STORE_PG_EVENTS_DELIVERY_MIGRATION                                                         \
+    "CREATE TABLE webhook_config("                                                                 \
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"                                                      \
+    " can_sign BOOLEAN NOT NULL,"                                                                  \
+    " default_url BOOLEAN NOT NULL);"                                                              \
+    "INSERT INTO webhook_config(id, can_sign, default_url) VALUES(1, true, true);"                 \
+    "CREATE FUNCTION events_delivery() RETURNS trigger LANGUAGE plpgsql AS $$"                     \
+    " DECLARE c webhook_config; d json; BEGIN"                                                     \
+    " SELECT * INTO c FROM webhook_config WHERE id = 1;"                                           \
+    " IF NOT FOUND OR (c.can_sign AND c.default_url) THEN RETURN NEW; END IF;"                     \
+    " IF c.can_sign THEN"                                                                          \
+    "  SELECT doc::json INTO d FROM invoices WHERE id = NEW.invoice_id;"                           \
+    "  IF coalesce(d ->> 'webhookUrl', '') <> '' OR (NEW.type = 'invoice.paid'"                    \
+    "   AND coalesce(d ->> 'notificationUrl', '') <> '') THEN RETURN NEW; END IF;"                 \
+    " END IF;"                                                                                     \
+    " NEW.state := 'skipped'; NEW.done_at := NEW.at; RETURN NEW; END $$;"                          \
+    "CREATE TRIGGER events_delivery BEFORE INSERT ON events FOR EACH ROW"                          \
+    " WHEN (NEW.state = 'pending') EXECUTE FUNCTION events_delivery();"
+/* <<< events born skipped */
+
 /* Forward migrations; index i brings version i to i + 1. Version 1 is the
  * SQLite schema 5 in PostgreSQL's types, plus what several gateways need:
  * the instance that wrote an intent or claimed a key (owner), the lease of a
@@ -376,6 +407,9 @@ static const char *const store_pg_migrations[] = {
     /* 6: fewer index entries per event row, see
      * STORE_PG_EVENTS_LEAN_MIGRATION. */
     STORE_PG_EVENTS_LEAN_MIGRATION,
+    /* 7: events with nowhere to go written skipped, see
+     * STORE_PG_EVENTS_DELIVERY_MIGRATION. */
+    STORE_PG_EVENTS_DELIVERY_MIGRATION,
 };
 #define STORE_PG_SCHEMA_VERSION ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
 
