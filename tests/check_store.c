@@ -221,8 +221,7 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
  * far as the tests need: no webhook_config, and of the triggers of old only
  * invoice.created's, which wrote every event pending. */
 #define UNDO_SCHEMA_8                                                                              \
-    "DROP TRIGGER events_invoice_sent; DROP TRIGGER events_invoice_unknown;"                       \
-    " DROP TRIGGER events_invoice_rejected; DROP TRIGGER events_invoice_status;"                   \
+    "DROP TRIGGER events_invoice_send; DROP TRIGGER events_invoice_status;"                        \
     " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
     " DROP TRIGGER events_refund; DROP TABLE webhook_config;"                                      \
     "CREATE TRIGGER events_invoice_sent AFTER UPDATE OF send_state ON invoices"                    \
@@ -1038,7 +1037,7 @@ START_TEST(migration_to_schema_8)
     ck_assert_str_eq(v, "8");
     free(v);
     v = query_text(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'");
-    ck_assert_str_eq(v, "7");
+    ck_assert_str_eq(v, "5");
     free(v);
     sqlite3_close(db);
 }
@@ -1461,6 +1460,20 @@ START_TEST(events_with_their_changes)
     ck_assert_ptr_nonnull(strstr(json, "\"httpStatus\":500"));
     free(json);
     ck_assert_int_eq(store_event_redeliver(st, 999999), STORE_NOT_FOUND);
+
+    /* An unknown outcome settled as "SEQR has none" tells invoice.rejected;
+     * one settled with a reference, invoice.created. */
+    ck_assert_int_eq(store_invoice_resolve(st, lost, NULL, was), STORE_OK);
+    int64_t lost2 = new_invoice(st, 500, NULL);
+    ck_assert_int_eq(store_invoice_send_failed(st, lost2, STORE_SEND_UNKNOWN, "timeout"),
+                     STORE_OK);
+    ck_assert_int_eq(store_invoice_resolve(st, lost2, "1000000000199", was), STORE_OK);
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(store_events_after(st, last, 0, 100, ev_collect, &seen), STORE_OK);
+    ck_assert_int_eq(seen.n, 3);
+    ck_assert_str_eq(seen.types[0], "invoice.rejected");
+    ck_assert_str_eq(seen.types[1], "invoice.unknown_outcome");
+    ck_assert_str_eq(seen.types[2], "invoice.created");
     store_close(st);
 }
 END_TEST

@@ -107,11 +107,13 @@ store_err store_invoice_sent(store *st, store_invoice *inv, const char *referenc
 {
     if (st->pg != NULL)
         return store_pg_invoice_sent(st, inv, reference, qr_code);
-    /* status stays out of the SET list: it is ISSUED since the intent, and
-     * naming it would rewrite the invoices_status index page for nothing. */
+    /* status and version stay out of the SET list: they are ISSUED and 0
+     * since the intent (nothing changes them before the invoice is sent);
+     * naming status would rewrite the invoices_status index page, naming
+     * version would run the status trigger's test, for nothing. */
     static const char sql[] =
         "UPDATE invoices SET reference = ?, qr_code = ?, send_state = 'sent',"
-        " version = 0, updated_at = ? WHERE id = ? AND send_state = 'sending'";
+        " updated_at = ? WHERE id = ? AND send_state = 'sending'";
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
