@@ -40,6 +40,10 @@ bool service_call_opts(service *svc, const char *terminal_id, seqr_call_opts *o,
 
 /* The contract's invoice object (caller decrefs). */
 json_t *service_invoice_json(service *svc, const store_invoice *inv);
+/* The same with the invoice's document already parsed (borrowed; it must be
+ * what inv->doc_json holds, as service_create_invoice() stored it): the
+ * answer to POST /invoices does not parse again what it just wrote. */
+json_t *service_invoice_json_doc(service *svc, const store_invoice *inv, json_t *doc);
 
 bool service_create_invoice(service *svc, const invoice_input *in, store_invoice *out,
                             api_error *err);

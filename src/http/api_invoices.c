@@ -25,7 +25,7 @@ void api_create_invoice(const http_context *ctx, const http_request *req, const 
         !service_create_invoice(ctx->svc, &in, &inv, &err))
         http_respond_error(resp, &err);
     else
-        api_invoice_answer(ctx, resp, 201, &inv);
+        api_invoice_answer_doc(ctx, resp, 201, &inv, in.doc); /* the document just stored */
     invoice_input_free(&in);
     json_decref(body);
 }

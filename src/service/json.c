@@ -72,8 +72,15 @@ static json_t *service_refunds_json(service *svc, const store_invoice *inv)
 
 json_t *service_invoice_json(service *svc, const store_invoice *inv)
 {
-    json_t *o = json_object();
     json_t *doc = inv->doc_json ? json_loads(inv->doc_json, 0, NULL) : NULL;
+    json_t *o = service_invoice_json_doc(svc, inv, doc);
+    json_decref(doc);
+    return o;
+}
+
+json_t *service_invoice_json_doc(service *svc, const store_invoice *inv, json_t *doc)
+{
+    json_t *o = json_object();
     char m[MONEY_BUFLEN];
 
     json_object_set_new(o, "invoiceReference", service_str_or_null(inv->reference));
@@ -127,6 +134,5 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
                                      !inv->polling_stopped && !seqr_status_is_final(inv->status)));
     if (inv->last_error[0] != '\0')
         json_object_set_new(o, "lastError", json_string(inv->last_error));
-    json_decref(doc);
     return o;
 }
