@@ -382,6 +382,14 @@ static void *webhook_main(void *arg)
         atomic_store(&w->busy, w->in_flight);
         if (atomic_load(&w->woken))
             wait = 0;
+        /* With every slot taken nothing can start: wait for a delivery to
+         * end (its socket wakes the poll; libcurl's own timers too) or for
+         * the periodic scan, however often commits set the wake flag or
+         * asked for a scan. Without this, a receiver that holds all slots
+         * (hanging) made this thread spin at a full core: every commit's
+         * flag, and the scan it left due, meant a poll of 0 ms. */
+        if (w->in_flight >= w->cfg->webhooks_max_in_flight && wait < 1000)
+            wait = 1000;
         mc = curl_multi_poll(w->multi, NULL, 0, (int)wait, NULL);
         if (mc != CURLM_OK) {
             log_error("webhooks: curl_multi_poll: %s", curl_multi_strerror(mc));
