@@ -256,6 +256,22 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     "DROP INDEX receipts_invoice; ALTER TABLE receipts DROP COLUMN data;"                          \
     " ALTER TABLE terminals DROP COLUMN cashier_id;"
 
+/* Runs sql (an UNDO_SCHEMA_n and its user_version) on the closed store's
+ * file in one transaction, then opens the store again, which migrates it. */
+static store *reopen_after(const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *sqlerr = NULL;
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &sqlerr) == SQLITE_OK, "%s", sqlerr);
+    sqlite3_close(db);
+    store *st = NULL;
+    buf err = BUF_INIT;
+    ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
+    buf_free(&err);
+    return st;
+}
+
 /* Migration 1 -> 2 on a database written by the first schema: the pending
  * index goes, the indexes of unknown outcomes come and answer /healthz's
  * count, and the rows stay. */
@@ -892,16 +908,7 @@ START_TEST(migration_to_schema_4)
     snprintf(t.password, sizeof t.password, "s3cret-pass");
     ck_assert_int_eq(store_terminal_add(st, &t), STORE_OK);
     store_close(st);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_4 "PRAGMA user_version = 3; COMMIT;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-
-    buf err = BUF_INIT;
-    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
-    buf_free(&err);
+    st = reopen_after("BEGIN;" UNDO_SCHEMA_4 "PRAGMA user_version = 3; COMMIT;");
     ck_assert_int_eq(store_set_secret_key(st, key), STORE_OK);
     store_receipt r;
     ck_assert_int_eq(store_receipt_last(st, paid, &r), STORE_OK);
@@ -930,6 +937,7 @@ START_TEST(migration_to_schema_4)
     ck_assert_str_eq(got.cashier_id, "Anna");
     store_close(st);
 
+    sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
     ck_assert_str_eq(v, "8");
@@ -950,16 +958,7 @@ START_TEST(migration_to_schema_7)
     store *st = open_fresh();
     int64_t old = new_invoice(st, 10000, "1000000000050");
     store_close(st);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_7 "PRAGMA user_version = 6; COMMIT;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-
-    buf err = BUF_INIT;
-    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
-    buf_free(&err);
+    st = reopen_after("BEGIN;" UNDO_SCHEMA_7 "PRAGMA user_version = 6; COMMIT;");
     store_invoice inv;
     ck_assert_int_eq(store_invoice_get_id(st, old, &inv), STORE_OK);
     ck_assert_str_eq(inv.pay_token, "");
@@ -993,6 +992,7 @@ START_TEST(migration_to_schema_7)
     ck_assert_int_ne(store_invoice_begin(st, &twin), STORE_OK);
     store_close(st);
 
+    sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
     ck_assert_str_eq(v, "8");
@@ -1013,16 +1013,7 @@ START_TEST(migration_to_schema_8)
     store *st = open_fresh();
     new_invoice(st, 1000, "1000000000060");
     store_close(st);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_8 "PRAGMA user_version = 7; COMMIT;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-
-    buf err = BUF_INIT;
-    ck_assert_int_eq(store_open(db_path, &st, &err), STORE_OK);
-    buf_free(&err);
+    st = reopen_after("BEGIN;" UNDO_SCHEMA_8 "PRAGMA user_version = 7; COMMIT;");
     bool changed = false;
     ck_assert_int_eq(store_set_delivery(st, false, false, &changed), STORE_OK);
     ck_assert(changed);
@@ -1032,6 +1023,7 @@ START_TEST(migration_to_schema_8)
     ck_assert_str_eq(states, "invoice.created:pending invoice.created:skipped");
     store_close(st);
 
+    sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     char *v = query_text(db, "PRAGMA user_version");
     ck_assert_str_eq(v, "8");
