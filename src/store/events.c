@@ -88,34 +88,26 @@ store_err store_set_delivery(store *st, bool can_sign, bool default_url, bool *c
 {
     if (st->pg != NULL)
         return store_pg_set_delivery(st, can_sign, default_url, changed);
-    static const char sql_get[] = "SELECT can_sign, default_url FROM webhook_config WHERE id = 1";
-    static const char sql_set[] = "INSERT OR REPLACE INTO webhook_config(id, can_sign, default_url)"
-                                  " VALUES(1, ?, ?)";
+    /* One statement, as PostgreSQL's: the row is written only when it
+     * differs (or was deleted by hand). */
+    static const char sql[] =
+        "INSERT INTO webhook_config(id, can_sign, default_url) VALUES(1, ?1, ?2)"
+        " ON CONFLICT(id) DO UPDATE SET can_sign = ?1, default_url = ?2"
+        " WHERE can_sign <> ?1 OR default_url <> ?2";
     *changed = false;
     store_err e = store_tx_begin(st);
     if (e != STORE_OK)
         return e;
-    sqlite3_stmt *s = store_stmt(st, sql_get);
-    if (s == NULL)
-        return store_tx_finish(st, STORE_IO, false);
-    int rc = sqlite3_step(s);
-    bool same = rc == SQLITE_ROW && (sqlite3_column_int(s, 0) != 0) == can_sign &&
-                (sqlite3_column_int(s, 1) != 0) == default_url;
-    store_done(st, s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return store_tx_finish(st, STORE_IO, false);
-    if (same)
-        return store_tx_finish(st, STORE_OK, false);
-    s = store_stmt(st, sql_set);
+    sqlite3_stmt *s = store_stmt(st, sql);
     if (s == NULL)
         return store_tx_finish(st, STORE_IO, false);
     sqlite3_bind_int(s, 1, can_sign ? 1 : 0);
     sqlite3_bind_int(s, 2, default_url ? 1 : 0);
     e = store_step_done(st, s);
+    bool wrote = e == STORE_OK && sqlite3_changes(st->db) > 0;
     /* Durable: events written after this call follow it. */
     e = store_tx_end(st, e);
-    if (e == STORE_OK)
-        *changed = true;
+    *changed = e == STORE_OK && wrote;
     return e;
 }
 
