@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "seqr/envelope.h"
+#include "seqr/memo.h"
 #include "seqr/parse.h"
 #include "seqr/seqr.h"
 #include "seqr/xml.h"
@@ -1641,6 +1642,109 @@ static void run_multi(CURLM *m, seqr_status_request **rs, int n, seqr_err *errs,
     ck_assert_int_eq(done, n);
 }
 
+/* --- answers parsed once (seqr/memo.h) --- */
+
+/* What seqr_status_finish_http1 gives for body answered with http_status. */
+static seqr_err finish_status(seqr_client *c, int http_status, const char *body, size_t len,
+                              seqr_payment_status *ps, seqr_result *res)
+{
+    seqr_http1_result hr;
+    memset(&hr, 0, sizeof hr);
+    hr.err = SEQR_HTTP1_OK;
+    hr.http_status = http_status;
+    hr.body = body;
+    hr.body_len = len;
+    return seqr_status_finish_http1(c, NULL, &hr, ps, res);
+}
+
+/* The same answer through the client twice gives what parsing it gives. */
+static void expect_as_parsed(seqr_client *c, int http_status, const char *body, size_t len)
+{
+    seqr_payment_status want, got;
+    seqr_result wres, gres;
+    seqr_result_reset(&wres);
+    seqr_err we = seqr_status_answer(http_status, body, len, &want, &wres);
+    for (int round = 0; round < 2; round++) {
+        seqr_err ge = finish_status(c, http_status, body, len, &got, &gres);
+        ck_assert_int_eq(ge, we);
+        ck_assert_int_eq(got.status, want.status);
+        ck_assert_str_eq(got.status_text, want.status_text);
+        ck_assert_int_eq(got.version, want.version);
+        ck_assert_str_eq(got.ers_reference, want.ers_reference);
+        ck_assert_int_eq(got.receipt.present, want.receipt.present);
+        ck_assert_str_eq(got.receipt.payment_reference, want.receipt.payment_reference);
+        ck_assert_int_eq(got.n_tokens, want.n_tokens);
+        ck_assert_int_eq(gres.code, wres.code);
+        ck_assert_str_eq(gres.description, wres.description);
+        ck_assert_int_eq(gres.http_status, wres.http_status);
+    }
+}
+
+START_TEST(status_answers_parsed_once)
+{
+    seqr_client *c = test_client("http", 1, 1000, NULL, false);
+    static const char *const fixtures[] = {
+        "getPaymentStatus.response.issued.xml", "getPaymentStatus.response.other-prefixes.xml",
+        "getPaymentStatus.response.paid.xml", "getPaymentStatus.response.pending-token.xml",
+        "getPaymentStatus.response.unknown.xml"};
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        size_t len = 0;
+        char *t = tu_fixture(fixtures[i], &len);
+        uint64_t before = seqr_client_status_memo_hits(c);
+        expect_as_parsed(c, 200, t, len);
+        /* A plain success is parsed once, then recognised; one naming its
+         * invoice (a receipt, tokens) is parsed every time. */
+        seqr_payment_status ps;
+        seqr_result res;
+        seqr_result_reset(&res);
+        bool plain = seqr_status_answer(200, t, len, &ps, &res) == SEQR_OK && !ps.receipt.present &&
+                     ps.n_tokens == 0 && ps.ers_reference[0] == '\0';
+        ck_assert_msg(seqr_client_status_memo_hits(c) == before + (plain ? 1 : 0), "%s: %llu hits",
+                      fixtures[i], (unsigned long long)(seqr_client_status_memo_hits(c) - before));
+        free(t);
+    }
+
+    size_t len = 0;
+    char *issued = tu_fixture("getPaymentStatus.response.issued.xml", &len);
+    seqr_payment_status ps;
+    seqr_result res;
+    ck_assert_int_eq(finish_status(c, 200, issued, len, &ps, &res), SEQR_OK);
+    ck_assert_int_eq(ps.status, SEQR_STATUS_ISSUED);
+    /* The same length, another status: never the remembered ISSUED. */
+    char *failed = strdup(issued);
+    ck_assert_ptr_nonnull(failed);
+    char *at = strstr(failed, ">ISSUED<");
+    ck_assert_ptr_nonnull(at);
+    memcpy(at + 1, "FAILED", 6);
+    expect_as_parsed(c, 200, failed, len);
+    ck_assert_int_eq(finish_status(c, 200, failed, len, &ps, &res), SEQR_OK);
+    ck_assert_int_eq(ps.status, SEQR_STATUS_FAILED);
+    /* The same bytes with another HTTP status: not the remembered success. */
+    uint64_t hits = seqr_client_status_memo_hits(c);
+    ck_assert_int_ne(finish_status(c, 503, issued, len, &ps, &res), SEQR_OK);
+    ck_assert_int_eq(seqr_client_status_memo_hits(c), hits);
+
+    /* More versions than the memo keeps: each still parsed as itself. */
+    char *at_version = strstr(issued, "<version>1</version>");
+    ck_assert_ptr_nonnull(at_version);
+    *at_version = '\0';
+    const char *rest = at_version + strlen("<version>1</version>");
+    for (int round = 0; round < 2; round++) {
+        for (int v = 1; v <= SEQR_MEMO_SLOTS + 4; v++) {
+            char other[2048];
+            int n = snprintf(other, sizeof other, "%s<version>%d</version>%s", issued, v, rest);
+            ck_assert(n > 0 && (size_t)n < sizeof other);
+            expect_as_parsed(c, 200, other, (size_t)n);
+            ck_assert_int_eq(finish_status(c, 200, other, (size_t)n, &ps, &res), SEQR_OK);
+            ck_assert_int_eq(ps.version, v);
+        }
+    }
+    free(failed);
+    free(issued);
+    seqr_client_free(c);
+}
+END_TEST
+
 START_TEST(transport_async_status)
 {
     load_answers();
@@ -1971,6 +2075,7 @@ int main(void)
     tcase_add_test(tp, parse_refuses_hostile_and_broken);
     tcase_add_test(tp, parse_status_streaming_matches_tree);
     tcase_add_test(tp, parse_unconvertible_encoding_is_malformed_both_ways);
+    tcase_add_test(tp, status_answers_parsed_once);
     suite_add_tcase(s, tp);
 
     TCase *tt = tcase_create("transport");

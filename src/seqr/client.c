@@ -26,6 +26,7 @@
 #include "../log.h"
 #include "../text.h"
 #include "envelope.h"
+#include "memo.h"
 #include "parse.h"
 #include "xml.h"
 
@@ -67,6 +68,7 @@ struct seqr_client {
     int n_status_pool;
     void (*observe)(void *ud, const char *op, seqr_err err, int result_code, int64_t elapsed_us);
     void *observe_ud;
+    seqr_memo *status_memo; /* getPaymentStatus answers parsed before (seqr/memo.h) */
 };
 
 /* One transfer's answer. */
@@ -359,6 +361,9 @@ seqr_client *seqr_client_new(const seqr_client_options *opts)
     c->status_pool = calloc(SEQR_STATUS_POOL_MAX, sizeof *c->status_pool);
     if (c->status_pool == NULL)
         goto fail;
+    c->status_memo = seqr_memo_new();
+    if (c->status_memo == NULL)
+        goto fail;
     int n_locks = 0;
     for (; n_locks < CURL_LOCK_DATA_LAST; n_locks++)
         if (pthread_mutex_init(&c->share_locks[n_locks], NULL) != 0)
@@ -437,6 +442,7 @@ void seqr_client_free(seqr_client *c)
         curl_easy_cleanup(c->status_pool[i]);
     c->n_status_pool = 0;
     free(c->status_pool);
+    seqr_memo_free(c->status_memo);
     if (c->share != NULL) {
         CURLSHcode sc = curl_share_cleanup(c->share);
         if (sc != CURLSHE_OK)
@@ -1058,6 +1064,32 @@ CURL *seqr_status_request_easy(seqr_status_request *r)
     return r ? r->easy : NULL;
 }
 
+seqr_err seqr_status_answer(long http_status, const char *body, size_t len,
+                            seqr_payment_status *out, seqr_result *res)
+{
+    res->http_status = http_status;
+    return seqr_check_http("getPaymentStatus", seqr_parse_get_payment_status(body, len, out, res),
+                           res);
+}
+
+/* seqr_status_answer, unless c's memo knows these very bytes (the poll
+ * paths: the same ISSUED answer comes back every second). */
+static seqr_err seqr_status_answer_memo(seqr_client *c, long http_status, const char *body,
+                                        size_t len, seqr_payment_status *out, seqr_result *res)
+{
+    seqr_memo *m = c != NULL ? c->status_memo : NULL;
+    if (seqr_memo_find(m, http_status, body, len, out, res))
+        return SEQR_OK;
+    seqr_err e = seqr_status_answer(http_status, body, len, out, res);
+    seqr_memo_add(m, http_status, body, len, e, out, res);
+    return e;
+}
+
+uint64_t seqr_client_status_memo_hits(seqr_client *c)
+{
+    return c != NULL ? seqr_memo_hits(c->status_memo) : 0;
+}
+
 seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc, seqr_payment_status *out,
                                     seqr_result *res)
 {
@@ -1070,20 +1102,14 @@ seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc, seqr_pa
     }
     seqr_err e = seqr_transfer_outcome(r->c, op, r->easy, rc, &r->x, res);
     if (e == SEQR_OK)
-        e = seqr_status_answer(res->http_status, r->x.body.data, r->x.body.len, out, res);
+        e = seqr_status_answer_memo(r->c, res->http_status, r->x.body.data, r->x.body.len, out,
+                                    res);
     if (r->c->observe != NULL)
         r->c->observe(r->c->observe_ud, op, e, res->code, seqr_elapsed_us(r->easy));
     seqr_scrub_result(r->c, res, r->cache->data + r->cache->password_off);
     return e;
 }
 
-seqr_err seqr_status_answer(long http_status, const char *body, size_t len,
-                            seqr_payment_status *out, seqr_result *res)
-{
-    res->http_status = http_status;
-    return seqr_check_http("getPaymentStatus", seqr_parse_get_payment_status(body, len, out, res),
-                           res);
-}
 
 bool seqr_status_cache_prepare(seqr_client *c, const seqr_call_opts *o, const char *invoice_ref,
                                int64_t invoice_version, seqr_status_cache **cache)
@@ -1118,7 +1144,7 @@ seqr_err seqr_status_finish_http1(seqr_client *c, const seqr_status_cache *cache
     seqr_result_reset(res);
     switch (hr->err) {
     case SEQR_HTTP1_OK:
-        e = seqr_status_answer(hr->http_status, hr->body, hr->body_len, out, res);
+        e = seqr_status_answer_memo(c, hr->http_status, hr->body, hr->body_len, out, res);
         break;
     case SEQR_HTTP1_ERR_RESOLVE:
     case SEQR_HTTP1_ERR_CONNECT:

@@ -302,6 +302,11 @@ const char *seqr_status_cache_request(const seqr_status_cache *cache, size_t *le
 seqr_err seqr_status_finish_http1(seqr_client *c, const seqr_status_cache *cache,
                                   const seqr_http1_result *hr, seqr_payment_status *out,
                                   seqr_result *res);
+/* Both finishers above (seqr_status_request_finish, seqr_status_finish_http1)
+ * parse an answer only once: the same bytes again (an ISSUED answer names no
+ * invoice) give what their parse gave (seqr/memo.h). How many answers were
+ * recognised so, since seqr_client_new. */
+uint64_t seqr_client_status_memo_hits(seqr_client *c);
 
 /* --- for tests and debug logs --- */
 /* Builds the getPaymentStatus envelope without sending it (redacted if asked). */
