@@ -2,20 +2,25 @@
  * the same run: sends one request to A, then one to B, then A again, one at
  * a time, so that whatever the machine does during the run (noisy
  * neighbours, frequency changes, cache state) weighs on both sides alike.
- * bench/run uses it with A = the simulator's SOAP endpoint (a sendInvoice)
- * and B = the gateway's POST /invoices.
+ * bench/run uses it with A = the simulator's SOAP endpoint (a sendInvoice),
+ * B = the conforming floor's POST /invoices (bench/floor.c) and C = the
+ * gateway's: A, B, C, A, B, C, ... so that the gateway and its floor are
+ * judged in the same moments.
  *
  *   latency --pairs N [--warmup N]
  *           --a-url URL [--a-body-file F] [--a-header H]... [--a-expect STATUS]
  *           --b-url URL [--b-body-file F] [--b-header H]... [--b-expect STATUS]
+ *           [--c-url URL [--c-body-file F] [--c-header H]... [--c-expect STATUS]]
  *
  * Every request is a POST when a body file is given, a GET otherwise, on a
  * connection kept alive for the whole run. A body may contain @SEQ@, replaced
  * by a running number. Prints one line of JSON:
  *   {"pairs", "errors", "a": {"p50_ms", "p90_ms", "p99_ms"}, "b": {...},
  *    "added_p50_ms", "added_p99_ms"}
- * where added_* is B's percentile minus A's. Exit status 1 when any request
- * failed or answered another status than expected. */
+ * where added_* is B's percentile minus A's; with C also "c": {...},
+ * "c_added_p50_ms", "c_added_p99_ms" (C's minus A's) and "c_over_b_p50_ms"
+ * (C's p50 minus B's). Exit status 1 when any request failed or answered
+ * another status than expected. */
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -76,12 +81,16 @@ static void latency_print_side(const char *name, latency_side *s)
            bench_pct(s->samples, s->nsamples, 0.99));
 }
 
-/* Handles "--a-xxx"/"--b-xxx" options; returns false when arg is not one. */
+#define LATENCY_MAX_SIDES 3
+
+/* Handles "--a-xxx"/"--b-xxx"/"--c-xxx" options; returns false when arg is
+ * not one. */
 static bool latency_side_arg(latency_side *sides, const char *arg, const char *value)
 {
-    if (strncmp(arg, "--a-", 4) != 0 && strncmp(arg, "--b-", 4) != 0)
+    if (strncmp(arg, "--", 2) != 0 || arg[2] < 'a' || arg[2] >= 'a' + LATENCY_MAX_SIDES ||
+        arg[3] != '-')
         return false;
-    latency_side *s = &sides[arg[2] == 'a' ? 0 : 1];
+    latency_side *s = &sides[arg[2] - 'a'];
     const char *opt = arg + 4;
     if (strcmp(opt, "url") == 0)
         s->url = value;
@@ -98,7 +107,7 @@ static bool latency_side_arg(latency_side *sides, const char *arg, const char *v
 
 int main(int argc, char **argv)
 {
-    latency_side sides[2];
+    latency_side sides[LATENCY_MAX_SIDES];
     memset(sides, 0, sizeof sides);
     long pairs = 0, warmup = 20;
     for (int i = 1; i < argc; i++) {
@@ -115,11 +124,12 @@ int main(int argc, char **argv)
     }
     if (pairs <= 0 || warmup < 0 || sides[0].url == NULL || sides[1].url == NULL) {
         fprintf(stderr, "usage: latency --pairs N [--warmup N] --a-url URL [--a-body-file F] "
-                        "[--a-header H]... [--a-expect S] --b-url URL [...]\n");
+                        "[--a-header H]... [--a-expect S] --b-url URL [...] [--c-url URL [...]]\n");
         return 2;
     }
+    int nsides = sides[2].url != NULL ? 3 : 2;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < nsides; k++) {
         latency_side *s = &sides[k];
         if (s->body_file != NULL && (s->tmpl = bench_read_file(s->body_file)) == NULL) {
             fprintf(stderr, "latency: cannot read %s\n", s->body_file);
@@ -136,7 +146,7 @@ int main(int argc, char **argv)
     }
     long errors = 0;
     for (long i = -warmup; i < pairs; i++) {
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < nsides; k++) {
             double ms = latency_one(&sides[k], i + warmup);
             if (ms < 0)
                 errors++;
@@ -152,8 +162,19 @@ int main(int argc, char **argv)
                    bench_pct(sides[0].samples, sides[0].nsamples, 0.50);
     double add99 = bench_pct(sides[1].samples, sides[1].nsamples, 0.99) -
                    bench_pct(sides[0].samples, sides[0].nsamples, 0.99);
-    printf(", \"added_p50_ms\": %.3f, \"added_p99_ms\": %.3f}\n", add50, add99);
-    for (int k = 0; k < 2; k++) {
+    printf(", \"added_p50_ms\": %.3f, \"added_p99_ms\": %.3f", add50, add99);
+    if (nsides == 3) {
+        printf(", ");
+        latency_print_side("c", &sides[2]);
+        double c50 = bench_pct(sides[2].samples, sides[2].nsamples, 0.50);
+        printf(", \"c_added_p50_ms\": %.3f, \"c_added_p99_ms\": %.3f, \"c_over_b_p50_ms\": %.3f",
+               c50 - bench_pct(sides[0].samples, sides[0].nsamples, 0.50),
+               bench_pct(sides[2].samples, sides[2].nsamples, 0.99) -
+                   bench_pct(sides[0].samples, sides[0].nsamples, 0.99),
+               c50 - bench_pct(sides[1].samples, sides[1].nsamples, 0.50));
+    }
+    printf("}\n");
+    for (int k = 0; k < nsides; k++) {
         curl_easy_cleanup(sides[k].easy);
         curl_slist_free_all(sides[k].slist);
         free(sides[k].tmpl);
