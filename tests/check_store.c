@@ -1222,6 +1222,52 @@ START_TEST(pg_leases_shared_and_taken_over)
 }
 END_TEST
 
+/* Claims key on st; returns what store_idem_claim returned (the row's
+ * status in *status when the key is held). */
+static store_err claim_key(store *st, const char *key, int *status)
+{
+    bool same = false;
+    char *response = NULL;
+    *status = -1;
+    store_err e = store_idem_claim(st, "scope", key, "hash", 600000, &same, status, &response);
+    free(response);
+    return e;
+}
+
+/* A gateway alive but stalled for a few seconds (its connection holding the
+ * live lock, its heartbeat late) keeps its running Idempotency-Keys: a retry
+ * on another gateway meets the running key instead of running the request
+ * again. Its intent under way goes unknown at 3 s as before; once it has
+ * been silent for 30 s (or its connection is gone) its keys are freed. */
+START_TEST(pg_stalled_gateway_keeps_its_running_keys)
+{
+    store *a = open_fresh();
+    int status = -1;
+    ck_assert_int_eq(claim_key(a, "key-stall", &status), STORE_OK);
+    int64_t intent = new_invoice(a, 100, NULL); /* its sendInvoice under way */
+    store *b = open_second();
+    int gained = 0;
+    int64_t held = 0;
+
+    pg_sql("UPDATE gateway_instances SET heartbeat_at = heartbeat_at - 10000"
+           " WHERE id = (SELECT min(id) FROM gateway_instances)");
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &gained, &held), STORE_OK);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(b, intent, &inv), STORE_OK);
+    ck_assert_str_eq(inv.send_state, STORE_SEND_UNKNOWN);
+    store_invoice_clear(&inv);
+    ck_assert_int_eq(claim_key(b, "key-stall", &status), STORE_CONFLICT);
+    ck_assert_int_eq(status, 0); /* still running: the retry waits */
+
+    pg_sql("UPDATE gateway_instances SET heartbeat_at = heartbeat_at - 30000"
+           " WHERE id = (SELECT min(id) FROM gateway_instances)");
+    ck_assert_int_eq(store_lease_sync(b, count_one, lost_none, &gained, &held), STORE_OK);
+    ck_assert_int_eq(claim_key(b, "key-stall", &status), STORE_OK);
+    store_close(b);
+    store_close(a);
+}
+END_TEST
+
 typedef struct {
     store *st;
     int64_t invoice_id;
@@ -2076,6 +2122,7 @@ int main(void)
         tcase_add_test(pg, terminals);
         tcase_add_test(pg, pg_migrations_raced);
         tcase_add_test(pg, pg_leases_shared_and_taken_over);
+        tcase_add_test(pg, pg_stalled_gateway_keeps_its_running_keys);
         tcase_add_test(pg, pg_refund_and_key_decided_once_across_gateways);
         tcase_add_test(pg, pg_password_not_in_errors);
         tcase_add_test(pg, events_with_their_changes);

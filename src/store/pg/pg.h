@@ -108,6 +108,20 @@ struct store_pg {
     "(SELECT id FROM gateway_instances WHERE heartbeat_at < " STORE_PG_NOW " - 3000"               \
     " OR id NOT IN (SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory'"                \
     " AND classid = " STORE_PG_LIVE_KEY " AND objsubid = 2 AND granted))"
+/* Instances whose running Idempotency-Keys may be freed: their connection
+ * is gone, or they have been silent for STORE_PG_KEY_HOLD_MS. Not the 3 s of
+ * STORE_PG_DEAD: a gateway alive but stalled for a few seconds (its
+ * connection still holding the live lock) finishes its requests, and a retry
+ * of one of them on another gateway must meet the running key (409), not run
+ * the request a second time. Its invoices and refunds under way still go
+ * unknown at 3 s (store_pg_recover_dead): their own outcome writes settle
+ * that when it comes. */
+#define STORE_PG_KEY_HOLD_MS "30000"
+#define STORE_PG_GONE                                                                              \
+    "(SELECT id FROM gateway_instances WHERE heartbeat_at < " STORE_PG_NOW                         \
+    " - " STORE_PG_KEY_HOLD_MS                                                                     \
+    " OR id NOT IN (SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory'"                \
+    " AND classid = " STORE_PG_LIVE_KEY " AND objsubid = 2 AND granted))"
 
 /* The outbox (schema.c): the transaction-level advisory lock under which
  * committed events get their ids in batches ("seqrev" in ASCII), the

@@ -433,7 +433,7 @@ store_err store_pg_recover_dead(store *st)
                          " WHERE state = 'sending' AND owner IN " STORE_PG_DEAD,
                          0, NULL);
     if (e == STORE_OK)
-        e = store_pg_run(st, "DELETE FROM idempotency WHERE status = 0 AND owner IN " STORE_PG_DEAD,
+        e = store_pg_run(st, "DELETE FROM idempotency WHERE status = 0 AND owner IN " STORE_PG_GONE,
                          0, NULL);
     /* invoice.unknown_outcome, refund.in_doubt: the caller holds its
      * connection, so this only asks for a run. */
