@@ -223,6 +223,8 @@ store_err store_counts(store *st, int64_t *unknown);
 typedef void (*store_lease_lost_fn)(const char *reference, void *ud);
 store_err store_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost, void *ud,
                            int64_t *held);
+/* How many other live gateways share this store: *n (0 with SQLite). */
+store_err store_other_gateways(store *st, int64_t *n);
 
 /* For tests: after skip more writes succeed, the next count writes fail with
  * STORE_IO and change nothing, as a full disk would make them. A write is one

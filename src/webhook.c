@@ -438,6 +438,17 @@ webhook_worker *webhook_start(const config *cfg, store *st, events_hub *hub, buf
     else if (changed && cfg->webhooks_url[0] == '\0')
         log_info("webhooks: no [webhooks] url: only events of invoices with a webhookUrl (or, "
                  "for invoice.paid, a notificationUrl) wait for a delivery");
+    int64_t others = 0;
+    if (se == STORE_OK && changed && store_other_gateways(st, &others) == STORE_OK &&
+        others > 0) {
+        /* One database, one delivery rule: a gateway that cannot deliver an
+         * event it takes marks it skipped, so a mixed set loses webhooks. */
+        log_error("webhooks: this gateway's [webhooks] (secret: %s, url: %s) differs from what "
+                  "the %lld other running gateway(s) on this database set: every gateway of one "
+                  "database needs the same [webhooks], or webhooks are skipped (docs/scaling.md)",
+                  w->have_key ? "yes" : "no", cfg->webhooks_url[0] != '\0' ? "yes" : "no",
+                  (long long)others);
+    }
     events_hub_listen(hub, webhook_wake, w);
     if (pthread_create(&w->thread, NULL, webhook_main, w) != 0) {
         events_hub_listen(hub, NULL, NULL);

@@ -1268,6 +1268,26 @@ START_TEST(pg_stalled_gateway_keeps_its_running_keys)
 }
 END_TEST
 
+/* Gateways sharing the database see each other (a [webhooks] that differs
+ * from theirs is reported at start, webhook.c); a closed one is gone. */
+START_TEST(pg_other_gateways_counted)
+{
+    store *a = open_fresh();
+    int64_t n = -1;
+    ck_assert_int_eq(store_other_gateways(a, &n), STORE_OK);
+    ck_assert_int_eq(n, 0);
+    store *b = open_second();
+    ck_assert_int_eq(store_other_gateways(a, &n), STORE_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(store_other_gateways(b, &n), STORE_OK);
+    ck_assert_int_eq(n, 1);
+    store_close(b);
+    ck_assert_int_eq(store_other_gateways(a, &n), STORE_OK);
+    ck_assert_int_eq(n, 0);
+    store_close(a);
+}
+END_TEST
+
 typedef struct {
     store *st;
     int64_t invoice_id;
@@ -1567,6 +1587,9 @@ START_TEST(events_nowhere_to_go_written_skipped)
     ck_assert(changed);
     ck_assert_int_eq(store_set_delivery(st, false, true, &changed), STORE_OK);
     ck_assert(!changed);
+    int64_t others = -1; /* no other gateway to disagree with (webhook.c) */
+    ck_assert_int_eq(store_other_gateways(st, &others), STORE_OK);
+    ck_assert_int_eq(others, 0);
     new_invoice_doc(st, "{\"webhookUrl\":\"http://shop/h\"}", "1000000000501");
     if (pg_url == NULL)
         ck_assert_int_eq(atomic_load(&deliver), 0);
@@ -2123,6 +2146,7 @@ int main(void)
         tcase_add_test(pg, pg_migrations_raced);
         tcase_add_test(pg, pg_leases_shared_and_taken_over);
         tcase_add_test(pg, pg_stalled_gateway_keeps_its_running_keys);
+        tcase_add_test(pg, pg_other_gateways_counted);
         tcase_add_test(pg, pg_refund_and_key_decided_once_across_gateways);
         tcase_add_test(pg, pg_password_not_in_errors);
         tcase_add_test(pg, events_with_their_changes);

@@ -502,3 +502,11 @@ store_err store_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_
     *held = -1; /* SQLite: one gateway, which polls every pending invoice */
     return STORE_OK;
 }
+
+store_err store_other_gateways(store *st, int64_t *n)
+{
+    if (st->pg != NULL)
+        return store_pg_other_gateways(st, n);
+    *n = 0; /* SQLite: the file is locked by one gateway */
+    return STORE_OK;
+}

@@ -133,3 +133,23 @@ store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lo
     *held = mine;
     return e;
 }
+
+store_err store_pg_other_gateways(store *st, int64_t *n)
+{
+    char id[24];
+    const char *p[] = {store_pg_i64(id, st->pg->instance)};
+    *n = 0;
+    store_pg_acquire(st);
+    store_err e;
+    PGresult *r = store_pg_exec(st,
+                                "SELECT count(*) FROM gateway_instances WHERE id <> $1::bigint"
+                                " AND id NOT IN " STORE_PG_DEAD,
+                                1, p, &e);
+    if (r != NULL && PQntuples(r) == 1)
+        *n = store_pg_get_i64(r, 0, 0);
+    else if (e == STORE_OK)
+        e = STORE_IO;
+    PQclear(r);
+    store_pg_release(st);
+    return e;
+}

@@ -356,6 +356,7 @@ void store_pg_number_stop(store *st);
 bool store_pg_events_number(store *st);
 
 /* --- leases.c --- */
+store_err store_pg_other_gateways(store *st, int64_t *n);
 store_err store_pg_lease_sync(store *st, store_invoice_fn gained, store_lease_lost_fn lost,
                               void *ud, int64_t *held);
 
