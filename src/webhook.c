@@ -439,8 +439,7 @@ webhook_worker *webhook_start(const config *cfg, store *st, events_hub *hub, buf
         log_info("webhooks: no [webhooks] url: only events of invoices with a webhookUrl (or, "
                  "for invoice.paid, a notificationUrl) wait for a delivery");
     int64_t others = 0;
-    if (se == STORE_OK && changed && store_other_gateways(st, &others) == STORE_OK &&
-        others > 0) {
+    if (se == STORE_OK && changed && store_other_gateways(st, &others) == STORE_OK && others > 0) {
         /* One database, one delivery rule: a gateway that cannot deliver an
          * event it takes marks it skipped, so a mixed set loses webhooks. */
         log_error("webhooks: this gateway's [webhooks] (secret: %s, url: %s) differs from what "

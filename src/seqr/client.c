@@ -1110,7 +1110,6 @@ seqr_err seqr_status_request_finish(seqr_status_request *r, CURLcode rc, seqr_pa
     return e;
 }
 
-
 bool seqr_status_cache_prepare(seqr_client *c, const seqr_call_opts *o, const char *invoice_ref,
                                int64_t invoice_version, seqr_status_cache **cache)
 {

@@ -44,8 +44,7 @@ void seqr_memo_free(seqr_memo *m)
 }
 
 /* The slot holding exactly this answer, or NULL. Under m->lock. */
-static seqr_memo_entry *seqr_memo_slot(seqr_memo *m, long http_status, const char *body,
-                                       size_t len)
+static seqr_memo_entry *seqr_memo_slot(seqr_memo *m, long http_status, const char *body, size_t len)
 {
     for (int i = 0; i < SEQR_MEMO_SLOTS; i++) {
         seqr_memo_entry *s = &m->slots[i];

@@ -103,11 +103,15 @@ struct store_pg {
  * its invoices on their next sync instead of after the lease TTL; a host
  * that vanishes without closing its connections is caught by the TTL. */
 #define STORE_PG_LIVE_KEY "1936028263"
+/* Instances whose connection is gone (no live lock), as an SQL condition
+ * on gateway_instances.id. */
+#define STORE_PG_LOCK_GONE                                                                         \
+    " id NOT IN (SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory'"                   \
+    " AND classid = " STORE_PG_LIVE_KEY " AND objsubid = 2 AND granted)"
 /* Instances that are dead by either sign, as an SQL subquery. */
 #define STORE_PG_DEAD                                                                              \
     "(SELECT id FROM gateway_instances WHERE heartbeat_at < " STORE_PG_NOW " - 3000"               \
-    " OR id NOT IN (SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory'"                \
-    " AND classid = " STORE_PG_LIVE_KEY " AND objsubid = 2 AND granted))"
+    " OR" STORE_PG_LOCK_GONE ")"
 /* Instances whose running Idempotency-Keys may be freed: their connection
  * is gone, or they have been silent for STORE_PG_KEY_HOLD_MS. Not the 3 s of
  * STORE_PG_DEAD: a gateway alive but stalled for a few seconds (its
@@ -119,9 +123,7 @@ struct store_pg {
 #define STORE_PG_KEY_HOLD_MS "30000"
 #define STORE_PG_GONE                                                                              \
     "(SELECT id FROM gateway_instances WHERE heartbeat_at < " STORE_PG_NOW                         \
-    " - " STORE_PG_KEY_HOLD_MS                                                                     \
-    " OR id NOT IN (SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory'"                \
-    " AND classid = " STORE_PG_LIVE_KEY " AND objsubid = 2 AND granted))"
+    " - " STORE_PG_KEY_HOLD_MS " OR" STORE_PG_LOCK_GONE ")"
 
 /* The outbox (schema.c): the transaction-level advisory lock under which
  * committed events get their ids in batches ("seqrev" in ASCII), the
