@@ -205,6 +205,17 @@ static char *query_text(sqlite3 *db, const char *sql)
     return copy;
 }
 
+/* Asserts that sql (a query on db) answers want in its first column. */
+static void assert_query(sqlite3 *db, const char *sql, const char *want)
+{
+    char *got = query_text(db, sql);
+    ck_assert_msg(strcmp(got, want) == 0, "%s: %s, not %s", sql, got, want);
+    free(got);
+}
+
+/* The SQLite schema version (PRAGMA user_version) store_open migrates to. */
+#define SCHEMA_VERSION "8"
+
 /* Asserts that SQLite answers sql (a query on db) through index. */
 static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
 {
@@ -408,16 +419,12 @@ START_TEST(migration_to_schema_3)
     store_close(st);
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "8");
-    free(t);
-    t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
+    assert_query(db, "PRAGMA user_version", SCHEMA_VERSION);
+    char *t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'invoices'");
     ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
     ck_assert_ptr_null(strstr(t, "UNIQUE"));
     free(t);
-    t = query_text(db, "SELECT count(*) FROM sqlite_sequence WHERE name = 'invoices'");
-    ck_assert_str_eq(t, "0");
-    free(t);
+    assert_query(db, "SELECT count(*) FROM sqlite_sequence WHERE name = 'invoices'", "0");
     t = query_text(db, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index'"
                        " AND tbl_name = 'invoices'");
     ck_assert_ptr_nonnull(strstr(t, "invoices_reference"));
@@ -426,15 +433,9 @@ START_TEST(migration_to_schema_3)
     free(t);
     /* Every "reference = ?" lookup is served by the partial unique index. */
     assert_plan_uses(db, "SELECT id FROM invoices WHERE reference = ?", "invoices_reference");
-    t = query_text(db, "SELECT count(*) FROM invoices");
-    ck_assert_str_eq(t, "5");
-    free(t);
-    t = query_text(db, "PRAGMA integrity_check");
-    ck_assert_str_eq(t, "ok");
-    free(t);
-    t = query_text(db, "PRAGMA foreign_key_check");
-    ck_assert_str_eq(t, "");
-    free(t);
+    assert_query(db, "SELECT count(*) FROM invoices", "5");
+    assert_query(db, "PRAGMA integrity_check", "ok");
+    assert_query(db, "PRAGMA foreign_key_check", "");
     sqlite3_close(db);
 }
 END_TEST
@@ -481,10 +482,8 @@ START_TEST(migration_to_schema_5)
     store_close(st);
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    char *t = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(t, "8");
-    free(t);
-    t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'idempotency'");
+    assert_query(db, "PRAGMA user_version", SCHEMA_VERSION);
+    char *t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'idempotency'");
     ck_assert_ptr_null(strstr(t, "body"));
     ck_assert_ptr_nonnull(strstr(t, "request_hash"));
     free(t);
@@ -939,9 +938,7 @@ START_TEST(migration_to_schema_4)
 
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "8");
-    free(v);
+    assert_query(db, "PRAGMA user_version", SCHEMA_VERSION);
     assert_plan_uses(db,
                      "SELECT mime_type FROM receipts WHERE invoice_id = 1 AND result_code = 0"
                      " ORDER BY id DESC LIMIT 1",
@@ -994,9 +991,7 @@ START_TEST(migration_to_schema_7)
 
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "8");
-    free(v);
+    assert_query(db, "PRAGMA user_version", SCHEMA_VERSION);
     assert_plan_uses(db, "SELECT id FROM invoices i WHERE i.pay_token = 'x' AND i.pay_token <> ''",
                      "invoices_pay_token");
     sqlite3_close(db);
@@ -1025,12 +1020,8 @@ START_TEST(migration_to_schema_8)
 
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    char *v = query_text(db, "PRAGMA user_version");
-    ck_assert_str_eq(v, "8");
-    free(v);
-    v = query_text(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'");
-    ck_assert_str_eq(v, "5");
-    free(v);
+    assert_query(db, "PRAGMA user_version", SCHEMA_VERSION);
+    assert_query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'", "5");
     sqlite3_close(db);
 }
 END_TEST
