@@ -428,14 +428,14 @@ webhook_worker *webhook_start(const config *cfg, store *st, events_hub *hub, buf
     curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->webhooks_max_in_flight);
     /* Events with nowhere to go are then written skipped by the store; any
      * written pending before (or when this fails) are skipped here. */
-    bool changed = false;
-    store_err se = store_set_delivery(st, w->have_key, cfg->webhooks_url[0] != '\0', &changed);
+    bool changed = false, default_url = cfg->webhooks_url[0] != '\0';
+    store_err se = store_set_delivery(st, w->have_key, default_url, &changed);
     if (se != STORE_OK)
         log_error("webhooks: storing what can be delivered failed: %s", store_strerror(se));
     else if (changed && !w->have_key)
         log_info("webhooks: no [webhooks] secret: events are written skipped (the feed and "
                  "streams still carry them)");
-    else if (changed && cfg->webhooks_url[0] == '\0')
+    else if (changed && !default_url)
         log_info("webhooks: no [webhooks] url: only events of invoices with a webhookUrl (or, "
                  "for invoice.paid, a notificationUrl) wait for a delivery");
     int64_t others = 0;
@@ -445,7 +445,7 @@ webhook_worker *webhook_start(const config *cfg, store *st, events_hub *hub, buf
         log_error("webhooks: this gateway's [webhooks] (secret: %s, url: %s) differs from what "
                   "the %lld other running gateway(s) on this database set: every gateway of one "
                   "database needs the same [webhooks], or webhooks are skipped (docs/scaling.md)",
-                  w->have_key ? "yes" : "no", cfg->webhooks_url[0] != '\0' ? "yes" : "no",
+                  w->have_key ? "yes" : "no", default_url ? "yes" : "no",
                   (long long)others);
     }
     events_hub_listen(hub, webhook_wake, w);
