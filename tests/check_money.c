@@ -122,6 +122,21 @@ START_TEST(sums_and_currency)
     ck_assert(!money_currency_valid("SE"));
     ck_assert(!money_currency_valid("SEKK"));
     ck_assert(!money_currency_valid(NULL));
+    /* Every three capitals: the 156 listed codes and nothing else (an
+     * entry out of order in money.c's list would be missed by its search). */
+    int valid = 0;
+    char code[4] = {0};
+    for (char a = 'A'; a <= 'Z'; a++)
+        for (char b = 'A'; b <= 'Z'; b++)
+            for (char c = 'A'; c <= 'Z'; c++) {
+                code[0] = a, code[1] = b, code[2] = c;
+                valid += money_currency_valid(code);
+            }
+    ck_assert_int_eq(valid, 156);
+    ck_assert(money_currency_valid("AED"));
+    ck_assert(!money_currency_valid("AAA"));
+    ck_assert(!money_currency_valid("ZZZ"));
+    ck_assert(!money_currency_valid("SE\x01"));
     ck_assert_ptr_nonnull(strstr(money_strerror(MONEY_PRECISION), "decimals"));
 }
 END_TEST
