@@ -131,6 +131,14 @@ int64_t service_now_ms(void);
 
 /* For /healthz: intents of unknown outcome; false when the database fails. */
 bool service_counts(service *svc, int64_t *unknown);
+/* A payment page token is "<reference>.<secret>": the invoice's SEQR
+ * reference (1 to 63 of [0-9A-Za-z_-]; the buyer sees it in the QR code
+ * anyway) and 128 random bits as 32 lower-case hex digits, compared in
+ * constant time. Tokens made before schema 9 are the 32 digits alone.
+ * SERVICE_PAY_TOKEN_MAX: the longest, without the NUL. */
+#define SERVICE_PAY_TOKEN_MAX (63 + 1 + 32)
+/* Whether the len bytes at t have a token's shape (nothing is looked up). */
+bool service_pay_token_valid(const char *t, size_t len);
 /* The invoice whose payment page token is token (GET /pay/{token}); false
  * when there is none (or the store failed, which is logged). */
 bool service_invoice_by_pay_token(service *svc, const char *token, store_invoice *out);

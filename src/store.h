@@ -128,14 +128,19 @@ typedef struct {
     char last_error[256];
     int64_t created_at, updated_at, expires_at, paid_at;
     char notify_token[40]; /* secret for POST /seqr/notify/{ref}?token= */
-    char pay_token[40];    /* capability for GET /pay/{token}; "" = no payment page */
+    char pay_token[40];    /* a payment page token made before schema 9 (whole, looked up by
+                            * store_invoice_get_pay_token); "" for invoices since */
+    char pay_secret[40];   /* the payment page's secret since schema 9: the token is
+                            * "<reference>.<pay_secret>" (service/checkout.c); "" = none */
+    int64_t issued_at;     /* when it was sent (the ISSUED history entry); 0 = not sent,
+                            * or sent before schema 9 (its ISSUED row is in the history) */
 } store_invoice;
 
 void store_invoice_clear(store_invoice *inv);
 
 /* Records the intent to send an invoice. Fills inv->id (and timestamps). Only
  * currency, total, terminal_id, payment_mode, client_reference, doc_json, notify_token,
- * pay_token and expires_at are read from inv. The one write that is not durable when it
+ * pay_secret, pay_token and expires_at are read from inv. The one write that is not durable when it
  * returns: it survives a crash of the process, and store_invoice_sent() or
  * store_invoice_send_failed() puts it on disk with the outcome. */
 store_err store_invoice_begin(store *st, store_invoice *inv);
@@ -151,7 +156,7 @@ store_err store_invoice_send_failed(store *st, int64_t id, const char *send_stat
                                     const char *error);
 /* Settles an invoice whose sendInvoice outcome is unknown, as the operator
  * found it in SEQR's reconciliation report. With a reference, SEQR has the
- * invoice: it becomes sent, ISSUED, version 0, with a history row, and is
+ * invoice: it becomes sent, ISSUED, version 0 (issued now: its history entry), and is
  * polled like any other from now on. With reference NULL, SEQR has none: it
  * becomes rejected. The note of the settlement goes before the original error.
  * STORE_NOT_FOUND for no such id. STORE_CONFLICT when its outcome is known
@@ -162,7 +167,8 @@ store_err store_invoice_resolve(store *st, int64_t id, const char *reference, ch
 /* Reads by SEQR reference or by local id. */
 store_err store_invoice_get(store *st, const char *reference, store_invoice *out);
 store_err store_invoice_get_id(store *st, int64_t id, store_invoice *out);
-/* Reads by payment page token (exact match; "" never matches). */
+/* Reads by a payment page token made before schema 9 (exact match; "" never
+ * matches). Newer tokens name their invoice's reference: service/checkout.c. */
 store_err store_invoice_get_pay_token(store *st, const char *token, store_invoice *out);
 
 /* Lists sent invoices newest first, optionally by status (NULL = any), with

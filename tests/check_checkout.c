@@ -261,12 +261,26 @@ START_TEST(public_by_token_only)
     ck_assert_int_eq(st, 201);
     snprintf(ref, sizeof ref, "%s", gwt_str(inv, "invoiceReference"));
     snprintf(url, sizeof url, "%s", gwt_str(inv, "paymentPageUrl"));
+    /* The token: "<reference>.<32 hex digits of secret>". */
     const char *prefix = "https://pay.shop.example/gw/pay/";
-    ck_assert_msg(strncmp(url, prefix, strlen(prefix)) == 0 && strlen(url) == strlen(prefix) + 32,
+    size_t pl = strlen(prefix), rl = strlen(ref);
+    ck_assert_msg(strncmp(url, prefix, pl) == 0 && strncmp(url + pl, ref, rl) == 0 &&
+                      url[pl + rl] == '.' && strlen(url) == pl + rl + 1 + 32 &&
+                      strspn(url + pl + rl + 1, "0123456789abcdef") == 32,
                   "%s", url);
-    char path[128], token[64];
-    snprintf(token, sizeof token, "%.32s", url + strlen(prefix));
+    char path[128], token[128], secret[40];
+    snprintf(token, sizeof token, "%s", url + pl);
+    snprintf(secret, sizeof secret, "%s", url + pl + rl + 1);
     snprintf(path, sizeof path, "/pay/%s", token);
+    json_decref(inv);
+    /* A second invoice, whose secret must not open the first one's page. */
+    inv = gwt_gw_call(&env, "POST", "/invoices", gwt_invoice_body, NULL, &st);
+    ck_assert_int_eq(st, 201);
+    const char *url2 = gwt_str(inv, "paymentPageUrl");
+    const char *dot2 = strrchr(url2, '.');
+    ck_assert_ptr_nonnull(dot2);
+    char crossed[160];
+    snprintf(crossed, sizeof crossed, "/pay/%s%s", ref, dot2);
     json_decref(inv);
 
     /* GET /invoices/{ref} answers the same URL. */
@@ -382,21 +396,20 @@ START_TEST(public_by_token_only)
 
     /* Wrong tokens: 404. Paths under /pay/ that are no route of the page's
      * are the API's, behind its key: 401. Either way, nothing. */
-    char wrong[128], other[128], wrong_events[160];
-    snprintf(wrong, sizeof wrong, "/pay/%.31s%c", token, token[31] == 'a' ? 'b' : 'a');
+    char wrong[160], other[160], wrong_events[180], bare[64];
+    size_t tl = strlen(token);
+    snprintf(wrong, sizeof wrong, "/pay/%.*s%c", (int)(tl - 1), token,
+             token[tl - 1] == 'a' ? 'b' : 'a');
     snprintf(wrong_events, sizeof wrong_events, "%s/events", wrong);
+    snprintf(bare, sizeof bare, "/pay/%s", secret); /* the shape of a token made before schema 9 */
     snprintf(other, sizeof other, "/pay/%s/refunds", token);
     /* (Dot segments, which libcurl removes, are tried by checkout_test.sh.) */
     const struct {
         const char *path;
         long status;
-    } nothing[] = {{wrong, 404},
-                   {wrong_events, 404},
-                   {"/pay/", 401},
-                   {"/pay", 401},
-                   {other, 401},
-                   {"/pay/assets/", 401},
-                   {"/pay/assets/checkout.jsx", 401},
+    } nothing[] = {{wrong, 404},       {wrong_events, 404},   {crossed, 404},
+                   {bare, 404},        {"/pay/", 401},        {"/pay", 401},
+                   {other, 401},       {"/pay/assets/", 401}, {"/pay/assets/checkout.jsx", 401},
                    {"/pay/x/y/z", 401}};
     for (size_t i = 0; i < sizeof nothing / sizeof *nothing; i++) {
         long got = get(nothing[i].path, NULL, &r);
@@ -433,6 +446,7 @@ START_TEST(public_by_token_only)
     char *log = tu_read_file(logp, NULL);
     ck_assert_ptr_nonnull(log);
     ck_assert_ptr_null(strstr(log, token));
+    ck_assert_ptr_null(strstr(log, secret));
     ck_assert_ptr_nonnull(strstr(log, "GET /pay/{token}"));
     free(log);
 }

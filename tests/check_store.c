@@ -111,6 +111,16 @@ static int64_t new_invoice(store *st, int64_t total, const char *ref)
     return inv.id;
 }
 
+/* An intent's fields for store_invoice_begin: SEK 5.00, a minute to live. */
+static void intent_of_500(store_invoice *inv)
+{
+    memset(inv, 0, sizeof *inv);
+    snprintf(inv->currency, sizeof inv->currency, "SEK");
+    inv->total = 500;
+    inv->doc_json = "{}";
+    inv->expires_at = store_now_ms() + 60000;
+}
+
 static bool count_one(const store_invoice *inv, void *ud)
 {
     (void)inv;
@@ -144,7 +154,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 8);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 9);
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -214,7 +224,7 @@ static void assert_query(sqlite3 *db, const char *sql, const char *want)
 }
 
 /* The SQLite schema version (PRAGMA user_version) store_open migrates to. */
-#define SCHEMA_VERSION "8"
+#define SCHEMA_VERSION "9"
 
 /* Asserts that SQLite answers sql (a query on db) through index. */
 static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
@@ -228,10 +238,18 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     sqlite3_finalize(s);
 }
 
+/* Takes a current database back to schema 8's shape (before migration 9):
+ * the ISSUED entries of the history as rows, no payment page secrets. */
+#define UNDO_SCHEMA_9                                                                              \
+    "INSERT INTO status_history(invoice_id, status, version, at)"                                  \
+    " SELECT id, 'ISSUED', 0, issued_at FROM invoices WHERE issued_at > 0;"                        \
+    "ALTER TABLE invoices DROP COLUMN issued_at; ALTER TABLE invoices DROP COLUMN pay_secret;"
+
 /* Takes a current database back to schema 7's shape (before migration 8) as
  * far as the tests need: no webhook_config, and of the triggers of old only
  * invoice.created's, which wrote every event pending. */
 #define UNDO_SCHEMA_8                                                                              \
+    UNDO_SCHEMA_9                                                                                  \
     "DROP TRIGGER events_invoice_send; DROP TRIGGER events_invoice_status;"                        \
     " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
     " DROP TRIGGER events_refund; DROP TABLE webhook_config;"                                      \
@@ -684,9 +702,14 @@ START_TEST(status_history_and_paid)
     store_invoice_clear(&inv);
     char *hist = NULL;
     ck_assert_int_eq(store_invoice_history(st, id, &hist), STORE_OK);
-    ck_assert_ptr_nonnull(strstr(hist, "\"ISSUED\""));
-    ck_assert_ptr_nonnull(strstr(hist, "\"PENDING_ISSUER_ACKNOWLEDGE\""));
-    ck_assert_ptr_nonnull(strstr(hist, "\"PAID\""));
+    /* In order, ISSUED (issued_at, schema 9) once and first. */
+    const char *issued = strstr(hist, "\"ISSUED\"");
+    ck_assert_ptr_nonnull(issued);
+    ck_assert_ptr_null(strstr(issued + 1, "\"ISSUED\""));
+    const char *pia = strstr(hist, "\"PENDING_ISSUER_ACKNOWLEDGE\"");
+    ck_assert_ptr_nonnull(pia);
+    ck_assert_ptr_nonnull(strstr(pia, "\"PAID\""));
+    ck_assert(issued < pia);
     free(hist);
     ck_assert_int_eq(pending_count(st), 0); /* final: no longer polled */
     /* Status only moves forward: a slow refresh's ISSUED (older version), or
@@ -964,11 +987,7 @@ START_TEST(migration_to_schema_7)
     ck_assert_int_eq(store_invoice_get_pay_token(st, "", &inv), STORE_NOT_FOUND);
 
     store_invoice fresh;
-    memset(&fresh, 0, sizeof fresh);
-    snprintf(fresh.currency, sizeof fresh.currency, "SEK");
-    fresh.total = 500;
-    fresh.doc_json = "{}";
-    fresh.expires_at = store_now_ms() + 60000;
+    intent_of_500(&fresh);
     snprintf(fresh.pay_token, sizeof fresh.pay_token, "0123456789abcdef0123456789abcdef");
     ck_assert_int_eq(store_invoice_begin(st, &fresh), STORE_OK);
     ck_assert_int_eq(store_invoice_sent(st, &fresh, "1000000000051", "HTTP://SEQR.SE/R1"),
@@ -999,6 +1018,65 @@ START_TEST(migration_to_schema_7)
 END_TEST
 
 static void ev_states(store *st, char *out, size_t len);
+
+/* Migration 9: an invoice sent before keeps its ISSUED history row (and
+ * shows it once); one sent after has issued_at for its ISSUED entry, no
+ * status_history row and no entry in invoices_pay_token; its pay_secret is
+ * stored as given. */
+START_TEST(migration_to_schema_9)
+{
+    store *st = open_fresh();
+    int64_t old = new_invoice(st, 1000, "1000000000070");
+    store_close(st);
+    st = reopen_after("BEGIN;" UNDO_SCHEMA_9 "PRAGMA user_version = 8; COMMIT;");
+    char *hist = NULL;
+    ck_assert_int_eq(store_invoice_history(st, old, &hist), STORE_OK);
+    ck_assert_ptr_nonnull(strstr(hist, "[{\"status\":\"ISSUED\",\"version\":0,\"at\":"));
+    ck_assert_ptr_null(strstr(strstr(hist, "ISSUED") + 1, "ISSUED"));
+    free(hist);
+    store_invoice inv;
+    ck_assert_int_eq(store_invoice_get_id(st, old, &inv), STORE_OK);
+    ck_assert_int_eq(inv.issued_at, 0);
+    ck_assert_str_eq(inv.pay_secret, "");
+    store_invoice_clear(&inv);
+
+    store_invoice fresh;
+    intent_of_500(&fresh);
+    snprintf(fresh.pay_secret, sizeof fresh.pay_secret, "00112233445566778899aabbccddeeff");
+    ck_assert_int_eq(store_invoice_begin(st, &fresh), STORE_OK);
+    ck_assert_int_eq(store_invoice_sent(st, &fresh, "1000000000071", "HTTP://SEQR.SE/R1"),
+                     STORE_OK);
+    ck_assert_int_gt(fresh.issued_at, 0);
+    bool changed = false;
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000071", SEQR_STATUS_PAID, 1, NULL, NULL, &changed),
+        STORE_OK);
+    ck_assert_int_eq(store_invoice_get_id(st, fresh.id, &inv), STORE_OK);
+    ck_assert_str_eq(inv.pay_secret, "00112233445566778899aabbccddeeff");
+    ck_assert_str_eq(inv.pay_token, "");
+    ck_assert_int_eq(inv.issued_at, fresh.issued_at);
+    store_invoice_clear(&inv);
+    char want[160];
+    snprintf(want, sizeof want,
+             "[{\"status\":\"ISSUED\",\"version\":0,\"at\":%lld},{\"status\":\"PAID\","
+             "\"version\":1,",
+             (long long)fresh.issued_at);
+    ck_assert_int_eq(store_invoice_history(st, fresh.id, &hist), STORE_OK);
+    ck_assert_msg(strncmp(hist, want, strlen(want)) == 0, "%s", hist);
+    free(hist);
+    store_close(st);
+
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_query(db, "PRAGMA user_version", SCHEMA_VERSION);
+    assert_query(db, "SELECT count(*) FROM status_history WHERE status = 'ISSUED'", "1");
+    assert_query(db,
+                 "SELECT count(*) FROM invoices INDEXED BY invoices_pay_token"
+                 " WHERE pay_token <> ''",
+                 "0");
+    sqlite3_close(db);
+}
+END_TEST
 
 /* Migration 8 replaces the triggers of old (which wrote every event
  * pending) by ones that write events with nowhere to go skipped; events
@@ -1862,9 +1940,17 @@ END_TEST
  * one written but not numbered (as a transaction in flight at the upgrade)
  * is numbered after them, and new ones follow (migration 5, run again
  * after it, keeps them). */
+/* Back to PostgreSQL schema 7 (before migration 8): the ISSUED entries of
+ * the history as rows, no payment page secrets. */
+#define PG_UNDO_SCHEMA_8                                                                           \
+    " INSERT INTO status_history(invoice_id, status, version, at)"                                 \
+    " SELECT id, 'ISSUED', 0, issued_at FROM invoices WHERE issued_at > 0;"                        \
+    " ALTER TABLE invoices DROP COLUMN issued_at; ALTER TABLE invoices DROP COLUMN pay_secret;"
+
 /* Takes a PostgreSQL database back to before its migration 7 (events
  * written skipped by a trigger of events). */
 #define PG_UNDO_SCHEMA_7                                                                           \
+    PG_UNDO_SCHEMA_8                                                                               \
     " DROP TRIGGER events_delivery ON events; DROP FUNCTION events_delivery();"                    \
     " DROP TABLE webhook_config;"
 
@@ -1983,7 +2069,7 @@ START_TEST(pg_events_from_schema_5)
     buf err = BUF_INIT;
     ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
     buf_free(&err);
-    pg_value_is("SELECT max(version) FROM schema_version", "7");
+    pg_value_is("SELECT max(version) FROM schema_version", "8");
     pg_value_is("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes"
                 " WHERE tablename = 'events'",
                 "events_due,events_id_key,events_invoice,events_pkey,events_unnumbered");
@@ -2176,6 +2262,7 @@ int main(void)
     tcase_add_test(tc, events_with_their_changes);
     tcase_add_test(tc, events_nowhere_to_go_written_skipped);
     tcase_add_test(tc, migration_to_schema_8);
+    tcase_add_test(tc, migration_to_schema_9);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

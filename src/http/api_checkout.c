@@ -1,6 +1,6 @@
 /* http/api_checkout.c — the buyer's payment page under /pay/, whose routes
  * are public in the route table (routes.c) besides /healthz and
- * /seqr/notify/: the invoice's pay token (128 random bits, see store.h) is the
+ * /seqr/notify/: the invoice's pay token (128 random bits, see service.h) is the
  * capability.
  *
  *   GET /pay/{token}                  the page (checkout_page.c), text/html
@@ -26,18 +26,8 @@
 extern const char checkout_css_text[];
 extern const char checkout_js_text[];
 
-#define CHECKOUT_TOKEN_LEN 32
-
-/* 32 lower-case hex digits: the only shape a token has. */
-static bool checkout_token_valid(const char *t, size_t len)
-{
-    if (len != CHECKOUT_TOKEN_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
-            return false;
-    return true;
-}
+/* A token's shape is the service's (service.h, SERVICE_PAY_TOKEN_MAX). */
+#define CHECKOUT_TOKEN_LEN SERVICE_PAY_TOKEN_MAX
 
 const char *api_checkout_log_path(const char *path, char *out, size_t len)
 {
@@ -46,7 +36,7 @@ const char *api_checkout_log_path(const char *path, char *out, size_t len)
     const char *t = path + 5;
     size_t n = strcspn(t, "/");
     /* A token, or what may be a mistyped one: never logged. */
-    snprintf(out, len, "/pay/{token}%.32s", checkout_token_valid(t, n) ? t + n : "...");
+    snprintf(out, len, "/pay/{token}%.32s", service_pay_token_valid(t, n) ? t + n : "...");
     return out;
 }
 
@@ -82,7 +72,7 @@ static bool checkout_load(const http_context *ctx, const char *token, size_t len
                           store_invoice *inv)
 {
     char t[CHECKOUT_TOKEN_LEN + 1];
-    if (!checkout_token_valid(token, len))
+    if (!service_pay_token_valid(token, len))
         return false;
     memcpy(t, token, len);
     t[len] = '\0';

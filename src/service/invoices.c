@@ -119,7 +119,7 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     long ttl_s = __atomic_load_n(&svc->cfg->poller_invoice_ttl_s, __ATOMIC_RELAXED);
     inv.expires_at = store_now_ms() + (int64_t)ttl_s * 1000;
     service_random_hex(inv.notify_token, 16);
-    service_random_hex(inv.pay_token, 16); /* the payment page's capability */
+    service_random_hex(inv.pay_secret, 16); /* the payment page's capability */
 
     store_err se = store_invoice_begin(svc->st, &inv);
     if (se != STORE_OK) {

@@ -130,7 +130,8 @@ store_err store_recover(store *st);
     " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                      \
     " (SELECT ifnull(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                     \
     "  AND r.state <> 'failed'),"                                                                  \
-    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id), i.pay_token"
+    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id), i.pay_token, i.pay_secret,"       \
+    " i.issued_at"
 
 void store_read_invoice(sqlite3_stmt *s, store_invoice *inv);
 /* Runs a SELECT of STORE_INVOICE_COLUMNS (with param, if not NULL, bound to

@@ -317,6 +317,21 @@ static const char *const store_migrations[] = {
     "DROP TRIGGER IF EXISTS events_invoice_doc;"
     "DROP TRIGGER IF EXISTS events_invoice_receipt;"
     "DROP TRIGGER IF EXISTS events_refund;" STORE_EVENT_TRIGGERS,
+    /* 9: two pages fewer in the outcome of every sendInvoice.
+     * - pay_secret: the payment page's secret (128 random bits as hex). The
+     *   token of an invoice sent since is "<reference>.<pay_secret>"
+     *   (service/checkout.c), found through the reference's index and
+     *   compared in constant time, so the intent no longer writes a random
+     *   leaf of invoices_pay_token. That index keeps the tokens made before
+     *   (pay_token, still valid); new rows leave pay_token '' and never
+     *   enter it.
+     * - issued_at: when the invoice was sent (or settled as sent). It is
+     *   the ISSUED entry of the invoice's status history, which
+     *   store_invoice_history() reads first; status_history holds the
+     *   changes after it. Invoices sent before keep issued_at 0 and their
+     *   ISSUED row. */
+    "ALTER TABLE invoices ADD COLUMN pay_secret TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE invoices ADD COLUMN issued_at INTEGER NOT NULL DEFAULT 0;",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 

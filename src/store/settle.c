@@ -66,7 +66,7 @@ store_err store_invoice_resolve(store *st, int64_t id, const char *reference, ch
     static const char find[] = "SELECT send_state FROM invoices WHERE id = ?1";
     static const char adopt[] =
         "UPDATE invoices SET reference = ?1, send_state = 'sent', status = 'ISSUED',"
-        " version = 0, updated_at = ?2,"
+        " version = 0, updated_at = ?2, issued_at = ?2,"
         " last_error = 'outcome was unknown; settled by the operator as done' ||"
         " CASE WHEN last_error = '' THEN '' ELSE ' (' || last_error || ')' END"
         " WHERE id = ?3 AND send_state = 'unknown'";
@@ -91,9 +91,7 @@ store_err store_invoice_resolve(store *st, int64_t id, const char *reference, ch
     sqlite3_bind_int64(s, 2, now);
     sqlite3_bind_int64(s, 3, id);
     e = store_step_done(st, s); /* STORE_CONFLICT: the reference is another invoice's */
-    if (e == STORE_OK && reference != NULL)
-        e = store_history_add(st, id, "ISSUED", 0, now);
-    return store_tx_end(st, e);
+    return store_tx_end(st, e); /* issued_at: the history's ISSUED entry */
 }
 
 store_err store_unknown_list(store *st, char **json)

@@ -67,8 +67,8 @@ async function open(browser, inv, viewport, lang) {
   page.statusRequests = 0;
   page.on("request", (r) => {
     const path = new URL(r.url()).pathname;
-    if (/^\/pay\/[0-9a-f]{32}\/events$/.test(path)) page.streamRequests++;
-    if (/^\/pay\/[0-9a-f]{32}\/status$/.test(path)) page.statusRequests++;
+    if (/^\/pay\/[0-9A-Za-z_-]+\.[0-9a-f]{32}\/events$/.test(path)) page.streamRequests++;
+    if (/^\/pay\/[0-9A-Za-z_-]+\.[0-9a-f]{32}\/status$/.test(path)) page.statusRequests++;
   });
   // (Not networkidle: the page's event stream stays open.)
   const resp = await page.goto(GW + inv.paymentPageUrl, { waitUntil: "load" });
@@ -114,8 +114,10 @@ async function decodeQr(page, file) {
 async function main(browser) {
   // 1. Desktop, English: QR decodes to qrCode, no app button; paid -> confirmation, backUrl.
   const a = await newInvoice("Order 1001");
-  check(typeof a.paymentPageUrl === "string" && /^\/pay\/[0-9a-f]{32}$/.test(a.paymentPageUrl),
-    `paymentPageUrl is /pay/<32 hex> (${a.paymentPageUrl})`);
+  check(typeof a.paymentPageUrl === "string" &&
+    a.paymentPageUrl.startsWith(`/pay/${a.invoiceReference}.`) &&
+    /^\/pay\/[0-9A-Za-z_-]+\.[0-9a-f]{32}$/.test(a.paymentPageUrl),
+    `paymentPageUrl is /pay/<reference>.<32 hex> (${a.paymentPageUrl})`);
   let page = await open(browser, a, DESKTOP, "en-GB,en;q=0.9");
   check((await state(page)) === "pending", "a new invoice's page is pending");
   const decoded = await decodeQr(page, join(SCREENS, "qr-1280.png"));
@@ -220,7 +222,11 @@ async function main(browser) {
   // 4. Wrong tokens and other paths answer 404 with no data.
   const token = a.paymentPageUrl.slice(5);
   const other = token.slice(0, -1) + (token.endsWith("0") ? "1" : "0");
-  for (const path of [`/pay/${other}`, `/pay/${"0".repeat(32)}`, `/pay/${a.invoiceReference}`]) {
+  // (also: this invoice's reference with another's secret, and its secret alone)
+  const crossed = `/pay/${a.invoiceReference}.${b.paymentPageUrl.split(".").pop()}`;
+  const bare = `/pay/${token.split(".").pop()}`;
+  for (const path of [`/pay/${other}`, `/pay/${"0".repeat(32)}`, `/pay/${a.invoiceReference}`,
+                      crossed, bare]) {
     const r = await fetch(GW + path);
     const text = await r.text();
     check(r.status === 404 && !text.includes(a.invoiceReference) && !text.includes("SEQR.SE"),

@@ -53,6 +53,8 @@ void store_pg_read_invoice(const PGresult *r, int row, store_invoice *inv)
     inv->refunded = store_pg_get_i64(r, row, 22);
     inv->has_refunds = strcmp(PQgetvalue(r, row, 23), "t") == 0;
     store_pg_copy(r, row, 24, inv->pay_token, sizeof inv->pay_token);
+    store_pg_copy(r, row, 25, inv->pay_secret, sizeof inv->pay_secret);
+    inv->issued_at = store_pg_get_i64(r, row, 26);
 }
 
 void store_pg_each_invoice(const PGresult *r, store_invoice_fn fn, void *ud)
@@ -81,7 +83,8 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
                        store_pg_i64(expires, inv->expires_at),
                        inv->notify_token,
                        store_pg_i64(owner, st->pg->instance),
-                       inv->pay_token};
+                       inv->pay_token,
+                       inv->pay_secret};
     /* Not durable, as with SQLite (store.h): the outcome's durable commit
      * flushes the server's WAL up to and past it. One round trip for the
      * transaction (store_pg_exec_steps), not one per statement. */
@@ -90,10 +93,10 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
         {"SET LOCAL synchronous_commit = off", 0, NULL},
         {"INSERT INTO invoices(send_state, status, currency, total, terminal_id,"
          " payment_mode, client_reference, doc, created_at, updated_at,"
-         " expires_at, notify_token, owner, pay_token) VALUES('sending', 'ISSUED',"
+         " expires_at, notify_token, owner, pay_token, pay_secret) VALUES('sending', 'ISSUED',"
          " $1, $2::bigint, $3, $4, $5, $6, $7::bigint, $7::bigint, $8::bigint, $9,"
-         " $10::bigint, $11) RETURNING id",
-         11, p},
+         " $10::bigint, $11, $12) RETURNING id",
+         12, p},
         {"COMMIT", 0, NULL},
     };
     store_pg_acquire(st);
@@ -149,26 +152,22 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
                        store_pg_i64(id, inv->id),
                        store_pg_i64(owner, st->pg->instance),
                        store_pg_i64(ttl, STORE_PG_LEASE_TTL_MS)};
-    /* One transaction in one round trip: the outcome, its first history row
-     * (none when the intent is no longer this gateway's to settle) and, by
-     * the trigger, its invoice.created. An intent of ours that another
-     * gateway settled as unknown meanwhile (it counted this one dead: a
-     * stall of more than STORE_PG_LEASE_TTL_MS) takes the outcome too: this
-     * gateway knows it, and the shop gets its invoice instead of a 404. It commits without waiting for its own WAL flush:
-     * the numbering run this call then waits for (the POST's event in the
-     * feed) commits durably after it, and that flush makes the outcome
-     * durable too, before the answer, with one flush wait where there were
-     * two (store_pg_events_number). */
+    /* One transaction in one round trip: the outcome with issued_at (its
+     * first history entry, schema 8) and, by the trigger, its invoice.created. An intent of ours
+     * that another gateway settled as unknown meanwhile (it counted this one dead: a stall of more
+     * than STORE_PG_LEASE_TTL_MS) takes the outcome too: this gateway knows it, and the shop gets
+     * its invoice instead of a 404. It commits without waiting for its own WAL flush: the numbering
+     * run this call then waits for (the POST's event in the feed) commits durably after it, and
+     * that flush makes the outcome durable too, before the answer, with one flush wait where there
+     * were two (store_pg_events_number). */
     const store_pg_step steps[] = {
         {"BEGIN", 0, NULL},
         {"SET LOCAL synchronous_commit = off", 0, NULL},
-        {"WITH u AS (UPDATE invoices SET reference = $1, qr_code = $2,"
-         " send_state = 'sent', version = 0, updated_at = $3::bigint, last_error = '',"
-         " lease_owner = $5::bigint, lease_until = " STORE_PG_NOW " + $6::bigint"
+        {"UPDATE invoices SET reference = $1, qr_code = $2,"
+         " send_state = 'sent', version = 0, updated_at = $3::bigint, issued_at = $3::bigint,"
+         " last_error = '', lease_owner = $5::bigint, lease_until = " STORE_PG_NOW " + $6::bigint"
          " WHERE id = $4::bigint AND (send_state = 'sending'"
-         " OR (send_state = 'unknown' AND owner = $5::bigint)) RETURNING id)"
-         " INSERT INTO status_history(invoice_id, status, version, at)"
-         " SELECT id, 'ISSUED', 0, $3::bigint FROM u",
+         " OR (send_state = 'unknown' AND owner = $5::bigint))",
          6, p},
         {"COMMIT", 0, NULL},
     };
@@ -189,7 +188,7 @@ store_err store_pg_invoice_sent(store *st, store_invoice *inv, const char *refer
         snprintf(inv->send_state, sizeof inv->send_state, "%s", STORE_SEND_SENT);
         inv->status = SEQR_STATUS_ISSUED;
         inv->version = 0;
-        inv->updated_at = now;
+        inv->updated_at = inv->issued_at = now;
     }
     return e;
 }
@@ -312,10 +311,15 @@ store_err store_pg_invoice_history(store *st, int64_t invoice_id, char **json)
 {
     char id[24];
     const char *p[] = {store_pg_i64(id, invoice_id)};
+    /* As with SQLite: issued_at is the ISSUED entry (schema 8), first. */
     return store_pg_query_text(st,
                                "SELECT coalesce(json_agg(json_build_object('status', status,"
-                               " 'version', version, 'at', at) ORDER BY id), '[]'::json)::text"
-                               " FROM status_history WHERE invoice_id = $1::bigint",
+                               " 'version', version, 'at', at) ORDER BY k, id), '[]'::json)::text"
+                               " FROM (SELECT 0 AS k, 0::bigint AS id, 'ISSUED' AS status,"
+                               " 0::bigint AS version, issued_at AS at FROM invoices"
+                               " WHERE id = $1::bigint AND issued_at > 0 UNION ALL"
+                               " SELECT 1, id, status, version, at FROM status_history"
+                               " WHERE invoice_id = $1::bigint) h",
                                1, p, json);
 }
 

@@ -164,7 +164,7 @@ store_err store_pg_invoice_resolve(store *st, int64_t id, const char *reference,
         e = store_pg_run(
             st,
             "UPDATE invoices SET reference = $1, send_state = 'sent', status = 'ISSUED',"
-            " version = 0, updated_at = $2::bigint,"
+            " version = 0, updated_at = $2::bigint, issued_at = $2::bigint,"
             " last_error = 'outcome was unknown; settled by the operator as done' ||"
             " CASE WHEN last_error = '' THEN '' ELSE ' (' || last_error || ')' END"
             " WHERE id = $3::bigint AND send_state = 'unknown'",
@@ -176,15 +176,7 @@ store_err store_pg_invoice_resolve(store *st, int64_t id, const char *reference,
                          " CASE WHEN last_error = '' THEN '' ELSE ' (' || last_error || ')' END"
                          " WHERE id = $3::bigint AND send_state = 'unknown' AND $1 = ''",
                          3, p);
-    if (e == STORE_OK && reference != NULL) {
-        char zero[24];
-        const char *ph[] = {ids, store_pg_i64(zero, 0), now};
-        e = store_pg_run(st,
-                         "INSERT INTO status_history(invoice_id, status, version, at)"
-                         " VALUES($1::bigint, 'ISSUED', $2::bigint, $3::bigint)",
-                         3, ph);
-    }
-    e = store_pg_tx_end(st, e);
+    e = store_pg_tx_end(st, e); /* issued_at: the history's ISSUED entry */
     if (e == STORE_OK)
         store_pg_events_number(st);
     return e;

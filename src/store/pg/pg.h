@@ -261,7 +261,8 @@ void store_pg_each_invoice(const PGresult *r, store_invoice_fn fn, void *ud);
     " i.updated_at, i.expires_at, i.paid_at, i.notify_token,"                                      \
     " (SELECT coalesce(sum(amount), 0) FROM refunds r WHERE r.invoice_id = i.id"                   \
     "  AND r.state <> 'failed'),"                                                                  \
-    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id), i.pay_token"
+    " EXISTS(SELECT 1 FROM refunds r WHERE r.invoice_id = i.id), i.pay_token, i.pay_secret,"       \
+    " i.issued_at"
 void store_pg_read_invoice(const PGresult *r, int row, store_invoice *inv);
 
 store_err store_pg_invoice_list(store *st, const char *status, int64_t before_id, int limit,

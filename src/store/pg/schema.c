@@ -410,6 +410,12 @@ static const char *const store_pg_migrations[] = {
     /* 7: events with nowhere to go written skipped, see
      * STORE_PG_EVENTS_DELIVERY_MIGRATION. */
     STORE_PG_EVENTS_DELIVERY_MIGRATION,
+    /* 8: the payment page's secret and the time an invoice was issued
+     * (SQLite schema 9, which says why): a sendInvoice's outcome writes
+     * neither an index entry of invoices_pay_token nor a status_history
+     * row. */
+    "ALTER TABLE invoices ADD COLUMN pay_secret TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE invoices ADD COLUMN issued_at BIGINT NOT NULL DEFAULT 0;",
 };
 #define STORE_PG_SCHEMA_VERSION ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
 
