@@ -20,10 +20,15 @@
  *       reference found, and the answer rendered with jansson with the fields
  *       of the contract's invoice object; the fields read are checked for
  *       shape (currency, amounts, lengths); and the least schema the contract
- *       needs: the intent stores the invoice's document (json_dumps) and is
- *       indexed by status, the outcome stores the reference under a unique
- *       index. No validation beyond that, no logging, no status history, no
- *       idempotency, no secrets to scrub.
+ *       needs: the intent stores the invoice's document (json_dumps) and
+ *       the payment page's capability (128 random bits, for the contract's
+ *       paymentPageUrl; found through the invoice, no index of its own) and
+ *       is indexed by status, the outcome stores the reference under a unique
+ *       index and, in the same transaction, the invoice.created event the
+ *       contract's feed and webhooks need (issue #18: an event is written
+ *       with its change): the answer's JSON in an events table with the
+ *       index a per-invoice stream needs. No validation beyond that, no
+ *       logging, no status history, no idempotency, no secrets to scrub.
  * The WAL is first grown to its working size and checkpointed, as in a
  * gateway that has been running for a while. Stops on SIGTERM/SIGINT. */
 #include <curl/curl.h>
@@ -39,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "benchutil.h"
@@ -52,6 +58,7 @@ typedef struct {
     sqlite3 *db; /* NULL: bare hop */
     pthread_mutex_t db_lock;
     sqlite3_stmt *begin, *commit, *intent, *outcome;
+    sqlite3_stmt *event; /* --libs: the outcome's event row */
     int wal_fd;
     long next_id;
     bool libs; /* --libs: jansson and libxml2 work as well */
@@ -204,10 +211,21 @@ static bool floor_parse_answer(const bench_buf *answer, char ref[64])
     return ok;
 }
 
-/* The contract's invoice object for the new invoice. Caller frees. */
-static char *floor_render(const floor_invoice *inv, const char *ref)
+/* 128 random bits as 32 hex digits: the payment page's capability. */
+static bool floor_secret(char out[33])
 {
-    char qr[96], url[96], now[32];
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+        return false;
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return true;
+}
+
+/* The contract's invoice object for the new invoice. Caller frees. */
+static char *floor_render(const floor_invoice *inv, const char *ref, long id, const char *secret)
+{
+    char qr[96], url[96], now[32], page[128];
     snprintf(qr, sizeof qr, "HTTP://SEQR.SE/R%s", ref);
     snprintf(url, sizeof url, "SEQR://SEQR.SE/R%s", ref);
     time_t t = time(NULL);
@@ -238,22 +256,36 @@ static char *floor_render(const floor_invoice *inv, const char *ref)
     json_object_set_new(o, "updatedAt", json_string(now));
     json_object_set_new(o, "expiresAt", json_string(now));
     json_object_set_new(o, "polling", json_true());
+    snprintf(page, sizeof page, "http://127.0.0.1:8080/pay/%016lx%s", (unsigned long)id, secret);
+    json_object_set_new(o, "paymentPageUrl", json_string(page));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return text;
 }
 
-/* One transaction running stmt with ?1 = id and, if it has one, ?2 = text. */
-static bool floor_tx(floor_state *fs, sqlite3_stmt *stmt, long id, const char *text)
+/* Runs stmt with ?1 = id and, if it has them, ?2 = text and ?3 = text3. */
+static bool floor_step(sqlite3_stmt *stmt, long id, const char *text, const char *text3)
+{
+    sqlite3_bind_int64(stmt, 1, id);
+    if (sqlite3_bind_parameter_count(stmt) >= 2)
+        sqlite3_bind_text(stmt, 2, text, -1, SQLITE_TRANSIENT);
+    if (sqlite3_bind_parameter_count(stmt) >= 3)
+        sqlite3_bind_text(stmt, 3, text3, -1, SQLITE_TRANSIENT);
+    bool ok = sqlite3_step(stmt) == SQLITE_DONE;
+    sqlite3_reset(stmt);
+    return ok;
+}
+
+/* One transaction running stmt (see floor_step) and then, when not NULL,
+ * then (?1 = id, ?2 = then_text). */
+static bool floor_tx(floor_state *fs, sqlite3_stmt *stmt, long id, const char *text,
+                     const char *text3, sqlite3_stmt *then, const char *then_text)
 {
     pthread_mutex_lock(&fs->db_lock);
     bool ok = sqlite3_step(fs->begin) == SQLITE_DONE;
     sqlite3_reset(fs->begin);
-    sqlite3_bind_int64(stmt, 1, id);
-    if (sqlite3_bind_parameter_count(stmt) >= 2)
-        sqlite3_bind_text(stmt, 2, text, -1, SQLITE_TRANSIENT);
-    ok = ok && sqlite3_step(stmt) == SQLITE_DONE;
-    sqlite3_reset(stmt);
+    ok = ok && floor_step(stmt, id, text, text3);
+    ok = ok && (then == NULL || floor_step(then, id, then_text, NULL));
     ok = ok && sqlite3_step(fs->commit) == SQLITE_DONE;
     sqlite3_reset(fs->commit);
     pthread_mutex_unlock(&fs->db_lock);
@@ -312,12 +344,13 @@ static enum MHD_Result floor_handle(void *cls, struct MHD_Connection *conn, cons
     floor_invoice inv;
     memset(&inv, 0, sizeof inv);
     char *envelope = NULL, *answer_json = NULL, *doc = NULL;
+    char secret[33] = "";
     size_t envelope_len = strlen(fs->body);
     bench_buf answer = {NULL, 0};
     bool ok = !fs->libs || floor_parse_request(in, &inv);
-    if (ok && fs->libs)
-        ok = (doc = json_dumps(inv.doc, JSON_COMPACT)) != NULL; /* stored with the intent */
-    ok = ok && (fs->db == NULL || floor_tx(fs, fs->intent, id, doc));
+    if (ok && fs->libs) /* stored with the intent */
+        ok = (doc = json_dumps(inv.doc, JSON_COMPACT)) != NULL && floor_secret(secret);
+    ok = ok && (fs->db == NULL || floor_tx(fs, fs->intent, id, doc, secret, NULL, NULL));
     if (ok && fs->libs)
         ok = (envelope = floor_envelope(&inv, &envelope_len)) != NULL;
     ok = ok && floor_call(fs, envelope ? envelope : fs->body, envelope_len,
@@ -325,10 +358,11 @@ static enum MHD_Result floor_handle(void *cls, struct MHD_Connection *conn, cons
     char ref[64] = "";
     if (ok && fs->libs)
         ok = floor_parse_answer(&answer, ref);
+    if (ok && fs->libs) /* the answer, and the event's data */
+        ok = (answer_json = floor_render(&inv, ref, id, secret)) != NULL;
     if (ok && fs->db != NULL)
-        ok = floor_tx(fs, fs->outcome, id, ref) && fdatasync(fs->wal_fd) == 0;
-    if (ok && fs->libs)
-        ok = (answer_json = floor_render(&inv, ref)) != NULL;
+        ok = floor_tx(fs, fs->outcome, id, ref, NULL, fs->event, answer_json) &&
+             fdatasync(fs->wal_fd) == 0;
     static const char created[] = "{\"ok\":true}";
     static const char failed[] = "{\"ok\":false}";
     const char *text = !ok ? failed : answer_json ? answer_json : created;
@@ -361,12 +395,16 @@ static bool floor_open_db(floor_state *fs, const char *path)
      * (GET /invoices/{ref} returns it), found by reference, listed by status. */
     const char *schema =
         fs->libs ? "CREATE TABLE invoices(id INTEGER PRIMARY KEY, reference TEXT, status TEXT,"
-                   " doc TEXT);"
+                   " doc TEXT, pay_secret TEXT);"
                    "CREATE UNIQUE INDEX invoices_reference ON invoices(reference)"
                    " WHERE reference IS NOT NULL;"
                    "CREATE INDEX invoices_status ON invoices(status, id);"
+                   "CREATE TABLE events(id INTEGER PRIMARY KEY, type TEXT, invoice_id INTEGER,"
+                   " data TEXT);"
+                   "CREATE INDEX events_invoice ON events(invoice_id, id);"
                  : "CREATE TABLE invoices(id INTEGER PRIMARY KEY, reference TEXT);";
-    const char *intent = fs->libs ? "INSERT INTO invoices(id, status, doc) VALUES(?1, 'ISSUED', ?2)"
+    const char *intent = fs->libs ? "INSERT INTO invoices(id, status, doc, pay_secret)"
+                                    " VALUES(?1, 'ISSUED', ?2, ?3)"
                                   : "INSERT INTO invoices(id) VALUES(?1)";
     const char *outcome = fs->libs ? "UPDATE invoices SET reference = ?2 WHERE id = ?1"
                                    : "UPDATE invoices SET reference = '1764000000123' WHERE id = ?1";
@@ -377,15 +415,19 @@ static bool floor_open_db(floor_state *fs, const char *path)
         sqlite3_prepare_v2(fs->db, "BEGIN", -1, &fs->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(fs->db, "COMMIT", -1, &fs->commit, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(fs->db, intent, -1, &fs->intent, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(fs->db, outcome, -1, &fs->outcome, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(fs->db, outcome, -1, &fs->outcome, NULL) != SQLITE_OK ||
+        (fs->libs && sqlite3_prepare_v2(fs->db,
+                                        "INSERT INTO events(type, invoice_id, data)"
+                                        " VALUES('invoice.created', ?1, ?2)",
+                                        -1, &fs->event, NULL) != SQLITE_OK)) {
         fprintf(stderr, "floor: %s: %s\n", path, fs->db ? sqlite3_errmsg(fs->db) : "cannot open");
         return false;
     }
     for (long i = 1; i <= FLOOR_WARM_TRANSACTIONS; i++) {
         char ref[32];
         snprintf(ref, sizeof ref, "W%ld", i);
-        if (!floor_tx(fs, fs->intent, -i, "{\"currency\":\"SEK\"}") ||
-            !floor_tx(fs, fs->outcome, -i, ref))
+        if (!floor_tx(fs, fs->intent, -i, "{\"currency\":\"SEK\"}", ref, NULL, NULL) ||
+            !floor_tx(fs, fs->outcome, -i, ref, NULL, fs->event, "{\"status\":\"ISSUED\"}"))
             return false;
     }
     fs->wal_fd = open(wal, O_RDWR | O_CLOEXEC);
@@ -454,6 +496,7 @@ int main(int argc, char **argv)
         sqlite3_finalize(fs.commit);
         sqlite3_finalize(fs.intent);
         sqlite3_finalize(fs.outcome);
+        sqlite3_finalize(fs.event);
         sqlite3_close(fs.db);
         close(fs.wal_fd);
     }
