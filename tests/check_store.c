@@ -1613,6 +1613,78 @@ static void ev_hook_deliver(void *ud, const int64_t *invoice_ids, size_t n, bool
     atomic_store((atomic_int *)ud, deliver ? 1 : 0);
 }
 
+/* What the event hook was told last, and how often. */
+typedef struct {
+    int calls;
+    bool all; /* no invoices named: every waiter looks */
+    size_t n;
+    int64_t ids[4];
+    bool deliver;
+} ev_told;
+
+static void ev_hook_told(void *ud, const int64_t *invoice_ids, size_t n, bool deliver)
+{
+    ev_told *t = ud;
+    t->calls++;
+    t->all = invoice_ids == NULL;
+    t->n = n;
+    for (size_t i = 0; i < n && i < 4; i++)
+        t->ids[i] = invoice_ids[i];
+    t->deliver = deliver;
+}
+
+/* A commit names each invoice its events belong to once, and says whether
+ * any waits for a delivery; past 64 invoices it names none (all look). */
+START_TEST(events_hook_names_each_invoice_once)
+{
+    store *st = open_fresh();
+    bool changed = false;
+    ck_assert_int_eq(store_set_delivery(st, false, false, &changed), STORE_OK); /* skipped */
+    int64_t a = new_invoice(st, 1000, "1000000000300");
+    int64_t b = new_invoice(st, 1000, "1000000000301");
+    ev_told told = {0};
+    store_set_event_hook(st, ev_hook_told, &told);
+    store_batch_begin(st);
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000300",
+                                              SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE, 1, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000301", SEQR_STATUS_CANCELED, 1, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000300", SEQR_STATUS_PAID, 2, NULL,
+                                              NULL, &changed),
+                     STORE_OK);
+    ck_assert_int_eq(store_batch_commit(st), STORE_OK);
+    ck_assert_int_eq(told.calls, 1);
+    ck_assert(!told.all);
+    ck_assert_uint_eq(told.n, 2);
+    ck_assert_int_eq(told.ids[0], a);
+    ck_assert_int_eq(told.ids[1], b);
+    ck_assert(!told.deliver);
+
+    ck_assert_int_eq(store_set_delivery(st, true, true, &changed), STORE_OK); /* pending */
+    char ref[32];
+    for (int i = 0; i < 65; i++) {
+        snprintf(ref, sizeof ref, "10000000004%02d", i);
+        new_invoice(st, 1000, ref);
+    }
+    told.calls = 0;
+    store_batch_begin(st);
+    for (int i = 0; i < 65; i++) {
+        snprintf(ref, sizeof ref, "10000000004%02d", i);
+        ck_assert_int_eq(store_invoice_set_status(st, ref, SEQR_STATUS_CANCELED, 1, NULL, NULL,
+                                                  &changed),
+                         STORE_OK);
+    }
+    ck_assert_int_eq(store_batch_commit(st), STORE_OK);
+    ck_assert_int_eq(told.calls, 1);
+    ck_assert(told.all);
+    ck_assert(told.deliver);
+    store_close(st);
+}
+END_TEST
+
 /* A sent invoice whose document is doc. */
 static int64_t new_invoice_doc(store *st, const char *doc, const char *ref)
 {
@@ -2263,6 +2335,7 @@ int main(void)
     tcase_add_test(tc, events_nowhere_to_go_written_skipped);
     tcase_add_test(tc, migration_to_schema_8);
     tcase_add_test(tc, migration_to_schema_9);
+    tcase_add_test(tc, events_hook_names_each_invoice_once);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

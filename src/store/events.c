@@ -37,34 +37,52 @@ void store_events_hooks(store *st)
 
 /* At most this many invoices are named to the hook; more: "any". */
 #define STORE_EVENTS_HOOK_MAX 64
+/* At most this many event rows are read; a transaction that wrote more
+ * (a long poller round) names nobody: every waiter and the worker look. */
+#define STORE_EVENTS_HOOK_ROWS 1024
+
+static bool store_events_named(const int64_t *ids, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
 
 void store_events_committed(store *st)
 {
-    static const char sql[] = "SELECT invoice_id, max(state = 'pending') FROM events"
-                              " WHERE id BETWEEN ? AND ? GROUP BY invoice_id LIMIT ?";
+    /* Row by row, the invoices told apart here: a GROUP BY ran a sorter
+     * (allocated and zeroed) for the one event of most transactions. */
+    static const char sql[] = "SELECT invoice_id, state = 'pending' FROM events"
+                              " WHERE id BETWEEN ? AND ? LIMIT ?";
     if (st->event_written && st->event_hook != NULL) {
         /* Which invoices the transaction's events belong to, so that a
          * waiter on one invoice is woken only by its own (no herd), and
          * whether any of them waits for a delivery. */
         int64_t ids[STORE_EVENTS_HOOK_MAX];
-        size_t n = 0;
-        bool deliver = false;
+        size_t n = 0, rows = 0;
+        bool deliver = false, named = true;
         sqlite3_stmt *s = store_stmt(st, sql);
         int rc = SQLITE_ERROR;
         if (s != NULL) {
             sqlite3_bind_int64(s, 1, st->event_first);
             sqlite3_bind_int64(s, 2, st->event_last);
-            sqlite3_bind_int(s, 3, STORE_EVENTS_HOOK_MAX + 1);
-            while ((rc = sqlite3_step(s)) == SQLITE_ROW && n <= STORE_EVENTS_HOOK_MAX) {
-                if (n < STORE_EVENTS_HOOK_MAX)
-                    ids[n] = sqlite3_column_int64(s, 0);
+            sqlite3_bind_int(s, 3, STORE_EVENTS_HOOK_ROWS);
+            while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                int64_t id = sqlite3_column_int64(s, 0);
                 if (sqlite3_column_int(s, 1) != 0)
                     deliver = true;
-                n++;
+                if (named && !store_events_named(ids, n, id)) {
+                    if (n < STORE_EVENTS_HOOK_MAX)
+                        ids[n++] = id;
+                    else
+                        named = false;
+                }
+                rows++;
             }
             store_done(st, s);
         }
-        bool named = (rc == SQLITE_DONE || rc == SQLITE_ROW) && n > 0 && n <= STORE_EVENTS_HOOK_MAX;
+        named = named && rc == SQLITE_DONE && n > 0 && rows < STORE_EVENTS_HOOK_ROWS;
         if (!named)
             deliver = true; /* not all read: the worker looks */
         st->event_hook(st->event_hook_ud, named ? ids : NULL, named ? n : 0, deliver);
