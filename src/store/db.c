@@ -324,8 +324,20 @@ cleanup:
     return e;
 }
 
+/* Process-wide SQLite settings, made before its first use: no memory
+ * statistics (nothing reads them), so that an allocation inside SQLite
+ * takes no global mutex. Once per process; later calls find SQLite
+ * initialised and change nothing. */
+static void store_sqlite_config(void)
+{
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        log_debug("store: SQLite was in use before the first store opened; memory statistics stay on");
+}
+
 store_err store_open(const char *path, store **out, buf *err)
 {
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, store_sqlite_config);
     store *st = calloc(1, sizeof *st);
     if (st == NULL) {
         buf_puts(err, "out of memory");
