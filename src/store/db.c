@@ -331,7 +331,8 @@ cleanup:
 static void store_sqlite_config(void)
 {
     if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
-        log_debug("store: SQLite was in use before the first store opened; memory statistics stay on");
+        log_debug(
+            "store: SQLite was in use before the first store opened; memory statistics stay on");
 }
 
 store_err store_open(const char *path, store **out, buf *err)
