@@ -473,7 +473,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "floor: cannot read %s\n", body_file);
         return 2;
     }
-    if (db_path != NULL && !floor_open_db(&fs, db_path))
+    /* As the gateway (store/db.c): no memory statistics, so SQLite's
+     * allocations take no global mutex. */
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK ||
+        (db_path != NULL && !floor_open_db(&fs, db_path)))
         return 1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     sigset_t stop;
