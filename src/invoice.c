@@ -79,27 +79,28 @@ static bool invoice_take_text(const json_t *src, json_t *dst, const char *path_p
     json_t *v = json_object_get(src, f->name);
     if (v == NULL || json_is_null(v))
         return true;
+    const char *s = json_string_value(v); /* NULL: not a string */
+    size_t len = s != NULL ? strlen(s) : 0;
+    bool control = false;
+    for (size_t i = 0; i < len && !control; i++) {
+        unsigned char c = (unsigned char)s[i];
+        control = c < 0x20 && c != '\n' && c != '\t';
+    }
+    if (s != NULL && len <= f->max_len && !control) {
+        json_object_set_new(dst, f->name, json_stringn(s, len));
+        return true;
+    }
+    /* The field's name is made only for its error (most requests have none). */
     char field[96];
     snprintf(field, sizeof field, "%s%s", path_prefix, f->name);
-    if (!json_is_string(v)) {
+    if (s == NULL)
         api_error_set(err, 400, "invalid_type", field, "%s must be a string", field);
-        return false;
-    }
-    const char *s = json_string_value(v);
-    if (strlen(s) > f->max_len) {
+    else if (len > f->max_len)
         api_error_set(err, 422, "too_long", field, "%s is longer than %zu bytes", field,
                       f->max_len);
-        return false;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 && *p != '\n' && *p != '\t') {
-            api_error_set(err, 422, "invalid_value", field, "%s contains a control character",
-                          field);
-            return false;
-        }
-    }
-    json_object_set_new(dst, f->name, json_string(s));
-    return true;
+    else
+        api_error_set(err, 422, "invalid_value", field, "%s contains a control character", field);
+    return false;
 }
 
 static bool invoice_known(const char *key, const char *const *names, size_t n)

@@ -146,6 +146,15 @@ START_TEST(errors_name_the_field)
         {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1\"}],"
          "\"title\":\"a\\u0001b\"}",
          422, "title"},
+        {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1\"}],"
+         "\"clientInvoiceId\":\"0123456789012345678901234567890123456789012345678901234567890123x\"}",
+         422, "clientInvoiceId"},
+        {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1\","
+         "\"description\":\"tab\\tok, bell\\u0007 not\"}]}",
+         422, "rows[0].description"},
+        {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1\"}],"
+         "\"clientInvoiceId\":[]}",
+         400, "clientInvoiceId"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         json_t *body = parse(cases[i].body);
