@@ -147,7 +147,8 @@ START_TEST(errors_name_the_field)
          "\"title\":\"a\\u0001b\"}",
          422, "title"},
         {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1\"}],"
-         "\"clientInvoiceId\":\"0123456789012345678901234567890123456789012345678901234567890123x\"}",
+         "\"clientInvoiceId\":"
+         "\"0123456789012345678901234567890123456789012345678901234567890123x\"}",
          422, "clientInvoiceId"},
         {"{\"currency\":\"SEK\",\"rows\":[{\"quantity\":\"1\",\"totalAmount\":\"1\","
          "\"description\":\"tab\\tok, bell\\u0007 not\"}]}",
