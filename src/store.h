@@ -134,15 +134,18 @@ typedef struct {
                             * "<reference>.<pay_secret>" (service/checkout.c); "" = none */
     int64_t issued_at;     /* when it was sent (the ISSUED history entry); 0 = not sent,
                             * or sent before schema 9 (its ISSUED row is in the history) */
+    const char *client_invoice_id; /* for store_invoice_begin only: doc_json's clientInvoiceId
+                                    * when the caller has it at hand (borrowed); NULL: the
+                                    * store reads it from doc_json. Reads leave it NULL. */
 } store_invoice;
 
 void store_invoice_clear(store_invoice *inv);
 
 /* Records the intent to send an invoice. Fills inv->id (and timestamps). Only
- * currency, total, terminal_id, payment_mode, client_reference, doc_json, notify_token,
- * pay_secret, pay_token and expires_at are read from inv. The one write that is not durable when it
- * returns: it survives a crash of the process, and store_invoice_sent() or
- * store_invoice_send_failed() puts it on disk with the outcome. */
+ * currency, total, terminal_id, payment_mode, client_reference, doc_json,
+ * client_invoice_id, notify_token, pay_secret, pay_token and expires_at are read from inv. The one
+ * write that is not durable when it returns: it survives a crash of the process, and
+ * store_invoice_sent() or store_invoice_send_failed() puts it on disk with the outcome. */
 store_err store_invoice_begin(store *st, store_invoice *inv);
 /* Completes the send of inv (as filled by store_invoice_begin): reference,
  * QR code, status ISSUED, version 0. Durable when it returns. On success inv

@@ -243,20 +243,25 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
 }
 
 /* Takes a current database back to schema 8's shape (before migration 9):
- * the ISSUED entries of the history as rows, no payment page secrets. */
+ * the ISSUED entries of the history as rows, no payment page secrets, no
+ * clientInvoiceId column, and (as far as the tests need) no event triggers:
+ * theirs read that column, and SQLite refuses to drop a column a trigger
+ * names. Migration 9 makes them again. */
 #define UNDO_SCHEMA_9                                                                              \
     "INSERT INTO status_history(invoice_id, status, version, at)"                                  \
     " SELECT id, 'ISSUED', 0, issued_at FROM invoices WHERE issued_at > 0;"                        \
-    "ALTER TABLE invoices DROP COLUMN issued_at; ALTER TABLE invoices DROP COLUMN pay_secret;"
+    "DROP TRIGGER events_invoice_send; DROP TRIGGER events_invoice_status;"                        \
+    " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
+    " DROP TRIGGER events_refund;"                                                                 \
+    "ALTER TABLE invoices DROP COLUMN issued_at; ALTER TABLE invoices DROP COLUMN pay_secret;"     \
+    "ALTER TABLE invoices DROP COLUMN client_invoice_id;"
 
 /* Takes a current database back to schema 7's shape (before migration 8) as
  * far as the tests need: no webhook_config, and of the triggers of old only
  * invoice.created's, which wrote every event pending. */
 #define UNDO_SCHEMA_8                                                                              \
     UNDO_SCHEMA_9                                                                                  \
-    "DROP TRIGGER events_invoice_send; DROP TRIGGER events_invoice_status;"                        \
-    " DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"                       \
-    " DROP TRIGGER events_refund; DROP TABLE webhook_config;"                                      \
+    "DROP TABLE webhook_config;"                                                                   \
     "CREATE TRIGGER events_invoice_sent AFTER UPDATE OF send_state ON invoices"                    \
     " WHEN NEW.send_state = 'sent' AND OLD.send_state <> 'sent' BEGIN"                             \
     " INSERT INTO events(type, invoice_id, at, data) VALUES('invoice.created', NEW.id, 1, '{}');"  \
@@ -1023,14 +1028,19 @@ END_TEST
 
 static void ev_states(store *st, char *out, size_t len);
 
+static int64_t new_invoice_doc(store *st, const char *doc, const char *ref);
+
 /* Migration 9: an invoice sent before keeps its ISSUED history row (and
  * shows it once); one sent after has issued_at for its ISSUED entry, no
  * status_history row and no entry in invoices_pay_token; its pay_secret is
- * stored as given. */
+ * stored as given. clientInvoiceId is a column now, filled from the
+ * documents of before, and the events take it from there. */
 START_TEST(migration_to_schema_9)
 {
     store *st = open_fresh();
     int64_t old = new_invoice(st, 1000, "1000000000070");
+    int64_t named =
+        new_invoice_doc(st, "{\"title\":\"t\",\"clientInvoiceId\":\"shop-9\"}", "1000000000072");
     store_close(st);
     st = reopen_after("BEGIN;" UNDO_SCHEMA_9 "PRAGMA user_version = 8; COMMIT;");
     char *hist = NULL;
@@ -1068,12 +1078,32 @@ START_TEST(migration_to_schema_9)
     ck_assert_int_eq(store_invoice_history(st, fresh.id, &hist), STORE_OK);
     ck_assert_msg(strncmp(hist, want, strlen(want)) == 0, "%s", hist);
     free(hist);
+    /* The backfilled clientInvoiceId in an event, then a new one with the
+     * document. */
+    ck_assert_int_eq(store_invoice_set_status(st, "1000000000072",
+                                              SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE, 1, NULL, NULL,
+                                              &changed),
+                     STORE_OK);
+    ck_assert_int_eq(store_invoice_set_doc(st, "1000000000072",
+                                           "{\"title\":\"t\",\"clientInvoiceId\":\"shop-10\"}",
+                                           1000),
+                     STORE_OK);
     store_close(st);
 
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_query(db, "PRAGMA user_version", SCHEMA_VERSION);
-    assert_query(db, "SELECT count(*) FROM status_history WHERE status = 'ISSUED'", "1");
+    assert_query(db, "SELECT count(*) FROM status_history WHERE status = 'ISSUED'", "2");
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT client_invoice_id FROM invoices WHERE id = %lld",
+             (long long)named);
+    assert_query(db, sql, "shop-10");
+    snprintf(sql, sizeof sql,
+             "SELECT group_concat(type || ':' || ifnull(json_extract(data, '$.clientInvoiceId'),"
+             " 'null'), ' ') FROM (SELECT type, data FROM events WHERE invoice_id = %lld"
+             " ORDER BY id)",
+             (long long)named);
+    assert_query(db, sql, "invoice.created:shop-9 invoice.updated:shop-9 invoice.updated:shop-10");
     assert_query(db,
                  "SELECT count(*) FROM invoices INDEXED BY invoices_pay_token"
                  " WHERE pay_token <> ''",
@@ -2021,7 +2051,8 @@ END_TEST
 #define PG_UNDO_SCHEMA_8                                                                           \
     " INSERT INTO status_history(invoice_id, status, version, at)"                                 \
     " SELECT id, 'ISSUED', 0, issued_at FROM invoices WHERE issued_at > 0;"                        \
-    " ALTER TABLE invoices DROP COLUMN issued_at; ALTER TABLE invoices DROP COLUMN pay_secret;"
+    " ALTER TABLE invoices DROP COLUMN issued_at; ALTER TABLE invoices DROP COLUMN pay_secret;"    \
+    " ALTER TABLE invoices DROP COLUMN client_invoice_id;"
 
 /* Takes a PostgreSQL database back to before its migration 7 (events
  * written skipped by a trigger of events). */

@@ -115,6 +115,7 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     snprintf(inv.client_reference, sizeof inv.client_reference, "%s",
              in->client_reference ? in->client_reference : "");
     inv.doc_json = json_dumps(in->doc, JSON_COMPACT);
+    inv.client_invoice_id = in->client_invoice_id; /* in->doc's, or NULL */
     /* invoice_ttl_s and auto_receipt change on reload: read them atomically. */
     long ttl_s = __atomic_load_n(&svc->cfg->poller_invoice_ttl_s, __ATOMIC_RELAXED);
     inv.expires_at = store_now_ms() + (int64_t)ttl_s * 1000;

@@ -56,7 +56,8 @@ store_err store_invoice_begin(store *st, store_invoice *inv)
     static const char sql[] =
         "INSERT INTO invoices(send_state, status, currency, total, terminal_id, payment_mode,"
         " client_reference, doc, created_at, updated_at, expires_at, notify_token, pay_token,"
-        " pay_secret) VALUES('sending', 'ISSUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        " pay_secret, client_invoice_id) VALUES('sending', 'ISSUED', ?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " ?8, ?9, ?10, ?11, ?12, ifnull(?13, json_extract(?6, '$.clientInvoiceId')))";
     /* Not durable: the intent survives a crash of this process as it is (it
      * is in the WAL, in the page cache), and the outcome's durable commit,
      * which comes before the webshop gets its 201, puts it on disk too.
@@ -81,6 +82,10 @@ store_err store_invoice_begin(store *st, store_invoice *inv)
     store_bind_text(s, 10, inv->notify_token);
     store_bind_text(s, 11, inv->pay_token);
     store_bind_text(s, 12, inv->pay_secret);
+    if (inv->client_invoice_id != NULL) /* else doc_json is read for it */
+        store_bind_text(s, 13, inv->client_invoice_id);
+    else
+        sqlite3_bind_null(s, 13);
     e = store_step_done(st, s);
     if (e == STORE_OK) {
         inv->id = sqlite3_last_insert_rowid(st->db);
@@ -363,11 +368,16 @@ store_err store_invoice_set_doc(store *st, const char *reference, const char *do
                                 int64_t total)
 {
     if (st->pg != NULL)
-        return store_pg_update_ref(st,
-                                   "UPDATE invoices SET updated_at = $2::bigint, doc = $3, total = $4::bigint"
-                                   " WHERE reference = $1", reference, doc_json, &total);
+        return store_pg_update_ref(
+            st,
+            "UPDATE invoices SET updated_at = $2::bigint, doc = $3, total = $4::bigint,"
+            " client_invoice_id = $3::text::json ->> 'clientInvoiceId'"
+            " WHERE reference = $1",
+            reference, doc_json, &total);
+    /* client_invoice_id follows the document (schema 9: the events' copy). */
     static const char sql[] =
-        "UPDATE invoices SET updated_at = ?, doc = ?, total = ? WHERE reference = ?";
+        "UPDATE invoices SET updated_at = ?1, doc = ?2, total = ?3,"
+        " client_invoice_id = json_extract(?2, '$.clientInvoiceId') WHERE reference = ?4";
     return store_update_ref(st, sql, doc_json, &total, reference);
 }
 

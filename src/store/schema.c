@@ -24,7 +24,7 @@
 #define STORE_EVENT_INVOICE_DATA(refunded)                                                         \
     "json_object('id', NEW.id, 'invoiceReference', NEW.reference, 'status', NEW.status,"          \
     " 'version', NEW.version, 'outcome', NEW.send_state,"                                         \
-    " 'clientInvoiceId', json_extract(NEW.doc, '$.clientInvoiceId'),"                              \
+    " 'clientInvoiceId', NEW.client_invoice_id,"                                                   \
     " 'clientReference', nullif(NEW.client_reference, ''),"                                       \
     " 'terminalId', nullif(NEW.terminal_id, ''), 'paymentMode', nullif(NEW.payment_mode, ''),"    \
     " 'currency', NEW.currency, 'totalAmount', NEW.total,"                                        \
@@ -346,9 +346,18 @@ static const char *const store_migrations[] = {
      * read once per event instead of twice, and no refunds summed for the
      * outcome of a sendInvoice, which has none (5.4k instructions of the
      * 96k of that outcome's UPDATE). Same rows, same data. */
-    "DROP TRIGGER events_invoice_send; DROP TRIGGER events_invoice_status;"
-    "DROP TRIGGER events_invoice_doc; DROP TRIGGER events_invoice_receipt;"
-    "DROP TRIGGER events_refund;" STORE_EVENT_TRIGGERS,
+    "DROP TRIGGER IF EXISTS events_invoice_send; DROP TRIGGER IF EXISTS events_invoice_status;"
+    "DROP TRIGGER IF EXISTS events_invoice_doc; DROP TRIGGER IF EXISTS events_invoice_receipt;"
+    "DROP TRIGGER IF EXISTS events_refund;"
+    /* ... whose data takes clientInvoiceId from a column kept with the
+     * document (store_invoice_begin, store_invoice_set_doc) instead of
+     * parsing the whole document for it in every invoice event (8k
+     * instructions for a one-row invoice, more for larger ones). Filled
+     * from the documents here: every invoice row that has one is
+     * rewritten once. */
+    "ALTER TABLE invoices ADD COLUMN client_invoice_id TEXT;"
+    "UPDATE invoices SET client_invoice_id = json_extract(doc, '$.clientInvoiceId')"
+    " WHERE json_extract(doc, '$.clientInvoiceId') IS NOT NULL;" STORE_EVENT_TRIGGERS,
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof *store_migrations))
 

@@ -84,7 +84,8 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
                        inv->notify_token,
                        store_pg_i64(owner, st->pg->instance),
                        inv->pay_token,
-                       inv->pay_secret};
+                       inv->pay_secret,
+                       inv->client_invoice_id};
     /* Not durable, as with SQLite (store.h): the outcome's durable commit
      * flushes the server's WAL up to and past it. One round trip for the
      * transaction (store_pg_exec_steps), not one per statement. */
@@ -93,10 +94,12 @@ store_err store_pg_invoice_begin(store *st, store_invoice *inv)
         {"SET LOCAL synchronous_commit = off", 0, NULL},
         {"INSERT INTO invoices(send_state, status, currency, total, terminal_id,"
          " payment_mode, client_reference, doc, created_at, updated_at,"
-         " expires_at, notify_token, owner, pay_token, pay_secret) VALUES('sending', 'ISSUED',"
+         " expires_at, notify_token, owner, pay_token, pay_secret, client_invoice_id)"
+         " VALUES('sending', 'ISSUED',"
          " $1, $2::bigint, $3, $4, $5, $6, $7::bigint, $7::bigint, $8::bigint, $9,"
-         " $10::bigint, $11, $12) RETURNING id",
-         12, p},
+         " $10::bigint, $11, $12, coalesce($13::text, $6::text::json ->> 'clientInvoiceId')) "
+         "RETURNING id",
+         13, p},
         {"COMMIT", 0, NULL},
     };
     store_pg_acquire(st);

@@ -413,9 +413,14 @@ static const char *const store_pg_migrations[] = {
     /* 8: the payment page's secret and the time an invoice was issued
      * (SQLite schema 9, which says why): a sendInvoice's outcome writes
      * neither an index entry of invoices_pay_token nor a status_history
-     * row. */
+     * row. And clientInvoiceId as a column, kept with the document (the
+     * SQLite triggers read it from there; here it keeps the two schemas
+     * alike for --copy-store-to). */
     "ALTER TABLE invoices ADD COLUMN pay_secret TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE invoices ADD COLUMN issued_at BIGINT NOT NULL DEFAULT 0;",
+    "ALTER TABLE invoices ADD COLUMN issued_at BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE invoices ADD COLUMN client_invoice_id TEXT;"
+    "UPDATE invoices SET client_invoice_id = doc::json ->> 'clientInvoiceId'"
+    " WHERE doc::json ->> 'clientInvoiceId' IS NOT NULL;",
 };
 #define STORE_PG_SCHEMA_VERSION ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
 
