@@ -6,8 +6,9 @@
  *
  * Every request is answered 201 after:
  *   without --db: one POST of the fixed SOAP body F to URL with libcurl
- *       (a kept connection per libmicrohttpd thread), the request body
- *       ignored — the bare extra hop;
+ *       (on a kept connection: idle easy handles are pooled between the
+ *       connection threads, as the gateway does), the request body ignored —
+ *       the bare extra hop;
  *   with --db: the same call between two SQLite transactions on a one-table
  *       WAL database (an INSERT before the call, the "intent", and an UPDATE
  *       after it, the "outcome"), then an fdatasync of the WAL before the
@@ -51,6 +52,8 @@
 
 /* Transactions run before serving, so the WAL has its working size. */
 #define FLOOR_WARM_TRANSACTIONS 3000
+/* Idle easy handles kept between requests (each with its connection). */
+#define FLOOR_IDLE_MAX 64
 
 typedef struct {
     const char *sim_url;
@@ -62,6 +65,10 @@ typedef struct {
     int wal_fd;
     long next_id;
     bool libs; /* --libs: jansson and libxml2 work as well */
+    pthread_mutex_t idle_lock;
+    CURL *idle[FLOOR_IDLE_MAX]; /* easy handles with their kept connections */
+    int n_idle;
+    struct curl_slist *headers;
 } floor_state;
 
 /* --- --libs: the JSON and XML work --- */
@@ -292,29 +299,37 @@ static bool floor_tx(floor_state *fs, sqlite3_stmt *stmt, long id, const char *t
     return ok;
 }
 
-/* The call to the simulator on this thread's kept connection. */
+/* The call to the simulator on a kept connection: an idle easy handle from
+ * the pool (a new one when none is idle), put back after the call. Every
+ * libmicrohttpd connection has a thread of its own that ends with it, so a
+ * handle per thread would open a connection per request. */
 static bool floor_call(floor_state *fs, const char *body, size_t len, bench_buf *answer)
 {
-    static __thread CURL *easy;
-    static __thread struct curl_slist *headers;
+    pthread_mutex_lock(&fs->idle_lock);
+    CURL *easy = fs->n_idle > 0 ? fs->idle[--fs->n_idle] : NULL;
+    pthread_mutex_unlock(&fs->idle_lock);
     if (easy == NULL) {
         easy = curl_easy_init();
-        headers = curl_slist_append(headers, "Content-Type: text/xml; charset=utf-8");
-        headers = curl_slist_append(headers, "SOAPAction: \"\"");
-        headers = curl_slist_append(headers, "Expect:");
-        if (easy == NULL || headers == NULL)
+        if (easy == NULL)
             return false;
+        curl_easy_setopt(easy, CURLOPT_URL, fs->sim_url);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, fs->headers);
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     }
-    curl_easy_setopt(easy, CURLOPT_URL, fs->sim_url);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)len);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, answer ? bench_collect : bench_discard);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, answer);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     long status = 0;
     CURLcode rc = curl_easy_perform(easy);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    pthread_mutex_lock(&fs->idle_lock);
+    if (fs->n_idle < FLOOR_IDLE_MAX) {
+        fs->idle[fs->n_idle++] = easy;
+        easy = NULL;
+    }
+    pthread_mutex_unlock(&fs->idle_lock);
+    curl_easy_cleanup(easy); /* NULL when kept */
     return rc == CURLE_OK && status == 200;
 }
 
@@ -479,6 +494,16 @@ int main(int argc, char **argv)
         (db_path != NULL && !floor_open_db(&fs, db_path)))
         return 1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_mutex_init(&fs.idle_lock, NULL);
+    fs.headers = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
+    if (fs.headers != NULL)
+        fs.headers = curl_slist_append(fs.headers, "SOAPAction: \"\"");
+    if (fs.headers != NULL)
+        fs.headers = curl_slist_append(fs.headers, "Expect:");
+    if (fs.headers == NULL) {
+        fprintf(stderr, "floor: out of memory\n");
+        return 1;
+    }
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
@@ -504,6 +529,9 @@ int main(int argc, char **argv)
         close(fs.wal_fd);
     }
     free(fs.body);
+    for (int i = 0; i < fs.n_idle; i++)
+        curl_easy_cleanup(fs.idle[i]);
+    curl_slist_free_all(fs.headers);
     curl_global_cleanup();
     return 0;
 }
