@@ -22,6 +22,7 @@ struct events_hub {
     pthread_cond_t left; /* a waiter left */
     events_waiter *waiting;
     int waiters, max_waiters;
+    int invoice_waiters; /* of them, waiting for one invoice's events */
     bool closing;
     void (*listener)(void *ud);
     void *listener_ud;
@@ -57,6 +58,17 @@ static void events_hub_committed(void *ud, const int64_t *invoice_ids, size_t n,
         fn(fn_ud);
 }
 
+/* The store's question before it reads which invoices a commit's events
+ * belong to (store lock held). */
+static bool events_hub_ids_wanted(void *ud)
+{
+    events_hub *hub = ud;
+    pthread_mutex_lock(&hub->lock);
+    bool wanted = hub->invoice_waiters > 0;
+    pthread_mutex_unlock(&hub->lock);
+    return wanted;
+}
+
 events_hub *events_hub_new(store *st, int max_waiters)
 {
     events_hub *hub = calloc(1, sizeof *hub);
@@ -66,7 +78,7 @@ events_hub *events_hub_new(store *st, int max_waiters)
     hub->max_waiters = max_waiters;
     pthread_mutex_init(&hub->lock, NULL);
     pthread_cond_init(&hub->left, NULL);
-    store_set_event_hook(st, events_hub_committed, hub);
+    store_set_event_hook(st, events_hub_committed, events_hub_ids_wanted, hub);
     return hub;
 }
 
@@ -74,7 +86,7 @@ void events_hub_free(events_hub *hub)
 {
     if (hub == NULL)
         return;
-    store_set_event_hook(hub->st, NULL, NULL);
+    store_set_event_hook(hub->st, NULL, NULL, NULL);
     pthread_mutex_lock(&hub->lock);
     hub->closing = true;
     for (events_waiter *w = hub->waiting; w != NULL; w = w->next)
@@ -140,6 +152,8 @@ events_waiter *events_hub_enter(events_hub *hub, int64_t invoice_id)
     bool ok = !hub->closing && hub->waiters < hub->max_waiters;
     if (ok) {
         hub->waiters++;
+        if (invoice_id != 0)
+            hub->invoice_waiters++;
         w->next = hub->waiting;
         hub->waiting = w;
     }
@@ -162,6 +176,8 @@ void events_hub_leave(events_hub *hub, events_waiter *w)
         }
     }
     hub->waiters--;
+    if (w->invoice_id != 0)
+        hub->invoice_waiters--;
     pthread_cond_broadcast(&hub->left);
     pthread_mutex_unlock(&hub->lock);
     pthread_cond_destroy(&w->cond);

@@ -380,7 +380,14 @@ typedef bool (*store_event_fn)(const store_event *ev, void *ud);
  * name, any invoice may have news); deliver is false when every event it
  * wrote was written skipped (nothing for the webhook worker to do). */
 typedef void (*store_event_hook)(void *ud, const int64_t *invoice_ids, size_t n, bool deliver);
-void store_set_event_hook(store *st, store_event_hook fn, void *ud);
+/* Asked (with the store's lock held) before a commit's events are read to
+ * name their invoices: false when nobody waits for a particular invoice.
+ * The store then skips that read when it also knows that no event can wait
+ * for a delivery (store_set_delivery with can_sign false: all are written
+ * skipped) and tells the hook "any invoice" (invoice_ids NULL, deliver
+ * false). NULL: the events are always read. */
+typedef bool (*store_event_ids_wanted)(void *ud);
+void store_set_event_hook(store *st, store_event_hook fn, store_event_ids_wanted wanted, void *ud);
 
 /* Tells the store what the webhook worker can deliver, so that an event
  * with nowhere to go is written skipped at once instead of pending (it then

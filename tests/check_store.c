@@ -1547,7 +1547,7 @@ START_TEST(events_with_their_changes)
 {
     store *st = open_fresh();
     atomic_int hooked = 0;
-    store_set_event_hook(st, ev_hook, &hooked);
+    store_set_event_hook(st, ev_hook, NULL, &hooked);
     int64_t id = new_invoice(st, 1000, "1000000000100");
     ev_wait_hooked(&hooked, 1);
     ck_assert_int_eq(atomic_load(&hooked), 1);
@@ -1680,7 +1680,7 @@ START_TEST(events_hook_names_each_invoice_once)
     int64_t a = new_invoice(st, 1000, "1000000000300");
     int64_t b = new_invoice(st, 1000, "1000000000301");
     ev_told told = {0};
-    store_set_event_hook(st, ev_hook_told, &told);
+    store_set_event_hook(st, ev_hook_told, NULL, &told);
     store_batch_begin(st);
     ck_assert_int_eq(store_invoice_set_status(st, "1000000000300",
                                               SEQR_STATUS_PENDING_ISSUER_ACKNOWLEDGE, 1, NULL,
@@ -1715,6 +1715,53 @@ START_TEST(events_hook_names_each_invoice_once)
     ck_assert_int_eq(store_batch_commit(st), STORE_OK);
     ck_assert_int_eq(told.calls, 1);
     ck_assert(told.all);
+    ck_assert(told.deliver);
+    store_close(st);
+}
+END_TEST
+
+/* What ev_ids_wanted answers. */
+static bool ev_wanted;
+
+static bool ev_ids_wanted(void *ud)
+{
+    (void)ud;
+    return ev_wanted;
+}
+
+/* The read that names a commit's invoices is left out when nobody waits for
+ * one invoice and no event can wait for a delivery: the hook is then told
+ * "any invoice, nothing to deliver". Someone waiting for one invoice, or a
+ * signing key (events may be pending), brings the read back. */
+START_TEST(events_hook_reads_only_when_asked)
+{
+    store *st = open_fresh();
+    ev_told told = {0};
+    store_set_event_hook(st, ev_hook_told, ev_ids_wanted, &told);
+    bool changed = false;
+    ck_assert_int_eq(store_set_delivery(st, false, false, &changed), STORE_OK); /* skipped */
+    ev_wanted = false;
+    new_invoice(st, 1000, "1000000000600");
+    ck_assert_int_eq(told.calls, 1);
+    ck_assert(told.all);
+    ck_assert_uint_eq(told.n, 0);
+    ck_assert(!told.deliver);
+
+    ev_wanted = true;
+    int64_t b = new_invoice(st, 1000, "1000000000601");
+    ck_assert_int_eq(told.calls, 2);
+    ck_assert(!told.all);
+    ck_assert_uint_eq(told.n, 1);
+    ck_assert_int_eq(told.ids[0], b);
+    ck_assert(!told.deliver);
+
+    ev_wanted = false;
+    ck_assert_int_eq(store_set_delivery(st, true, true, &changed), STORE_OK); /* pending */
+    int64_t c = new_invoice(st, 1000, "1000000000602");
+    ck_assert_int_eq(told.calls, 3);
+    ck_assert(!told.all);
+    ck_assert_uint_eq(told.n, 1);
+    ck_assert_int_eq(told.ids[0], c);
     ck_assert(told.deliver);
     store_close(st);
 }
@@ -1756,7 +1803,7 @@ START_TEST(events_nowhere_to_go_written_skipped)
 {
     store *st = open_fresh();
     atomic_int deliver = -1;
-    store_set_event_hook(st, ev_hook_deliver, &deliver);
+    store_set_event_hook(st, ev_hook_deliver, NULL, &deliver);
     new_invoice_doc(st, "{}", "1000000000500");
     bool changed = false;
     ck_assert_int_eq(store_set_delivery(st, false, true, &changed), STORE_OK);
@@ -2361,6 +2408,7 @@ int main(void)
     tcase_add_test(tc, migration_to_schema_8);
     tcase_add_test(tc, migration_to_schema_9);
     tcase_add_test(tc, events_hook_names_each_invoice_once);
+    tcase_add_test(tc, events_hook_reads_only_when_asked);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -352,6 +352,7 @@ store_err store_open(const char *path, store **out, buf *err)
     pthread_mutex_init(&st->sync_lock, NULL);
     pthread_cond_init(&st->sync_done, NULL);
     st->wal_fd = -1;
+    st->events_may_pend = true; /* until store_set_delivery says otherwise */
     st->lock_fd = -1;
     if (store_is_url(path)) {
         /* PostgreSQL: no file to lock (several gateways share it), no WAL of

@@ -67,7 +67,9 @@ struct store {
     bool event_written;
     int64_t event_first, event_last; /* ids of the events it wrote */
     store_event_hook event_hook;
+    store_event_ids_wanted event_ids_wanted;
     void *event_hook_ud;
+    bool events_may_pend; /* false once store_set_delivery said can_sign false */
 };
 
 /* --- db.c: lock, statements, transactions --- */
