@@ -49,49 +49,55 @@ static bool store_events_named(const int64_t *ids, size_t n, int64_t id)
     return false;
 }
 
-void store_events_committed(store *st)
+/* Reads the events the transaction wrote and tells the hook which invoices
+ * they belong to, so that a waiter on one invoice is woken only by its own
+ * (no herd), and whether any of them waits for a delivery. */
+static void store_events_tell(store *st)
 {
     /* Row by row, the invoices told apart here: a GROUP BY ran a sorter
      * (allocated and zeroed) for the one event of most transactions. */
     static const char sql[] = "SELECT invoice_id, state = 'pending' FROM events"
                               " WHERE id BETWEEN ? AND ? LIMIT ?";
-    if (st->event_written && st->event_hook != NULL && !st->events_may_pend &&
-        st->event_ids_wanted != NULL && !st->event_ids_wanted(st->event_hook_ud)) {
-        /* Every event was written skipped and nobody waits for one invoice:
+    int64_t ids[STORE_EVENTS_HOOK_MAX];
+    size_t n = 0, rows = 0;
+    bool deliver = false, named = true;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    int rc = SQLITE_ERROR;
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, st->event_first);
+        sqlite3_bind_int64(s, 2, st->event_last);
+        sqlite3_bind_int(s, 3, STORE_EVENTS_HOOK_ROWS);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(s, 0);
+            if (sqlite3_column_int(s, 1) != 0)
+                deliver = true;
+            if (named && !store_events_named(ids, n, id)) {
+                if (n < STORE_EVENTS_HOOK_MAX)
+                    ids[n++] = id;
+                else
+                    named = false;
+            }
+            rows++;
+        }
+        store_done(st, s);
+    }
+    named = named && rc == SQLITE_DONE && n > 0 && rows < STORE_EVENTS_HOOK_ROWS;
+    if (!named)
+        deliver = true; /* not all read: the worker looks */
+    st->event_hook(st->event_hook_ud, named ? ids : NULL, named ? n : 0, deliver);
+}
+
+void store_events_committed(store *st)
+{
+    if (st->event_written && st->event_hook != NULL) {
+        /* Every event written skipped and nobody waiting for one invoice:
          * nothing to tell apart, no read (8k instructions per POST /invoices
          * on a gateway without webhooks). */
-        st->event_hook(st->event_hook_ud, NULL, 0, false);
-    } else if (st->event_written && st->event_hook != NULL) {
-        /* Which invoices the transaction's events belong to, so that a
-         * waiter on one invoice is woken only by its own (no herd), and
-         * whether any of them waits for a delivery. */
-        int64_t ids[STORE_EVENTS_HOOK_MAX];
-        size_t n = 0, rows = 0;
-        bool deliver = false, named = true;
-        sqlite3_stmt *s = store_stmt(st, sql);
-        int rc = SQLITE_ERROR;
-        if (s != NULL) {
-            sqlite3_bind_int64(s, 1, st->event_first);
-            sqlite3_bind_int64(s, 2, st->event_last);
-            sqlite3_bind_int(s, 3, STORE_EVENTS_HOOK_ROWS);
-            while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                int64_t id = sqlite3_column_int64(s, 0);
-                if (sqlite3_column_int(s, 1) != 0)
-                    deliver = true;
-                if (named && !store_events_named(ids, n, id)) {
-                    if (n < STORE_EVENTS_HOOK_MAX)
-                        ids[n++] = id;
-                    else
-                        named = false;
-                }
-                rows++;
-            }
-            store_done(st, s);
-        }
-        named = named && rc == SQLITE_DONE && n > 0 && rows < STORE_EVENTS_HOOK_ROWS;
-        if (!named)
-            deliver = true; /* not all read: the worker looks */
-        st->event_hook(st->event_hook_ud, named ? ids : NULL, named ? n : 0, deliver);
+        if (!st->events_may_pend && st->event_ids_wanted != NULL &&
+            !st->event_ids_wanted(st->event_hook_ud))
+            st->event_hook(st->event_hook_ud, NULL, 0, false);
+        else
+            store_events_tell(st);
     }
     st->event_written = false;
 }
