@@ -154,6 +154,9 @@ static int pending_count(store *st)
     return held >= 0 ? (int)held : n;
 }
 
+/* The SQLite schema version (PRAGMA user_version) store_open migrates to. */
+#define SCHEMA_VERSION "10"
+
 START_TEST(schema_and_pragmas)
 {
     store *st = open_fresh();
@@ -167,7 +170,7 @@ START_TEST(schema_and_pragmas)
     sqlite3_stmt *s;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 9);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), atoi(SCHEMA_VERSION));
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -236,9 +239,6 @@ static void assert_query(sqlite3 *db, const char *sql, const char *want)
     free(got);
 }
 
-/* The SQLite schema version (PRAGMA user_version) store_open migrates to. */
-#define SCHEMA_VERSION "9"
-
 /* Asserts that SQLite answers sql (a query on db) through index. */
 static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
 {
@@ -251,12 +251,30 @@ static void assert_plan_uses(sqlite3 *db, const char *sql, const char *index)
     sqlite3_finalize(s);
 }
 
+/* Takes a current database back to schema 9's shape (before migration 10):
+ * the events table with AUTOINCREMENT, its counter in sqlite_sequence. The
+ * triggers name events; with legacy_alter_table the rename leaves them be. */
+#define UNDO_SCHEMA_10                                                                             \
+    "PRAGMA legacy_alter_table = ON;"                                                              \
+    "CREATE TABLE events_v9( id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL,"            \
+    " invoice_id INTEGER NOT NULL REFERENCES invoices(id), refund_id INTEGER,"                     \
+    " at INTEGER NOT NULL, data TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"             \
+    " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"                    \
+    " done_at INTEGER NOT NULL DEFAULT 0);"                                                        \
+    "INSERT INTO events_v9 SELECT * FROM events; DROP TABLE events;"                               \
+    "ALTER TABLE events_v9 RENAME TO events;"                                                      \
+    "CREATE INDEX events_invoice ON events(invoice_id, id);"                                       \
+    "CREATE INDEX events_pending ON events(invoice_id, id) WHERE state = 'pending';"               \
+    "CREATE INDEX events_due ON events(next_at, id) WHERE state = 'pending';"                      \
+    "PRAGMA legacy_alter_table = OFF;"
+
 /* Takes a current database back to schema 8's shape (before migration 9):
  * the ISSUED entries of the history as rows, no payment page secrets, no
  * clientInvoiceId column, and (as far as the tests need) no event triggers:
  * theirs read that column, and SQLite refuses to drop a column a trigger
  * names. Migration 9 makes them again. */
 #define UNDO_SCHEMA_9                                                                              \
+    UNDO_SCHEMA_10                                                                                 \
     "INSERT INTO status_history(invoice_id, status, version, at)"                                  \
     " SELECT id, 'ISSUED', 0, issued_at FROM invoices WHERE issued_at > 0;"                        \
     "DROP TRIGGER events_invoice_send; DROP TRIGGER events_invoice_status;"                        \
@@ -1137,6 +1155,65 @@ START_TEST(migration_to_schema_8)
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_query(db, "PRAGMA user_version", SCHEMA_VERSION);
     assert_query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'", "5");
+    sqlite3_close(db);
+}
+END_TEST
+
+/* Migration 9 -> 10: the events table without AUTOINCREMENT. Every event
+ * and its delivery attempts keep their ids, the triggers still write events,
+ * and a new event's id is past every old one, so a feed cursor stays valid;
+ * an event no longer writes sqlite_sequence. */
+START_TEST(migration_to_schema_10)
+{
+    store *st = open_fresh();
+    new_invoice(st, 1000, "1000000000080");
+    int64_t inv = new_invoice(st, 1000, "1000000000081");
+    bool changed = false;
+    ck_assert_int_eq(
+        store_invoice_set_status(st, "1000000000081", SEQR_STATUS_PAID, 1, "E81", NULL, &changed),
+        STORE_OK);
+    int64_t last = 0;
+    ck_assert_int_eq(store_events_last_id(st, &last), STORE_OK);
+    ck_assert_int_eq(last, 3);
+    ck_assert_int_eq(
+        store_event_attempt(st, last, "http://shop.test/hook", 500, 12, "HTTP 500", "pending", 0),
+        STORE_OK);
+    store_close(st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN;" UNDO_SCHEMA_10 "PRAGMA user_version = 9; COMMIT;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_query(db, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", "3"); /* schema 9 */
+    sqlite3_close(db);
+    buf err = BUF_INIT;
+    ck_assert_msg(store_open(db_path, &st, &err) == STORE_OK, "%s", buf_cstr(&err));
+    buf_free(&err);
+
+    char states[256];
+    ev_states(st, states, sizeof states);
+    ck_assert_str_eq(states,
+                     "invoice.created:pending invoice.created:pending invoice.paid:pending");
+    int64_t next = new_invoice(st, 1000, "1000000000082");
+    ck_assert_int_gt(next, inv);
+    ck_assert_int_eq(store_events_last_id(st, &last), STORE_OK);
+    ck_assert_int_eq(last, 4);
+    store_close(st);
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_query(db, "PRAGMA user_version", SCHEMA_VERSION);
+    char *t = query_text(db, "SELECT sql FROM sqlite_master WHERE name = 'events'");
+    ck_assert_ptr_null(strstr(t, "AUTOINCREMENT"));
+    free(t);
+    assert_query(db, "SELECT count(*) FROM sqlite_sequence WHERE name = 'events'", "0");
+    assert_query(db, "SELECT group_concat(event_id || ':' || http_status) FROM delivery_attempts",
+                 "3:500");
+    assert_query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'", "5");
+    assert_query(db,
+                 "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                 " AND tbl_name = 'events'",
+                 "3");
+    assert_query(db, "SELECT count(*) FROM pragma_foreign_key_check", "0");
     sqlite3_close(db);
 }
 END_TEST
@@ -2407,6 +2484,7 @@ int main(void)
     tcase_add_test(tc, events_nowhere_to_go_written_skipped);
     tcase_add_test(tc, migration_to_schema_8);
     tcase_add_test(tc, migration_to_schema_9);
+    tcase_add_test(tc, migration_to_schema_10);
     tcase_add_test(tc, events_hook_names_each_invoice_once);
     tcase_add_test(tc, events_hook_reads_only_when_asked);
     suite_add_tcase(s, tc);
