@@ -299,6 +299,46 @@ START_TEST(cert5_refunds)
 }
 END_TEST
 
+/* A PAID invoice whose status answer had no ersReference (the protocol makes
+ * it optional): a refund and a receipt both name it, so each is refused
+ * with a 409 that says so, rather than "only a PAID invoice ...; this one
+ * is PAID", and nothing is sent to SEQR. */
+START_TEST(paid_without_ers_reference)
+{
+    char ref[64];
+    gwt_paid_invoice(&env, ref);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(env.db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE invoices SET ers_reference = '' WHERE reference = '%s'", ref);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+
+    int refunds = gwt_sim_count(&env, "refundPayment");
+    int receipts = gwt_sim_count(&env, "submitPaymentReceipt");
+    char path[128];
+    long st;
+    snprintf(path, sizeof path, "/invoices/%s/refunds", ref);
+    json_t *j = gwt_gw_call(&env, "POST", path, "{\"amount\":\"1.00\"}", NULL, &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "invalid_state");
+    const char *msg = gwt_str(json_object_get(j, "error"), "message");
+    ck_assert_msg(strstr(msg, "no ersReference") != NULL, "%s", msg);
+    json_decref(j);
+    snprintf(path, sizeof path, "/invoices/%s/receipt", ref);
+    j = gwt_gw_call(&env, "POST", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(gwt_error_code(j), "invalid_state");
+    msg = gwt_str(json_object_get(j, "error"), "message");
+    ck_assert_msg(strstr(msg, "no ersReference") != NULL, "%s", msg);
+    json_decref(j);
+    ck_assert_int_eq(gwt_sim_count(&env, "refundPayment"), refunds);
+    ck_assert_int_eq(gwt_sim_count(&env, "submitPaymentReceipt"), receipts);
+}
+END_TEST
+
 START_TEST(cert6_period_and_report)
 {
     long st;
@@ -2072,9 +2112,9 @@ END_TEST
 static bool gw_sqlite_only(const TTest *t)
 {
     static const char *const names[] = {
-        "notify_claims_no_idempotency_key", "receipt_without_readable_rows",
-        "sigterm_exits_zero_and_secrets_stay_out_of_logs", "one_gateway_per_database_and_port",
-        "notification_triggers_a_poll"};
+        "notify_claims_no_idempotency_key",  "receipt_without_readable_rows",
+        "paid_without_ers_reference",        "sigterm_exits_zero_and_secrets_stay_out_of_logs",
+        "one_gateway_per_database_and_port", "notification_triggers_a_poll"};
     const char *pg = getenv("SEQR_TEST_PG_URL");
     if (pg == NULL || pg[0] == '\0')
         return false;
@@ -2110,6 +2150,7 @@ int main(void)
         cert2_first_invoice_still_answers_after_a_second,
         cert4_cancel,
         cert5_refunds,
+        paid_without_ers_reference,
         unknown_refund_settled_by_operator,
         seqr_503_leaves_a_refund_unknown,
         commit_for_less_caps_refunds,

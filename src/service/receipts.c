@@ -87,10 +87,16 @@ bool service_submit_receipt(service *svc, const char *ref, const char *mime_type
     char pw[128];
     bool ok = false;
     buf html = BUF_INIT, b64 = BUF_INIT;
-    if (out->status != SEQR_STATUS_PAID || out->ers_reference[0] == '\0') {
+    if (out->status != SEQR_STATUS_PAID) {
         api_error_set(err, 409, "invalid_state", NULL,
                       "a receipt needs a PAID invoice; this one is %s",
                       seqr_status_name(out->status));
+        goto cleanup;
+    }
+    if (out->ers_reference[0] == '\0') {
+        api_error_set(err, 409, "invalid_state", NULL,
+                      "this invoice is PAID, but SEQR gave no ersReference for the payment, "
+                      "and a receipt names it; nothing was sent");
         goto cleanup;
     }
     if (!service_opts_for(svc, out, &o, pw, err))

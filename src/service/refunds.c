@@ -23,10 +23,16 @@ bool service_refund(service *svc, const char *ref, int64_t amount, const char *t
     seqr_call_opts o;
     char pw[128];
     char m[MONEY_BUFLEN], m2[MONEY_BUFLEN];
-    if (inv.status != SEQR_STATUS_PAID || inv.ers_reference[0] == '\0') {
+    if (inv.status != SEQR_STATUS_PAID) {
         api_error_set(err, 409, "invalid_state", NULL,
                       "only a PAID invoice can be refunded; this one is %s",
                       seqr_status_name(inv.status));
+        goto cleanup;
+    }
+    if (inv.ers_reference[0] == '\0') {
+        api_error_set(err, 409, "invalid_state", NULL,
+                      "this invoice is PAID, but SEQR gave no ersReference for the payment, "
+                      "and a refund names it; nothing was sent");
         goto cleanup;
     }
     if (!service_opts_for(svc, &inv, &o, pw, err))
