@@ -248,6 +248,18 @@ START_TEST(cert4_cancel)
 }
 END_TEST
 
+/* Runs sql, which must change exactly one row, on the running gateway's
+ * SQLite file (tests that do are SQLite only: gw_sqlite_only). */
+static void change_one_row(const gw_env *e, const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(e->db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
 START_TEST(cert5_refunds)
 {
     char ref[64];
@@ -307,14 +319,9 @@ START_TEST(paid_without_ers_reference)
 {
     char ref[64];
     gwt_paid_invoice(&env, ref);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(env.db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
     char sql[160];
     snprintf(sql, sizeof sql, "UPDATE invoices SET ers_reference = '' WHERE reference = '%s'", ref);
-    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_changes(db), 1);
-    sqlite3_close(db);
+    change_one_row(&env, sql);
 
     int refunds = gwt_sim_count(&env, "refundPayment");
     int receipts = gwt_sim_count(&env, "submitPaymentReceipt");
@@ -2020,17 +2027,12 @@ START_TEST(receipt_without_readable_rows)
 {
     char ref[64];
     gwt_create_invoice(&renv, ref);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(renv.db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
     char sql[256];
     snprintf(sql, sizeof sql,
              "UPDATE invoices SET doc = json_set(doc, '$.rows[0].quantity', '0')"
              " WHERE reference = '%s'",
              ref);
-    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_changes(db), 1);
-    sqlite3_close(db);
+    change_one_row(&renv, sql);
     gwt_sim_pay(&renv, ref);
     json_t *j = wait_receipt(&renv, ref);
     ck_assert(json_is_true(json_object_get(j, "receiptSubmitted")));
