@@ -13,8 +13,9 @@
  * change, amounts in minor units and times in ms (events.c renders them in
  * the contract's shape). An event id is never reused, so a client's cursor
  * (GET /events?after=) stays valid: rows are never deleted (migration 10
- * rebuilds the table without AUTOINCREMENT and says why). Delivery state lives on
- * the row: pending -> delivered | failed (gave up) | skipped (no URL). */
+ * rebuilds the table without AUTOINCREMENT and says why). Delivery state
+ * lives on the row: pending -> delivered | failed (gave up) | skipped (no
+ * URL). */
 #define STORE_EVENT_NOW "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 /* The refunded amount of the invoice NEW, for STORE_EVENT_INVOICE_DATA. */
 #define STORE_EVENT_REFUNDED                                                                       \
