@@ -32,6 +32,9 @@ typedef struct {
     bool too_large;
     bool discard; /* HTTP_ROUTE_CALLBACK: its body is never used */
     int64_t started;
+    /* The answer's JSON, owned here once it went out as text: freed in
+     * http_completed, after the client has the answer, not before. */
+    json_t *sent_json;
 } http_conn_state;
 
 void http_respond_json(http_response *resp, int status, json_t *json)
@@ -505,6 +508,10 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
                        srv->router->route(method, url), &resp,
                        service_now_ms() - cs->started);
     enum MHD_Result ret = http_send(conn, &resp);
+    /* Freeing the answer's document (for an invoice, a few hundred nodes)
+     * waits until the answer is on its way (http_completed). */
+    cs->sent_json = resp.json;
+    resp.json = NULL;
     http_response_free(&resp);
     return ret;
 }
@@ -515,6 +522,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     http_conn_state *cs = *con_cls;
     if (cs != NULL) {
         buf_free(&cs->body);
+        json_decref(cs->sent_json);
         free(cs);
         *con_cls = NULL;
     }
