@@ -44,9 +44,18 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv);
  * what inv->doc_json holds, as service_create_invoice() stored it): the
  * answer to POST /invoices does not parse again what it just wrote. */
 json_t *service_invoice_json_doc(service *svc, const store_invoice *inv, json_t *doc);
+/* Sets again, in o (such a document), the members that follow the invoice's
+ * send and state: invoiceReference, status, version, qrCode, seqrUrl,
+ * paymentPageUrl, updatedAt, polling. */
+void service_invoice_json_state(service *svc, const store_invoice *inv, json_t *o);
 
+/* Sends the invoice to SEQR, writing the intent before and the outcome
+ * after the call (out owns the stored row on success). With answer not
+ * NULL, *answer is then the contract's invoice object for out (caller
+ * decrefs), built while SEQR answers: only what the send set is filled in
+ * after it. */
 bool service_create_invoice(service *svc, const invoice_input *in, store_invoice *out,
-                            api_error *err);
+                            json_t **answer, api_error *err);
 bool service_get_invoice(service *svc, const char *ref, store_invoice *out, api_error *err);
 /* Calls getPaymentStatus now, stores the answer, sends the automatic receipt. */
 bool service_refresh_status(service *svc, const char *ref, store_invoice *out, api_error *err);

@@ -1907,6 +1907,75 @@ static char *serve(listener *l, const char *name)
     return t;
 }
 
+/* What a meanwhile function saw: how often it ran, and when. */
+typedef struct {
+    int calls;
+    long long at_ms;
+} meanwhile_seen;
+
+static void meanwhile_record(void *ud)
+{
+    meanwhile_seen *m = ud;
+    m->calls++;
+    m->at_ms = tu_now_ms();
+}
+
+/* seqr_call_opts.meanwhile runs exactly once: while SEQR takes its time
+ * over the answer, and also when nothing could be sent or the call failed. */
+START_TEST(transport_meanwhile_runs_once_while_seqr_answers)
+{
+    listener *l = listener_start(false, 200, "");
+    char *t = serve(l, "sendInvoice.response.xml");
+    listener_delay(l, 400);
+    seqr_client *c = test_client("http", l->port, 5000, NULL, false);
+    meanwhile_seen m = {0, 0};
+    seqr_call_opts o = {.meanwhile = meanwhile_record, .meanwhile_ud = &m};
+    seqr_invoice inv = fixture_invoice("Meanwhile");
+    seqr_send_invoice_answer sa;
+    seqr_result res;
+    long long t0 = tu_now_ms();
+    seqr_err e = seqr_send_invoice(c, &o, &inv, NULL, 0, &sa, &res);
+    long long t1 = tu_now_ms();
+    ck_assert_msg(e == SEQR_OK, "%s", res.message);
+    ck_assert_str_eq(sa.invoice_reference, "1397222701693");
+    ck_assert_int_eq(m.calls, 1);
+    /* The answer took at least 400 ms; the work ran long before it came. */
+    ck_assert_int_ge(t1 - t0, 400);
+    ck_assert_msg(t1 - m.at_ms >= 200, "ran %lld ms after the start, the call took %lld",
+                  m.at_ms - t0, t1 - t0);
+
+    /* The same connection again, without a delay: still once. */
+    listener_delay(l, 0);
+    m.calls = 0;
+    ck_assert_int_eq(seqr_send_invoice(c, &o, &inv, NULL, 0, &sa, &res), SEQR_OK);
+    ck_assert_int_eq(m.calls, 1);
+
+    /* SEQR too slow: the call times out, the work has run once. */
+    seqr_client *slow = test_client("http", l->port, 300, NULL, false);
+    listener_delay(l, 1500);
+    m.calls = 0;
+    ck_assert_int_eq(seqr_send_invoice(slow, &o, &inv, NULL, 0, &sa, &res), SEQR_ERR_TIMEOUT);
+    ck_assert_int_eq(m.calls, 1);
+    seqr_client_free(slow);
+
+    /* Nothing listening, and a request that cannot be built: once each. */
+    seqr_client *dead = test_client("http", tu_free_port(), 2000, NULL, false);
+    m.calls = 0;
+    ck_assert_int_eq(seqr_send_invoice(dead, &o, &inv, NULL, 0, &sa, &res), SEQR_ERR_CONNECT);
+    ck_assert_int_eq(m.calls, 1);
+    seqr_client_free(dead);
+    seqr_invoice bad = fixture_invoice("Meanwhile");
+    bad.currency = NULL;
+    m.calls = 0;
+    ck_assert_int_eq(seqr_send_invoice(c, &o, &bad, NULL, 0, &sa, &res), SEQR_ERR_INVALID);
+    ck_assert_int_eq(m.calls, 1);
+
+    seqr_client_free(c);
+    listener_stop(l);
+    free(t);
+}
+END_TEST
+
 /* Every blocking operation against its fixture answer. */
 START_TEST(transport_all_operations)
 {
@@ -2087,6 +2156,7 @@ int main(void)
     tcase_add_test(tt, transport_async_status);
     tcase_add_test(tt, transport_async_status_cached);
     tcase_add_test(tt, transport_all_operations);
+    tcase_add_test(tt, transport_meanwhile_runs_once_while_seqr_answers);
     tcase_add_test(tt, client_options);
     suite_add_tcase(s, tt);
 

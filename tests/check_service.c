@@ -102,9 +102,23 @@ static void svc_create(svc_env *s, char ref[64])
     api_error err;
     ck_assert_msg(invoice_parse(body, &in, &err), "%s", err.message);
     store_invoice inv;
-    ck_assert_msg(service_create_invoice(s->svc, &in, &inv, &err), "%s", err.message);
+    json_t *answer = NULL;
+    ck_assert_msg(service_create_invoice(s->svc, &in, &inv, &answer, &err), "%s", err.message);
     snprintf(ref, 64, "%s", inv.reference);
     store_invoice_clear(&inv);
+    /* The answer, built while SEQR answered and completed after, is the
+     * invoice as it was stored, member for member and in the same order. */
+    store_invoice got;
+    ck_assert_msg(service_get_invoice(s->svc, ref, &got, &err), "%s", err.message);
+    json_t *stored = service_invoice_json(s->svc, &got);
+    char *a = json_dumps(answer, JSON_COMPACT), *b = json_dumps(stored, JSON_COMPACT);
+    ck_assert_str_eq(a, b);
+    ck_assert_str_eq(json_string_value(json_object_get(answer, "invoiceReference")), ref);
+    free(a);
+    free(b);
+    json_decref(stored);
+    json_decref(answer);
+    store_invoice_clear(&got);
     invoice_input_free(&in);
     json_decref(body);
 }
@@ -221,7 +235,9 @@ START_TEST(send_outcome_unrecorded_is_an_error)
     ck_assert(invoice_parse(body, &in, &err));
     store_fail_writes(s.st, 1, 1); /* the intent is stored, the outcome is not */
     store_invoice inv;
-    ck_assert(!service_create_invoice(svc, &in, &inv, &err));
+    json_t *answer = NULL;
+    ck_assert(!service_create_invoice(svc, &in, &inv, &answer, &err));
+    ck_assert_ptr_null(answer); /* what was built meanwhile is not handed out */
     svc_assert_unrecorded(&err, "has an unknown outcome");
     invoice_input_free(&in);
     json_decref(body);

@@ -37,10 +37,6 @@ bool api_amount(const json_t *obj, const char *name, bool required, int64_t *out
 /* Answers with the invoice (status) after a successful use case. */
 void api_invoice_answer(const http_context *ctx, http_response *resp, int status,
                         store_invoice *inv);
-/* The same with the invoice's document at hand (borrowed, see
- * service_invoice_json_doc). */
-void api_invoice_answer_doc(const http_context *ctx, http_response *resp, int status,
-                            store_invoice *inv, json_t *doc);
 /* A numeric id from the path: 1 to 18 digits; anything else names nothing. */
 bool api_path_id(const char *text, int64_t *id);
 /* The "outcome" of an operator's settlement: *happened for "done", not for

@@ -21,11 +21,14 @@ void api_create_invoice(const http_context *ctx, const http_request *req, const 
     api_error err;
     api_error_clear(&err);
     store_invoice inv;
+    json_t *answer = NULL;
     if (!invoice_parse(body, &in, &err) || !api_events_check_invoice(ctx, &in, &err) ||
-        !service_create_invoice(ctx->svc, &in, &inv, &err))
+        !service_create_invoice(ctx->svc, &in, &inv, &answer, &err)) {
         http_respond_error(resp, &err);
-    else
-        api_invoice_answer_doc(ctx, resp, 201, &inv, in.doc); /* the document just stored */
+    } else {
+        http_respond_json(resp, 201, answer);
+        store_invoice_clear(&inv);
+    }
     invoice_input_free(&in);
     json_decref(body);
 }

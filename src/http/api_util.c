@@ -133,13 +133,6 @@ void api_invoice_answer(const http_context *ctx, http_response *resp, int status
     store_invoice_clear(inv);
 }
 
-void api_invoice_answer_doc(const http_context *ctx, http_response *resp, int status,
-                            store_invoice *inv, json_t *doc)
-{
-    http_respond_json(resp, status, service_invoice_json_doc(ctx->svc, inv, doc));
-    store_invoice_clear(inv);
-}
-
 bool api_path_id(const char *text, int64_t *id)
 {
     size_t digits = strspn(text, "0123456789");

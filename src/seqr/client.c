@@ -43,6 +43,14 @@
 /* Used when the options give no positive timeout. */
 #define SEQR_DEFAULT_TIMEOUT_MS 30000L
 
+/* A handle for one blocking call at a time and the multi handle it runs
+ * in: the multi's connection cache keeps the connection to SEQR between
+ * the calls that use this pair (see seqr_conn_perform). */
+typedef struct {
+    CURL *easy;
+    CURLM *multi;
+} seqr_conn;
+
 struct seqr_client {
     char *url;
     char *ca_file; /* NULL = system store */
@@ -62,7 +70,7 @@ struct seqr_client {
     bool share_locks_ready;
     pthread_mutex_t pool_lock;
     bool pool_lock_ready;
-    CURL *pool[SEQR_POOL_MAX];
+    seqr_conn pool[SEQR_POOL_MAX];
     int n_pool;
     CURL **status_pool; /* SEQR_STATUS_POOL_MAX slots, under pool_lock */
     int n_status_pool;
@@ -309,29 +317,85 @@ static void seqr_easy_unbind(CURL *h)
     (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 }
 
-static CURL *seqr_pool_get(seqr_client *c)
+static void seqr_conn_close(seqr_conn *k)
 {
-    CURL *h = NULL;
-    pthread_mutex_lock(&c->pool_lock);
-    if (c->n_pool > 0)
-        h = c->pool[--c->n_pool];
-    pthread_mutex_unlock(&c->pool_lock);
-    if (h == NULL)
-        h = seqr_easy_new(c);
-    return h;
+    if (k->multi != NULL)
+        curl_multi_cleanup(k->multi);
+    if (k->easy != NULL)
+        curl_easy_cleanup(k->easy);
+    k->multi = NULL;
+    k->easy = NULL;
 }
 
-static void seqr_pool_put(seqr_client *c, CURL *h)
+/* An idle pair from the pool, or a new one; false when libcurl cannot make one. */
+static bool seqr_pool_get(seqr_client *c, seqr_conn *out)
 {
-    bool kept = false;
+    bool found = false;
     pthread_mutex_lock(&c->pool_lock);
-    if (c->n_pool < SEQR_POOL_MAX) {
-        c->pool[c->n_pool++] = h;
-        kept = true;
+    if (c->n_pool > 0) {
+        *out = c->pool[--c->n_pool];
+        found = true;
     }
     pthread_mutex_unlock(&c->pool_lock);
-    if (!kept)
-        curl_easy_cleanup(h);
+    if (found)
+        return true;
+    out->easy = seqr_easy_new(c);
+    out->multi = out->easy != NULL ? curl_multi_init() : NULL;
+    if (out->multi == NULL) {
+        seqr_conn_close(out);
+        return false;
+    }
+    return true;
+}
+
+static void seqr_pool_put(seqr_client *c, seqr_conn *k)
+{
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->n_pool < SEQR_POOL_MAX) {
+        c->pool[c->n_pool++] = *k;
+        k->easy = NULL;
+        k->multi = NULL;
+    }
+    pthread_mutex_unlock(&c->pool_lock);
+    seqr_conn_close(k); /* nothing when kept */
+}
+
+/* Runs the transfer set up on k->easy to its end, as curl_easy_perform()
+ * would, and calls meanwhile (when not NULL) exactly once: after the first
+ * step put the request on its way and the answer is still out, or else
+ * when the transfer is over. */
+static CURLcode seqr_conn_perform(seqr_conn *k, void (*meanwhile)(void *ud), void *ud)
+{
+    if (curl_multi_add_handle(k->multi, k->easy) != CURLM_OK) {
+        if (meanwhile != NULL)
+            meanwhile(ud);
+        return CURLE_FAILED_INIT; /* nothing was sent */
+    }
+    CURLcode result = CURLE_RECV_ERROR; /* from here on the request may be out */
+    bool over = false;
+    while (!over) {
+        int running = 0;
+        if (curl_multi_perform(k->multi, &running) != CURLM_OK)
+            break;
+        if (running == 0) {
+            int left = 0;
+            CURLMsg *m;
+            while ((m = curl_multi_info_read(k->multi, &left)) != NULL)
+                if (m->msg == CURLMSG_DONE && m->easy_handle == k->easy)
+                    result = m->data.result;
+            over = true;
+        } else if (meanwhile != NULL) {
+            meanwhile(ud);
+            meanwhile = NULL; /* and look at the transfer again at once */
+        } else if (curl_multi_poll(k->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+            break;
+        }
+    }
+    /* The connection stays in the multi's cache for the next call. */
+    (void)curl_multi_remove_handle(k->multi, k->easy);
+    if (meanwhile != NULL)
+        meanwhile(ud);
+    return result;
 }
 
 /* --- client --- */
@@ -436,7 +500,7 @@ void seqr_client_free(seqr_client *c)
     if (c == NULL)
         return;
     for (int i = 0; i < c->n_pool; i++)
-        curl_easy_cleanup(c->pool[i]);
+        seqr_conn_close(&c->pool[i]);
     c->n_pool = 0;
     for (int i = 0; i < c->n_status_pool; i++)
         curl_easy_cleanup(c->status_pool[i]);
@@ -599,6 +663,8 @@ typedef struct {
     char why[256];     /* builder's error */
     bool sent;         /* the transfer ran: observed in seqr_call_end */
     int64_t elapsed_us;
+    void (*meanwhile)(void *ud); /* seqr_call_opts' */
+    void *meanwhile_ud;
 } seqr_call;
 
 /* The transfer's total time in microseconds (0 if curl cannot say). */
@@ -617,6 +683,10 @@ static seqr_err seqr_call_begin(seqr_call *call, seqr_client *c, const seqr_call
     call->c = c;
     call->op = op;
     call->res = res;
+    if (o != NULL) {
+        call->meanwhile = o->meanwhile;
+        call->meanwhile_ud = o->meanwhile_ud;
+    }
     seqr_xfer_init(&call->x);
     seqr_result_reset(res);
     if (c == NULL) {
@@ -633,7 +703,7 @@ static seqr_err seqr_call_send(seqr_call *call, seqr_err built)
     seqr_result *res = call->res;
     seqr_err e = SEQR_OK;
     buf request = BUF_INIT;
-    CURL *h = NULL;
+    seqr_conn k = {NULL, NULL};
 
     if (built != SEQR_OK) {
         seqr_message(res, "%s: %s, nothing sent: %s", call->op,
@@ -654,24 +724,29 @@ static seqr_err seqr_call_send(seqr_call *call, seqr_err built)
         log_debug("seqr %s request: %s", call->op, buf_cstr(&shown));
         buf_free(&shown);
     }
-    h = seqr_pool_get(call->c);
-    if (h == NULL || !seqr_easy_bind(h, buf_cstr(&request), request.len, &call->x)) {
+    /* The text is all that is sent: the tree goes now, not after the
+     * answer, where freeing it would delay the caller's reply. */
+    xmlFreeDoc(call->doc);
+    call->doc = NULL;
+    if (!seqr_pool_get(call->c, &k) ||
+        !seqr_easy_bind(k.easy, buf_cstr(&request), request.len, &call->x)) {
         seqr_message(res, "%s: cannot set up the HTTP transfer; nothing sent", call->op);
         e = SEQR_ERR_INTERNAL;
         goto cleanup;
     }
-    CURLcode rc = curl_easy_perform(h);
+    CURLcode rc = seqr_conn_perform(&k, call->meanwhile, call->meanwhile_ud);
+    call->meanwhile = NULL; /* it ran */
     call->sent = true;
-    call->elapsed_us = seqr_elapsed_us(h);
-    e = seqr_transfer_outcome(call->c, call->op, h, rc, &call->x, res);
+    call->elapsed_us = seqr_elapsed_us(k.easy);
+    e = seqr_transfer_outcome(call->c, call->op, k.easy, rc, &call->x, res);
     if (e == SEQR_OK)
         log_debug("seqr %s answer: HTTP %ld, %zu bytes", call->op, res->http_status,
                   call->x.body.len);
 
 cleanup:
-    if (h != NULL) {
-        seqr_easy_unbind(h);
-        seqr_pool_put(call->c, h);
+    if (k.easy != NULL) {
+        seqr_easy_unbind(k.easy);
+        seqr_pool_put(call->c, &k);
     }
     buf_free(&request);
     return e;
@@ -685,6 +760,9 @@ static seqr_err seqr_call_parsed(seqr_call *call, seqr_err parsed)
 
 static seqr_err seqr_call_end(seqr_call *call, seqr_err e)
 {
+    if (call->meanwhile != NULL) /* nothing was sent: it runs all the same */
+        call->meanwhile(call->meanwhile_ud);
+    call->meanwhile = NULL;
     if (call->sent && call->c->observe != NULL)
         call->c->observe(call->c->observe_ud, call->op, e, call->res->code, call->elapsed_us);
     seqr_scrub_result(call->c, call->res, call->ctx.password);

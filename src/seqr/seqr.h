@@ -106,6 +106,12 @@ typedef struct {
     const char *client_reference;  /* overrides the default clientReference */
     const char *terminal_id;       /* act as this TERMINALID ... */
     const char *terminal_password; /* ... with this password */
+    /* When not NULL, called exactly once with meanwhile_ud on the calling
+     * thread: while SEQR answers (once the request is on its way), or, when
+     * nothing was sent or the answer came at once, before the call returns.
+     * The caller's work that does not need the answer overlaps SEQR's. */
+    void (*meanwhile)(void *ud);
+    void *meanwhile_ud;
 } seqr_call_opts;
 
 typedef struct {

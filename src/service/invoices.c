@@ -92,12 +92,29 @@ static void service_apply_required(seqr_invoice *si, const service_required *req
     si->footer = req->footer;
 }
 
+/* The answer to the create, built while SEQR answers the sendInvoice: all
+ * of it but what the send sets (service_invoice_json_state). */
+typedef struct {
+    service *svc;
+    const store_invoice *intent; /* as stored before the call */
+    json_t *doc;                 /* the request's document */
+    json_t *answer;              /* the result, owned here until handed on */
+} service_create_answer;
+
+static void service_create_answer_build(void *ud)
+{
+    service_create_answer *a = ud;
+    a->answer = service_invoice_json_doc(a->svc, a->intent, a->doc);
+}
+
 bool service_create_invoice(service *svc, const invoice_input *in, store_invoice *out,
-                            api_error *err)
+                            json_t **answer, api_error *err)
 {
     seqr_call_opts o;
     char pw[128];
     memset(out, 0, sizeof *out);
+    if (answer != NULL)
+        *answer = NULL;
     if (!service_call_opts(svc, in->terminal_id, &o, pw)) {
         api_error_set(err, 422, "unknown_terminal", "terminalId",
                       "terminal %s is not registered with this gateway", in->terminal_id);
@@ -149,6 +166,11 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     }
     if (ttl_s > 0 && strncmp(inv.payment_mode, "RESERVATION", 11) == 0)
         si.commit_reservation_timeout = (int)ttl_s;
+    service_create_answer built = {svc, &inv, in->doc, NULL};
+    if (answer != NULL) {
+        o.meanwhile = service_create_answer_build;
+        o.meanwhile_ud = &built;
+    }
 
     seqr_send_invoice_answer ans;
     seqr_result res;
@@ -156,6 +178,7 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
     buf_free(&notify);
     int64_t id = inv.id;
     if (e != SEQR_OK) {
+        json_decref(built.answer);
         store_invoice_clear(&inv);
         bool unknown = service_outcome_unknown(e);
         store_err fe = store_invoice_send_failed(
@@ -181,10 +204,18 @@ bool service_create_invoice(service *svc, const invoice_input *in, store_invoice
         log_error("invoice %s was created at SEQR but storing it failed (%s)",
                   ans.invoice_reference, store_strerror(se));
         service_store_error(err, se, "invoice");
+        json_decref(built.answer);
         store_invoice_clear(&inv);
         return false;
     }
     *out = inv; /* the stored row, as store_invoice_sent() left it; out owns it now */
+    if (answer != NULL) {
+        if (built.answer != NULL)
+            service_invoice_json_state(svc, out, built.answer);
+        else /* jansson could not allocate it then */
+            built.answer = service_invoice_json_doc(svc, out, in->doc);
+        *answer = built.answer;
+    }
     char total_text[MONEY_BUFLEN];
     log_info("invoice %s created: %s %s", out->reference, money_format(out->total, total_text),
              out->currency);

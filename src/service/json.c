@@ -78,11 +78,8 @@ json_t *service_invoice_json(service *svc, const store_invoice *inv)
     return o;
 }
 
-json_t *service_invoice_json_doc(service *svc, const store_invoice *inv, json_t *doc)
+void service_invoice_json_state(service *svc, const store_invoice *inv, json_t *o)
 {
-    json_t *o = json_object();
-    char m[MONEY_BUFLEN];
-
     json_object_set_new(o, "invoiceReference", service_str_or_null(inv->reference));
     json_object_set_new(o, "status", json_string(seqr_status_name(inv->status)));
     json_object_set_new(o, "version", json_integer(inv->version));
@@ -95,6 +92,26 @@ json_t *service_invoice_json_doc(service *svc, const store_invoice *inv, json_t 
     } else {
         json_object_set_new(o, "seqrUrl", json_null());
     }
+    json_object_set_new(o, "paymentPageUrl", service_payment_page_url(svc, inv));
+    json_object_set_new(o, "updatedAt", service_time_json(inv->updated_at));
+    json_object_set_new(o, "polling",
+                        json_boolean(inv->send_state[0] == 's' &&
+                                     strcmp(inv->send_state, STORE_SEND_SENT) == 0 &&
+                                     !inv->polling_stopped && !seqr_status_is_final(inv->status)));
+}
+
+json_t *service_invoice_json_doc(service *svc, const store_invoice *inv, json_t *doc)
+{
+    json_t *o = json_object();
+    char m[MONEY_BUFLEN];
+
+    /* Every member in its place; service_invoice_json_state() fills the
+     * ones marked "(state)" below (jansson keeps a member's place when its
+     * value is replaced). */
+    static const char *const state_head[] = {"invoiceReference", "status", "version", "qrCode",
+                                             "seqrUrl"};
+    for (size_t i = 0; i < sizeof state_head / sizeof *state_head; i++)
+        json_object_set_new(o, state_head[i], json_null());
     static const char *const doc_fields[] = {
         "clientInvoiceId", "title",       "cashierId",       "footer",    "backUrl",
         "notificationUrl", "paymentMode", "clientReference", "terminalId", "webhookUrl"};
@@ -102,7 +119,7 @@ json_t *service_invoice_json_doc(service *svc, const store_invoice *inv, json_t 
         json_t *v = json_object_get(doc, doc_fields[i]);
         json_object_set(o, doc_fields[i], v ? v : json_null());
     }
-    json_object_set_new(o, "paymentPageUrl", service_payment_page_url(svc, inv));
+    json_object_set_new(o, "paymentPageUrl", json_null()); /* (state) */
     json_object_set_new(o, "currency", json_string(inv->currency));
     json_object_set_new(o, "totalAmount", json_string(money_format(inv->total, m)));
     json_t *rows = json_object_get(doc, "rows");
@@ -125,14 +142,12 @@ json_t *service_invoice_json_doc(service *svc, const store_invoice *inv, json_t 
     json_object_set_new(o, "refundedAmount", json_string(money_format(inv->refunded, m)));
     json_object_set_new(o, "refunds", service_refunds_json(svc, inv));
     json_object_set_new(o, "createdAt", service_time_json(inv->created_at));
-    json_object_set_new(o, "updatedAt", service_time_json(inv->updated_at));
+    json_object_set_new(o, "updatedAt", json_null()); /* (state) */
     json_object_set_new(o, "expiresAt", service_time_json(inv->expires_at));
     json_object_set_new(o, "paidAt", service_time_json(inv->paid_at));
-    json_object_set_new(o, "polling",
-                        json_boolean(inv->send_state[0] == 's' &&
-                                     strcmp(inv->send_state, STORE_SEND_SENT) == 0 &&
-                                     !inv->polling_stopped && !seqr_status_is_final(inv->status)));
+    json_object_set_new(o, "polling", json_null()); /* (state) */
     if (inv->last_error[0] != '\0')
         json_object_set_new(o, "lastError", json_string(inv->last_error));
+    service_invoice_json_state(svc, inv, o);
     return o;
 }
