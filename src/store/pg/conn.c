@@ -121,17 +121,40 @@ bool store_pg_relive(store *st)
     return held;
 }
 
+/* Whether r is a FATAL or PANIC error: the server ends the session. */
+static bool store_pg_fatal(const PGresult *r)
+{
+    const char *severity = r ? PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+    if (r != NULL && severity == NULL)
+        severity = PQresultErrorField(r, PG_DIAG_SEVERITY);
+    return severity != NULL && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
+}
+
+void store_pg_notice(void *arg, const PGresult *r)
+{
+    bool *broken = arg;
+    if (broken != NULL && store_pg_fatal(r))
+        *broken = true;
+}
+
 /* The slot this thread just took: a connection the server closed (idle
  * connections notice it by reading what is waiting: the server's last words
  * and the end of the stream) is connected again, at most every
  * STORE_PG_RETRY_MS. When that fails the connection stays bad and the
- * caller's statements fail with STORE_IO. */
+ * caller's statements fail with STORE_IO.
+ *
+ * The last words come before the end of the stream, and a server ending a
+ * session takes it out of pg_stat_activity in between: read alone, the
+ * words would wait in libpq's buffer and be taken for the answer to the
+ * caller's next statement (in pipeline mode they are), so they are parsed
+ * here (PQisBusy), where store_pg_notice marks the slot broken. */
 static void store_pg_revive(store *st, int idx)
 {
     PGconn *c = st->pg->conns[idx];
     if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE) {
         PQconsumeInput(c);
         PQconsumeInput(c);
+        PQisBusy(c);
     }
     if (PQstatus(c) == CONNECTION_OK && !st->pg->broken[idx])
         return;
@@ -193,8 +216,11 @@ static void store_pg_failed(store *st, PGconn *c, PGresult *r, store_err *e)
     /* 23505 unique_violation, 23514 check_violation, 23503 foreign key. */
     if (state != NULL && strncmp(state, "235", 3) == 0) {
         *e = STORE_CONFLICT;
-    } else if (PQstatus(c) == CONNECTION_BAD) {
-        *e = STORE_IO; /* reconnected when the slot is next taken */
+    } else if (PQstatus(c) == CONNECTION_BAD || store_pg_fatal(r)) {
+        /* Connected again when the slot is next taken; a FATAL answer comes
+         * before the end of the stream, which may not have been read yet. */
+        *e = STORE_IO;
+        st->pg->broken[store_pg_slot(st)] = true;
         store_pg_outage(st, c);
     } else {
         *e = STORE_IO;
@@ -519,6 +545,8 @@ store_err store_pg_open(store *st, const char *url, buf *err)
                        st->pg->conns[i] ? PQerrorMessage(st->pg->conns[i]) : "out of memory");
             return STORE_IO;
         }
+        /* Kept over PQreset. */
+        PQsetNoticeReceiver(st->pg->conns[i], store_pg_notice, &st->pg->broken[i]);
     }
     store_pg_internal(true);
     store_err e = store_pg_migrate(st, err);

@@ -87,6 +87,9 @@ static bool store_pg_listen_connect(struct store_pg_listener *l)
         PQconnectdbParams((const char *const *)l->keywords, (const char *const *)l->values, 0);
     bool ok = l->conn != NULL && PQstatus(l->conn) == CONNECTION_OK;
     if (ok) {
+        /* The server's last words stay out of stderr; the end of the
+         * stream that follows them is what store_pg_listen_read sees. */
+        PQsetNoticeReceiver(l->conn, store_pg_notice, NULL);
         PGresult *r = PQexec(l->conn, "LISTEN " STORE_PG_EVENTS_CHANNEL);
         ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);

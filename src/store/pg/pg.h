@@ -161,6 +161,11 @@ bool store_pg_holding(store *st);
  * reconnection and renews the heartbeat. False while that is not done (the
  * server may still hold the old session's lock until it sees it gone). */
 bool store_pg_relive(store *st);
+/* The pool's notice receiver (arg: the slot's pg->broken flag): quiet, and a
+ * FATAL or PANIC, the server's last words before it ends the session, marks
+ * the slot broken so that its next holder connects it again. Also keeps
+ * migrations' NOTICEs out of the log. */
+void store_pg_notice(void *arg, const PGresult *r);
 /* Monotonic ms. */
 int64_t store_pg_mono_ms(void);
 /* Store-internal work (lease sync, migrations) that store_fail_writes()

@@ -424,12 +424,6 @@ static const char *const store_pg_migrations[] = {
 };
 #define STORE_PG_SCHEMA_VERSION ((int)(sizeof store_pg_migrations / sizeof *store_pg_migrations))
 
-static void store_pg_quiet(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
 store_err store_pg_recover_dead(store *st)
 {
     store_err e = store_pg_run(st,
@@ -455,9 +449,6 @@ store_err store_pg_recover_dead(store *st)
 
 store_err store_pg_migrate(store *st, buf *err)
 {
-    for (int i = 0; i < STORE_PG_CONNS; i++)
-        if (st->pg->conns[i] != NULL)
-            PQsetNoticeProcessor(st->pg->conns[i], store_pg_quiet, NULL);
     store_err e;
     PGresult *r = store_pg_exec(st, "SELECT pg_advisory_lock(" STORE_PG_LOCK_KEY ")", 0, NULL, &e);
     PQclear(r);
