@@ -14,6 +14,7 @@
  *           --a-url URL [--a-body-file F] [--a-header H]... [--a-expect STATUS]
  *           --b-url URL [--b-body-file F] [--b-header H]... [--b-expect STATUS]
  *           [--c-url URL [--c-body-file F] [--c-header H]... [--c-expect STATUS]]
+ *           [--samples FILE]
  *
  * Every request is a POST when a body file is given, a GET otherwise, on a
  * connection kept alive for the whole run. A body may contain @SEQ@, replaced
@@ -23,7 +24,10 @@
  * where added_* is B's percentile minus A's; with C also "c": {...},
  * "c_added_p50_ms", "c_added_p99_ms" (C's minus A's) and "c_over_b_p50_ms"
  * (C's p50 minus B's). Exit status 1 when any request failed or answered
- * another status than expected. */
+ * another status than expected. --samples writes every measured turn to
+ * FILE, one line each: the turn, its start in ms since the first measured
+ * turn, and each side's latency in ms (tab-separated; -1 for a failure),
+ * to see how a run's differences spread over its time. */
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -113,12 +117,15 @@ int main(int argc, char **argv)
     latency_side sides[LATENCY_MAX_SIDES];
     memset(sides, 0, sizeof sides);
     long pairs = 0, warmup = 20;
+    const char *samples_file = NULL;
     for (int i = 1; i < argc; i++) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (value != NULL && strcmp(argv[i], "--pairs") == 0)
             pairs = atol(value);
         else if (value != NULL && strcmp(argv[i], "--warmup") == 0)
             warmup = atol(value);
+        else if (value != NULL && strcmp(argv[i], "--samples") == 0)
+            samples_file = value;
         else if (value == NULL || !latency_side_arg(sides, argv[i], value)) {
             fprintf(stderr, "latency: unknown or incomplete argument %s\n", argv[i]);
             return 2;
@@ -147,17 +154,38 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    FILE *sf = NULL;
+    if (samples_file != NULL && (sf = fopen(samples_file, "w")) == NULL) {
+        fprintf(stderr, "latency: cannot write %s\n", samples_file);
+        return 2;
+    }
     long errors = 0;
+    double start = 0;
     for (long i = -warmup; i < pairs; i++) {
+        double turn[LATENCY_MAX_SIDES];
+        if (i == 0)
+            start = bench_now_ms();
+        double at = bench_now_ms() - start;
         for (int k = 0; k < nsides; k++) {
             /* A first; then B, C on even turns and C, B on odd ones. */
             int s = nsides == 3 && k > 0 && ((i + warmup) & 1) ? 3 - k : k;
             double ms = latency_one(&sides[s], i + warmup);
+            turn[s] = ms;
             if (ms < 0)
                 errors++;
             else if (i >= 0)
                 sides[s].samples[sides[s].nsamples++] = ms;
         }
+        if (sf != NULL && i >= 0) {
+            fprintf(sf, "%ld\t%.1f", i, at);
+            for (int k = 0; k < nsides; k++)
+                fprintf(sf, "\t%.3f", turn[k]);
+            fprintf(sf, "\n");
+        }
+    }
+    if (sf != NULL && fclose(sf) != 0) {
+        fprintf(stderr, "latency: cannot write %s\n", samples_file);
+        return 2;
     }
     printf("{\"pairs\": %ld, \"errors\": %ld, ", pairs, errors);
     latency_print_side("a", &sides[0]);
