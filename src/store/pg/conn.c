@@ -124,8 +124,10 @@ bool store_pg_relive(store *st)
 /* Whether r is a FATAL or PANIC error: the server ends the session. */
 static bool store_pg_fatal(const PGresult *r)
 {
-    const char *severity = r ? PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
-    if (r != NULL && severity == NULL)
+    if (r == NULL)
+        return false;
+    const char *severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity == NULL) /* servers before 9.6 send the localized one only */
         severity = PQresultErrorField(r, PG_DIAG_SEVERITY);
     return severity != NULL && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
 }
